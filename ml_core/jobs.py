@@ -1,0 +1,69 @@
+"""Train → evaluate → log to MLflow → register: the job behind `opsagent train` and the retrain pipeline."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from ml_core.data.churn import Split, fingerprint, split_frame
+from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.evaluation import classification_metrics
+from ml_core.mlflow_model import ChurnPyfunc
+from ml_core.registry import Registry, VersionInfo
+from ml_core.training import EpochCallback, TrainConfig, TrainResult, train_model
+
+
+@dataclass
+class TrainJobResult:
+    model_name: str
+    version: str
+    run_id: str
+    data_fingerprint: str
+    test_metrics: dict[str, float]
+    train: TrainResult
+    split: Split
+    parent_version: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConfig, *, model_name: str,
+                       schema: TableSchema = CHURN_SCHEMA, parent_version: str | None = None,
+                       on_epoch: EpochCallback | None = None, run_name: str | None = None) -> TrainJobResult:
+    """Split, train, evaluate on the held-out test set, log everything and register a new version."""
+    split = split_frame(data, schema, seed=config.seed)
+    fp = fingerprint(data)
+    with mlflow.start_run(experiment_id=registry.experiment_id(), run_name=run_name) as run:
+        mlflow.log_params({**config.model_dump(), "model_name": model_name, "rows": len(data),
+                           "train_rows": len(split.train), "data_fingerprint": fp,
+                           "parent_version": parent_version or ""})
+        mlflow.set_tags({"data_fingerprint": fp, "opsagent.kind": "train"})
+
+        def log_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+            if on_epoch:
+                on_epoch(epoch, total, row)
+
+        result = train_model(split, config, schema, on_epoch=log_epoch)
+        y = schema.labels_to_int(split.test[schema.label]).to_numpy()
+        metrics = classification_metrics(y, result.model.predict_proba(split.test), result.model.threshold)
+        mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+        mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds,
+                            "samples_per_second": result.samples_per_second, "threshold": result.model.threshold})
+        mlflow.set_tag("device", result.device)
+        result.model.meta.update({"data_fingerprint": fp, "run_id": run.info.run_id})
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = Path(tmp) / "bundle"
+            result.model.save(bundle)
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=ChurnPyfunc(), artifacts={"bundle": str(bundle)},
+                input_example=split.test[schema.feature_names].head(2),
+            )
+        tags = {"data_fingerprint": fp, "training_run_id": run.info.run_id,
+                "parent_version": parent_version or "", "test_auc": f"{metrics['auc']:.4f}",
+                "test_f1": f"{metrics['f1']:.4f}"}
+        version: VersionInfo = registry.register(model_name, info.model_uri, tags)
+    return TrainJobResult(model_name, version.version, run.info.run_id, fp, metrics, result, split, parent_version)

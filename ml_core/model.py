@@ -1,0 +1,103 @@
+"""The churn model: preprocessing + a PyTorch MLP + calibration + decision threshold, as one bundle."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ml_core.features import Preprocessor
+
+BUNDLE_FILE = "bundle.pt"
+
+
+class ChurnNet(nn.Module):
+    """A small residual MLP for a tabular classifier."""
+
+    def __init__(self, n_in: int, hidden: int = 128, depth: int = 2, dropout: float = 0.1):
+        super().__init__()
+        self.inp = nn.Sequential(nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.SiLU())
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.SiLU(), nn.Dropout(dropout))
+            for _ in range(depth)
+        )
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(h).squeeze(-1)
+
+
+@dataclass
+class Fault:
+    """A deliberately bad release, for fault-injection scenarios (a slow or broken model)."""
+
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+
+
+@dataclass
+class ChurnModel:
+    preprocessor: Preprocessor
+    net: ChurnNet
+    arch: dict[str, Any]
+    threshold: float = 0.5
+    calibration: tuple[float, float] = (1.0, 0.0)  # Platt scaling on the logit: sigmoid(a*z + b)
+    meta: dict[str, Any] = field(default_factory=dict)
+    fault: Fault | None = None
+
+    def logits(self, df: pd.DataFrame) -> np.ndarray:
+        x = torch.from_numpy(self.preprocessor.transform(df))
+        self.net.eval()
+        with torch.inference_mode():
+            return self.net(x).float().numpy()
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probability per row."""
+        if self.fault is not None:
+            self._apply_fault()
+        a, b = self.calibration
+        z = a * self.logits(df) + b
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(df) >= self.threshold).astype(np.int64)
+
+    def _apply_fault(self) -> None:
+        assert self.fault is not None
+        if self.fault.latency_ms:
+            time.sleep(self.fault.latency_ms / 1000)
+        if self.fault.error_rate and np.random.random() < self.fault.error_rate:
+            raise RuntimeError("injected fault: model release is broken")
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "preprocessor": self.preprocessor.to_dict(), "arch": self.arch, "threshold": self.threshold,
+            "calibration": list(self.calibration), "meta": self.meta,
+            "fault": None if self.fault is None else self.fault.__dict__,
+        }
+        path = directory / BUNDLE_FILE
+        torch.save({"state_dict": self.net.state_dict(), "meta": json.dumps(meta)}, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> ChurnModel:
+        path = directory / BUNDLE_FILE if directory.is_dir() else directory
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(blob["meta"])
+        pre = Preprocessor.from_dict(meta["preprocessor"])
+        net = ChurnNet(pre.n_features, **meta["arch"])
+        net.load_state_dict(blob["state_dict"])
+        net.eval()
+        fault = Fault(**meta["fault"]) if meta.get("fault") else None
+        return cls(pre, net, meta["arch"], meta["threshold"], tuple(meta["calibration"]), meta["meta"], fault)

@@ -1,0 +1,54 @@
+"""Where everything lives under one home directory (OPSAGENT_HOME)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HomeLayout:
+    """The embedded defaults: MLflow on SQLite, prediction logs, reports, deployment state."""
+
+    home: Path
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.home / "predictions"
+
+    def predictions_db(self, model_name: str) -> Path:
+        return self.predictions_dir / f"{model_name}.db"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def deploy_dir(self) -> Path:
+        return self.home / "deploy"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def ensure(self) -> HomeLayout:
+        for d in (self.home, self.mlflow_artifacts, self.predictions_dir, self.reports_dir,
+                  self.deploy_dir, self.quarantine_dir, self.data_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,140 @@
+"""MLflow model registry: aliases champion/challenger, the ready_for_deploy tag, lineage."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from ml_core.model import ChurnModel
+from ml_core.paths import HomeLayout
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+READY_TAG = "ready_for_deploy"
+EXPERIMENT = "opsagent"
+
+
+class RegistryError(LookupError):
+    """A model or version that is not in the registry; the message says what exists."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    created_ms: int
+
+    @property
+    def ready_for_deploy(self) -> bool:
+        return self.tags.get(READY_TAG) == "true"
+
+
+class Registry:
+    """A thin typed layer over MlflowClient bound to one tracking URI."""
+
+    def __init__(self, layout: HomeLayout, tracking_uri: str | None = None):
+        self.layout = layout.ensure()
+        self.tracking_uri = tracking_uri or layout.tracking_uri
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        self.client = MlflowClient(self.tracking_uri, self.tracking_uri)
+        self.cache_dir = layout.home / "model-cache"
+
+    def experiment_id(self) -> str:
+        exp = self.client.get_experiment_by_name(EXPERIMENT)
+        if exp is not None:
+            return exp.experiment_id
+        return self.client.create_experiment(EXPERIMENT, artifact_location=self.layout.mlflow_artifacts.as_uri())
+
+    def register(self, name: str, model_uri: str, tags: dict[str, str]) -> VersionInfo:
+        mv = mlflow.register_model(model_uri, name, tags=tags)
+        return self.version(name, mv.version)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        try:
+            found = self.client.search_model_versions(f"name='{name}'")
+        except MlflowException as exc:
+            raise RegistryError(f"cannot list versions of '{name}': {exc}") from exc
+        infos = [self._info(name, mv) for mv in found]
+        return sorted(infos, key=lambda v: int(v.version))
+
+    def models(self) -> list[str]:
+        return sorted(m.name for m in self.client.search_registered_models())
+
+    def version(self, name: str, version: str | int) -> VersionInfo:
+        try:
+            mv = self.client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            known = ", ".join(v.version for v in self._safe_versions(name)) or "none"
+            raise RegistryError(f"model '{name}' has no version {version} (known versions: {known})") from exc
+        return self._info(name, mv)
+
+    def alias(self, name: str, alias: str) -> VersionInfo | None:
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        return self._info(name, mv)
+
+    def set_alias(self, name: str, alias: str, version: str | int) -> None:
+        self.version(name, version)  # raises a clear error for an unknown version
+        self.client.set_registered_model_alias(name, alias, str(version))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        try:
+            self.client.delete_registered_model_alias(name, alias)
+        except MlflowException:
+            pass
+
+    def set_tag(self, name: str, version: str | int, key: str, value: str) -> None:
+        self.client.set_model_version_tag(name, str(version), key, value)
+
+    def mark_ready(self, name: str, version: str | int, ready: bool = True) -> None:
+        self.set_tag(name, version, READY_TAG, "true" if ready else "false")
+
+    def lineage(self, name: str, version: str | int) -> dict[str, str | None]:
+        info = self.version(name, version)
+        return {
+            "model": name, "version": info.version, "training_run_id": info.run_id,
+            "data_fingerprint": info.tags.get("data_fingerprint"),
+            "parent_version": info.tags.get("parent_version"),
+        }
+
+    def bundle_dir(self, name: str, version: str | int) -> Path:
+        """Download (once) and return the directory holding the version's model bundle."""
+        target = self.cache_dir / name / str(version)
+        if (target / "bundle.pt").exists():
+            return target
+        tmp = Path(tempfile.mkdtemp(dir=self.layout.home))
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}",
+                                                        dst_path=str(tmp))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.move(str(Path(local) / "artifacts" / "bundle"), target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    def load(self, name: str, version: str | int) -> ChurnModel:
+        self.version(name, version)
+        return ChurnModel.load(self.bundle_dir(name, version))
+
+    def _safe_versions(self, name: str) -> list[VersionInfo]:
+        try:
+            return self.versions(name)
+        except RegistryError:
+            return []
+
+    @staticmethod
+    def _info(name: str, mv) -> VersionInfo:
+        return VersionInfo(name, str(mv.version), mv.run_id, tuple(getattr(mv, "aliases", []) or []),
+                           dict(mv.tags or {}), int(mv.creation_timestamp or 0))
