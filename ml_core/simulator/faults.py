@@ -1,0 +1,91 @@
+"""Apply a scenario's data faults to a batch of customers (pure pandas, no I/O)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.simulator.scenario import (
+    ConceptDrift,
+    CovariateDrift,
+    LabelShift,
+    NullStorm,
+    Scenario,
+    SchemaBreak,
+)
+
+
+def sample_customers(pool: pd.DataFrame, n: int, rng: np.random.Generator, scenario: Scenario | None,
+                     active: bool, schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
+    """Draw ``n`` customers; under label shift, churners are drawn at the scenario's rate."""
+    shift = next((f for f in (scenario.faults if scenario else []) if isinstance(f, LabelShift)), None)
+    if not (active and shift):
+        return pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True)
+    y = schema.labels_to_int(pool[schema.label]).to_numpy()
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    take_pos = rng.random(n) < shift.positive_rate
+    idx = np.where(take_pos, pos[rng.integers(0, len(pos), n)], neg[rng.integers(0, len(neg), n)])
+    return pool.iloc[idx].reset_index(drop=True)
+
+
+def apply_feature_faults(batch: pd.DataFrame, scenario: Scenario, reference_std: dict[str, float],
+                         rng: np.random.Generator, schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
+    """Covariate drift on the features (validation faults are applied later, on the JSON records)."""
+    out = batch.copy()
+    for fault in scenario.faults:
+        if not isinstance(fault, CovariateDrift):
+            continue
+        for name in fault.features:
+            col = schema.column(name)
+            if col.kind == "categorical":
+                for value, share in fault.category_share.items():
+                    out.loc[rng.random(len(out)) < share, name] = value
+                continue
+            values = out[name].astype("float64") * fault.scale + fault.shift_std * reference_std.get(name, 0.0)
+            values = values.clip(col.low, col.high)
+            out[name] = values.round() if col.kind == "integer" else values.round(2)
+    return out
+
+
+def relabel(batch: pd.DataFrame, scenario: Scenario, rng: np.random.Generator,
+            schema: TableSchema = CHURN_SCHEMA) -> np.ndarray:
+    """The labels that will arrive later; concept drift draws a share of them from a new relation."""
+    y = schema.labels_to_int(batch[schema.label]).to_numpy().copy()
+    for fault in scenario.faults:
+        if isinstance(fault, ConceptDrift):
+            # New relation: voice-mail customers, whom the model thinks loyal, leave.
+            new = (batch["voice_mail_plan"] == "yes").to_numpy().astype(np.int64)
+            take = rng.random(len(y)) < fault.strength
+            y = np.where(take, new, y)
+    return y
+
+
+def to_records(batch: pd.DataFrame, scenario: Scenario | None, active: bool, rng: np.random.Generator,
+               schema: TableSchema = CHURN_SCHEMA) -> list[dict]:
+    """JSON-ready records, with null storms and schema breaks applied when active."""
+    cols = schema.feature_names + ([schema.id_column] if schema.id_column else [])
+    records = batch[cols].to_dict(orient="records")
+    for r in records:
+        for k, v in r.items():
+            if isinstance(v, float) and math.isnan(v):
+                r[k] = None
+            elif isinstance(v, np.generic):
+                r[k] = v.item()
+    if not (active and scenario):
+        return records
+    for fault in scenario.faults:
+        if isinstance(fault, NullStorm):
+            for r in records:
+                if rng.random() < fault.rate:
+                    for name in fault.features:
+                        r[name] = None
+        elif isinstance(fault, SchemaBreak):
+            for r in records:
+                for old, new in fault.rename.items():
+                    r[new] = r.pop(old)
+                for name in fault.stringify:
+                    r[name] = f"{r[name]} (n/a)"
+    return records
