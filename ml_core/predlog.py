@@ -118,6 +118,17 @@ class PredictionLog:
              f"FROM predictions p JOIN labels l ON p.record_id = l.record_id {where} ORDER BY p.ts")
         return pd.read_sql_query(q, self._conn, params=args)
 
+    def labelled_features(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
+        """Features of labelled predictions in the window plus their actual label: training data."""
+        where, args = self._window(since, until, prefix="p.")
+        q = (f"SELECT p.record_id, p.features, l.label AS actual FROM predictions p "
+             f"JOIN labels l ON p.record_id = l.record_id {where} ORDER BY p.ts")
+        df = pd.read_sql_query(q, self._conn, params=args)
+        if not len(df):
+            return df
+        feats = pd.DataFrame.from_records([json.loads(f) for f in df.pop("features")], index=df.index)
+        return pd.concat([df, feats], axis=1)
+
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
 
