@@ -1,0 +1,80 @@
+"""Scenarios are data: they validate, and each fault changes the traffic the way it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml_core.data.churn import load_churn
+from ml_core.simulator.faults import apply_feature_faults, relabel, sample_customers, to_records
+from ml_core.simulator.scenario import ScenarioError, builtin_names, load_scenario
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return load_churn()
+
+
+def test_every_builtin_scenario_validates():
+    names = builtin_names()
+    assert {"no_fault", "covariate_drift", "concept_drift", "label_shift", "null_storm", "schema_break",
+            "slow_release", "broken_release"} <= set(names)
+    for name in names:
+        assert load_scenario(name).name == name
+
+
+def test_bad_scenario_files_get_clear_messages(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nfaults:\n  - kind: covariate_drift\n    features: [no_such_feature]\n")
+    with pytest.raises(ScenarioError, match="no_such_feature"):
+        load_scenario(bad)
+    bad.write_text("name: x\nfaults:\n  - kind: meteor_strike\n")
+    with pytest.raises(ScenarioError, match="faults"):
+        load_scenario(bad)
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ScenarioError, match="YAML"):
+        load_scenario(bad)
+    with pytest.raises(ScenarioError, match="no_fault"):
+        load_scenario("not-a-scenario")
+
+
+def test_covariate_drift_scales_only_the_named_feature(pool):
+    s = load_scenario("covariate_drift")
+    rng = np.random.default_rng(0)
+    batch = sample_customers(pool, 400, rng, s, True)
+    drifted = apply_feature_faults(batch, s, {}, rng)
+    ratio = drifted["total_day_minutes"].mean() / batch["total_day_minutes"].mean()
+    assert ratio == pytest.approx(1.25, rel=0.01)
+    assert drifted["total_eve_minutes"].equals(batch["total_eve_minutes"])
+
+
+def test_label_shift_changes_the_prior(pool):
+    s = load_scenario("label_shift")
+    rng = np.random.default_rng(0)
+    before = (sample_customers(pool, 2000, rng, s, False)["churn"] == "yes").mean()
+    after = (sample_customers(pool, 2000, rng, s, True)["churn"] == "yes").mean()
+    assert before < 0.2 and after == pytest.approx(0.45, abs=0.04)
+
+
+def test_concept_drift_changes_labels_not_features(pool):
+    s = load_scenario("concept_drift")
+    rng = np.random.default_rng(0)
+    batch = sample_customers(pool, 2000, rng, s, True)
+    y_new = relabel(batch, s, rng)
+    y_old = (batch["churn"] == "yes").to_numpy().astype(int)
+    vm = (batch["voice_mail_plan"] == "yes").to_numpy()
+    assert y_new[vm].mean() > y_old[vm].mean() + 0.3
+    assert apply_feature_faults(batch, s, {}, rng).equals(batch)
+
+
+def test_null_storm_and_schema_break_break_records(pool):
+    rng = np.random.default_rng(0)
+    batch = sample_customers(pool, 200, rng, None, False)
+    nulls = to_records(batch, load_scenario("null_storm"), True, rng)
+    share = np.mean([r["total_eve_charge"] is None for r in nulls])
+    assert 0.2 < share < 0.4
+    broken = to_records(batch, load_scenario("schema_break"), True, rng)
+    assert "total_night_minutes" not in broken[0] and "night_minutes" in broken[0]
+    assert isinstance(broken[0]["account_length"], str)
+    clean = to_records(batch, load_scenario("null_storm"), False, rng)
+    assert all(r["total_eve_charge"] is not None for r in clean)
