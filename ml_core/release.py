@@ -1,0 +1,43 @@
+"""Register an in-memory ChurnModel as a new registry version (hotfixes, fault-injection releases, tests).
+
+``jobs.train_and_register`` trains and registers; this registers a model that already exists, logged
+the same way (an MLflow run holding the pyfunc wrapper and the bundle), so ``Registry.load`` and
+``mlflow models serve`` read it exactly like a trained version.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from ml_core.mlflow_model import ChurnPyfunc
+from ml_core.model import ChurnModel
+from ml_core.registry import Registry, VersionInfo
+
+
+def register_model_bundle(registry: Registry, model_name: str, model: ChurnModel,
+                          tags: dict[str, str] | None = None, run_name: str | None = None,
+                          input_example: pd.DataFrame | None = None) -> VersionInfo:
+    """Log ``model`` in a new MLflow run and register it as the next version of ``model_name``.
+
+    ``tags`` become registry version tags (e.g. ``parent_version``); a faulty model (``model.fault``)
+    is tagged ``fault=<latency_ms>ms/<error_rate>`` so nobody mistakes it for a real release.
+    """
+    # MLflow's fluent API is process-global; bind it to this registry's store before logging.
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    mlflow.set_registry_uri(registry.tracking_uri)
+    all_tags = dict(tags or {})
+    if model.fault is not None:
+        all_tags.setdefault("fault", f"{model.fault.latency_ms:g}ms/{model.fault.error_rate:g}")
+    with mlflow.start_run(experiment_id=registry.experiment_id(), run_name=run_name) as run:
+        mlflow.set_tags({"opsagent.kind": "release", **all_tags})
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = Path(tmp) / "bundle"
+            model.save(bundle)
+            info = mlflow.pyfunc.log_model(name="model", python_model=ChurnPyfunc(),
+                                           artifacts={"bundle": str(bundle)}, input_example=input_example)
+        all_tags.setdefault("training_run_id", str(model.meta.get("run_id", run.info.run_id)))
+        return registry.register(model_name, info.model_uri, all_tags)

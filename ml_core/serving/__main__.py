@@ -1,0 +1,36 @@
+"""``python -m ml_core.serving --home HOME --model churn --port P``: run the scoring service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m ml_core.serving", description=__doc__)
+    p.add_argument("--home", required=True, type=Path, help="OPSAGENT_HOME (registry, logs, deploy state)")
+    p.add_argument("--model", default="churn", help="registered model name")
+    p.add_argument("--port", type=int, default=8081)
+    p.add_argument("--host", default="127.0.0.1", help="bind address; loopback unless you front it with a proxy")
+    p.add_argument("--state", type=Path, default=None, help="state file (default HOME/deploy/MODEL.json)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the traffic-split RNG")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="intra-op threads; small batches gain nothing from more, and they steal the event loop's core")
+    args = p.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import torch
+    import uvicorn
+
+    from ml_core.paths import HomeLayout
+    from ml_core.serving.app import create_app
+
+    torch.set_num_threads(args.torch_threads)
+    app = create_app(HomeLayout(args.home), args.model, state_file=args.state, seed=args.seed)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+
+
+if __name__ == "__main__":
+    main()

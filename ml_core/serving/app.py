@@ -1,0 +1,138 @@
+"""The HTTP face of the scoring service (FastAPI on uvicorn).
+
+/predict parses the raw body with orjson and validates it with ``RecordValidator`` rather than a
+pydantic request model: the contract needs per-record, per-field errors (and a rejection log entry),
+and 1,000-record batches validate faster this way. Every other route is ordinary FastAPI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ml_core.paths import HomeLayout
+from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
+from ml_core.serving.service import ModelLoader, ReloadError, ScoringService
+from ml_core.serving.state import ensure_admin_token, token_path
+
+log = logging.getLogger(__name__)
+ADMIN_HEADER = "X-Opsagent-Admin-Token"
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json")
+
+
+def registry_loader(layout: HomeLayout, model_name: str) -> ModelLoader:
+    """Loads versions from the MLflow registry in ``layout`` (created on first use, in a worker thread)."""
+    holder: dict[str, Any] = {}
+
+    def load(version: str):
+        if "registry" not in holder:
+            from ml_core.registry import Registry
+
+            holder["registry"] = Registry(layout)
+        return holder["registry"].load(model_name, version)
+
+    return load
+
+
+def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | None = None,
+               state_file: Path | None = None, autoload: bool = True, seed: int | None = None) -> FastAPI:
+    """Build the app. ``autoload=False`` starts with nothing loaded (``/ready`` 503) until ``/admin/reload``."""
+    layout.ensure()
+    service = ScoringService(layout, model_name, loader or registry_loader(layout, model_name),
+                             state_file=state_file, seed=seed)
+    token = ensure_admin_token(token_path(layout, model_name))
+
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_initial_load(service)) if autoload else None
+        yield
+        if task is not None:
+            task.cancel()
+        await service.close()
+
+    app = FastAPI(title=f"opsagent scoring service: {model_name}", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
+    app.state.service = service
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return _json({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            size = int(request.headers.get("content-length") or 0)
+            if size > MAX_BODY_BYTES:
+                raise RequestRejected(413, f"body of {size} bytes exceeds {MAX_BODY_BYTES}; send smaller batches",
+                                      [FieldError(None, None, "batch_too_large", f"{size} bytes")])
+            raw = await request.body()
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise RequestRejected(400, f"malformed JSON: {exc}",
+                                      [FieldError(None, None, "malformed_json", str(exc))]) from None
+        except RequestRejected as rej:
+            service.reject(uuid.uuid4().hex, rej)
+            return _json(rej.body(), rej.status)
+        try:
+            return _json(await service.predict(body, t0))
+        except RequestRejected as rej:
+            return _json(rej.body(), rej.status)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return _json({"status": "alive", "model": model_name, "pid": os.getpid()})
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        st = service.status()
+        return _json({"ready": st.ready, "reason": st.reason, "versions": st.versions}, 200 if st.ready else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/state")
+    async def state() -> Response:
+        st = service.state
+        return _json({"routing": st.routing() if st else None, "loaded": sorted(service.versions),
+                      "failed": service.failed, "fallback": "baseline" if service.baseline else "prior"})
+
+    @app.post("/admin/reload")
+    async def reload(request: Request) -> Response:
+        host = request.client.host if request.client else ""
+        if host not in LOOPBACK:
+            return _json({"detail": "admin endpoints answer loopback clients only"}, 403)
+        if not hmac.compare_digest(request.headers.get(ADMIN_HEADER, ""), token):
+            return _json({"detail": f"missing or wrong {ADMIN_HEADER} header"}, 403)
+        try:
+            st = await service.reload(strict=True)
+        except ReloadError as exc:
+            return _json({"detail": str(exc), "routing": service.state.routing() if service.state else None}, 409)
+        return _json({"routing": st.routing(), "loaded": sorted(service.versions)})
+
+    return app
+
+
+async def _initial_load(service: ScoringService) -> None:
+    try:
+        await service.reload(strict=False)
+    except ReloadError as exc:
+        log.error("initial load failed: %s", exc)

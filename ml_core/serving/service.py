@@ -1,0 +1,289 @@
+"""The scoring service's core, independent of HTTP: versions, routing, fallback, logging, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.model import ChurnModel
+from ml_core.paths import HomeLayout
+from ml_core.predlog import PredictionLog, PredictionRow
+from ml_core.serving.batching import LogWriter, ModelWorker
+from ml_core.serving.contract import RecordValidator, RequestRejected
+from ml_core.serving.fallback import PriorScorer, Scorer, load_baseline
+from ml_core.serving.metrics import ServiceMetrics
+from ml_core.serving.state import DeploymentState, baseline_path, read_state, state_path
+
+log = logging.getLogger(__name__)
+
+ModelLoader = Callable[[str], ChurnModel]
+
+
+class ReloadError(RuntimeError):
+    """A new routing could not be applied; the old routing stays."""
+
+
+@dataclass
+class LoadedVersion:
+    version: str
+    model: ChurnModel
+    worker: ModelWorker
+    smoke_ms: float
+
+
+@dataclass
+class Decision:
+    scores: np.ndarray
+    labels: np.ndarray
+    version: str
+    role: str
+    fallback_reason: str | None = None
+    intended_version: str | None = None
+
+
+@dataclass
+class ServiceStatus:
+    ready: bool
+    reason: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def smoke_record(schema: TableSchema = CHURN_SCHEMA) -> dict[str, Any]:
+    """One plausible, valid record built from the schema (mid-low numbers, first categories)."""
+    row: dict[str, Any] = {}
+    for c in schema.columns:
+        if c.kind == "categorical":
+            row[c.name] = c.categories[0]
+        else:
+            v = (c.low or 0) + 0.05 * ((c.high or 1) - (c.low or 0))
+            row[c.name] = round(v) if c.kind == "integer" else v
+    return row
+
+
+def smoke_check(model: ChurnModel, schema: TableSchema = CHURN_SCHEMA) -> float:
+    """Readiness: the artifact scores a valid record with finite probabilities. Returns milliseconds.
+
+    Injected faults (``model.fault``) are set aside: they stand for failures that only live traffic
+    reveals, which graceful degradation — not readiness — must absorb.
+    """
+    t0 = time.perf_counter()
+    fault, model.fault = model.fault, None
+    try:
+        p = np.asarray(model.predict_proba(pd.DataFrame([smoke_record(schema)] * 2, columns=schema.feature_names)))
+    finally:
+        model.fault = fault
+    if p.shape != (2,) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError(f"smoke prediction returned {p!r}, expected two probabilities in [0, 1]")
+    return (time.perf_counter() - t0) * 1000
+
+
+class ScoringService:
+    """Holds loaded versions and the routing; scores validated batches with fallback and logging."""
+
+    def __init__(self, layout: HomeLayout, model_name: str, loader: ModelLoader, *,
+                 state_file: Path | None = None, schema: TableSchema = CHURN_SCHEMA, seed: int | None = None):
+        self.layout = layout
+        self.model_name = model_name
+        self.loader = loader
+        self.state_file = state_file or state_path(layout, model_name)
+        self.schema = schema
+        self.validator = RecordValidator(schema)
+        self.metrics = ServiceMetrics()
+        self.predlog = PredictionLog(layout.predictions_db(model_name))
+        self.writer = LogWriter(self.predlog)
+        self.rng = random.Random(seed)
+        self.state: DeploymentState | None = None  # the routing in force; None until the first load
+        self.versions: dict[str, LoadedVersion] = {}
+        self.failed: dict[str, str] = {}  # version -> why it failed readiness
+        self.loading = True
+        self.last_error: str | None = None
+        self.baseline: Scorer | None = None
+        self.prior = PriorScorer()
+        self._reload_lock = asyncio.Lock()
+        self._baseline_lock = threading.Lock()
+
+    # ---- loading and routing -------------------------------------------------------------------
+    async def reload(self, strict: bool = True) -> DeploymentState:
+        """Read the state file, load and smoke-test new versions, then swap routing atomically.
+
+        ``strict`` (``/admin/reload``): if any configured version fails, raise ReloadError and keep the
+        old routing. Not strict (start-up): apply the routing anyway; requests meant for a failed version
+        are answered by the fallback and ``/ready`` says why.
+        """
+        async with self._reload_lock:
+            try:
+                new = read_state(self.state_file, self.model_name)
+            except Exception as exc:
+                self.loading = False
+                self.last_error = f"cannot read deployment state {self.state_file}: {exc}"
+                raise ReloadError(self.last_error) from exc
+            if new.model != self.model_name:
+                raise ReloadError(f"state file is for model '{new.model}', this service serves '{self.model_name}'")
+            fresh: dict[str, LoadedVersion] = {}
+            errors: list[str] = []
+            for v in new.versions():
+                if v in self.versions:
+                    continue
+                try:
+                    fresh[v] = await asyncio.to_thread(self._load_version, v)
+                except Exception as exc:
+                    self.failed[v] = f"{type(exc).__name__}: {exc}"
+                    self.metrics.ready.labels(v).set(0)
+                    errors.append(f"version {v} failed readiness: {self.failed[v]}")
+            self.loading = False
+            self.last_error = "; ".join(errors) or None
+            if errors and strict:
+                for lv in fresh.values():
+                    lv.worker.close()
+                raise ReloadError(self.last_error or "")
+            await asyncio.to_thread(self._refresh_baseline)
+            keep = set(new.versions())
+            old, self.versions = self.versions, {}
+            for k, lv in {**old, **fresh}.items():
+                if k in keep:
+                    self.versions[k] = lv
+                else:
+                    lv.worker.close()
+                    self.metrics.ready.labels(k).set(0)
+            for k in fresh:
+                self.failed.pop(k, None)
+                self.metrics.ready.labels(k).set(1)
+            self.state = new
+            self.prior = PriorScorer(prior=new.fallback_prior if new.fallback_prior is not None else 0.5)
+            self.metrics.canary_weight.set(new.canary_weight if new.canary else 0.0)
+            return new
+
+    def _load_version(self, version: str) -> LoadedVersion:
+        model = self.loader(version)
+        ms = smoke_check(model, self.schema)
+        worker = ModelWorker(f"{self.model_name}-{version}", model.predict_proba, self.schema.feature_names)
+        log.info("loaded %s version %s (smoke %.1f ms)", self.model_name, version, ms)
+        return LoadedVersion(version, model, worker, ms)
+
+    def _refresh_baseline(self) -> None:
+        with self._baseline_lock:
+            self.baseline = load_baseline(baseline_path(self.layout, self.model_name))
+
+    def status(self) -> ServiceStatus:
+        st = self.state
+        if st is None:
+            return ServiceStatus(False, "loading model versions" if self.loading
+                                 else (self.last_error or "no routing loaded"))
+        if st.champion is None:
+            return ServiceStatus(False, f"no champion deployed for '{self.model_name}'")
+        missing = [f"{v} ({self.failed.get(v, 'not loaded')})" for v in st.versions() if v not in self.versions]
+        if missing:
+            return ServiceStatus(False, f"versions not ready: {', '.join(missing)}")
+        return ServiceStatus(True, "ok", {v: "ready" for v in st.versions()})
+
+    def route(self) -> tuple[str | None, str]:
+        """The (version, role) the next request goes to."""
+        st = self.state
+        if st is None or st.champion is None:
+            return None, "champion"
+        if st.canary is not None and st.canary_weight > 0 and self.rng.random() < st.canary_weight:
+            return st.canary, "canary"
+        return st.champion, "champion"
+
+    # ---- scoring -------------------------------------------------------------------------------
+    async def predict(self, body: Any, started: float | None = None) -> dict[str, Any]:
+        """Validate, route, score (with fallback), log, and build the response body."""
+        t0 = started or time.perf_counter()
+        request_id = uuid.uuid4().hex
+        try:
+            records, ids = self.validator.parse(body)
+        except RequestRejected as rej:
+            self.reject(request_id, rej)
+            raise
+        version, role = self.route()
+        d = await self._decide(records, version, role)
+        latency_ms = (time.perf_counter() - t0) * 1000
+        now = time.time()
+        fb = d.fallback_reason is not None
+        rows = [PredictionRow(request_id, rid, now, self.model_name, d.version, d.role, d.fallback_reason,
+                              d.intended_version, float(s), int(y), latency_ms, rec)
+                for rec, rid, s, y in zip(records, ids, d.scores.tolist(), d.labels.tolist(), strict=True)]
+        await self.writer.write(rows)
+        m = self.metrics
+        m.requests.labels(d.version, d.role, "ok").inc()
+        m.rows.labels(d.version, d.role).inc(len(rows))
+        m.latency.labels(d.role).observe(time.perf_counter() - t0)
+        return {"request_id": request_id, "predictions": [
+            {"record_id": rid, "score": s, "label": y, "version": d.version, "role": d.role, "fallback": fb,
+             "fallback_reason": d.fallback_reason}
+            for rid, s, y in zip(ids, d.scores.tolist(), d.labels.tolist(), strict=True)]}
+
+    def reject(self, request_id: str, rej: RequestRejected) -> None:
+        errors = [e.to_dict() for e in rej.errors[:200]]
+        self.predlog.write_rejection(request_id, self.model_name,
+                                     {"detail": rej.message, "error_count": len(rej.errors), "errors": errors},
+                                     rej.rows)
+        self.metrics.requests.labels("", "none", "rejected").inc()
+        for problem in {e.problem for e in rej.errors}:
+            self.metrics.rejections.labels(problem).inc()
+
+    async def _decide(self, records: list[dict[str, Any]], version: str | None, role: str) -> Decision:
+        budget_s = (self.state.latency_budget_ms if self.state else 250.0) / 1000
+        if version is None:
+            reason = "no champion deployed"
+        elif version not in self.versions:
+            reason = f"version {version} not loaded: {self.failed.get(version, 'loading')}"
+        else:
+            lv = self.versions[version]
+            try:
+                scores = await asyncio.wait_for(lv.worker.score(records), budget_s)
+                return Decision(scores, (scores >= lv.model.threshold).astype(np.int64), version, role)
+            except TimeoutError:
+                reason = f"timeout after {budget_s * 1000:g} ms"
+            except Exception as exc:
+                reason = f"error: {type(exc).__name__}: {exc}"
+        self.metrics.fallbacks.labels(version or "", reason.split(" ", 1)[0].rstrip(":")).inc()
+        return await self._fallback(records, version, role, reason, budget_s)
+
+    async def _fallback(self, records: list[dict[str, Any]], intended: str | None, role: str, reason: str,
+                        budget_s: float) -> Decision:
+        """The canary falls back to the champion, the champion to the previous champion, then the baseline."""
+        st = self.state
+        candidates: list[str] = []
+        if st is not None:
+            if role == "canary" and st.champion:
+                candidates.append(st.champion)
+            if st.previous_champion and st.previous_champion != intended:
+                candidates.append(st.previous_champion)
+        for v in candidates:
+            lv = self.versions.get(v)
+            if lv is None:
+                continue
+            try:
+                scores = await asyncio.wait_for(lv.worker.score(records), budget_s)
+                return Decision(scores, (scores >= lv.model.threshold).astype(np.int64), v, "fallback",
+                                reason, intended)
+            except Exception as exc:  # the fallback failed too: fall further
+                log.warning("fallback version %s failed: %s", v, exc)
+        scorer, name = (self.baseline, "baseline") if self.baseline is not None else (self.prior, "prior")
+        df = pd.DataFrame.from_records(records, columns=self.schema.feature_names)
+        try:
+            scores = np.asarray(await asyncio.to_thread(scorer.predict_proba, df), dtype=np.float64)
+        except Exception as exc:
+            log.warning("baseline failed, answering with the prior: %s", exc)
+            scorer, name = self.prior, "prior"
+            scores = scorer.predict_proba(df)
+        return Decision(scores, (scores >= scorer.threshold).astype(np.int64), name, "fallback", reason, intended)
+
+    async def close(self) -> None:
+        for lv in self.versions.values():
+            lv.worker.close()
+        await asyncio.to_thread(self.writer.close)
+        self.predlog.close()
