@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow
+import mlflow.pyfunc
 import pandas as pd
 
 from ml_core.model import ChurnModel

@@ -79,7 +79,7 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool
     required = schema.feature_names + ([schema.label] if require_label else [])
     missing = [c for c in required if c not in df.columns]
     if missing:
-        issues = [ColumnIssue(c, "missing_column", len(df)) for c in missing]
+        missing_issues = [ColumnIssue(c, "missing_column", len(df)) for c in missing]
         raise DataValidationError(
             f"{len(missing)} required column(s) missing: {', '.join(missing)}. "
             f"Expected columns: {', '.join(required)}", issues)
