@@ -82,7 +82,7 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool
         missing_issues = [ColumnIssue(c, "missing_column", len(df)) for c in missing]
         raise DataValidationError(
             f"{len(missing)} required column(s) missing: {', '.join(missing)}. "
-            f"Expected columns: {', '.join(required)}", issues)
+            f"Expected columns: {', '.join(required)}", missing_issues)
 
     out = df.copy()
     bad = np.zeros(len(out), dtype=bool)
