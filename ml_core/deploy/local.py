@@ -1,0 +1,268 @@
+"""The local backend: the scoring service as a detached process on this machine.
+
+The state file (``HOME/deploy/MODEL.json``) is the source of truth for routing and for the process
+(pid, port), so a new ``LocalBackend`` — e.g. after opsagent restarts — finds the running service.
+Every routing change is written to the state file, then applied with ``/admin/reload``; the service
+loads and smoke-tests new versions before swapping, and on refusal the old state file is restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+import ml_core
+from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
+from ml_core.paths import HomeLayout
+from ml_core.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from ml_core.serving.app import ADMIN_HEADER
+from ml_core.serving.server import free_port
+from ml_core.serving.state import (
+    DeploymentState,
+    ensure_admin_token,
+    log_path,
+    read_state,
+    state_path,
+    token_path,
+    write_state,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LocalBackend(DeploymentBackend):
+    def __init__(self, layout: HomeLayout, model_name: str, registry: Registry | None = None,
+                 port: int | None = None, *, host: str = "127.0.0.1", latency_budget_ms: float | None = None,
+                 python: str = sys.executable, start_timeout_s: float = 120.0, seed: int | None = None):
+        self.layout = layout.ensure()
+        self.model_name = model_name
+        self.registry = registry or Registry(layout)
+        self.port = port
+        self.host = host
+        self.latency_budget_ms = latency_budget_ms
+        self.python = python
+        self.start_timeout_s = start_timeout_s
+        self.seed = seed
+        self.state_file = state_path(layout, model_name)
+        self.log_file = log_path(layout, model_name)
+        self._proc: subprocess.Popen | None = None  # only when this object started the process
+
+    # ---- process -------------------------------------------------------------------------------
+    def start(self, version: str | None = None) -> DeploymentStatus:
+        old = st = self._state()
+        warnings: list[str] = []
+        if version is not None and st.champion is None:
+            warnings += self._check_version(str(version))
+            st = st.model_copy(update={"champion": str(version), "updated_at": time.time()})
+        if self.latency_budget_ms is not None:
+            st = st.model_copy(update={"latency_budget_ms": self.latency_budget_ms})
+        if self._alive(st.pid):
+            if st != old:
+                self._apply(old, st)
+                self._set_alias(CHAMPION, st.champion)
+            return self._wait_ready(warnings)
+        port = self.port or st.port or free_port(self.host)
+        ensure_admin_token(token_path(self.layout, self.model_name))
+        cmd = [self.python, "-m", "ml_core.serving", "--home", str(self.layout.home), "--model", self.model_name,
+               "--port", str(port), "--host", self.host]
+        if self.seed is not None:
+            cmd += ["--seed", str(self.seed)]
+        env = dict(os.environ)
+        root = str(Path(ml_core.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        with open(self.log_file, "ab") as out:
+            self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True, env=env, cwd=root)
+        st = st.model_copy(update={"pid": self._proc.pid, "port": port, "host": self.host})
+        write_state(self.state_file, st)
+        if st.champion is not None:
+            self._set_alias(CHAMPION, st.champion)
+        return self._wait_ready(warnings)
+
+    def stop(self) -> DeploymentStatus:
+        st = self._state()
+        if self._alive(st.pid):
+            assert st.pid is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(st.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while self._alive(st.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._alive(st.pid):
+                os.killpg(st.pid, signal.SIGKILL)
+                time.sleep(0.2)
+        if self._proc is not None:
+            self._proc.wait(timeout=5)
+            self._proc = None
+        write_state(self.state_file, st.model_copy(update={"pid": None}))
+        return self.status()
+
+    # ---- routing -------------------------------------------------------------------------------
+    def deploy_champion(self, version: str) -> DeploymentStatus:
+        version = str(version)
+        warnings = self._check_version(version)
+        st = self._state()
+        if st.champion == version:
+            return self.status()
+        new = st.model_copy(update={
+            "champion": version, "previous_champion": st.champion or st.previous_champion,
+            "canary": None if st.canary == version else st.canary,
+            "canary_weight": 0.0 if st.canary == version else st.canary_weight, "updated_at": time.time()})
+        self._apply(st, new)
+        self._set_alias(CHAMPION, version)
+        return self._with_warnings(warnings)
+
+    def deploy_canary(self, version: str, weight: float) -> DeploymentStatus:
+        version = str(version)
+        if not 0.0 <= weight <= 1.0:
+            raise DeploymentError(f"canary weight must be between 0 and 1, got {weight}")
+        warnings = self._check_version(version)
+        st = self._state()
+        if st.champion is None:
+            raise DeploymentError(f"'{self.model_name}' has no champion yet; deploy one first "
+                                  f"(deploy_champion or start(version))")
+        if version == st.champion:
+            raise DeploymentError(f"version {version} is already the champion")
+        if not self._alive(st.pid):
+            raise DeploymentError("the scoring service is not running; start() it before a canary")
+        new = st.model_copy(update={"canary": version, "canary_weight": float(weight), "updated_at": time.time()})
+        self._apply(st, new)
+        self._set_alias(CHALLENGER, version)
+        return self._with_warnings(warnings)
+
+    def promote(self) -> DeploymentStatus:
+        st = self._state()
+        if st.canary is None:
+            raise DeploymentError("there is no canary to promote")
+        new = st.model_copy(update={"champion": st.canary, "previous_champion": st.champion, "canary": None,
+                                    "canary_weight": 0.0, "updated_at": time.time()})
+        self._apply(st, new)
+        self._set_alias(CHAMPION, new.champion)
+        self.registry.delete_alias(self.model_name, CHALLENGER)
+        return self.status()
+
+    def rollback(self) -> DeploymentStatus:
+        st = self._state()
+        if st.canary is not None:
+            new = st.model_copy(update={"canary": None, "canary_weight": 0.0, "updated_at": time.time()})
+            self._apply(st, new)
+            self.registry.delete_alias(self.model_name, CHALLENGER)
+        elif st.previous_champion is not None:
+            new = st.model_copy(update={"champion": st.previous_champion, "previous_champion": None,
+                                        "updated_at": time.time()})
+            self._apply(st, new)
+            self._set_alias(CHAMPION, new.champion)
+        else:
+            raise DeploymentError("nothing to roll back: no canary and no previous champion")
+        return self.status()
+
+    def status(self) -> DeploymentStatus:
+        st = self._state()
+        running = self._alive(st.pid)
+        ready, reason = False, ""
+        url = f"http://{st.host}:{st.port}" if st.port else None
+        if running and url:
+            try:
+                r = httpx.get(f"{url}/ready", timeout=5)
+                ready, reason = r.status_code == 200, str(r.json().get("reason", ""))
+            except (httpx.HTTPError, ValueError) as exc:
+                reason = f"not answering: {type(exc).__name__}"
+        elif st.pid is not None:
+            reason = f"process {st.pid} is not running (see {self.log_file}); start() restarts it"
+        else:
+            reason = "not started"
+        return DeploymentStatus(backend="local", model=self.model_name, running=running, ready=ready,
+                                ready_reason=reason, url=url, champion=st.champion, canary=st.canary,
+                                canary_weight=st.canary_weight, previous_champion=st.previous_champion,
+                                latency_budget_ms=st.latency_budget_ms, updated_at=st.updated_at,
+                                pid=st.pid if running else None, detail=f"log: {self.log_file}")
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _state(self) -> DeploymentState:
+        return read_state(self.state_file, self.model_name)
+
+    def _check_version(self, version: str) -> list[str]:
+        try:
+            info = self.registry.version(self.model_name, version)
+        except RegistryError as exc:
+            raise DeploymentError(f"cannot deploy: {exc}") from exc
+        if not info.ready_for_deploy:
+            msg = (f"version {version} is not tagged ready_for_deploy (the evaluation gate has not passed it); "
+                   f"deploying anyway")
+            log.warning(msg)
+            return [msg]
+        return []
+
+    def _apply(self, old: DeploymentState, new: DeploymentState) -> None:
+        """Write ``new`` and have the running service adopt it; on refusal restore ``old`` and raise."""
+        write_state(self.state_file, new)
+        if not self._alive(new.pid):
+            return  # applied (and readiness-checked) on the next start
+        try:
+            self._reload()
+        except DeploymentError:
+            write_state(self.state_file, old)
+            raise
+
+    def _reload(self) -> None:
+        st = self._state()
+        token = ensure_admin_token(token_path(self.layout, self.model_name))
+        try:
+            r = httpx.post(f"http://{st.host}:{st.port}/admin/reload", headers={ADMIN_HEADER: token},
+                           timeout=self.start_timeout_s)
+        except httpx.HTTPError as exc:
+            raise DeploymentError(f"scoring service did not answer the reload: {exc}") from exc
+        if r.status_code != 200:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise DeploymentError(f"the service refused the new routing (HTTP {r.status_code}): {detail}; "
+                                  f"routing is unchanged")
+
+    def _set_alias(self, alias: str, version: str | None) -> None:
+        if version is not None:
+            self.registry.set_alias(self.model_name, alias, version)
+
+    def _wait_ready(self, warnings: list[str]) -> DeploymentStatus:
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            s = self.status()
+            if s.ready or not s.running or time.monotonic() > deadline:
+                break
+            if "loading" not in s.ready_reason and "not answering" not in s.ready_reason:
+                break  # answered with a final reason (no champion, a version failed readiness)
+            time.sleep(0.2)
+        if not s.running:
+            raise DeploymentError(f"the scoring service exited during start-up; last log lines:\n{self._log_tail()}")
+        return s.model_copy(update={"warnings": warnings})
+
+    def _with_warnings(self, warnings: list[str]) -> DeploymentStatus:
+        return self.status().model_copy(update={"warnings": warnings})
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _alive(self, pid: int | None) -> bool:
+        if pid is None:
+            return False
+        if self._proc is not None and self._proc.pid == pid:
+            return self._proc.poll() is None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        # Guard against pid reuse and zombies: it must be our service, and not exited.
+        return b"ml_core.serving" in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"
