@@ -1,0 +1,234 @@
+"""One monitoring check over a prediction-log window: drift, performance, prior shift, SLOs, data quality.
+
+Per-feature drift verdicts are Evidently's defaults (see ``drift_screen``), but a default verdict alone
+is too noisy to page anyone: with one p-value test per column at 0.05, a 19-feature table raises a false
+alarm on most same-distribution windows, and Jensen-Shannon >= 0.1 on a 50-category column fires on a
+500-row window by chance. A feature becomes a finding only when Evidently calls it drifted *and* the
+shift is significant after a Bonferroni correction across the columns checked (``drift_alpha`` /
+number of columns). Each confirmed feature is reported by name; a confirmed share of
+``dataset_drift_share`` or more is also reported as dataset drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.monitoring.drift_screen import (
+    ColumnKind,
+    DriftScreenResult,
+    FeatureDrift,
+    ReferenceProfile,
+    build_profile,
+    build_score_profile,
+    screen,
+    screen_scores,
+)
+from ml_core.monitoring.performance import (
+    CBPEEstimate,
+    PriorShift,
+    RealisedPerformance,
+    cbpe_estimate,
+    prior_shift,
+    realised_performance,
+)
+from ml_core.monitoring.slo import DataQuality, SLOReport, data_quality, slo_report
+
+Severity = Literal["info", "warning", "critical"]
+FindingKind = Literal["feature_drift", "dataset_drift", "prediction_drift", "performance_drop",
+                      "estimated_performance_drop", "prior_shift", "latency_slo", "error_rate_slo",
+                      "rejection_spike", "null_share"]
+_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
+
+
+class MonitoringThresholds(BaseModel):
+    """Alerting thresholds for one scheduled check."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drift_alpha: float = Field(0.05, description="family-wise significance for feature drift (Bonferroni)")
+    dataset_drift_share: float = Field(0.3, description="confirmed drifted share that counts as dataset drift")
+    evidently_drift_share: float = Field(0.5, description="Evidently's own dataset verdict share")
+    performance_metric: Literal["f1", "auc", "precision", "recall"] = "f1"
+    max_performance_drop: float = Field(0.08, description="absolute drop vs reference that is a finding")
+    min_labels: int = 100
+    min_rows_estimate: int = 100
+    max_prior_shift: float = Field(0.05, description="absolute change of a positive rate")
+    prior_alpha: float = 0.01
+    p95_latency_ms: float = 250.0
+    max_error_rate: float = 0.01
+    max_rejection_rate: float = 0.02
+    max_null_share: float = 0.05
+    min_requests: int = 20
+    min_rows_drift: int = 30
+
+
+class Finding(BaseModel):
+    kind: FindingKind
+    severity: Severity
+    subject: str = Field(description="feature, metric or version the finding is about")
+    message: str
+    evidence: dict[str, float] = Field(default_factory=dict)
+
+
+class MonitoringResult(BaseModel):
+    status: Literal["ok", "info", "warning", "critical"]
+    summary: str
+    n_rows: int
+    findings: list[Finding]
+    drift: DriftScreenResult | None
+    prediction_drift: FeatureDrift | None
+    estimate: CBPEEstimate | None
+    realised: RealisedPerformance | None
+    prior: PriorShift | None
+    slo: SLOReport | None
+    quality: DataQuality | None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.subject for f in self.findings if f.kind == "feature_drift"]
+
+
+def schema_kinds(schema: TableSchema = CHURN_SCHEMA) -> dict[str, ColumnKind]:
+    """Fixed drift kinds from the table schema, so a window's typing never depends on its contents."""
+    return {c.name: ("categorical" if c.kind == "categorical" else "numerical") for c in schema.columns}
+
+
+def confirmed(feature: FeatureDrift, n_features: int, alpha: float) -> bool:
+    """Evidently calls it drifted and the shift survives a Bonferroni correction."""
+    p = feature.confirm_pvalue
+    return feature.drifted and p is not None and p < alpha / max(n_features, 1)
+
+
+def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Series | None,
+              current_window_df: pd.DataFrame, *, model_threshold: float = 0.5,
+              reference_metrics: Mapping[str, float] | None = None, labelled: pd.DataFrame | None = None,
+              rejections: pd.DataFrame | int | None = None, reference_labels: np.ndarray | None = None,
+              feature_columns: Sequence[str] | None = None, kinds: Mapping[str, ColumnKind] | None = None,
+              profile: ReferenceProfile | None = None, score_profile: ReferenceProfile | None = None,
+              thresholds: MonitoringThresholds | None = None) -> MonitoringResult:
+    """Everything a scheduled triage needs about one window, as findings with severity and a summary.
+
+    ``current_window_df`` is ``PredictionLog.predictions()`` (features as columns, plus ``score``,
+    ``latency_ms``, ``role`` ...); ``reference_df`` the training/reference features and
+    ``reference_scores`` the model's scores on it. Pass ``profile``/``score_profile`` built once to skip
+    the reference work; ``labelled`` is ``PredictionLog.labelled()``; ``reference_metrics`` the model's
+    test metrics; ``reference_labels`` 0/1 labels of the reference rows for the actual-prior check.
+    """
+    th = thresholds or MonitoringThresholds()
+    features = list(feature_columns) if feature_columns is not None else [
+        c for c in CHURN_SCHEMA.feature_names if c in reference_df.columns]
+    kinds = dict(kinds) if kinds is not None else {k: v for k, v in schema_kinds().items() if k in features}
+    findings: list[Finding] = []
+    cur = current_window_df
+    n = len(cur)
+
+    drift = None
+    if n >= th.min_rows_drift and all(c in cur.columns for c in features):
+        profile = profile or build_profile(reference_df, features, kinds)
+        drift = screen(profile, cur, drift_share=th.evidently_drift_share)
+        ok = [f for f in drift.features if confirmed(f, len(drift.features), th.drift_alpha)]
+        for f in ok:
+            findings.append(Finding(
+                kind="feature_drift", severity="warning", subject=f.name,
+                message=f"{f.name} drifted: {f.test} {f.statistic:.3g} (threshold {f.threshold:g}), "
+                        f"p={f.confirm_pvalue:.2g}",
+                evidence={"statistic": f.statistic, "threshold": f.threshold, "p_value": f.confirm_pvalue or 0.0}))
+        share = len(ok) / len(drift.features) if drift.features else 0.0
+        if ok and share >= th.dataset_drift_share:
+            findings.append(Finding(kind="dataset_drift", severity="critical", subject="dataset",
+                                    message=f"{len(ok)}/{len(drift.features)} features drifted",
+                                    evidence={"share": share}))
+
+    scores = cur["score"].to_numpy(float) if "score" in cur and n else None
+    pred_drift = estimate = prior = None
+    if scores is not None and reference_scores is not None and n >= th.min_rows_drift:
+        ref_scores = np.asarray(reference_scores, float)
+        pred_drift = screen_scores(score_profile or build_score_profile(ref_scores), scores)
+        if confirmed(pred_drift, 1, th.drift_alpha):
+            findings.append(Finding(kind="prediction_drift", severity="warning", subject="score",
+                                    message=f"score distribution drifted: {pred_drift.test} "
+                                            f"{pred_drift.statistic:.3g}",
+                                    evidence={"statistic": pred_drift.statistic}))
+        estimate = cbpe_estimate(scores, ref_scores, model_threshold, metric=th.performance_metric,
+                                 max_drop=th.max_performance_drop, min_rows=th.min_rows_estimate)
+        if estimate.dropped:
+            m = th.performance_metric
+            findings.append(Finding(kind="estimated_performance_drop", severity="warning", subject=m,
+                                    message=f"estimated {m} {estimate.current[m]:.3f} vs {estimate.reference[m]:.3f}"
+                                            " on reference (label-free, assumes calibrated scores)",
+                                    evidence={"estimated": estimate.current[m], "reference": estimate.reference[m]}))
+        actual = labelled["actual"].to_numpy() if labelled is not None and len(labelled) else None
+        prior = prior_shift(scores, ref_scores, model_threshold, current_actual=actual,
+                            reference_actual=reference_labels, max_abs_shift=th.max_prior_shift,
+                            alpha=th.prior_alpha)
+        if prior.shifted:
+            findings.append(Finding(
+                kind="prior_shift", severity="warning", subject="positive_rate",
+                message=f"predicted positive rate {prior.predicted_positive_rate:.3f} vs "
+                        f"{prior.reference_predicted_positive_rate:.3f}"
+                        + (f"; actual {prior.actual_positive_rate:.3f} vs {prior.reference_actual_positive_rate:.3f}"
+                           if prior.actual_positive_rate is not None else ""),
+                evidence={"predicted_rate": prior.predicted_positive_rate,
+                          "reference_rate": prior.reference_predicted_positive_rate}))
+
+    realised = None
+    if labelled is not None and reference_metrics is not None:
+        realised = realised_performance(labelled, reference_metrics, model_threshold, n_predictions=n,
+                                        metric=th.performance_metric, max_drop=th.max_performance_drop,
+                                        min_labels=th.min_labels)
+        if realised.dropped:
+            m = th.performance_metric
+            findings.append(Finding(kind="performance_drop", severity="critical", subject=m,
+                                    message=f"realised {m} {realised.metrics[m]:.3f} vs {realised.reference[m]:.3f} "
+                                            f"({realised.n_labelled} labels)",
+                                    evidence={"realised": realised.metrics[m], "reference": realised.reference[m]}))
+
+    slo = None
+    if n and "latency_ms" in cur:
+        slo = slo_report(cur, p95_latency_ms=th.p95_latency_ms, max_error_rate=th.max_error_rate,
+                         min_requests=th.min_requests)
+        for v in slo.breaches:
+            if v.latency_breached:
+                findings.append(Finding(kind="latency_slo", severity="warning", subject=v.version,
+                                        message=f"version {v.version} p95 latency {v.p95_ms:.0f} ms > "
+                                                f"{th.p95_latency_ms:.0f} ms",
+                                        evidence={"p95_ms": v.p95_ms, "p99_ms": v.p99_ms}))
+            if v.error_rate_breached:
+                findings.append(Finding(kind="error_rate_slo", severity="critical", subject=v.version,
+                                        message=f"version {v.version} error/fallback rate {v.error_rate:.1%} > "
+                                                f"{th.max_error_rate:.1%}",
+                                        evidence={"error_rate": v.error_rate, "errors": float(v.errors)}))
+    quality = data_quality(cur, rejections, features, max_rejection_rate=th.max_rejection_rate,
+                           max_null_share=th.max_null_share, min_requests=th.min_requests)
+    if quality.rejection_breached:
+        findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
+                                message=f"{quality.rejection_rate:.1%} of rows rejected ({quality.n_rejected})",
+                                evidence={"rejection_rate": quality.rejection_rate}))
+    if quality.null_breached:
+        worst = max(quality.null_share, key=quality.null_share.get)
+        findings.append(Finding(kind="null_share", severity="warning", subject=worst,
+                                message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows",
+                                evidence={"null_share": quality.null_share[worst]}))
+
+    status = max((f.severity for f in findings), key=_RANK.get, default="ok")
+    return MonitoringResult(status=status, summary=summarise(n, findings), n_rows=n, findings=findings, drift=drift,
+                            prediction_drift=pred_drift, estimate=estimate, realised=realised, prior=prior, slo=slo,
+                            quality=quality)
+
+
+def summarise(n_rows: int, findings: Sequence[Finding]) -> str:
+    """A few lines a person can read in a chat message."""
+    if not findings:
+        return f"OK: {n_rows} predictions checked, nothing flagged."
+    drifted = [f.subject for f in findings if f.kind == "feature_drift"]
+    lines = [f"{len(findings)} finding(s) over {n_rows} predictions:"]
+    if drifted:
+        lines.append(f"- [warning] data drift in {', '.join(drifted)}")
+    lines += [f"- [{f.severity}] {f.message}" for f in findings if f.kind != "feature_drift"]
+    return "\n".join(lines)
