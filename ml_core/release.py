@@ -18,6 +18,13 @@ from ml_core.model import ChurnModel
 from ml_core.registry import Registry, VersionInfo
 
 
+def pip_requirements() -> list[str]:
+    """The serving requirements of a churn bundle, pinned to what is installed here."""
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "torch", "pandas", "numpy")]
+
+
 def register_model_bundle(registry: Registry, model_name: str, model: ChurnModel,
                           tags: dict[str, str] | None = None, run_name: str | None = None,
                           input_example: pd.DataFrame | None = None) -> VersionInfo:
@@ -37,7 +44,9 @@ def register_model_bundle(registry: Registry, model_name: str, model: ChurnModel
         with tempfile.TemporaryDirectory() as tmp:
             bundle = Path(tmp) / "bundle"
             model.save(bundle)
+            # Explicit requirements: MLflow's inference re-imports the model in a subprocess (~10 s).
             info = mlflow.pyfunc.log_model(name="model", python_model=ChurnPyfunc(),
-                                           artifacts={"bundle": str(bundle)}, input_example=input_example)
+                                           artifacts={"bundle": str(bundle)}, input_example=input_example,
+                                           pip_requirements=pip_requirements())
         all_tags.setdefault("training_run_id", str(model.meta.get("run_id", run.info.run_id)))
         return registry.register(model_name, info.model_uri, all_tags)

@@ -1,0 +1,78 @@
+"""Registered model versions for the serving and deploy tests, trained once per test session.
+
+Training takes tens of seconds, so one base home is built per session (a real MLflow registry on
+SQLite holding real versions) and each test module copies it: the copy's registry points at the
+base's artifact store, which nothing modifies.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ml_core.data.churn import load_churn
+from ml_core.jobs import train_and_register
+from ml_core.model import ChurnModel, Fault
+from ml_core.paths import HomeLayout
+from ml_core.registry import Registry
+from ml_core.release import register_model_bundle
+from ml_core.training import TrainConfig
+
+MODEL = "churn"
+GOOD, GOOD2, BROKEN, SLOW, UNLOADABLE = "1", "2", "3", "4", "5"
+SLOW_MS = 400.0
+
+
+@dataclass(frozen=True)
+class BaseHome:
+    home: Path
+    data: pd.DataFrame
+    model: ChurnModel
+
+    def records(self, n: int = 1, start: int = 0) -> list[dict]:
+        return self.data.drop(columns=["churn"]).iloc[start:start + n].to_dict("records")
+
+    def copy_to(self, dst: Path) -> HomeLayout:
+        shutil.copytree(self.home, dst, ignore=shutil.ignore_patterns("predictions", "deploy", "model-cache"))
+        return HomeLayout(dst).ensure()
+
+
+_BASE: BaseHome | None = None
+
+
+def base_home() -> BaseHome:
+    """Versions: 1 trained; 2 a copy with another threshold; 3 always raises; 4 sleeps SLOW_MS;
+    5 an artifact whose preprocessor does not match its network (fails readiness)."""
+    global _BASE
+    if _BASE is None:
+        home = Path(tempfile.mkdtemp(prefix="opsagent-serving-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        layout = HomeLayout(home).ensure()
+        reg = Registry(layout)
+        data = load_churn()
+        res = train_and_register(reg, data, TrainConfig(epochs=2), model_name=MODEL)
+        assert res.version == GOOD
+        model = reg.load(MODEL, GOOD)
+        good2 = copy.deepcopy(model)
+        good2.threshold = min(0.9, model.threshold + 0.05)
+        register_model_bundle(reg, MODEL, good2, {"parent_version": GOOD}, run_name="good2")
+        broken = copy.deepcopy(model)
+        broken.fault = Fault(error_rate=1.0)
+        register_model_bundle(reg, MODEL, broken, {"parent_version": GOOD}, run_name="broken")
+        slow = copy.deepcopy(model)
+        slow.fault = Fault(latency_ms=SLOW_MS)
+        register_model_bundle(reg, MODEL, slow, {"parent_version": GOOD}, run_name="slow")
+        bad = copy.deepcopy(model)
+        bad.preprocessor.numeric = bad.preprocessor.numeric[:-1]  # one input short of what the net expects
+        bad.preprocessor.mean, bad.preprocessor.std = bad.preprocessor.mean[:-1], bad.preprocessor.std[:-1]
+        register_model_bundle(reg, MODEL, bad, {"parent_version": GOOD}, run_name="unloadable")
+        reg.mark_ready(MODEL, GOOD)
+        reg.mark_ready(MODEL, GOOD2)
+        _BASE = BaseHome(home, data, model)
+    return _BASE
