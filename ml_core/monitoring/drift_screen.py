@@ -191,11 +191,12 @@ def _aligned_counts(ref: ColumnProfile, cur_values: np.ndarray, cur_counts: np.n
     return keys.to_numpy(), r, c
 
 
-def wasserstein_normed(ref_sorted: np.ndarray, cur_sorted: np.ndarray, ref_std: float) -> float:
-    """scipy's ``wasserstein_distance`` / max(std_ref, 0.001), from two sorted arrays.
+def _cdf_gaps(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|F_ref - F_cur| just right of each merged value (but the last) and the gaps between merged values.
 
-    Where two merged values differ, the count of reference values <= the left one is its position
-    minus the current values before it, so one ``searchsorted`` of the current values suffices.
+    These are the arrays scipy's ``_cdf_distance`` builds. Where two merged values differ, the count of
+    reference values <= the left one is its position minus the current values before it, so one
+    ``searchsorted`` of the current values replaces two searches over the merged values.
     """
     n, m = len(ref_sorted), len(cur_sorted)
     pos_cur = np.arange(m) + np.searchsorted(ref_sorted, cur_sorted, side="right")
@@ -206,9 +207,24 @@ def wasserstein_normed(ref_sorted: np.ndarray, cur_sorted: np.ndarray, ref_std: 
     merged[~is_cur] = ref_sorted
     cur_le = np.cumsum(is_cur[:-1])
     ref_le = np.arange(1, n + m) - cur_le
-    diff = np.abs(ref_le / n - cur_le / m)
+    return np.abs(ref_le / n - cur_le / m), np.diff(merged)
+
+
+def wasserstein_normed(ref_sorted: np.ndarray, cur_sorted: np.ndarray, ref_std: float) -> float:
+    """scipy's ``wasserstein_distance`` / max(std_ref, 0.001) (Evidently's normed Wasserstein)."""
+    gaps, deltas = _cdf_gaps(ref_sorted, cur_sorted)
+    return _wasserstein(gaps, deltas, ref_std)
+
+
+def _wasserstein(gaps: np.ndarray, deltas: np.ndarray, ref_std: float) -> float:
     dot = getattr(np, "vecdot", np.dot)
-    return float(dot(diff, np.diff(merged))) / max(ref_std, 0.001)
+    return float(dot(gaps, deltas)) / max(ref_std, 0.001)
+
+
+def _ks_asymptotic_pvalue(gaps: np.ndarray, deltas: np.ndarray, n: int, m: int) -> float:
+    """Two-sided K-S p-value (scipy's asymptotic mode); the statistic is read where values change."""
+    d = float(gaps[deltas > 0].max()) if (deltas > 0).any() else 0.0
+    return float(stats.kstwo.sf(d, round(n * m / (n + m))))
 
 
 def _z_test(keys: np.ndarray, r: np.ndarray, c: np.ndarray) -> float:
@@ -276,7 +292,8 @@ def _screen_column(ref: ColumnProfile, current: pd.Series) -> FeatureDrift | Non
         statistic = float(stats.ks_2samp(ref.sorted_values, cur)[1])
         drifted = statistic <= threshold
     elif test == "wasserstein":
-        statistic = wasserstein_normed(ref.sorted_values, cur, ref.std)
+        gaps, deltas = _cdf_gaps(ref.sorted_values, cur)
+        statistic = _wasserstein(gaps, deltas, ref.std)
         drifted = statistic >= threshold
     elif test == "chisquare":
         statistic = _chi_square(r, c)
@@ -293,7 +310,7 @@ def _screen_column(ref: ColumnProfile, current: pd.Series) -> FeatureDrift | Non
         if test in P_VALUE_TESTS:
             confirm = statistic
         elif test == "wasserstein":
-            confirm = float(stats.ks_2samp(ref.sorted_values, cur, method="asymp")[1])
+            confirm = _ks_asymptotic_pvalue(gaps, deltas, ref.n, n_cur)
         else:
             confirm = _homogeneity_pvalue(r, c)
     return FeatureDrift(name=ref.name, kind=kind, test=test, statistic=statistic, threshold=threshold,
