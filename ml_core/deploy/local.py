@@ -261,8 +261,16 @@ class LocalBackend(DeploymentBackend):
             return self._proc.poll() is None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            states = [_proc_state(t / "stat") for t in Path(f"/proc/{pid}/task").iterdir()]
         except OSError:
             return False
-        # Guard against pid reuse and zombies: it must be our service, and not exited.
-        return b"ml_core.serving" in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"
+        # Guard against pid reuse (it must be our service) and zombies. A group leader shows "Z" as soon
+        # as its main thread exits, while other threads still run: alive while any thread is not a zombie.
+        return (b"ml_core.serving" in cmdline or not cmdline) and any(st not in ("Z", "X", "") for st in states)
+
+
+def _proc_state(stat: Path) -> str:
+    try:
+        return stat.read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return ""
