@@ -46,6 +46,7 @@ class CBPEEstimate(BaseModel):
     reference: dict[str, float]
     metric: str
     drop: float
+    drop_se: float | None = Field(default=None, description="bootstrap standard error of the drop")
     dropped: bool
 
 
@@ -140,14 +141,36 @@ def estimate_metrics(scores: np.ndarray, threshold: float) -> dict[str, float]:
 
 
 def cbpe_estimate(current_scores: np.ndarray, reference_scores: np.ndarray, threshold: float, *,
-                  metric: str = "f1", max_drop: float = 0.08, min_rows: int = 100) -> CBPEEstimate:
-    """Estimated performance of the current window vs the same estimate on the reference scores."""
+                  metric: str = "f1", max_drop: float = 0.08, min_rows: int = 100, z: float = 2.5) -> CBPEEstimate:
+    """Estimated performance of the current window vs the same estimate on the reference scores.
+
+    ``dropped`` when the estimate fell by more than ``max_drop`` and by more than ``z`` bootstrap
+    standard errors of the difference (few predicted positives make F1 estimates jumpy).
+    """
     cur = estimate_metrics(current_scores, threshold)
     ref = estimate_metrics(reference_scores, threshold)
     drop = ref[metric] - cur[metric]
-    ok = len(current_scores) >= min_rows and np.isfinite(drop)
+    se = None
+    if len(current_scores) >= min_rows and np.isfinite(drop) and drop > max_drop:
+        se = float(np.hypot(_estimate_se(np.asarray(current_scores, float), threshold, metric),
+                            _estimate_se(np.asarray(reference_scores, float), threshold, metric)))
     return CBPEEstimate(n=len(current_scores), current=cur, reference=ref, metric=metric,
-                        drop=float(drop) if np.isfinite(drop) else 0.0, dropped=bool(ok and drop > max_drop))
+                        drop=float(drop) if np.isfinite(drop) else 0.0, drop_se=se,
+                        dropped=bool(se is not None and drop > z * se))
+
+
+def _estimate_se(p: np.ndarray, threshold: float, metric: str, rounds: int = 200, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(p), size=(rounds, len(p)))
+    if metric == "auc":
+        return float(np.nanstd([expected_auc(p[i]) for i in idx[:50]]))
+    pb = p[idx]
+    pred = pb >= threshold
+    tp, fp = (pb * pred).sum(1), ((1 - pb) * pred).sum(1)
+    fn = (pb * ~pred).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = {"f1": 2 * tp / (2 * tp + fp + fn), "precision": tp / (tp + fp), "recall": tp / (tp + fn)}[metric]
+    return float(np.nanstd(val))
 
 
 def _two_proportion_pvalue(k1: float, n1: int, k2: float, n2: int) -> float:
