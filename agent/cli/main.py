@@ -1,0 +1,41 @@
+"""`opsagent` — the command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from agent.cli import deploy_cmd, drift_cmd, model_cmds, serve_cmd, simulate_cmd
+from agent.cli.common import err_console, quiet_libraries, user_error_types
+
+app = typer.Typer(
+    name="opsagent",
+    help="An ops assistant for ML models in production: train, evaluate, serve, deploy, simulate traffic "
+    "and detect drift. State lives in OPSAGENT_HOME (default ~/.opsagent).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+model_cmds.register(app)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(deploy_cmd.app, name="deploy")
+app.command("simulate")(simulate_cmd.simulate)
+app.command("drift")(drift_cmd.drift)
+
+
+def main() -> None:
+    """Console-script entry: user errors become a message and exit code 2, never a traceback."""
+    quiet_libraries()
+    try:
+        app()
+    except user_error_types() as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
