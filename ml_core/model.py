@@ -43,6 +43,7 @@ class Fault:
 
     latency_ms: float = 0.0
     error_rate: float = 0.0
+    after_calls: int = 0  # healthy for this many calls first: passes readiness, breaks under traffic
 
 
 @dataclass
@@ -76,6 +77,9 @@ class ChurnModel:
         assert self.fault is not None
         if self.fault.latency_ms:
             time.sleep(self.fault.latency_ms / 1000)
+        self._calls = getattr(self, "_calls", 0) + 1
+        if self._calls <= self.fault.after_calls:
+            return
         if self.fault.error_rate and np.random.random() < self.fault.error_rate:
             raise RuntimeError("injected fault: model release is broken")
 
