@@ -51,7 +51,7 @@ class MonitoringThresholds(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    drift_alpha: float = Field(0.05, description="family-wise significance for feature drift (Bonferroni)")
+    drift_alpha: float = Field(0.01, description="family-wise false-alarm rate per check for drift (Bonferroni)")
     dataset_drift_share: float = Field(0.3, description="confirmed drifted share that counts as dataset drift")
     evidently_drift_share: float = Field(0.5, description="Evidently's own dataset verdict share")
     performance_metric: Literal["f1", "auc", "precision", "recall"] = "f1"
