@@ -1,0 +1,10 @@
+"""Monitoring: drift (fast screen + Evidently reports), performance (realised, CBPE), SLOs, one-call check.
+
+- ``drift_screen``: ``build_profile`` once, ``screen`` per tick; verdicts equal Evidently's defaults.
+- ``evidently_report``: ``write_drift_report`` -> HTML, JSON, PNGs for people.
+- ``performance``: ``realised_performance``, ``cbpe_estimate``, ``prior_shift``.
+- ``slo``: ``slo_report``, ``data_quality``.
+- ``check``: ``run_check`` -> ``MonitoringResult`` with findings and a summary.
+
+Submodules are not imported here so that importing the package stays cheap (Evidently is slow to import).
+"""
