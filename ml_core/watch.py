@@ -1,7 +1,7 @@
 """Watch a deployed model: one monitoring check over a window of its prediction log.
 
-This is what a scheduled tick runs. The reference is the held-out data saved with the champion's
-bundle (what the model was validated on) and the champion's own scores on it.
+This is what a scheduled tick runs. The reference is the training data saved with the champion's
+bundle (what the model learned from) and the champion's own scores on it.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class WatchResult:
 
 def load_reference(registry: Registry, model_name: str, version: str | None = None,
                    schema: TableSchema = CHURN_SCHEMA) -> Reference:
-    """The reference rows stored with a version's bundle (older bundles: the churn test split)."""
+    """The training rows stored with a version's bundle (bundles without them: the churn training split)."""
     if version is None:
         champion = registry.alias(model_name, CHAMPION)
         if champion is None:
@@ -59,7 +59,7 @@ def load_reference(registry: Registry, model_name: str, version: str | None = No
     bundle = registry.bundle_dir(model_name, version)
     model = ChurnModel.load(bundle)
     path = bundle / REFERENCE_FILE
-    frame = pd.read_parquet(path) if path.exists() else split_frame(load_churn(), schema).test
+    frame = pd.read_parquet(path) if path.exists() else split_frame(load_churn(), schema).train
     labels = schema.labels_to_int(frame[schema.label]).to_numpy()
     return Reference(version, frame, model.predict_proba(frame), labels, model)
 

@@ -37,7 +37,7 @@ def simulate(
     released = ship_faulty_release(spec, registry, b, b.model_name)
     if released:
         console.print(f"shipped faulty release v{released} as canary ({spec.release_fault.kind})")
-    pool = split_frame(load_churn(), seed=settings.seed).valid  # unseen in training; reference is .test
+    pool = split_frame(load_churn(), seed=settings.seed).test  # unseen in training; the reference is .train
     with progress_bar(f"simulating {spec.name}", spec.requests) as bar:
         result = run_traffic(status.url, spec, pool,
                              progress=lambda done, total: bar.update(bar.task_ids[0], completed=done))

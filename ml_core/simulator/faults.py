@@ -20,15 +20,36 @@ from ml_core.simulator.scenario import (
 
 def sample_customers(pool: pd.DataFrame, n: int, rng: np.random.Generator, scenario: Scenario | None,
                      active: bool, schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
-    """Draw ``n`` customers; under label shift, churners are drawn at the scenario's rate."""
+    """Draw ``n`` customers; under label shift, churners are drawn at the scenario's rate.
+
+    Without label shift, customers come in a random order without repeats until the pool is used up:
+    resampling a small pool with replacement would itself look like drift to a chi-square test.
+    """
     shift = next((f for f in (scenario.faults if scenario else []) if isinstance(f, LabelShift)), None)
     if not (active and shift):
-        return pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True)
+        return pool.iloc[_next_indices(pool, n, rng)].reset_index(drop=True)
     y = schema.labels_to_int(pool[schema.label]).to_numpy()
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     take_pos = rng.random(n) < shift.positive_rate
     idx = np.where(take_pos, pos[rng.integers(0, len(pos), n)], neg[rng.integers(0, len(neg), n)])
     return pool.iloc[idx].reset_index(drop=True)
+
+
+_cursor: dict[int, tuple[np.ndarray, int]] = {}
+
+
+def _next_indices(pool: pd.DataFrame, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The next ``n`` rows of a per-pool random permutation, reshuffled when exhausted."""
+    order, pos = _cursor.get(id(pool), (rng.permutation(len(pool)), 0))
+    out = []
+    while len(out) < n:
+        if pos >= len(order):
+            order, pos = rng.permutation(len(pool)), 0
+        take = order[pos:pos + n - len(out)]
+        out.extend(take.tolist())
+        pos += len(take)
+    _cursor[id(pool)] = (order, pos)
+    return np.asarray(out)
 
 
 def apply_feature_faults(batch: pd.DataFrame, scenario: Scenario, reference_std: dict[str, float],
