@@ -58,6 +58,8 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
         with tempfile.TemporaryDirectory() as tmp:
             bundle = Path(tmp) / "bundle"
             result.model.save(bundle)
+            # The training rows travel with the model: monitoring compares traffic against them.
+            split.train.to_parquet(bundle / "reference.parquet", index=False)
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=ChurnPyfunc(), artifacts={"bundle": str(bundle)},
                 input_example=split.test[schema.feature_names].head(2),

@@ -1,0 +1,112 @@
+"""The retrain pipeline: data window → train → evaluate → gate → register as challenger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from ml_core.data.churn import load_churn
+from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.validation import DataValidationError, validate_frame
+from ml_core.evaluation import evaluate
+from ml_core.gate import GatePolicy, GateVerdict, gate
+from ml_core.jobs import train_and_register
+from ml_core.predlog import PredictionLog
+from ml_core.registry import CHALLENGER, CHAMPION, Registry
+from ml_core.training import EpochCallback, TrainConfig
+
+Step = Callable[[str], None]
+
+
+class RetrainRequest(BaseModel):
+    """What to retrain on and what the new version must beat."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str
+    window_since: float | None = Field(default=None, description="unix time; production records from here")
+    window_until: float | None = Field(default=None, description="unix time; production records before this")
+    include_reference: bool = Field(default=True, description="also train on the original reference data")
+    min_window_rows: int = Field(default=50, ge=0, description="refuse to retrain on fewer labelled records")
+    config: TrainConfig = Field(default_factory=TrainConfig)
+    policy: GatePolicy = Field(default_factory=GatePolicy)
+    reason: str = ""
+
+
+class RetrainResult(BaseModel):
+    """Every id and figure a post-mortem needs."""
+
+    model_name: str
+    version: str
+    run_id: str
+    parent_version: str | None
+    data_fingerprint: str
+    rows_reference: int
+    rows_window: int
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    verdict: GateVerdict
+    alias: str | None = Field(description="'challenger' when the gate passed, else None")
+    ready_for_deploy: bool
+    seconds: float
+
+
+def window_frame(log: PredictionLog, since: float | None, until: float | None,
+                 schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
+    """Labelled production records in the window, shaped like the training table."""
+    df = log.labelled_features(since, until)
+    if not len(df):
+        return pd.DataFrame(columns=[schema.id_column, *schema.feature_names, schema.label])
+    df[schema.label] = df.pop("actual").map({1: schema.positive_label, 0: "no"})
+    df[schema.id_column or "customer_id"] = df.pop("record_id")
+    return validate_frame(df, schema, require_label=True, quarantine=True).clean
+
+
+def retrain(registry: Registry, log: PredictionLog | None, request: RetrainRequest, *,
+            reference: pd.DataFrame | None = None, on_epoch: EpochCallback | None = None,
+            on_step: Step | None = None, schema: TableSchema = CHURN_SCHEMA) -> RetrainResult:
+    """Train a challenger on reference + window data, gate it against the champion, register it."""
+    start = time.perf_counter()
+    step = on_step or (lambda _msg: None)
+    champion = registry.alias(request.model_name, CHAMPION)
+    step("collecting the data window")
+    window = window_frame(log, request.window_since, request.window_until, schema) if log else pd.DataFrame()
+    if log is not None and (request.window_since or request.window_until) and len(window) < request.min_window_rows:
+        raise DataValidationError(
+            f"only {len(window)} labelled production records in the window (need {request.min_window_rows}); "
+            "wait for more delayed labels or widen the window")
+    ref = (reference if reference is not None else load_churn()) if request.include_reference else None
+    parts = [p for p in (ref, window) if p is not None and len(p)]
+    if not parts:
+        raise DataValidationError("no training data: the window is empty and include_reference is off")
+    data = pd.concat(parts, ignore_index=True)
+
+    step(f"training on {len(data)} rows")
+    job = train_and_register(registry, data, request.config, model_name=request.model_name,
+                             parent_version=champion.version if champion else None, on_epoch=on_epoch,
+                             run_name=f"retrain-{request.model_name}")
+    step("evaluating challenger and champion on the same held-out rows")
+    challenger_report = evaluate(job.train.model, job.split.test, schema)
+    champion_report = None
+    if champion is not None:
+        champion_report = evaluate(registry.load(request.model_name, champion.version), job.split.test, schema)
+    verdict = gate(champion_report, challenger_report, request.policy)
+    step("gate " + ("passed" if verdict.passed else "failed") + ": " + "; ".join(verdict.reasons))
+    alias = None
+    registry.mark_ready(request.model_name, job.version, verdict.passed)
+    registry.set_tag(request.model_name, job.version, "gate", "passed" if verdict.passed else "failed")
+    if request.reason:
+        registry.set_tag(request.model_name, job.version, "retrain_reason", request.reason[:500])
+    if verdict.passed:
+        registry.set_alias(request.model_name, CHALLENGER, job.version)
+        alias = CHALLENGER
+    return RetrainResult(
+        model_name=request.model_name, version=job.version, run_id=job.run_id,
+        parent_version=champion.version if champion else None, data_fingerprint=job.data_fingerprint,
+        rows_reference=0 if ref is None else len(ref), rows_window=len(window),
+        challenger_metrics=challenger_report.overall, champion_metrics=champion_report.overall if champion_report
+        else None, verdict=verdict, alias=alias, ready_for_deploy=verdict.passed,
+        seconds=time.perf_counter() - start)
