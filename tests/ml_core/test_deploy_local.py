@@ -23,7 +23,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> HomeLayout:
 
 @pytest.fixture(scope="module")
 def backend(home: HomeLayout):
-    b = LocalBackend(home, MODEL, Registry(home), seed=0)
+    b = LocalBackend(home, MODEL, Registry(home), seed=0, latency_budget_ms=10_000)  # no load-induced fallbacks
     yield b
     b.stop()
 
@@ -112,8 +112,11 @@ def test_state_survives_a_new_backend_and_a_dead_process_is_restarted(home: Home
     s = again.start()  # routing comes back from the state file
     assert s.running and s.ready and s.champion == GOOD and s.pid != pid
     os.killpg(s.pid, 9)  # the process dies behind our back
-    time.sleep(0.3)
-    s = LocalBackend(home, MODEL, Registry(home)).status()
+    fresh = LocalBackend(home, MODEL, Registry(home))
+    deadline = time.monotonic() + 10
+    while fresh.status().running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    s = fresh.status()
     assert not s.running and "not running" in s.ready_reason
     s = again.start()
     assert s.running and s.ready
