@@ -85,7 +85,8 @@ class SimpleBaseline:
     """Logistic regression on a few engineered signals, stored as plain JSON.
 
     The serving fallback of last resort: no torch, no pickle, and it still answers when columns are
-    missing or null (they take the training mean, so with no inputs at all it predicts the class prior).
+    missing or null (they take the training mean, so with no inputs at all it returns one constant score
+    near the class prior).
     """
 
     features: list[str] = field(default_factory=lambda: list(SIMPLE_FEATURES))

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from ml_core.data.churn import Split
 from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.evaluation import best_f1_threshold
 from ml_core.features import Preprocessor
-from ml_core.model import ChurnModel, ChurnNet
+from ml_core.model import ChurnModel, build_net
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
@@ -26,14 +27,18 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int = Field(default=60, ge=1, le=10_000)
+    epochs: int = Field(default=40, ge=1, le=10_000)
     batch_size: int = Field(default=128, ge=8)
-    lr: float = Field(default=2e-3, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
-    hidden: int = Field(default=128, ge=4)
+    hidden: int = Field(default=64, ge=4)
     depth: int = Field(default=2, ge=0, le=16)
-    dropout: float = Field(default=0.1, ge=0, lt=1)
-    patience: int = Field(default=12, ge=1, description="epochs without validation gain before stopping")
+    dropout: float = Field(default=0.2, ge=0, lt=1)
+    members: int = Field(default=3, ge=1, le=16, description="independently initialised nets averaged")
+    n_bins: int = Field(default=8, ge=0, le=64, description="piecewise-linear bins per numeric feature; 0 = off")
+    exclude_columns: tuple[str, ...] = Field(default=("state",), description="input columns left out")
+    patience: int = Field(default=10, ge=1, description="epochs without validation-loss gain before stopping")
+    min_delta: float = Field(default=1e-4, ge=0, description="smallest validation-loss drop that counts")
     pos_weight: float | None = Field(default=None, description="positive-class weight; None = neg/pos ratio")
     seed: int = 7
     device: str = Field(default="auto", description="auto | cpu | cuda")
@@ -47,13 +52,16 @@ class TrainResult:
     device: str = "cpu"
     seconds: float = 0.0
     samples_per_second: float = 0.0
+    stopped_early: bool = False
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, device: torch.device | None = None) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device is not None and device.type == "cuda":
+        # CPU kernels used here are deterministic already; the switch costs seconds of imports.
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,13 +69,12 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA GPU is available; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device '{name}'; use auto, cpu or cuda")
     return torch.device(name)
 
 
-def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    grid = np.linspace(0.05, 0.95, 91)
-    scores = [f1_score(y, p >= t, zero_division=0) for t in grid]
-    return float(grid[int(np.argmax(scores))])
+_best_f1_threshold = best_f1_threshold  # kept for callers of the old private name
 
 
 def _fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -77,19 +84,28 @@ def _fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
+def _snapshot(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
 def train_model(split: Split, config: TrainConfig, schema: TableSchema = CHURN_SCHEMA,
                 on_epoch: EpochCallback | None = None) -> TrainResult:
-    """Fit the preprocessor and the network on ``split.train``; early-stop and calibrate on ``split.valid``."""
-    seed_everything(config.seed)
+    """Fit the preprocessor and the network on ``split.train``; early-stop and calibrate on ``split.valid``.
+
+    The checkpoint kept is the one with the lowest validation log-loss: on a 750-row validation set
+    the AUC peaks by chance in the first epochs, while the loss tracks generalisation."""
     device = resolve_device(config.device)
-    pre = Preprocessor.fit(split.train, schema)
+    seed_everything(config.seed, device)
+    pre = Preprocessor.fit(split.train, schema, n_bins=config.n_bins, exclude=config.exclude_columns)
     x_tr = torch.from_numpy(pre.transform(split.train, schema))
     y_tr = torch.from_numpy(schema.labels_to_int(split.train[schema.label]).to_numpy().astype(np.float32))
     x_va = torch.from_numpy(pre.transform(split.valid, schema)).to(device)
     y_va = schema.labels_to_int(split.valid[schema.label]).to_numpy()
+    y_va_t = torch.from_numpy(y_va.astype(np.float32)).to(device)
 
-    arch = {"hidden": config.hidden, "depth": config.depth, "dropout": config.dropout}
-    net = ChurnNet(pre.n_features, **arch).to(device)
+    arch = {"hidden": config.hidden, "depth": config.depth, "dropout": config.dropout,
+            "members": config.members}
+    net = build_net(pre.n_features, **arch).to(device)
     pos = float(y_tr.sum())
     pos_weight = config.pos_weight if config.pos_weight is not None else (len(y_tr) - pos) / max(pos, 1.0)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
@@ -98,47 +114,53 @@ def train_model(split: Split, config: TrainConfig, schema: TableSchema = CHURN_S
     amp = device.type == "cuda"
     gen = torch.Generator().manual_seed(config.seed)
     x_tr_d, y_tr_d = x_tr.to(device), y_tr.to(device)
+    # Ensemble members each get their own loss, so they stay independent models rather than one wide net.
+    forward = getattr(net, "member_logits", net)
 
     history: list[dict[str, float]] = []
-    best = (-1.0, 0, {k: v.detach().clone() for k, v in net.state_dict().items()})
-    bad_epochs, n, start = 0, len(x_tr), time.perf_counter()
+    best_loss, best_epoch, best_state = float("inf"), 0, _snapshot(net)
+    bad_epochs, n, stopped, start = 0, len(x_tr), False, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         net.train()
         order = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
+        total = torch.zeros((), device=device)
         for i in range(0, n, config.batch_size):
             idx = order[i:i + config.batch_size]
             if len(idx) < 2:  # BatchNorm needs two rows
                 continue
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(net(x_tr_d[idx]).float(), y_tr_d[idx])
+                z = forward(x_tr_d[idx]).float()
+            loss = loss_fn(z, y_tr_d[idx].expand_as(z))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach() * len(idx)  # stays on the device: no sync per step
         sched.step()
         net.eval()
-        with torch.inference_mode():
-            z_va = net(x_va).float().cpu().numpy()
-        val_auc = float(roc_auc_score(y_va, z_va))
-        row = {"epoch": epoch, "train_loss": total / n, "val_auc": val_auc}
+        with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            z_va = net(x_va).float()
+        val_loss = float(nn.functional.binary_cross_entropy_with_logits(z_va, y_va_t))
+        row = {"epoch": epoch, "train_loss": float(total) / n, "val_loss": val_loss,
+               "val_auc": float(roc_auc_score(y_va, z_va.cpu().numpy()))}
         history.append(row)
         if on_epoch:
             on_epoch(epoch, config.epochs, row)
-        if val_auc > best[0] + 1e-4:
-            best = (val_auc, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+        if val_loss < best_loss - config.min_delta:
+            best_loss, best_epoch, best_state = val_loss, epoch, _snapshot(net)
             bad_epochs = 0
         else:
             bad_epochs += 1
             if bad_epochs >= config.patience:
+                stopped = epoch < config.epochs
                 break
     seconds = time.perf_counter() - start
-    net.load_state_dict(best[2])
+    net.load_state_dict(best_state)
     net = net.to("cpu").eval()
     with torch.inference_mode():
-        z_va = net(x_va.cpu()).float().numpy()
-    calibration = _fit_platt(z_va, y_va)
-    p_va = 1 / (1 + np.exp(-(calibration[0] * z_va + calibration[1])))
-    threshold = _best_f1_threshold(y_va, p_va)
-    model = ChurnModel(pre, net, arch, threshold, calibration, meta={"best_epoch": best[1]})
-    return TrainResult(model, history, best[1], device.type, seconds, n * len(history) / max(seconds, 1e-9))
+        z_va_np = net(x_va.cpu()).float().numpy()
+    calibration = _fit_platt(z_va_np, y_va)
+    p_va = 1 / (1 + np.exp(-(calibration[0] * z_va_np + calibration[1])))
+    threshold = best_f1_threshold(y_va, p_va)
+    model = ChurnModel(pre, net, arch, threshold, calibration, meta={"best_epoch": best_epoch})
+    return TrainResult(model, history, best_epoch, device.type, seconds,
+                       n * len(history) / max(seconds, 1e-9), stopped)
