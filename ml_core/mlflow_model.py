@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from ml_core.model import ChurnModel
 
 
-class ChurnPyfunc(mlflow.pyfunc.PythonModel):
+class ChurnPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = ChurnModel.load(Path(context.artifacts["bundle"]))
 

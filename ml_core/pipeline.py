@@ -65,6 +65,13 @@ def window_frame(log: PredictionLog, since: float | None, until: float | None,
     return validate_frame(df, schema, require_label=True, quarantine=True).clean
 
 
+def _training_ids(registry: Registry, model_name: str, version: str, schema: TableSchema) -> set[str] | None:
+    path = registry.bundle_dir(model_name, version) / "reference.parquet"
+    if not path.exists() or not schema.id_column:
+        return None
+    return set(pd.read_parquet(path, columns=[schema.id_column])[schema.id_column].astype(str))
+
+
 def retrain(registry: Registry, log: PredictionLog | None, request: RetrainRequest, *,
             reference: pd.DataFrame | None = None, on_epoch: EpochCallback | None = None,
             on_step: Step | None = None, schema: TableSchema = CHURN_SCHEMA) -> RetrainResult:
@@ -88,11 +95,17 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
     job = train_and_register(registry, data, request.config, model_name=request.model_name,
                              parent_version=champion.version if champion else None, on_epoch=on_epoch,
                              run_name=f"retrain-{request.model_name}")
-    step("evaluating challenger and champion on the same held-out rows")
-    challenger_report = evaluate(job.train.model, job.split.test, schema)
+    holdout = job.split.test
     champion_report = None
     if champion is not None:
-        champion_report = evaluate(registry.load(request.model_name, champion.version), job.split.test, schema)
+        # The champion must not be judged on rows it trained on: that would favour it unfairly.
+        seen = _training_ids(registry, request.model_name, champion.version, schema)
+        if seen is not None and schema.id_column:
+            holdout = holdout[~holdout[schema.id_column].isin(seen)]
+    step(f"evaluating challenger and champion on the same {len(holdout)} held-out rows")
+    challenger_report = evaluate(job.train.model, holdout, schema)
+    if champion is not None:
+        champion_report = evaluate(registry.load(request.model_name, champion.version), holdout, schema)
     verdict = gate(champion_report, challenger_report, request.policy)
     step("gate " + ("passed" if verdict.passed else "failed") + ": " + "; ".join(verdict.reasons))
     alias = None

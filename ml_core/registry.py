@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -89,10 +90,8 @@ class Registry:
         self.client.set_registered_model_alias(name, alias, str(version))
 
     def delete_alias(self, name: str, alias: str) -> None:
-        try:
+        with contextlib.suppress(MlflowException):
             self.client.delete_registered_model_alias(name, alias)
-        except MlflowException:
-            pass
 
     def set_tag(self, name: str, version: str | int, key: str, value: str) -> None:
         self.client.set_model_version_tag(name, str(version), key, value)

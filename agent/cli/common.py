@@ -52,6 +52,7 @@ def quiet_libraries() -> None:
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import mlflow  # noqa: F401  (mlflow configures its loggers on import; quiet them after)
     for name in ("mlflow", "alembic", "evidently", "urllib3", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")

@@ -45,8 +45,9 @@ def drift(
         table = Table(title="feature drift (Evidently's default tests)")
         for col in ("feature", "test", "statistic", "threshold", "drifted"):
             table.add_column(col)
-        for f in sorted(result.drift.features, key=lambda f: not f.drifted):
-            table.add_row(f.name, f.test, f"{f.statistic:.4g}", f"{f.threshold:g}", "[red]yes[/]" if f.drifted else "")
+        for feat in sorted(result.drift.features, key=lambda x: not x.drifted):
+            table.add_row(feat.name, feat.test, f"{feat.statistic:.4g}", f"{feat.threshold:g}",
+                          "[red]yes[/]" if feat.drifted else "")
         console.print(table)
     if watched.report:
         console.print(f"Evidently report: {watched.report.html or watched.report.json_path}")

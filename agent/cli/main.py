@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from agent.cli import deploy_cmd, drift_cmd, model_cmds, serve_cmd, simulate_cmd
+from agent.cli import demo_cmd, deploy_cmd, drift_cmd, evaluate_cmd, model_cmds, serve_cmd, simulate_cmd
 from agent.cli.common import err_console, quiet_libraries, user_error_types
 
 app = typer.Typer(
@@ -17,7 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
+app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(deploy_cmd.app, name="deploy")
 app.command("simulate")(simulate_cmd.simulate)

@@ -35,7 +35,7 @@ def simulate(
         why = status.ready_reason or status.detail or "not running"
         raise UserError(f"the '{b.model_name}' service is not ready ({why}); start it with `opsagent deploy start`")
     released = ship_faulty_release(spec, registry, b, b.model_name)
-    if released:
+    if released and spec.release_fault is not None:
         console.print(f"shipped faulty release v{released} as canary ({spec.release_fault.kind})")
     pool = split_frame(load_churn(), seed=settings.seed).test  # unseen in training; the reference is .train
     with progress_bar(f"simulating {spec.name}", spec.requests) as bar:

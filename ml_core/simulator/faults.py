@@ -41,7 +41,7 @@ _cursor: dict[int, tuple[np.ndarray, int]] = {}
 def _next_indices(pool: pd.DataFrame, n: int, rng: np.random.Generator) -> np.ndarray:
     """The next ``n`` rows of a per-pool random permutation, reshuffled when exhausted."""
     order, pos = _cursor.get(id(pool), (rng.permutation(len(pool)), 0))
-    out = []
+    out: list[int] = []
     while len(out) < n:
         if pos >= len(order):
             order, pos = rng.permutation(len(pool)), 0
