@@ -29,7 +29,7 @@ class TrainConfig(BaseModel):
 
     epochs: int = Field(default=40, ge=1, le=10_000)
     batch_size: int = Field(default=128, ge=8)
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=5e-4, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
     hidden: int = Field(default=64, ge=4)
     depth: int = Field(default=2, ge=0, le=16)
@@ -37,7 +37,7 @@ class TrainConfig(BaseModel):
     members: int = Field(default=3, ge=1, le=16, description="independently initialised nets averaged")
     n_bins: int = Field(default=8, ge=0, le=64, description="piecewise-linear bins per numeric feature; 0 = off")
     exclude_columns: tuple[str, ...] = Field(default=("state",), description="input columns left out")
-    patience: int = Field(default=10, ge=1, description="epochs without validation-loss gain before stopping")
+    patience: int = Field(default=15, ge=1, description="epochs without validation-loss gain before stopping")
     min_delta: float = Field(default=1e-4, ge=0, description="smallest validation-loss drop that counts")
     pos_weight: float | None = Field(default=None, description="positive-class weight; None = neg/pos ratio")
     seed: int = 7
