@@ -24,12 +24,17 @@ from ml_core.data.churn import Split, load_churn, split_frame
 from ml_core.data.schema import CHURN_SCHEMA
 from ml_core.features import Preprocessor
 from ml_core.model import build_net
-from ml_core.training import TrainConfig, resolve_device, seed_everything, train_model
+from ml_core.training import TrainConfig, cpu_threads, resolve_device, seed_everything, train_model
 
 
 def plain_loop(split: Split, config: TrainConfig) -> float:
     """The same model, loss, optimiser, schedule and batches, with nothing else; returns seconds."""
     device = resolve_device(config.device)
+    with cpu_threads(device, config.cpu_threads):
+        return _plain(split, config, device)
+
+
+def _plain(split: Split, config: TrainConfig, device: torch.device) -> float:
     seed_everything(config.seed, device)
     pre = Preprocessor.fit(split.train, CHURN_SCHEMA, n_bins=config.n_bins, exclude=config.exclude_columns)
     x = torch.from_numpy(pre.transform(split.train)).to(device)
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             times["ours (sync log)"].append(ours(split, config, Path(tmp), synchronous=True))
 
     base = statistics.median(times["plain"])
-    print(f"device={resolve_device(args.device).type} threads={torch.get_num_threads()} epochs={args.epochs} "
+    print(f"device={resolve_device(args.device).type} cpu_threads={config.cpu_threads} epochs={args.epochs} "
           f"repeats={args.repeats} train_rows={len(split.train)} batch={config.batch_size} "
           f"members={config.members}")
     print(f"{'loop':<18} {'median s':>9} {'samples/s':>11} {'overhead':>9}")
