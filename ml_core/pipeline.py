@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml_core.data.churn import load_churn
 from ml_core.data.schema import CHURN_SCHEMA, TableSchema
 from ml_core.data.validation import DataValidationError, validate_frame
-from ml_core.evaluation import evaluate
+from ml_core.evaluation import EvaluationReport, evaluate
 from ml_core.gate import GatePolicy, GateVerdict, gate
-from ml_core.jobs import train_and_register
+from ml_core.jobs import TrainJobResult, train_and_register
 from ml_core.predlog import PredictionLog
-from ml_core.registry import CHALLENGER, CHAMPION, Registry
+from ml_core.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 from ml_core.training import EpochCallback, TrainConfig
 
 Step = Callable[[str], None]
@@ -65,11 +65,40 @@ def window_frame(log: PredictionLog, since: float | None, until: float | None,
     return validate_frame(df, schema, require_label=True, quarantine=True).clean
 
 
-def _training_ids(registry: Registry, model_name: str, version: str, schema: TableSchema) -> set[str] | None:
+def training_ids(registry: Registry, model_name: str, version: str, schema: TableSchema) -> set[str] | None:
     path = registry.bundle_dir(model_name, version) / "reference.parquet"
     if not path.exists() or not schema.id_column:
         return None
     return set(pd.read_parquet(path, columns=[schema.id_column])[schema.id_column].astype(str))
+
+
+def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResult, policy: GatePolicy, *,
+                          champion: VersionInfo | None = None, on_step: Step | None = None,
+                          schema: TableSchema = CHURN_SCHEMA
+                          ) -> tuple[GateVerdict, EvaluationReport, EvaluationReport | None]:
+    """Judge a freshly trained version against the champion on rows neither was trained on.
+
+    Tags the version ``ready_for_deploy`` and ``gate``; a passing version becomes ``challenger``.
+    """
+    step = on_step or (lambda _msg: None)
+    holdout = job.split.test
+    champion_report = None
+    if champion is not None:
+        # The champion must not be judged on rows it trained on: that would favour it unfairly.
+        seen = training_ids(registry, model_name, champion.version, schema)
+        if seen is not None and schema.id_column:
+            holdout = holdout[~holdout[schema.id_column].isin(seen)]
+    step(f"evaluating the new version and the champion on the same {len(holdout)} held-out rows")
+    challenger_report = evaluate(job.train.model, holdout, schema)
+    if champion is not None:
+        champion_report = evaluate(registry.load(model_name, champion.version), holdout, schema)
+    verdict = gate(champion_report, challenger_report, policy)
+    step("gate " + ("passed" if verdict.passed else "failed") + ": " + "; ".join(verdict.reasons))
+    registry.mark_ready(model_name, job.version, verdict.passed)
+    registry.set_tag(model_name, job.version, "gate", "passed" if verdict.passed else "failed")
+    if verdict.passed:
+        registry.set_alias(model_name, CHALLENGER, job.version)
+    return verdict, challenger_report, champion_report
 
 
 def retrain(registry: Registry, log: PredictionLog | None, request: RetrainRequest, *,
@@ -95,27 +124,11 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
     job = train_and_register(registry, data, request.config, model_name=request.model_name,
                              parent_version=champion.version if champion else None, on_epoch=on_epoch,
                              run_name=f"retrain-{request.model_name}")
-    holdout = job.split.test
-    champion_report = None
-    if champion is not None:
-        # The champion must not be judged on rows it trained on: that would favour it unfairly.
-        seen = _training_ids(registry, request.model_name, champion.version, schema)
-        if seen is not None and schema.id_column:
-            holdout = holdout[~holdout[schema.id_column].isin(seen)]
-    step(f"evaluating challenger and champion on the same {len(holdout)} held-out rows")
-    challenger_report = evaluate(job.train.model, holdout, schema)
-    if champion is not None:
-        champion_report = evaluate(registry.load(request.model_name, champion.version), holdout, schema)
-    verdict = gate(champion_report, challenger_report, request.policy)
-    step("gate " + ("passed" if verdict.passed else "failed") + ": " + "; ".join(verdict.reasons))
-    alias = None
-    registry.mark_ready(request.model_name, job.version, verdict.passed)
-    registry.set_tag(request.model_name, job.version, "gate", "passed" if verdict.passed else "failed")
+    verdict, challenger_report, champion_report = gate_against_champion(
+        registry, request.model_name, job, request.policy, champion=champion, on_step=step, schema=schema)
+    alias = CHALLENGER if verdict.passed else None
     if request.reason:
         registry.set_tag(request.model_name, job.version, "retrain_reason", request.reason[:500])
-    if verdict.passed:
-        registry.set_alias(request.model_name, CHALLENGER, job.version)
-        alias = CHALLENGER
     return RetrainResult(
         model_name=request.model_name, version=job.version, run_id=job.run_id,
         parent_version=champion.version if champion else None, data_fingerprint=job.data_fingerprint,

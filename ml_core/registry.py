@@ -64,7 +64,14 @@ class Registry:
             found = self.client.search_model_versions(f"name='{name}'")
         except MlflowException as exc:
             raise RegistryError(f"cannot list versions of '{name}': {exc}") from exc
+        # search results carry no aliases in MLflow 3; the registered model has the alias map.
+        by_version: dict[str, list[str]] = {}
+        if found:
+            for alias, version in (self.client.get_registered_model(name).aliases or {}).items():
+                by_version.setdefault(str(version), []).append(alias)
         infos = [self._info(name, mv) for mv in found]
+        infos = [VersionInfo(i.name, i.version, i.run_id, tuple(sorted(by_version.get(i.version, []))), i.tags,
+                             i.created_ms) for i in infos]
         return sorted(infos, key=lambda v: int(v.version))
 
     def models(self) -> list[str]:

@@ -47,7 +47,9 @@ def train(
                                      "else challenger"),
 ) -> None:
     """Train the churn model (PyTorch), log everything to MLflow and register a new version."""
+    from ml_core.gate import GatePolicy
     from ml_core.jobs import train_and_register
+    from ml_core.pipeline import gate_against_champion
     from ml_core.registry import CHALLENGER, CHAMPION
     from ml_core.training import TrainConfig
 
@@ -64,13 +66,21 @@ def train(
                        info=f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}")
 
         try:
-            result = train_and_register(reg, frame, config, model_name=name, on_epoch=on_epoch)
+            parent = reg.alias(name, CHAMPION)
+            result = train_and_register(reg, frame, config, model_name=name, on_epoch=on_epoch,
+                                        parent_version=parent.version if parent else None)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         bar.update(bar.task_ids[0], completed=epochs)
-    target = alias or (CHALLENGER if reg.alias(name, CHAMPION) else CHAMPION)
-    reg.set_alias(name, target, result.version)
-    table = Table(title=f"{name} v{result.version} ({target}) — test set, {len(result.split.test)} rows")
+    champion = reg.alias(name, CHAMPION)
+    verdict, _, _ = gate_against_champion(reg, name, result, GatePolicy(), champion=champion)
+    # An explicit --alias or the first champion is set as asked; otherwise the gate decides the challenger.
+    target: str | None = alias or (None if champion else CHAMPION)
+    if target:
+        reg.set_alias(name, target, result.version)
+    elif verdict.passed:
+        target = CHALLENGER
+    table = Table(title=f"{name} v{result.version} — test set, {len(result.split.test)} rows")
     table.add_column("metric")
     table.add_column("model", justify="right")
     has_baseline = "baseline_test_auc" in result.extra
@@ -85,6 +95,11 @@ def train(
     console.print(table)
     console.print(f"run [bold]{result.run_id}[/]  data {result.data_fingerprint}  device {result.train.device}  "
                   f"best epoch {result.train.best_epoch}  {result.train.seconds:.1f}s")
+    against = f"against champion v{champion.version}" if champion else "(no champion yet)"
+    colour = "green" if verdict.passed else "red"
+    console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
+                  + "; ".join(verdict.reasons))
+    console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
 
 
 @registry_app.command("list")
