@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 from torch import nn
 
 from ml_core.data.churn import Split
@@ -99,6 +99,15 @@ def _fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
+def _auc(y: np.ndarray, z: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula: same value as sklearn's, without its ~4 ms of input checks per epoch."""
+    pos = y == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    return float((rankdata(z)[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _snapshot(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
@@ -162,7 +171,7 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
             z_va = net(x_va).float()
         val_loss = float(nn.functional.binary_cross_entropy_with_logits(z_va, y_va_t))
         row = {"epoch": epoch, "train_loss": float(total) / n, "val_loss": val_loss,
-               "val_auc": float(roc_auc_score(y_va, z_va.cpu().numpy()))}
+               "val_auc": _auc(y_va, z_va.cpu().numpy())}
         history.append(row)
         if on_epoch:
             on_epoch(epoch, config.epochs, row)
