@@ -37,9 +37,10 @@ def train(
     data: Path | None = typer.Option(None, help="CSV/Parquet with the churn columns and label; "
                                      "default: the bundled telecom churn data set"),
     model: str | None = typer.Option(None, help="registered model name (default from settings: churn)"),
-    epochs: int = typer.Option(60, min=1, help="maximum epochs (early stopping may end sooner)"),
-    batch_size: int = typer.Option(128, min=8),
-    lr: float = typer.Option(2e-3, min=1e-6),
+    epochs: int | None = typer.Option(None, min=1, help="maximum epochs (default 40; early stopping may end "
+                                      "sooner)"),
+    batch_size: int | None = typer.Option(None, min=8, help="default 128"),
+    lr: float | None = typer.Option(None, min=1e-6, help="learning rate (default 5e-4)"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     seed: int | None = typer.Option(None, help="random seed (default from settings)"),
     quarantine: bool = typer.Option(False, help="set bad rows aside instead of refusing the file"),
@@ -58,9 +59,9 @@ def train(
     settings, reg = _registry()
     name = model or settings.model_name
     frame = _load_data(data, quarantine, settings)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device,
-                         seed=settings.seed if seed is None else seed)
-    with progress_bar(f"training {name}", epochs) as bar:
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+    config = TrainConfig(device=device, seed=settings.seed if seed is None else seed, **overrides)
+    with progress_bar(f"training {name}", config.epochs) as bar:
         def on_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
             bar.update(bar.task_ids[0], completed=epoch,
                        info=f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}")
@@ -71,7 +72,7 @@ def train(
                                         parent_version=parent.version if parent else None)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-        bar.update(bar.task_ids[0], completed=epochs)
+        bar.update(bar.task_ids[0], completed=config.epochs)
     champion = reg.alias(name, CHAMPION)
     verdict, _, _ = gate_against_champion(reg, name, result, GatePolicy(), champion=champion)
     # An explicit --alias or the first champion is set as asked; otherwise the gate decides the challenger.
