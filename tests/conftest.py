@@ -21,3 +21,22 @@ def churn_df() -> pd.DataFrame:
 def layout(tmp_path: Path) -> HomeLayout:
     """A fresh home (MLflow on SQLite, prediction logs, reports) under tmp_path."""
     return HomeLayout(tmp_path / "home").ensure()
+
+
+def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3):
+    """A home whose registry holds one trained churn version aliased champion (MLflow on SQLite)."""
+    from ml_core.jobs import train_and_register
+    from ml_core.registry import CHAMPION, Registry
+    from ml_core.training import TrainConfig
+
+    layout = HomeLayout(root).ensure()
+    registry = Registry(layout)
+    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name="churn", with_baseline=False)
+    registry.set_alias("churn", CHAMPION, job.version)
+    return layout, registry, job
+
+
+@pytest.fixture(scope="module")
+def champion_home(tmp_path_factory, churn_df):
+    """Module-scoped: (layout, registry, job) with churn v1 as champion."""
+    return make_champion_home(tmp_path_factory.mktemp("home"), churn_df, epochs=6)

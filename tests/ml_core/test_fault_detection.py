@@ -10,32 +10,24 @@ import time
 
 import pytest
 
-from ml_core.data.churn import load_churn, split_frame
+from ml_core.data.churn import split_frame
 from ml_core.deploy.local import LocalBackend
-from ml_core.jobs import train_and_register
-from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
-from ml_core.registry import CHAMPION, Registry
 from ml_core.serving.server import free_port
 from ml_core.simulator.release import ship_faulty_release
 from ml_core.simulator.scenario import load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
-from ml_core.training import TrainConfig
 from ml_core.watch import check_window, load_reference
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    layout = HomeLayout(tmp_path_factory.mktemp("home")).ensure()
-    registry = Registry(layout)
-    data = load_churn()
-    job = train_and_register(registry, data, TrainConfig(epochs=6), model_name="churn")
-    registry.set_alias("churn", CHAMPION, job.version)
+def world(champion_home, churn_df):
+    layout, registry, job = champion_home
     backend = LocalBackend(layout, "churn", registry, free_port(), latency_budget_ms=150)
     backend.start(job.version)
-    pool = split_frame(data).test  # unseen in training; the reference is the training split
+    pool = split_frame(churn_df).test  # unseen in training; the reference is the training split
     reference = load_reference(registry, "churn")
     yield layout, registry, backend, pool, reference
     backend.stop()

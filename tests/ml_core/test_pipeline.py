@@ -6,14 +6,12 @@ import time
 
 import pytest
 
-from ml_core.data.churn import load_churn, split_frame
+from ml_core.data.churn import split_frame
 from ml_core.data.validation import DataValidationError
 from ml_core.gate import GatePolicy
-from ml_core.jobs import train_and_register
-from ml_core.paths import HomeLayout
 from ml_core.pipeline import RetrainRequest, retrain
 from ml_core.predlog import PredictionLog, PredictionRow
-from ml_core.registry import CHALLENGER, CHAMPION, Registry
+from ml_core.registry import CHALLENGER
 from ml_core.training import TrainConfig
 from ml_core.watch import load_reference
 
@@ -21,12 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    layout = HomeLayout(tmp_path_factory.mktemp("home")).ensure()
-    registry = Registry(layout)
-    data = load_churn()
-    job = train_and_register(registry, data, TrainConfig(epochs=3), model_name="churn")
-    registry.set_alias("churn", CHAMPION, job.version)
+def world(champion_home, churn_df):
+    layout, registry, job = champion_home
+    data = churn_df
     log = PredictionLog(layout.predictions_db("churn"))
     rows = split_frame(data).test.head(300)
     now = time.time()
