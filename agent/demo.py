@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ml_core.baseline import SimpleBaseline
 from ml_core.data.churn import load_churn, split_frame
+from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
 from ml_core.jobs import train_and_register
 from ml_core.paths import HomeLayout
@@ -76,7 +77,7 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
         time.sleep(1)
         status = backend.status()
     if not status.ready or status.url is None:
-        raise RuntimeError(f"the service did not become ready: {status.ready_reason or status.detail}")
+        raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
     url = status.url
     narrator.info(f"serving at {status.url} — ready: {status.ready}")
     log = PredictionLog(layout.predictions_db(model_name))

@@ -28,6 +28,10 @@ def drift(
     with console.status("checking recent traffic…"):
         watched = check_window(settings.layout, registry, name, minutes=minutes, write_report=report)
     result = watched.result
+    if result.n_rows == 0 and not as_json:
+        console.print(f"no predictions for '{name}' in the last {minutes:g} minutes: nothing to check. Send traffic "
+                      "(`opsagent simulate no_fault`) or widen `--minutes`.")
+        return
     if as_json:
         console.print_json(json.dumps(result.model_dump(mode="json"), default=str))
         return
