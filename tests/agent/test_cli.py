@@ -24,6 +24,8 @@ def run(args: list[str], home: Path) -> subprocess.CompletedProcess:
     (["simulate", "no-such-scenario"], "no scenario 'no-such-scenario'"),
     (["registry", "show", "7"], "has no version 7"),
     (["evaluate", "challenger"], "no alias 'challenger'"),
+    (["drift"], "has no champion"),
+    (["deploy", "canary", "3", "--weight", "0.1"], "has no version 3"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(tmp_path, args, message):
     result = run(args, tmp_path)
