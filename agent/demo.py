@@ -71,17 +71,17 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
 
     narrator.step("2. Deploy v1 with the local backend (a real service process on loopback)")
     backend = LocalBackend(layout, model_name, registry, port or free_port(), latency_budget_ms=250)
-    status = backend.start(job.version)
-    deadline = time.time() + 180  # a loaded machine can take a while to load torch and the model
-    while not status.ready and status.running and time.time() < deadline:
-        time.sleep(1)
-        status = backend.status()
-    if not status.ready or status.url is None:
-        raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
-    url = status.url
-    narrator.info(f"serving at {status.url} — ready: {status.ready}")
     log = PredictionLog(layout.predictions_db(model_name))
     try:
+        status = backend.start(job.version)
+        deadline = time.time() + 180  # a loaded machine can take a while to load torch and the model
+        while not status.ready and status.running and time.time() < deadline:
+            time.sleep(1)
+            status = backend.status()
+        if not status.ready or status.url is None:
+            raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
+        url = status.url
+        narrator.info(f"serving at {status.url} — ready: {status.ready}")
         narrator.step("3. Ordinary traffic, then a scheduled check: should be quiet")
         t0 = time.time()
         normal = load_scenario("no_fault").model_copy(update={"requests": requests})

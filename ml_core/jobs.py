@@ -12,6 +12,7 @@ import pandas as pd
 from ml_core.baseline import train_baseline
 from ml_core.data.churn import Split, fingerprint, split_frame
 from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.epoch_log import EpochLogger
 from ml_core.evaluation import classification_metrics
 from ml_core.mlflow_model import ChurnPyfunc
 from ml_core.registry import Registry, VersionInfo
@@ -48,12 +49,17 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
                            "parent_version": parent_version or ""})
         mlflow.set_tags({"data_fingerprint": fp, "opsagent.kind": "train"})
 
+        epoch_log = EpochLogger(registry.client, run.info.run_id)
+
         def log_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
-            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+            epoch_log(epoch, total, row)
             if on_epoch:
                 on_epoch(epoch, total, row)
 
-        result = train_model(split, config, schema, on_epoch=log_epoch)
+        try:
+            result = train_model(split, config, schema, on_epoch=log_epoch)
+        finally:
+            epoch_log.flush()
         y = schema.labels_to_int(split.test[schema.label]).to_numpy()
         metrics = classification_metrics(y, result.model.predict_proba(split.test), result.model.threshold)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
