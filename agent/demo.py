@@ -15,6 +15,7 @@ from ml_core.baseline import SimpleBaseline
 from ml_core.data.churn import load_churn, split_frame
 from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
+from ml_core.gate import GatePolicy
 from ml_core.jobs import train_and_register
 from ml_core.paths import HomeLayout
 from ml_core.pipeline import RetrainRequest, retrain
@@ -98,10 +99,13 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
         narrator.check(found)
         detected = found.result.drifted_features
 
-        narrator.step("6. Retrain on the original data plus the drifted window, then gate against v1")
+        narrator.step("6. Retrain on the original data plus the drifted window; gate against v1 on F1")
         outcome = retrain(registry, log, RetrainRequest(
             model_name=model_name, window_since=t1, window_until=time.time() + 1,
-            config=TrainConfig(epochs=epochs, seed=11), reason=f"drift in {', '.join(detected) or 'traffic'}"),
+            config=TrainConfig(epochs=epochs, seed=11), reason=f"drift in {', '.join(detected) or 'traffic'}",
+            # Gate on the metric that dropped: the retrain must win back F1 at its operating point,
+            # while no slice may lose more than 0.05 AUC.
+            policy=GatePolicy(metric="f1", min_gain=0.01)),
             on_epoch=narrator.epochs(f"training v{int(job.version) + 1}", epochs), on_step=narrator.info)
         promoted = False
         if outcome.verdict.passed:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml_core.data.churn import load_churn
+from ml_core.data.churn import customer_of, load_churn
 from ml_core.data.schema import CHURN_SCHEMA, TableSchema
 from ml_core.data.validation import DataValidationError, validate_frame
 from ml_core.evaluation import EvaluationReport, evaluate
@@ -87,7 +87,7 @@ def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResu
         # The champion must not be judged on rows it trained on: that would favour it unfairly.
         seen = training_ids(registry, model_name, champion.version, schema)
         if seen is not None and schema.id_column:
-            holdout = holdout[~holdout[schema.id_column].isin(seen)]
+            holdout = holdout[~customer_of(holdout[schema.id_column]).isin(seen)]
     step(f"evaluating the new version and the champion on the same {len(holdout)} held-out rows")
     challenger_report = evaluate(job.train.model, holdout, schema)
     if champion is not None:

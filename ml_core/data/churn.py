@@ -49,17 +49,44 @@ class Split:
 
 def split_frame(df: pd.DataFrame, schema: TableSchema = CHURN_SCHEMA, *, seed: int = 7,
                 valid_frac: float = 0.15, test_frac: float = 0.2) -> Split:
-    """Stratified, seeded train/valid/test split."""
+    """Stratified, seeded train/valid/test split, by customer.
+
+    Rows of one customer (the original row and production copies whose ids are ``<customer>~<suffix>``)
+    land on the same side, so no model is judged on a customer it trained on. With one row per
+    customer this is the plain stratified row split.
+    """
     from sklearn.model_selection import train_test_split
 
     y = schema.labels_to_int(df[schema.label])
     if y.nunique() < 2:
         raise DataValidationError(f"the label '{schema.label}' has a single class; cannot train a classifier")
-    rest, test = train_test_split(df, test_size=test_frac, stratify=y, random_state=seed)
-    y_rest = schema.labels_to_int(rest[schema.label])
-    train, valid = train_test_split(rest, test_size=valid_frac / (1 - test_frac), stratify=y_rest,
+    groups = customer_of(df[schema.id_column]) if schema.id_column and schema.id_column in df else None
+    if groups is None:
+        group_y = y.reset_index(drop=True)
+        index = pd.Series(range(len(df)))
+    else:
+        group_y = y.groupby(groups.to_numpy(), sort=False).max()
+        index = pd.Series(group_y.index)
+        group_y = group_y.reset_index(drop=True)
+    rest, test = train_test_split(index, test_size=test_frac, stratify=group_y, random_state=seed)
+    train, valid = train_test_split(rest, test_size=valid_frac / (1 - test_frac), stratify=group_y[rest.index],
                                     random_state=seed)
-    return Split(train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True))
+
+    def rows(part: pd.Series) -> pd.DataFrame:
+        if groups is None:
+            return df.iloc[part.to_numpy()].reset_index(drop=True)
+        chosen = set(part)
+        order = {g: i for i, g in enumerate(part)}
+        picked = df[groups.isin(chosen).to_numpy()]
+        keys = customer_of(picked[schema.id_column]).map(order)
+        return picked.iloc[keys.argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+    return Split(rows(train), rows(valid), rows(test))
+
+
+def customer_of(ids: pd.Series) -> pd.Series:
+    """The customer behind a row id: production copies are ``<customer>~<request suffix>``."""
+    return ids.astype(str).str.split("~", n=1).str[0]
 
 
 def fingerprint(df: pd.DataFrame) -> str:

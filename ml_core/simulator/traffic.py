@@ -69,8 +69,10 @@ def run_traffic(base_url: str, scenario: Scenario, pool: pd.DataFrame, *, schema
             batch = sample_customers(pool, scenario.batch_size, rng, scenario, active, schema)
             if active:
                 batch = apply_feature_faults(batch, scenario, std, rng, schema)
-            ids = [f"{scenario.name}-{run_id}-{i}-{j}" for j in range(len(batch))]
-            batch[schema.id_column or "customer_id"] = ids
+            # <customer>~<request>: unique per record, yet traceable to the customer (grouped splits).
+            id_col = schema.id_column or "customer_id"
+            ids = [f"{c}~{scenario.name}-{run_id}-{i}-{j}" for j, c in enumerate(batch[id_col].astype(str))]
+            batch[id_col] = ids
             labels = relabel(batch, scenario, rng, schema) if active else schema.labels_to_int(
                 batch[schema.label]).to_numpy()
             _send(client, to_records(batch, scenario, active, rng, schema), ids, labels, scenario, rng, result)

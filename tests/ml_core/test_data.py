@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from ml_core.data.churn import fingerprint, load_churn, load_table, split_frame
+from ml_core.data.churn import customer_of, fingerprint, load_churn, load_table, split_frame
 from ml_core.data.schema import CHURN_SCHEMA
 from ml_core.data.validation import DataValidationError, validate_frame
 
@@ -79,3 +79,12 @@ def test_fingerprint_tracks_content_not_column_order(churn):
 def test_single_class_label_is_refused(churn):
     with pytest.raises(DataValidationError, match="single class"):
         split_frame(churn[churn["churn"] == "no"])
+
+
+def test_split_keeps_a_customers_rows_together(churn):
+    copies = churn.sample(400, random_state=1).copy()
+    copies["customer_id"] = copies["customer_id"] + "~prod-req-1"
+    split = split_frame(pd.concat([churn, copies], ignore_index=True))
+    sides = [set(customer_of(part["customer_id"])) for part in (split.train, split.valid, split.test)]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert sum(len(p) for p in (split.train, split.valid, split.test)) == 5400
