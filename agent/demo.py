@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.memory import Memory
 from ml_core.baseline import SimpleBaseline
 from ml_core.data.churn import load_churn, split_frame
 from ml_core.deploy.base import DeploymentError
@@ -129,6 +130,17 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
         log.close()
         if not keep_serving:
             backend.stop()
+    memory = Memory(layout.memory_dir)
+    finding_text = "; ".join(f"{f.kind} {f.subject}: {f.message}" for f in found.result.findings)
+    incident = memory.record("incident", f"{model_name} v{job.version}: {finding_text}", model=model_name,
+                             metadata={"version": job.version, "drifted": ", ".join(detected),
+                                       "report": str(found.report_dir or "")})
+    memory.record("outcome", f"retrained {model_name} v{outcome.version} on the drifted window; gate "
+                  f"{'passed' if outcome.verdict.passed else 'failed'} ({'; '.join(outcome.verdict.reasons)}); "
+                  f"{'promoted after a healthy 10% canary' if promoted else 'not promoted'}",
+                  model=model_name, metadata={"incident": incident, "version": outcome.version,
+                                              "run_id": outcome.run_id, "fixed": promoted})
+    narrator.info(f"remembered incident {incident} and its outcome (opsagent memory search)")
     champion = registry.alias(model_name, CHAMPION)
     return DemoResult(
         champion_before=job.version, champion_after=champion.version if champion else None, detected=detected,
@@ -137,5 +149,6 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
         artifacts={"MLflow runs and registry": str(layout.mlflow_db),
                    "Evidently drift report": str(found.report.html if found.report else "-"),
                    "prediction log": str(layout.predictions_db(model_name)),
+                   "memory (ChromaDB)": str(layout.memory_dir),
                    "deployment state": str(layout.deploy_dir / f"{model_name}.json"),
                    "service log": str(layout.deploy_dir / f"{model_name}.log")})

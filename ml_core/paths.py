@@ -44,6 +44,10 @@ class HomeLayout:
         return self.home / "quarantine"
 
     @property
+    def memory_dir(self) -> Path:
+        return self.home / "memory"
+
+    @property
     def data_dir(self) -> Path:
         return self.home / "data"
 

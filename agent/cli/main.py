@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from agent.cli import demo_cmd, deploy_cmd, drift_cmd, evaluate_cmd, model_cmds, serve_cmd, simulate_cmd
+from agent.cli import (
+    demo_cmd,
+    deploy_cmd,
+    drift_cmd,
+    evaluate_cmd,
+    memory_cmd,
+    model_cmds,
+    serve_cmd,
+    simulate_cmd,
+)
 from agent.cli.common import err_console, quiet_libraries, user_error_types
 
 app = typer.Typer(
@@ -24,6 +33,7 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(deploy_cmd.app, name="deploy")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("drift")(drift_cmd.drift)
+app.add_typer(memory_cmd.app, name="memory")
 
 
 def main() -> None:

@@ -101,6 +101,14 @@ def train(
     console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
                   + "; ".join(verdict.reasons))
     console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
+    from agent.memory import Memory
+
+    Memory(settings.layout.memory_dir).record(
+        "training_run", f"{name} v{result.version} trained on {len(frame)} rows ({result.data_fingerprint}): "
+        f"test AUC {result.test_metrics['auc']:.3f}, F1 {result.test_metrics['f1']:.3f}; gate "
+        f"{'passed' if verdict.passed else 'failed'} {against}: " + "; ".join(verdict.reasons),
+        model=name, metadata={"version": result.version, "run_id": result.run_id,
+                              "test_auc": result.test_metrics["auc"], "test_f1": result.test_metrics["f1"]})
 
 
 @registry_app.command("list")

@@ -25,6 +25,7 @@ def run(args: list[str], home: Path) -> subprocess.CompletedProcess:
     (["registry", "show", "7"], "has no version 7"),
     (["evaluate", "challenger"], "no alias 'challenger'"),
     (["drift"], "has no champion"),
+    (["memory", "search", "drift", "--kind", "gossip"], "--kind must be one of"),
     (["deploy", "canary", "3", "--weight", "0.1"], "has no version 3"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(tmp_path, args, message):
@@ -50,6 +51,7 @@ def test_bad_settings_are_reported(tmp_path):
 
 def test_every_command_has_help(tmp_path):
     for args in (["--help"], ["train", "--help"], ["deploy", "canary", "--help"], ["simulate", "--help"],
-                 ["drift", "--help"], ["demo", "--help"], ["evaluate", "--help"], ["registry", "list", "--help"]):
+                 ["drift", "--help"], ["demo", "--help"], ["evaluate", "--help"], ["registry", "list", "--help"],
+                 ["memory", "search", "--help"]):
         result = run(args, tmp_path)
         assert result.returncode == 0 and "Usage" in result.stdout, args

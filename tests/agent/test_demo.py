@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.demo import Narrator, run_demo
+from agent.memory import Memory
 from ml_core.paths import HomeLayout
 from ml_core.registry import Registry
 
@@ -27,6 +28,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.report_dir is not None and (result.report_dir / "report.html").exists()
     assert result.retrain_version == "2"
     registry = Registry(layout)
+    recalled = Memory(layout.memory_dir).search("drift in day minutes", model="churn", kind="incident")
+    assert recalled and "total_day_minutes" in recalled[0].text
     assert registry.lineage("churn", "2")["parent_version"] == "1"
     if result.gate_passed:
         assert result.promoted and result.champion_after == "2"
