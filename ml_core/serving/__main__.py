@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.torch_threads)
     app = create_app(HomeLayout(args.home), args.model, state_file=args.state, seed=args.seed)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
+                timeout_keep_alive=75)  # longer than common proxies' idle timeout, so the proxy closes first
 
 
 if __name__ == "__main__":

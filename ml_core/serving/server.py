@@ -24,7 +24,10 @@ class ThreadedServer:
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="on", timeout_graceful_shutdown=2)
+                                lifespan="on", timeout_graceful_shutdown=2,
+                                # uvicorn's 5 s default closes idle keep-alive connections while a busy
+                                # client is about to reuse them, and that request dies with a read error.
+                                timeout_keep_alive=75)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
         self.start_timeout_s = start_timeout_s
