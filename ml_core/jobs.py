@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -14,9 +12,8 @@ from ml_core.data.churn import Split, fingerprint, split_frame
 from ml_core.data.schema import CHURN_SCHEMA, TableSchema
 from ml_core.epoch_log import EpochLogger
 from ml_core.evaluation import classification_metrics
-from ml_core.mlflow_model import ChurnPyfunc
 from ml_core.registry import Registry, VersionInfo
-from ml_core.release import pip_requirements
+from ml_core.release import log_bundle
 from ml_core.training import EpochCallback, TrainConfig, TrainResult, train_model
 
 
@@ -72,19 +69,11 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
             extra = {"baseline_test_auc": base.test_metrics["auc"], "baseline_test_f1": base.test_metrics["f1"]}
             mlflow.log_metrics(extra)
         result.model.meta.update({"data_fingerprint": fp, "run_id": run.info.run_id})
-        with tempfile.TemporaryDirectory() as tmp:
-            bundle = Path(tmp) / "bundle"
-            result.model.save(bundle)
-            # The training rows travel with the model: monitoring compares traffic against them.
-            split.train.to_parquet(bundle / "reference.parquet", index=False)
-            info = mlflow.pyfunc.log_model(
-                name="model", python_model=ChurnPyfunc(), artifacts={"bundle": str(bundle)},
-                input_example=split.test[schema.feature_names].head(2),
-                pip_requirements=pip_requirements(),  # skips MLflow's slow requirement inference
-            )
+        # The training rows travel with the model: monitoring compares traffic against them.
+        model_uri = log_bundle(result.model, split.test[schema.feature_names].head(2), reference=split.train)
         tags = {"data_fingerprint": fp, "training_run_id": run.info.run_id,
                 "parent_version": parent_version or "", "test_auc": f"{metrics['auc']:.4f}",
                 "test_f1": f"{metrics['f1']:.4f}"}
-        version: VersionInfo = registry.register(model_name, info.model_uri, tags)
+        version: VersionInfo = registry.register(model_name, model_uri, tags)
     return TrainJobResult(model_name, version.version, run.info.run_id, fp, metrics, result, split, parent_version,
                           extra)

@@ -25,6 +25,20 @@ def pip_requirements() -> list[str]:
     return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "torch", "pandas", "numpy")]
 
 
+def log_bundle(model: ChurnModel, input_example: pd.DataFrame | None = None,
+               reference: pd.DataFrame | None = None) -> str:
+    """Log ``model`` (and its monitoring reference rows) as a pyfunc in the active run; returns its URI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "bundle"
+        model.save(bundle)
+        if reference is not None:
+            reference.to_parquet(bundle / "reference.parquet", index=False)
+        # Explicit requirements: MLflow's inference re-imports the model in a subprocess (~10 s).
+        info = mlflow.pyfunc.log_model(name="model", python_model=ChurnPyfunc(), artifacts={"bundle": str(bundle)},
+                                       input_example=input_example, pip_requirements=pip_requirements())
+    return info.model_uri
+
+
 def register_model_bundle(registry: Registry, model_name: str, model: ChurnModel,
                           tags: dict[str, str] | None = None, run_name: str | None = None,
                           input_example: pd.DataFrame | None = None) -> VersionInfo:
@@ -41,12 +55,6 @@ def register_model_bundle(registry: Registry, model_name: str, model: ChurnModel
         all_tags.setdefault("fault", f"{model.fault.latency_ms:g}ms/{model.fault.error_rate:g}")
     with mlflow.start_run(experiment_id=registry.experiment_id(), run_name=run_name) as run:
         mlflow.set_tags({"opsagent.kind": "release", **all_tags})
-        with tempfile.TemporaryDirectory() as tmp:
-            bundle = Path(tmp) / "bundle"
-            model.save(bundle)
-            # Explicit requirements: MLflow's inference re-imports the model in a subprocess (~10 s).
-            info = mlflow.pyfunc.log_model(name="model", python_model=ChurnPyfunc(),
-                                           artifacts={"bundle": str(bundle)}, input_example=input_example,
-                                           pip_requirements=pip_requirements())
+        model_uri = log_bundle(model, input_example)
         all_tags.setdefault("training_run_id", str(model.meta.get("run_id", run.info.run_id)))
-        return registry.register(model_name, info.model_uri, all_tags)
+        return registry.register(model_name, model_uri, all_tags)
