@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml_core.paths import HomeLayout
@@ -26,6 +26,30 @@ class Settings(BaseSettings):
     latency_budget_ms: float = Field(default=250.0, gt=0, description="Per-request budget before fallback")
     slo_p95_latency_ms: float = Field(default=100.0, gt=0)
     slo_error_rate: float = Field(default=0.01, ge=0, le=1)
+
+    # The brain: any OpenAI-compatible endpoint. Unset base URL and key: the offline policy decides.
+    llm_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8080/v1 (vLLM, llama.cpp)")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key; OpenAI's endpoint when no base URL")
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = Field(default=30.0, gt=0, description="per request; past it the offline policy takes over")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="retries with exponential backoff")
+    llm_max_tokens: int = Field(default=1024, ge=16)
+    llm_input_usd_per_mtok: float = Field(default=0.15, ge=0, description="for the cost estimate in reports")
+    llm_output_usd_per_mtok: float = Field(default=0.60, ge=0)
+    tavily_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPSAGENT_TAVILY_API_KEY", "TAVILY_API_KEY"),
+        description="enables the web-search tool; absent, the tool is not offered")
+
+    # Approvals and remediation.
+    approval_ttl_minutes: float = Field(default=24 * 60.0, gt=0, description="a proposal expires after this")
+    triage_window_minutes: float = Field(default=60.0, gt=0, description="how far back a triage looks")
+    canary_weight: float = Field(default=0.1, gt=0, le=1)
+    canary_watch_s: float = Field(default=60.0, ge=0, description="how long remediation watches a canary")
+    canary_min_requests: int = Field(default=20, ge=1, description="requests the canary must see before a verdict")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url or self.llm_api_key)
 
     @property
     def layout(self) -> HomeLayout:

@@ -51,6 +51,16 @@ class HomeLayout:
     def data_dir(self) -> Path:
         return self.home / "data"
 
+    @property
+    def checkpoints_db(self) -> Path:
+        """LangGraph's SQLite checkpointer: graph threads survive the process."""
+        return self.home / "checkpoints.db"
+
+    @property
+    def approvals_db(self) -> Path:
+        """Proposals, their status, and the append-only audit log."""
+        return self.home / "approvals.db"
+
     def ensure(self) -> HomeLayout:
         for d in (self.home, self.mlflow_artifacts, self.predictions_dir, self.reports_dir,
                   self.deploy_dir, self.quarantine_dir, self.data_dir):

@@ -1,0 +1,70 @@
+"""The typed context every tool and graph node receives: settings plus the infrastructure built from them.
+
+Infrastructure reaches tools through this object, never module globals, and it never appears in the
+schema an LLM sees. Expensive handles (MLflow registry, Chroma memory) are opened on first use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from agent.settings import Settings
+from ml_core.paths import HomeLayout
+
+if TYPE_CHECKING:
+    from agent.approvals import ApprovalStore
+    from agent.memory import Memory
+    from ml_core.deploy.base import DeploymentBackend
+    from ml_core.predlog import PredictionLog
+    from ml_core.registry import Registry
+
+# Drives traffic at a deployed service while remediation watches a canary: (service url, seconds).
+# The demo and tests replay simulated customers; in production real traffic arrives and this is None.
+CanaryTraffic = Callable[[str, float], None]
+
+
+@dataclass
+class OpsContext:
+    settings: Settings
+    clock: Callable[[], float] = time.time  # tests move time to expire approvals
+    canary_traffic: CanaryTraffic | None = None
+    progress: Callable[[str], None] = field(default=lambda _message: None)
+    actor: str = "opsagent"  # who acts on the agent's behalf in the audit log
+
+    @cached_property
+    def layout(self) -> HomeLayout:
+        return self.settings.layout.ensure()
+
+    @cached_property
+    def registry(self) -> Registry:
+        from ml_core.registry import Registry
+
+        return Registry(self.layout, self.settings.mlflow_tracking_uri)
+
+    @cached_property
+    def memory(self) -> Memory:
+        from agent.memory import Memory
+
+        return Memory(self.layout.memory_dir)
+
+    @cached_property
+    def approvals(self) -> ApprovalStore:
+        from agent.approvals import ApprovalStore
+
+        return ApprovalStore(self.layout.approvals_db)
+
+    def backend(self, model: str) -> DeploymentBackend:
+        """The deployment backend for one model (local processes; Kubernetes later)."""
+        from ml_core.deploy.local import LocalBackend
+
+        return LocalBackend(self.layout, model, self.registry, latency_budget_ms=self.settings.latency_budget_ms)
+
+    def prediction_log(self, model: str) -> PredictionLog:
+        """The model's prediction log; the caller closes it."""
+        from ml_core.predlog import PredictionLog
+
+        return PredictionLog(self.layout.predictions_db(model))

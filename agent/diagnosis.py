@@ -1,0 +1,71 @@
+"""What triage knows (signals) and what it concludes (diagnosis): the contract between the graphs and the brains.
+
+Signals hold only aggregates and summaries — findings, version ids, file paths, memory texts — never raw
+customer rows, so they are safe to show an external LLM.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.memory import MemoryHit
+from agent.proposals import Evidence
+from ml_core.monitoring.check import Finding
+from ml_core.simulator.scenario import Category
+
+Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"]
+
+
+class DeploySnapshot(BaseModel):
+    """Serving state at triage time."""
+
+    champion: str | None = None
+    canary: str | None = None
+    canary_weight: float = 0.0
+    previous_champion: str | None = None
+    running: bool = False
+    ready: bool = False
+    updated_at: float | None = None
+
+
+class TriageSignals(BaseModel):
+    """Everything gathered for one model over one window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    window_since: float
+    window_until: float
+    n_predictions: int = 0
+    n_labelled: int = 0
+    deploy: DeploySnapshot = Field(default_factory=DeploySnapshot)
+    findings: list[Finding] = Field(default_factory=list, description="from drift, performance, SLO, quality checks")
+    summary: str = ""
+    drift_report_dir: str | None = None
+    drift_plots: list[str] = Field(default_factory=list, description="PNG per drifted feature")
+    realised: dict[str, float] = Field(default_factory=dict, description="metrics on labelled records, if any")
+    estimated: dict[str, float] = Field(default_factory=dict, description="label-free estimate (CBPE)")
+    reference: dict[str, float] = Field(default_factory=dict, description="the champion's test metrics")
+    recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change")
+    similar_incidents: list[MemoryHit] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called")
+
+    def kinds(self) -> set[str]:
+        return {f.kind for f in self.findings}
+
+
+class Diagnosis(BaseModel):
+    """The conclusion: is something wrong, what kind, who is to blame, and what to do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detected: bool
+    category: Category = "none"
+    culprit: list[str] = Field(default_factory=list, description="features or versions to blame")
+    action: Action = "none"
+    summary: str = Field(description="two or three sentences for a person")
+    evidence: list[Evidence] = Field(default_factory=list)
+    confidence: float = Field(0.5, ge=0, le=1)
+    brain: str = Field("offline policy", description="which brain concluded this")

@@ -1,0 +1,156 @@
+"""Proposals: the only way anything changes. Typed, costed, editable in named fields, and answered by a human.
+
+An LLM or the offline policy *files* a proposal; a graph pauses on it with ``interrupt()``; a person answers
+in the Agent-Inbox shape (accept / edit / response / ignore); only the remediation graph executes it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ActionKind = Literal["retrain", "rollback", "promote", "retune_threshold", "fix_data"]
+Interface = Literal["cli", "web", "slack", "scheduler", "demo", "chat", "test"]
+
+
+class ProposalEditError(ValueError):
+    """An edit named a field that cannot be edited or gave it an invalid value; the message says which."""
+
+
+class Evidence(BaseModel):
+    """One fact behind a proposal, with where it came from (a finding, an MLflow run, a memory id)."""
+
+    source: str = Field(description="e.g. 'drift screen', 'mlflow run 3f2a...', 'memory incident-1a2b'")
+    detail: str
+
+
+class ProposalBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=lambda: f"prop-{uuid.uuid4().hex[:10]}")
+    model: str
+    title: str = Field(description="one line for an inbox")
+    rationale: str = Field(description="why, in a few sentences")
+    evidence: list[Evidence] = Field(default_factory=list)
+    champion_version: str | None = Field(description="precondition: the champion when proposed; a change refuses")
+    created_at: float = Field(default_factory=time.time)
+    expires_at: float = Field(description="unix time after which the proposal cannot be executed")
+    brain: str = Field(description="which brain wrote it: 'offline policy' or 'llm <model>'")
+    incident_id: str | None = None
+    rollback_plan: str = ""
+
+    # Fields a person may change with an edit; everything else is evidence or precondition.
+    editable: ClassVar[frozenset[str]] = frozenset()
+
+    def expired(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) >= self.expires_at
+
+
+class RetrainProposal(ProposalBase):
+    """Retrain on a data window, gate against the champion, canary, then promote or roll back."""
+
+    kind: Literal["retrain"] = "retrain"
+    window_since: float | None = Field(description="unix time; production records from here")
+    window_until: float | None = Field(description="unix time; production records before this")
+    include_reference: bool = True
+    epochs: int = Field(40, ge=1, le=1000)
+    seed: int = 11
+    learning_rate: float = Field(5e-4, gt=0, le=1)
+    gate_metric: Literal["f1", "auc"] = "f1"
+    gate_min_gain: float = Field(0.01, ge=-1, le=1, description="the challenger must beat the champion by this")
+    canary_weight: float = Field(0.1, gt=0, le=1)
+    expected_gain: str = Field("", description="what the retrain should win back, with its evidence")
+    estimated_train_seconds: float = Field(0.0, ge=0, description="from the last training run's duration")
+    estimated_cost_usd: float = Field(0.0, ge=0, description="compute cost estimate")
+    editable: ClassVar[frozenset[str]] = frozenset({
+        "window_since", "window_until", "include_reference", "epochs", "seed", "learning_rate", "gate_metric",
+        "gate_min_gain", "canary_weight"})
+
+
+class RollbackProposal(ProposalBase):
+    """Drop the canary (or go back to the previous champion)."""
+
+    kind: Literal["rollback"] = "rollback"
+    bad_version: str = Field(description="the version to take out of traffic")
+    target_version: str | None = Field(description="the version that keeps serving")
+
+
+class PromoteProposal(ProposalBase):
+    """Make the canary the champion."""
+
+    kind: Literal["promote"] = "promote"
+    version: str
+
+
+class ThresholdProposal(ProposalBase):
+    """Ship the champion with a new decision threshold (a new registry version), as a canary."""
+
+    kind: Literal["retune_threshold"] = "retune_threshold"
+    version: str = Field(description="the version whose threshold changes")
+    current_threshold: float
+    proposed_threshold: float = Field(gt=0, lt=1)
+    canary_weight: float = Field(0.1, gt=0, le=1)
+    editable: ClassVar[frozenset[str]] = frozenset({"proposed_threshold", "canary_weight"})
+
+
+class FixDataProposal(ProposalBase):
+    """An upstream feed is broken: nothing to deploy; a person must fix the data. Accepting acknowledges it."""
+
+    kind: Literal["fix_data"] = "fix_data"
+    features: list[str]
+    problem: str
+
+
+Proposal = Annotated[RetrainProposal | RollbackProposal | PromoteProposal | ThresholdProposal | FixDataProposal,
+                     Field(discriminator="kind")]
+
+
+class _ProposalBox(BaseModel):
+    proposal: Proposal
+
+
+def proposal_from_dict(data: dict[str, Any]) -> Proposal:
+    """Rebuild a stored proposal (JSON from the approvals store or a checkpoint)."""
+    return _ProposalBox(proposal=data).proposal  # type: ignore[arg-type]
+
+
+def apply_edit(proposal: Proposal, changes: dict[str, Any]) -> Proposal:
+    """A copy with ``changes`` applied and validated; unknown or non-editable fields are refused."""
+    if not changes:
+        raise ProposalEditError("an edit needs at least one field to change")
+    locked = sorted(set(changes) - set(proposal.editable))
+    if locked:
+        allowed = ", ".join(sorted(proposal.editable)) or "none"
+        raise ProposalEditError(f"cannot edit {', '.join(locked)} of a {proposal.kind} proposal; editable: {allowed}")
+    data = proposal.model_dump()
+    data.update(changes)
+    try:
+        return proposal_from_dict(data)
+    except ValidationError as exc:
+        bad = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        raise ProposalEditError(f"invalid edit: {bad}") from exc
+
+
+class HumanResponse(BaseModel):
+    """The Agent-Inbox answer to an interrupt: accept, edit (args = changed fields), response (text), ignore."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["accept", "edit", "response", "ignore"]
+    args: dict[str, Any] | str | None = None
+    by: str = Field("unknown", description="who answered")
+    via: Interface = "cli"
+
+
+def inbox_request(proposal: Proposal) -> dict[str, Any]:
+    """The Agent-Inbox ``HumanInterrupt`` payload a graph pauses on."""
+    return {
+        "action_request": {"action": proposal.kind, "args": proposal.model_dump(mode="json")},
+        "config": {"allow_accept": True, "allow_edit": bool(proposal.editable), "allow_respond": True,
+                   "allow_ignore": True},
+        "description": f"{proposal.title}\n\n{proposal.rationale}",
+        "proposal_id": proposal.id,
+    }
