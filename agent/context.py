@@ -18,6 +18,7 @@ from ml_core.paths import HomeLayout
 if TYPE_CHECKING:
     from agent.approvals import ApprovalStore
     from agent.memory import Memory
+    from agent.proposals import Proposal
     from ml_core.deploy.base import DeploymentBackend
     from ml_core.predlog import PredictionLog
     from ml_core.registry import Registry
@@ -34,6 +35,10 @@ class OpsContext:
     canary_traffic: CanaryTraffic | None = None
     progress: Callable[[str], None] = field(default=lambda _message: None)
     actor: str = "opsagent"  # who acts on the agent's behalf in the audit log
+    via: str = "cli"  # the interface this run came through (cli, web, slack, scheduler, demo, chat)
+    # Files a drafted proposal into the approvals inbox and returns a short message. The graphs layer
+    # sets it (it starts the proposal's remediation thread, paused for approval); tools only call it.
+    file_proposal: Callable[[Proposal], str] | None = None
 
     @cached_property
     def layout(self) -> HomeLayout:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     triage_window_minutes: float = Field(default=60.0, gt=0, description="how far back a triage looks")
     canary_weight: float = Field(default=0.1, gt=0, le=1)
     canary_watch_s: float = Field(default=60.0, ge=0, description="how long remediation watches a canary")
+    train_usd_per_hour: float = Field(default=3.0, ge=0, description="an hour of the training machine, for costs")
     canary_min_requests: int = Field(default=20, ge=1, description="requests the canary must see before a verdict")
 
     @property
