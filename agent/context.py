@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.settings import Settings
 from ml_core.paths import HomeLayout
@@ -39,6 +39,10 @@ class OpsContext:
     # Files a drafted proposal into the approvals inbox and returns a short message. The graphs layer
     # sets it (it starts the proposal's remediation thread, paused for approval); tools only call it.
     file_proposal: Callable[[Proposal], str] | None = None
+    # A chat model (langchain) / pydantic-ai model to use instead of the configured endpoint: tests inject
+    # scripted fakes here. None: built from settings (and absent when no LLM is configured).
+    chat_model: Any = None
+    writer_model: Any = None
 
     @cached_property
     def layout(self) -> HomeLayout:
