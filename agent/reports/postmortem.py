@@ -1,0 +1,297 @@
+"""Post-mortems: the typed record of one incident, its templated (offline) writer, and its files on disk.
+
+``reports/<incident_id>/postmortem.json`` is the source of truth (web and Slack read it back);
+``postmortem.md`` is re-rendered from it whenever a decision or outcome is appended.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from agent.proposals import (
+    Evidence,
+    FixDataProposal,
+    PromoteProposal,
+    Proposal,
+    RetrainProposal,
+    RollbackProposal,
+    ThresholdProposal,
+)
+from agent.reports.render import render_postmortem, utc_iso
+from ml_core.paths import HomeLayout
+
+if TYPE_CHECKING:  # types only: importing them pulls in chromadb and the monitoring stack
+    from agent.diagnosis import Diagnosis, TriageSignals
+
+CATEGORY_TEXT = {
+    "none": "No root cause identified",
+    "data_drift": "Data drift: the inputs moved away from the training distribution",
+    "concept_drift": "Concept drift: the relation between the features and churn changed",
+    "label_shift": "Label shift: the churn base rate changed",
+    "data_quality": "Data quality: an upstream feed delivers nulls or broken values",
+    "latency": "Latency: the serving path is slower than its SLO",
+    "errors": "Errors: the serving path fails requests",
+    "bad_release": "Bad release: a recently deployed version performs worse than its predecessor",
+}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_METRIC_ORDER = ("f1", "auc", "precision", "recall")
+# A confirmed drift whose statistic sits this close (relative) to its threshold is borderline.
+_BORDERLINE = 0.25
+
+
+class TimelineEvent(BaseModel):
+    at: float = Field(description="unix time")
+    event: str
+
+
+class PostMortem(BaseModel):
+    """One incident, written for people; every claim links to its evidence."""
+
+    incident_id: str
+    model: str
+    title: str
+    created_at: float
+    brain: str = Field(description="which brain wrote it: 'offline policy' or 'llm <model>'")
+    summary: str
+    impact: str
+    root_cause: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    links: dict[str, str] = Field(default_factory=dict, description="name -> run id, models:/ URI, path, URL")
+    drift_plots: list[str] = Field(default_factory=list, description="PNG paths; relative to the report once saved")
+    decisions: list[str] = Field(default_factory=list)
+    action_items: list[str] = Field(default_factory=list)
+    threshold_updates: list[str] = Field(default_factory=list)
+    similar_incidents: list[str] = Field(default_factory=list, description="'id (similarity): text'")
+    usage: str = Field("", description="LLM tokens and estimated cost, or 'no LLM calls (offline policy)'")
+
+
+def _metric_lines(kind: str, values: dict[str, float], reference: dict[str, float]) -> list[str]:
+    names = [m for m in _METRIC_ORDER if m in values] + sorted(set(values) - set(_METRIC_ORDER))
+    lines = []
+    for m in names:
+        ref = reference.get(m)
+        delta = f" vs {ref:.3f} reference ({values[m] - ref:+.3f})" if ref is not None else ""
+        lines.append(f"{kind} {m} {values[m]:.3f}{delta}")
+    return lines
+
+
+def _impact(signals: TriageSignals) -> str:
+    window = f"{utc_iso(signals.window_since)} to {utc_iso(signals.window_until)}"
+    parts = [f"{signals.n_predictions} predictions from {window}, {signals.n_labelled} of them labelled."]
+    metrics = (_metric_lines("Realised", signals.realised, signals.reference)
+               + _metric_lines("Estimated (label-free)", signals.estimated, signals.reference))
+    parts += [f"{line}." for line in metrics] or ["No labels and no label-free estimate: quality impact unknown."]
+    parts += [f.message + "." for f in signals.findings if f.kind in ("latency_slo", "error_rate_slo",
+                                                                       "rejection_spike")]
+    return " ".join(parts)
+
+
+def _evidence(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> list[Evidence]:
+    """The diagnosis's evidence, then the proposal's and the raw findings, without repeating a detail."""
+    found = [Evidence(source=f"{f.kind} ({f.severity})", detail=f.message) for f in signals.findings]
+    out: list[Evidence] = []
+    for e in [*diagnosis.evidence, *(proposal.evidence if proposal else []), *found]:
+        if all(e.detail != o.detail for o in out):
+            out.append(e)
+    return out
+
+
+def _root_cause(diagnosis: Diagnosis, evidence: list[Evidence]) -> str:
+    if not diagnosis.detected:
+        return "No incident: the checks found nothing that needs action."
+    text = f"{CATEGORY_TEXT.get(diagnosis.category, diagnosis.category)} (confidence {diagnosis.confidence:.2f})."
+    if diagnosis.culprit:
+        text += f" Culprit: {', '.join(diagnosis.culprit)}."
+    if evidence:
+        text += " Evidence: " + "; ".join(e.detail for e in evidence[:3]) + "."
+    return text
+
+
+def _links(signals: TriageSignals, extra: dict[str, str] | None) -> dict[str, str]:
+    links: dict[str, str] = {}
+    deploy = signals.deploy
+    for role, version in (("champion", deploy.champion), ("canary", deploy.canary),
+                          ("previous champion", deploy.previous_champion)):
+        if version:
+            links[f"{role} v{version}"] = f"models:/{signals.model}/{version}"
+    if signals.drift_report_dir:
+        report = Path(signals.drift_report_dir)
+        html = report / "report.html"
+        links["drift report"] = str(html if report.is_dir() and html.exists() else report)
+    links.update(extra or {})  # the caller knows run ids, tracking db and serving url: those win
+    return links
+
+
+def _proposal_items(p: Proposal) -> list[str]:
+    if isinstance(p, RetrainProposal):
+        since = utc_iso(p.window_since) if p.window_since is not None else "the beginning"
+        return [f"Review retrain proposal {p.id} (records since {since}, {p.epochs} epochs; edit the window or "
+                "epochs if needed) and approve or reject it",
+                f"After approval, watch the canary at {p.canary_weight:.0%} of traffic: promote only if it passes the "
+                f"{p.gate_metric} gate (+{p.gate_min_gain:g}) and live metrics hold, else roll back to champion "
+                f"v{p.champion_version}"]
+    if isinstance(p, RollbackProposal):
+        return [f"Approve rollback proposal {p.id}: take v{p.bad_version} out of traffic, keep "
+                f"v{p.target_version or '-'} serving",
+                f"Find out why v{p.bad_version} regressed before releasing it again"]
+    if isinstance(p, ThresholdProposal):
+        return [f"Review threshold proposal {p.id}: v{p.version} decision threshold {p.current_threshold:.2f} -> "
+                f"{p.proposed_threshold:.2f} as a {p.canary_weight:.0%} canary",
+                "Watch precision and recall on the canary before promoting it"]
+    if isinstance(p, FixDataProposal):
+        return [f"Fix the upstream feed for {', '.join(p.features) or 'the affected features'}: {p.problem}",
+                f"Acknowledge proposal {p.id} once the feed is fixed, then re-run triage to confirm a clean screen"]
+    if isinstance(p, PromoteProposal):
+        return [f"Review promote proposal {p.id}: make v{p.version} the champion"]
+    return []
+
+
+_NO_PROPOSAL_ITEMS = {
+    "retrain": "File a retrain proposal on the recent window (none was filed)",
+    "rollback": "Roll the canary back to the champion (no proposal was filed)",
+    "fix_data": "Fix the upstream feed for {culprit} (no proposal was filed)",
+    "retune_threshold": "Propose a retuned decision threshold (none was filed)",
+    "none": "Keep watching: the next scheduled triage re-checks the model",
+}
+
+
+def action_items(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> list[str]:
+    """What people should do next, from the action and the proposal that was filed for it."""
+    items = _proposal_items(proposal) if proposal else [
+        _NO_PROPOSAL_ITEMS[diagnosis.action].format(culprit=", ".join(diagnosis.culprit) or "the affected features")]
+    if diagnosis.action == "fix_data":
+        items.append("Do not retrain on this window: it holds the broken records")
+    if diagnosis.detected and not signals.realised:
+        items.append("Collect labels for this window to confirm the realised impact")
+    return items
+
+
+def threshold_updates(signals: TriageSignals, proposal: Proposal | None) -> list[str]:
+    """Borderline drift statistics (confirm before acting on them) and any proposed decision threshold."""
+    out = []
+    for f in signals.findings:
+        stat, limit = f.evidence.get("statistic"), f.evidence.get("threshold")
+        if f.kind != "feature_drift" or stat is None or not limit:
+            continue
+        margin = abs(stat - limit) / limit
+        if margin < _BORDERLINE:
+            out.append(f"{f.subject}: drift statistic {stat:.3g} is within {margin:.0%} of its threshold {limit:g}; "
+                       "borderline, confirm on the next window before tuning this threshold")
+    if isinstance(proposal, ThresholdProposal):
+        out.append(f"decision threshold of {proposal.model} v{proposal.version}: {proposal.current_threshold:.2f} -> "
+                   f"{proposal.proposed_threshold:.2f} (proposal {proposal.id}, awaiting approval)")
+    return out
+
+
+def _title(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> str:
+    if not diagnosis.detected:
+        return f"{signals.model}: no incident"
+    what = CATEGORY_TEXT.get(diagnosis.category, diagnosis.category).split(":")[0].lower()
+    where = f" in {', '.join(diagnosis.culprit)}" if diagnosis.culprit else ""
+    then = f" ({proposal.kind} proposed)" if proposal else f" (action: {diagnosis.action})"
+    return f"{signals.model}: {what}{where}{then}"
+
+
+def build_postmortem(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None, *, incident_id: str,
+                     timeline: list[TimelineEvent], usage: str, links: dict[str, str] | None = None,
+                     now: float | None = None) -> PostMortem:
+    """The templated (offline) post-mortem: every sentence comes from the signals, diagnosis and proposal."""
+    evidence = _evidence(signals, diagnosis, proposal)
+    brain = "offline policy" + (f" (diagnosis: {diagnosis.brain})" if diagnosis.brain != "offline policy" else "")
+    decisions = ([f"proposal {proposal.id} filed, awaiting approval"] if proposal
+                 else [f"no proposal filed (action: {diagnosis.action})"])
+    return PostMortem(
+        incident_id=incident_id, model=signals.model, title=_title(signals, diagnosis, proposal),
+        created_at=now if now is not None else time.time(), brain=brain, summary=diagnosis.summary,
+        impact=_impact(signals), root_cause=_root_cause(diagnosis, evidence), evidence=evidence,
+        timeline=sorted(timeline, key=lambda e: e.at), links=_links(signals, links),
+        drift_plots=list(signals.drift_plots), decisions=decisions,
+        action_items=action_items(signals, diagnosis, proposal),
+        threshold_updates=threshold_updates(signals, proposal),
+        similar_incidents=[f"{h.id} ({h.similarity:.2f}): {_clip(h.text)}" for h in signals.similar_incidents],
+        usage=usage)
+
+
+def _clip(text: str, n: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def report_dir(layout: HomeLayout, incident_id: str) -> Path:
+    """``reports/<incident_id>``; refuses ids that could escape the reports folder."""
+    if not _SAFE_ID.match(incident_id) or ".." in incident_id:
+        raise ValueError(f"incident id {incident_id!r} is not a safe folder name: use letters, digits, '.', '_', '-'")
+    return layout.reports_dir / incident_id
+
+
+def _write(folder: Path, pm: PostMortem) -> Path:
+    """Write JSON first (the source of truth), then the Markdown rendered from it; each atomically."""
+    for name, text in (("postmortem.json", pm.model_dump_json(indent=2)), ("postmortem.md", render_postmortem(pm))):
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(folder / name)
+    return folder / "postmortem.md"
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    # Slack, the web page and the CLI may append decisions to one incident at once: serialise writers.
+    # The lock is released when the file closes, also when the body raises.
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def save_postmortem(layout: HomeLayout, pm: PostMortem) -> Path:
+    """Write ``reports/<incident_id>/postmortem.md`` and ``postmortem.json``, with the drift plots copied
+    into ``plots/`` and linked relatively; returns the Markdown path. Missing plot files are left out."""
+    folder = report_dir(layout, pm.incident_id)
+    plots_dir = folder / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for p in pm.drift_plots:
+        src = Path(p) if Path(p).is_absolute() else folder / p
+        dest = plots_dir / src.name
+        if src.resolve() != dest.resolve() and src.is_file():
+            shutil.copy2(src, dest)
+        if dest.is_file():
+            copied.append(f"plots/{dest.name}")
+    saved = pm.model_copy(update={"drift_plots": copied})
+    with _locked(folder):
+        return _write(folder, saved)
+
+
+def load_postmortem(path: Path | str) -> PostMortem:
+    """Read a saved post-mortem back: ``postmortem.json``, its ``.md`` sibling, or the incident folder."""
+    p = Path(path) / "postmortem.json" if Path(path).is_dir() else Path(path).with_suffix(".json")
+    if not p.is_file():
+        raise FileNotFoundError(f"no post-mortem at {p}: write one with save_postmortem first")
+    return PostMortem.model_validate_json(p.read_text(encoding="utf-8"))
+
+
+def append_decision(layout: HomeLayout, incident_id: str, line: str, at: float | None = None) -> Path:
+    """Add a later decision or outcome ("approved by ana via slack", "promoted v2") to the post-mortem's
+    decisions and timeline; both files are rewritten from the JSON. Returns the Markdown path."""
+    if not line.strip():
+        raise ValueError("a decision needs some text")
+    folder = report_dir(layout, incident_id)
+    if not (folder / "postmortem.json").is_file():
+        raise FileNotFoundError(f"no post-mortem for incident {incident_id!r} under {folder.parent}: "
+                                "save one before appending decisions")
+    with _locked(folder):
+        pm = load_postmortem(folder)
+        when = at if at is not None else time.time()
+        pm.decisions.append(f"{utc_iso(when)} {line.strip()}")
+        pm.timeline.append(TimelineEvent(at=when, event=line.strip()))
+        pm.timeline.sort(key=lambda e: e.at)
+        return _write(folder, pm)

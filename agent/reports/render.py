@@ -1,0 +1,131 @@
+"""Markdown for people: post-mortems and proposals, rendered from their typed models (never hand-edited)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.proposals import Evidence, Proposal, ProposalBase, RetrainProposal
+
+if TYPE_CHECKING:
+    from agent.reports.postmortem import PostMortem
+
+# Fields every proposal shares; render_proposal shows them in the header or their own sections,
+# and lists whatever else a kind declares as its parameters.
+_BASE_FIELDS = frozenset(ProposalBase.model_fields) | {"kind"}
+_RETRAIN_ESTIMATES = frozenset({"expected_gain", "estimated_train_seconds", "estimated_cost_usd"})
+_TIME_FIELDS = frozenset({"window_since", "window_until"})
+
+
+def utc_iso(t: float | None) -> str:
+    """Unix seconds as ``2025-01-31T12:00:00Z`` (reports always speak UTC)."""
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cell(value: Any) -> str:
+    """A value that cannot break a Markdown table row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows: list[tuple[str, Any]]) -> list[str]:
+    return ["| | |", "|---|---|", *(f"| **{_cell(k)}** | {_cell(v)} |" for k, v in rows)]
+
+
+def _bullets(items: list[str], empty: str = "None.") -> list[str]:
+    return [f"- {i}" for i in items] if items else [empty]
+
+
+def _link(target: str) -> str:
+    # URLs become clickable; run ids, models:/ URIs and paths stay verbatim so they can be copied.
+    return f"<{target}>" if target.startswith(("http://", "https://")) else f"`{target}`"
+
+
+def _evidence(items: list[Evidence]) -> list[str]:
+    return _bullets([f"**{e.source}**: {e.detail}" for e in items], "No evidence recorded.")
+
+
+def render_postmortem(pm: PostMortem) -> str:
+    """The post-mortem as Markdown: header table, narrative, evidence, timeline, links, plots and follow-ups."""
+    out = [f"# {pm.title}", ""]
+    out += _table([("Model", pm.model), ("Incident", pm.incident_id), ("Brain", pm.brain),
+                   ("Written at", utc_iso(pm.created_at)), ("Usage", pm.usage)])
+    out += ["", "## Summary", "", pm.summary or "-", "", "## Impact", "", pm.impact or "-", "",
+            "## Root cause", "", pm.root_cause or "-", "", "### Evidence", ""]
+    out += _evidence(pm.evidence)
+    out += ["", "## Timeline", ""]
+    out += _bullets([f"{utc_iso(e.at)} — {e.event}" for e in sorted(pm.timeline, key=lambda e: e.at)])
+    out += ["", "## Links", ""]
+    out += _bullets([f"{name}: {_link(target)}" for name, target in pm.links.items()])
+    out += ["", "## Drift plots", ""]
+    # save_postmortem stores copies as relative paths (plots/x.png) so the report folder moves as one piece.
+    out += [f"![{Path(p).stem}]({Path(p).as_posix()})" for p in pm.drift_plots] or ["No drift plots."]
+    out += ["", "## Decisions", ""]
+    out += _bullets(pm.decisions)
+    out += ["", "## Action items", ""]
+    out += [f"- [ ] {a}" for a in pm.action_items] or ["None."]
+    out += ["", "## Threshold updates", ""]
+    out += _bullets(pm.threshold_updates)
+    out += ["", "## Similar past incidents", ""]
+    out += _bullets(pm.similar_incidents, "No similar incidents in memory.")
+    return "\n".join(out) + "\n"
+
+
+def _format_value(name: str, value: Any) -> str:
+    if name in _TIME_FIELDS:
+        return utc_iso(value) if value is not None else ("the beginning" if name == "window_since" else "now")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def render_proposal(proposal: Proposal, *, status: str | None = None) -> str:
+    """Any proposal kind as Markdown: header, rationale, evidence, parameters (editable ones marked), estimates."""
+    champion = f"champion v{proposal.champion_version}" if proposal.champion_version else "no champion"
+    out = [f"# {proposal.title}", ""]
+    out += _table([("Proposal", proposal.id), ("Model", proposal.model), ("Kind", proposal.kind),
+                   ("Status", status or "-"), ("Incident", proposal.incident_id or "-"),
+                   ("Precondition", f"{champion} (execution refuses if the champion changed)"),
+                   ("Created", utc_iso(proposal.created_at)), ("Expires", utc_iso(proposal.expires_at)),
+                   ("Brain", proposal.brain)])
+    out += ["", "## Rationale", "", proposal.rationale or "-", "", "## Evidence", ""]
+    out += _evidence(proposal.evidence)
+    params = [n for n in type(proposal).model_fields if n not in _BASE_FIELDS | _RETRAIN_ESTIMATES]
+    if params:
+        out += ["", "## Parameters", "", "| Field | Value | Editable |", "|---|---|---|"]
+        out += [f"| {n} | {_cell(_format_value(n, getattr(proposal, n)))} | "
+                f"{'editable' if n in proposal.editable else ''} |" for n in params]
+    if isinstance(proposal, RetrainProposal):
+        minutes = proposal.estimated_train_seconds / 60
+        out += ["", "## Estimate", "",
+                f"- Training time: ~{minutes:.1f} min (from the last training run)",
+                f"- Compute cost: ~${proposal.estimated_cost_usd:.2f}",
+                f"- Expected gain: {proposal.expected_gain or 'not estimated'}",
+                f"- Gate: challenger {proposal.gate_metric} must beat the champion by {proposal.gate_min_gain:g}"]
+    out += ["", "## Rollback plan", "", proposal.rollback_plan or "Nothing is deployed by this proposal."]
+    if proposal.editable:
+        out += ["", f"_Editable fields: {', '.join(sorted(proposal.editable))}._"]
+    return "\n".join(out) + "\n"
+
+
+def proposal_summary(proposal: Proposal) -> str:
+    """One line for tables and Slack: id, kind, model, title and the numbers that matter for that kind."""
+    p = proposal
+    if isinstance(p, RetrainProposal):
+        detail = (f"{p.epochs} epochs, gate {p.gate_metric} +{p.gate_min_gain:g}, "
+                  f"~{p.estimated_train_seconds / 60:.1f} min, ~${p.estimated_cost_usd:.2f}")
+    elif p.kind == "rollback":
+        detail = f"take v{p.bad_version} out, keep v{p.target_version or '-'}"
+    elif p.kind == "promote":
+        detail = f"v{p.version} becomes champion"
+    elif p.kind == "retune_threshold":
+        detail = f"v{p.version} threshold {p.current_threshold:.2f} -> {p.proposed_threshold:.2f}"
+    else:
+        detail = f"fix {', '.join(p.features) or 'the feed'}"
+    return f"{p.id} [{p.kind}] {p.model}: {p.title} ({detail}; expires {utc_iso(p.expires_at)})"
