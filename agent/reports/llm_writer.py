@@ -144,7 +144,8 @@ def write_postmortem_with_llm(model: Model, base: PostMortem, *, facts: str,
                               settings: Settings | None = None) -> tuple[PostMortem, dict[str, Any]]:
     """Let the LLM rewrite the templated post-mortem's prose; fall back to ``base`` on any failure.
 
-    Returns the post-mortem (narrative replaced, ``brain`` = ``llm <model>``, usage line filled in) and the
+    Returns the post-mortem (narrative replaced, ``brain`` = ``llm <model>``, the writer's tokens added to its
+    usage line; pass ``settings`` for the cost estimate and a run deadline) and the
     usage dict (input_tokens, output_tokens, requests; plus ``error`` on fallback).
     """
     draft = base.model_dump_json(include={"title", "model", "summary", "impact", "root_cause", "evidence",
@@ -156,8 +157,11 @@ def write_postmortem_with_llm(model: Model, base: PostMortem, *, facts: str,
         reason = _short_reason(exc)
         return (base.model_copy(update={"brain": f"offline policy (LLM failed: {reason})"}),
                 {**usage_dict(), "error": reason})
+    line = usage_line(usage, settings)
+    # The caller's usage line may already count the diagnosis calls: add the writer's, don't replace them.
+    total = line if not base.usage or base.usage.startswith("no LLM calls") else f"{base.usage}; writer: {line}"
     update: dict[str, Any] = narrative.model_dump()
-    update.update(brain=f"llm {model.model_name}", usage=usage_line(usage, settings))
+    update.update(brain=f"llm {model.model_name}", usage=total)
     return base.model_copy(update=update), dict(usage)
 
 

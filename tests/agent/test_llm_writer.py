@@ -55,6 +55,9 @@ def test_typed_narrative_replaces_the_template_prose():
     assert (pm.summary, pm.impact, pm.root_cause, pm.action_items) == tuple(NARRATIVE.values())
     assert pm.brain == "llm test" and usage["requests"] == 1 and usage["input_tokens"] > 0
     assert pm.usage.startswith("1 LLM request, ")
+    earlier = _base().model_copy(update={"usage": "2 LLM requests, 900 input + 80 output tokens"})
+    assert write_postmortem_with_llm(TestModel(custom_output_args=NARRATIVE), earlier, facts=FACTS)[0].usage \
+        .startswith("2 LLM requests, 900 input + 80 output tokens; writer: 1 LLM request, ")
     # everything the template owns is untouched
     prose = {"summary", "impact", "root_cause", "action_items", "brain", "usage"}
     assert pm.model_dump(exclude=prose) == _base().model_dump(exclude=prose)
