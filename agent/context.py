@@ -64,7 +64,7 @@ class OpsContext:
     def approvals(self) -> ApprovalStore:
         from agent.approvals import ApprovalStore
 
-        return ApprovalStore(self.layout.approvals_db)
+        return ApprovalStore(self.layout.approvals_db, clock=self.clock)
 
     def backend(self, model: str) -> DeploymentBackend:
         """The deployment backend for one model (local processes; Kubernetes later)."""

@@ -23,11 +23,20 @@ class UserError(Exception):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input, from every layer; imported lazily to keep --help fast."""
+    from agent.proposals import ProposalEditError
     from ml_core.data.validation import DataValidationError
     from ml_core.registry import RegistryError
     from ml_core.simulator.scenario import ScenarioError
 
-    types: list[type[BaseException]] = [UserError, DataValidationError, RegistryError, ScenarioError]
+    types: list[type[BaseException]] = [UserError, DataValidationError, RegistryError, ScenarioError,
+                                        ProposalEditError]
+    try:
+        from agent.approvals import ApprovalError
+        from agent.incidents import IncidentError
+
+        types += [ApprovalError, IncidentError]
+    except ImportError:
+        pass
     try:
         from ml_core.deploy.base import DeploymentError
 

@@ -7,21 +7,26 @@ import sys
 import typer
 
 from agent.cli import (
+    approvals_cmd,
+    chat_cmd,
     demo_cmd,
     deploy_cmd,
     drift_cmd,
     evaluate_cmd,
+    incidents_cmd,
     memory_cmd,
     model_cmds,
     serve_cmd,
     simulate_cmd,
+    triage_cmd,
 )
 from agent.cli.common import err_console, quiet_libraries, user_error_types
 
 app = typer.Typer(
     name="opsagent",
-    help="An ops assistant for ML models in production: train, evaluate, serve, deploy, simulate traffic "
-    "and detect drift. State lives in OPSAGENT_HOME (default ~/.opsagent).",
+    help="An ops assistant for ML models in production: train, evaluate, serve, deploy, simulate traffic, "
+    "detect drift, triage incidents, chat, and approve the agent's proposals. "
+    "State lives in OPSAGENT_HOME (default ~/.opsagent).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -34,6 +39,10 @@ app.add_typer(deploy_cmd.app, name="deploy")
 app.command("simulate")(simulate_cmd.simulate)
 app.command("drift")(drift_cmd.drift)
 app.add_typer(memory_cmd.app, name="memory")
+app.command("triage")(triage_cmd.triage)
+app.command("chat")(chat_cmd.chat)
+app.add_typer(approvals_cmd.app, name="approvals")
+app.add_typer(incidents_cmd.app, name="incidents")
 
 
 def main() -> None:

@@ -1,0 +1,118 @@
+"""The chat graph: a ReAct loop over the read-only tools, plus starting a triage and filing proposals
+(which only reach the approvals inbox). History is kept per thread by the checkpointer.
+
+With no LLM (or when it fails) the offline router still answers the common questions — status, drift,
+performance, SLOs, compare, incidents, approvals, triage — by calling the matching tool, and says that
+an LLM would answer more.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import StructuredTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from tools.catalog import call_tool, langchain_tools
+
+from agent.context import OpsContext
+from agent.guard import as_tool_data
+from agent.prompts import CHAT_SYSTEM
+from graphs.chat_offline import offline_answer
+from graphs.nodes import brain_name, chat_model_of, ctx_of
+from graphs.state import ChatState
+
+MAX_TOOL_ROUNDS = 6
+
+
+def start_triage(ctx: OpsContext, model: str) -> str:
+    """Run a triage of the model now (drift, performance, SLOs, memory) and file a proposal if needed."""
+    from graphs.runner import GraphRunner
+
+    with GraphRunner(ctx) as runner:
+        out = runner.triage(model)
+    d = out.diagnosis
+    verdict = f"{d.category}: {d.summary}" if d.detected else "nothing wrong found"
+    return (f"triage {out.incident_id} by {d.brain}: {verdict}"
+            + (f"; proposal {out.proposal_id} awaits approval" if out.proposal_id else "")
+            + (f"; post-mortem {out.postmortem}" if out.postmortem else ""))
+
+
+def _triage_tool(ctx: OpsContext) -> StructuredTool:
+    def run(model: str) -> str:
+        """Start a full triage of one model now: checks drift, performance, SLOs and past incidents, writes a
+        post-mortem and files a proposal for human approval when something is wrong. Takes up to a minute."""
+        return start_triage(ctx, model)
+
+    return StructuredTool.from_function(run, name="start_triage")
+
+
+def _rounds_since_human(messages: list[Any]) -> int:
+    rounds = 0
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage):
+            break
+        if isinstance(m, AIMessage) and m.tool_calls:
+            rounds += 1
+    return rounds
+
+
+def agent(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    model = chat_model_of(ctx)
+    question = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
+    if model is None:
+        return {"messages": [AIMessage(offline_answer(ctx, str(question.content) if question else ""))],
+                "brain": brain_name(ctx, used_llm=False)}
+    tools = [*langchain_tools(ctx, proposals=True), _triage_tool(ctx)]
+    try:
+        bound = model.bind_tools(tools) if _rounds_since_human(state["messages"]) < MAX_TOOL_ROUNDS else model
+        reply = bound.invoke([SystemMessage(CHAT_SYSTEM), *state["messages"]])
+        if getattr(reply, "invalid_tool_calls", None):
+            raise ValueError("the LLM returned an invalid tool call")
+        known = {t.name for t in tools}
+        bad = [tc["name"] for tc in reply.tool_calls if tc["name"] not in known]
+        if bad:
+            raise ValueError(f"the LLM called unknown tool(s) {bad}")
+    except Exception as exc:  # LLM down, timed out or confused: the offline router answers
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+        text = offline_answer(ctx, str(question.content) if question else "")
+        return {"messages": [AIMessage(f"(LLM unavailable — {reason}; the offline policy answered)\n\n{text}")],
+                "brain": brain_name(ctx, used_llm=False, fallback_reason=reason)}
+    return {"messages": [reply], "brain": brain_name(ctx, used_llm=True)}
+
+
+def tools(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    last = state["messages"][-1]
+    out = []
+    for tc in getattr(last, "tool_calls", []):
+        ctx.progress(f"tool {tc['name']}({', '.join(f'{k}={v!r}' for k, v in (tc.get('args') or {}).items())})")
+        if tc["name"] == "start_triage":
+            try:
+                result = start_triage(ctx, str((tc.get("args") or {}).get("model") or ctx.settings.model_name))
+            except Exception as exc:  # errors go back to the model as data
+                result = f"error: triage failed: {exc}"
+        else:
+            result = call_tool(ctx, tc["name"], tc.get("args") or {})
+        out.append(ToolMessage(as_tool_data(result), tool_call_id=tc.get("id") or tc["name"], name=tc["name"]))
+    return {"messages": out}
+
+
+def route(state: ChatState) -> Literal["tools", "__end__"]:
+    last = state["messages"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+
+
+def build_chat() -> StateGraph[ChatState, OpsContext, ChatState, ChatState]:
+    builder = StateGraph(ChatState, context_schema=OpsContext)
+    builder.add_node("agent", agent)  # type: ignore[call-overload]
+    builder.add_node("tools", tools)  # type: ignore[call-overload]
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", route, {"tools": "tools", "__end__": END})
+    builder.add_edge("tools", "agent")
+    return builder
+
+
+graph = build_chat().compile()  # for langgraph.json; runs use a checkpointer (see GraphRunner.chat)

@@ -1,0 +1,48 @@
+"""Small helpers every graph's nodes share: the context, the brain, timeline events, usage lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.context import OpsContext
+from agent.settings import Settings
+
+
+def ctx_of(runtime: Runtime[OpsContext] | None) -> OpsContext:
+    """The run's context; LangGraph's own tools (langgraph.json) run without one, so build it from settings."""
+    ctx = runtime.context if runtime is not None else None
+    return ctx if isinstance(ctx, OpsContext) else OpsContext(Settings())
+
+
+def chat_model_of(ctx: OpsContext) -> Any:
+    """The chat model to use: an injected one (tests), the configured endpoint, or None (offline policy)."""
+    if ctx.chat_model is not None:
+        return ctx.chat_model
+    from agent.llm import make_chat_model
+
+    return make_chat_model(ctx.settings)
+
+
+def brain_name(ctx: OpsContext, *, used_llm: bool, fallback_reason: str | None = None) -> str:
+    if ctx.chat_model is not None and used_llm:
+        return f"llm {getattr(ctx.chat_model, 'model_name', None) or type(ctx.chat_model).__name__}"
+    from agent.llm import brain_label
+
+    return brain_label(ctx.settings, used_llm=used_llm, fallback_reason=fallback_reason)
+
+
+def event(at: float, text: str) -> dict[str, Any]:
+    return {"at": at, "event": text}
+
+
+def usage_line(ctx: OpsContext, usage: dict[str, int]) -> str:
+    """'2 LLM calls, 1,234 in / 321 out tokens, est. $0.0004' — shown in every report."""
+    calls = usage.get("llm_calls", 0)
+    if not calls:
+        return "no LLM calls (offline policy)"
+    tin, tout = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+    s = ctx.settings
+    cost = tin / 1e6 * s.llm_input_usd_per_mtok + tout / 1e6 * s.llm_output_usd_per_mtok
+    return f"{calls} LLM call{'s' if calls != 1 else ''}, {tin:,} in / {tout:,} out tokens, est. ${cost:.4f}"

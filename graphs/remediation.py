@@ -1,0 +1,165 @@
+"""The remediation graph — one thread per proposal (thread id = proposal id):
+
+await_approval (``interrupt()``, Agent-Inbox answers) → accept / edit → precheck (expired? champion
+changed?) → execute (graphs.execute) → verify → record; response → revise → await_approval again;
+ignore → rejected → record. Nothing is executed unless a person accepted (or edited) the proposal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent.context import OpsContext
+from agent.proposals import HumanResponse, ProposalEditError, apply_edit, inbox_request, proposal_from_dict
+from graphs.nodes import ctx_of
+from graphs.revise import revise_from_text
+from graphs.state import RemediationState
+
+
+def _proposal(state: RemediationState):  # type: ignore[no-untyped-def]
+    return proposal_from_dict(state["proposal"])
+
+
+def await_approval(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    # Runs again from the top when resumed: nothing before interrupt() may have side effects.
+    answer = interrupt(inbox_request(_proposal(state)))
+    response = HumanResponse.model_validate(answer)
+    return {"response": response.model_dump(mode="json")}
+
+
+def route_answer(state: RemediationState) -> Literal["edit", "precheck", "revise", "rejected"]:
+    kind = (state.get("response") or {}).get("type")
+    return {"accept": "precheck", "edit": "edit", "response": "revise"}.get(kind or "", "rejected")  # type: ignore[return-value]
+
+
+def edit(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    response = HumanResponse.model_validate(state["response"])
+    before = _proposal(state)
+    changes = response.args if isinstance(response.args, dict) else {}
+    try:
+        after = apply_edit(before, changes)
+    except ProposalEditError as exc:  # the inbox validates first; a bad edit here is refused, not executed
+        return {"status": "refused", "outcome": f"edit refused: {exc}"}
+    ctx.approvals.update_proposal(before.id, after, actor=response.by, via=response.via, changes=changes)
+    ctx.progress(f"{response.by} edited {before.id}: {changes}")
+    return {"proposal": after.model_dump(mode="json")}
+
+
+def route_after_edit(state: RemediationState) -> Literal["precheck", "record"]:
+    return "record" if state.get("status") == "refused" else "precheck"
+
+
+def revise(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """A person wrote back: the agent revises the proposal (named field changes) and asks again."""
+    ctx = ctx_of(runtime)
+    response = HumanResponse.model_validate(state["response"])
+    text = response.args if isinstance(response.args, str) else str(response.args or "")
+    proposal = _proposal(state)
+    revised, reply = revise_from_text(ctx, proposal, text)
+    ctx.approvals.audit.append("responded", actor=response.by, via=response.via, proposal_id=proposal.id,
+                               detail={"text": text[:2000], "reply": reply})
+    if revised is not proposal:
+        changes = {k: v for k, v in revised.model_dump().items() if proposal.model_dump().get(k) != v}
+        ctx.approvals.update_proposal(proposal.id, revised, actor="opsagent", via=response.via, changes=changes)
+    ctx.progress(reply)
+    return {"proposal": revised.model_dump(mode="json"), "comments": [f"{response.by}: {text}", f"opsagent: {reply}"]}
+
+
+def rejected(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    response = HumanResponse.model_validate(state.get("response") or {"type": "ignore"})
+    p = _proposal(state)
+    reason = response.args if isinstance(response.args, str) and response.args else "no reason given"
+    ctx.approvals.set_status(p.id, "rejected", actor=response.by, via=response.via, event="rejected",
+                             detail={"reason": reason}, outcome=f"rejected by {response.by}: {reason}")
+    return {"status": "rejected",
+            "outcome": f"rejected by {response.by} via {response.via}: {reason}; nothing executed"}
+
+
+def precheck(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """Refuse when the approval came too late or the world changed under the proposal."""
+    ctx = ctx_of(runtime)
+    response = HumanResponse.model_validate(state["response"])
+    p = _proposal(state)
+    now = ctx.clock()
+    if p.expired(now):
+        outcome = f"refused: the approval expired {(now - p.expires_at) / 60:.0f} min before {response.by} answered"
+        ctx.approvals.set_status(p.id, "expired", actor=response.by, via=response.via, event="expired",
+                                 detail={"answered_at": now}, outcome=outcome)
+        return {"status": "refused", "outcome": outcome}
+    champion = ctx.registry.alias(p.model, "champion")
+    current = champion.version if champion else None
+    if current != p.champion_version:
+        outcome = (f"refused: the champion changed since the proposal (v{p.champion_version} → v{current}); "
+                   "triage again for a fresh proposal")
+        ctx.approvals.set_status(p.id, "refused", actor=response.by, via=response.via, event="refused",
+                                 detail={"proposed_champion": p.champion_version, "champion": current},
+                                 outcome=outcome)
+        return {"status": "refused", "outcome": outcome}
+    ctx.approvals.set_status(p.id, "accepted", actor=response.by, via=response.via,
+                             event="edited-accepted" if response.type == "edit" else "accepted")
+    return {"status": "accepted"}
+
+
+def route_after_precheck(state: RemediationState) -> Literal["execute", "record"]:
+    return "execute" if state.get("status") == "accepted" else "record"
+
+
+def execute(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from graphs.execute import execute as run
+
+    ctx = ctx_of(runtime)
+    p = _proposal(state)
+    ctx.approvals.set_status(p.id, "executing", actor=ctx.actor, via=ctx.via, event="executing",
+                             detail={"kind": p.kind})
+    done = run(ctx, p)
+    return {"status": "executed" if done.ok else "failed", "steps": done.steps, "result": done.result,
+            "verified": done.fixed, "outcome": done.outcome}
+
+
+def verify(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """Read the serving state back: is what the execution claims actually live?"""
+    ctx = ctx_of(runtime)
+    p = _proposal(state)
+    result = state.get("result") or {}
+    if state.get("status") != "executed" or "champion" not in result:
+        return {}
+    live = ctx.backend(p.model).status()
+    ok = bool(live.ready and live.champion == result["champion"])
+    line = (f"verified: champion v{live.champion} is live and ready" if ok else
+            f"verification failed: serving champion v{live.champion}, ready={live.ready}")
+    ctx.progress(line)
+    return {"verified": bool(state.get("verified")) and ok, "steps": [line]}
+
+
+def record(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from graphs.outcome import record_outcome
+
+    record_outcome(ctx_of(runtime), state)
+    return {}
+
+
+def build_remediation() -> StateGraph[RemediationState, OpsContext, RemediationState, RemediationState]:
+    builder = StateGraph(RemediationState, context_schema=OpsContext)
+    for name, fn in (("await_approval", await_approval), ("edit", edit), ("revise", revise),
+                     ("rejected", rejected), ("precheck", precheck), ("execute", execute), ("verify", verify),
+                     ("record", record)):
+        builder.add_node(name, fn)  # type: ignore[call-overload]
+    builder.add_edge(START, "await_approval")
+    builder.add_conditional_edges("await_approval", route_answer)
+    builder.add_conditional_edges("edit", route_after_edit)
+    builder.add_edge("revise", "await_approval")
+    builder.add_edge("rejected", "record")
+    builder.add_conditional_edges("precheck", route_after_precheck)
+    builder.add_edge("execute", "verify")
+    builder.add_edge("verify", "record")
+    builder.add_edge("record", END)
+    return builder
+
+
+graph = build_remediation().compile()  # for langgraph.json; runs use a checkpointer (graphs.runner)

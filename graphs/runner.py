@@ -1,0 +1,168 @@
+"""Run the graphs with the SQLite checkpointer: triage a model, file a proposal (its remediation thread
+pauses for approval), answer a pending proposal — from any interface, in this process or after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.types import Command
+
+from agent.approvals import ApprovalError
+from agent.context import OpsContext
+from agent.diagnosis import Diagnosis
+from agent.proposals import HumanResponse, Proposal, apply_edit
+from graphs.chat import build_chat
+from graphs.checkpoint import open_checkpointer
+from graphs.nodes import usage_line
+from graphs.remediation import build_remediation
+from graphs.state import ChatState, TriageState
+from graphs.triage import build_triage
+
+
+@dataclass
+class TriageOutcome:
+    incident_id: str
+    model: str
+    diagnosis: Diagnosis
+    proposal_id: str | None
+    postmortem: str | None
+    filed: str | None
+    usage: str
+    tools_called: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+@dataclass
+class RemediationOutcome:
+    proposal_id: str
+    status: str  # pending (asked again after a response), rejected, refused, executed, failed
+    outcome: str
+    verified: bool = False
+    steps: list[str] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)
+
+
+class GraphRunner:
+    """Compiled graphs bound to one context and one checkpointer. Use as a context manager."""
+
+    def __init__(self, ctx: OpsContext):
+        self.ctx = ctx
+        self._stack = ExitStack()
+        saver = self._stack.enter_context(open_checkpointer(ctx.layout))
+        self.triage_graph = build_triage().compile(checkpointer=saver)
+        self.remediation_graph = build_remediation().compile(checkpointer=saver)
+        self.chat_graph = build_chat().compile(checkpointer=saver)
+        self.saver = saver
+        if ctx.file_proposal is None:
+            ctx.file_proposal = self.file_proposal
+
+    def __enter__(self) -> GraphRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    # ---- triage --------------------------------------------------------------------------------
+    def triage(self, model: str, *, window_minutes: float | None = None, thread_id: str | None = None
+               ) -> TriageOutcome:
+        import uuid
+
+        incident = thread_id or f"inc-{uuid.uuid4().hex[:8]}"
+        state: TriageState = {"model": model, "incident_id": incident}
+        if window_minutes is not None:
+            state["window_minutes"] = window_minutes
+        out = self.triage_graph.invoke(state, {"configurable": {"thread_id": f"triage-{incident}"}},
+                                       context=self.ctx)
+        d = Diagnosis.model_validate(out["diagnosis"])
+        return TriageOutcome(
+            incident_id=out["incident_id"], model=model, diagnosis=d,
+            proposal_id=(out.get("proposal") or {}).get("id"), postmortem=out.get("postmortem"),
+            filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
+            tools_called=list(out.get("tools_called") or []), summary=out["signals"].get("summary", ""))
+
+    # ---- proposals -----------------------------------------------------------------------------
+    def file_proposal(self, proposal: Proposal) -> str:
+        """Put the proposal in the inbox and start its remediation thread, which pauses for approval."""
+        self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
+        self.remediation_graph.invoke({"proposal": proposal.model_dump(mode="json"), "source": self.ctx.via},
+                                      {"configurable": {"thread_id": proposal.id}}, context=self.ctx)
+        return f"proposal {proposal.id} filed for approval ({proposal.title})"
+
+    def pending_request(self, proposal_id: str) -> dict[str, Any] | None:
+        """The Agent-Inbox request the proposal's thread is paused on, or None if it is not paused."""
+        record = self.ctx.approvals.get(proposal_id)
+        snapshot = self.remediation_graph.get_state({"configurable": {"thread_id": record.thread_id}})
+        for task in snapshot.tasks:
+            for it in task.interrupts:
+                return dict(it.value)
+        return None
+
+    def answer(self, proposal_id: str, response: HumanResponse) -> RemediationOutcome:
+        """Resume the proposal's thread with a person's answer; runs remediation to its end on accept."""
+        record = self.ctx.approvals.get(proposal_id)
+        if record.status != "pending":
+            raise ApprovalError(f"proposal {record.proposal.id} is {record.status}, not pending; nothing to answer")
+        if response.type == "edit":
+            if not isinstance(response.args, dict):
+                raise ApprovalError("an edit needs the fields to change, e.g. epochs=20")
+            apply_edit(record.proposal, response.args)  # raises ProposalEditError with what is wrong
+        if self.pending_request(record.proposal.id) is None:
+            raise ApprovalError(f"proposal {record.proposal.id} has no paused thread in this home's checkpoints "
+                                f"({self.ctx.layout.checkpoints_db}); it cannot be resumed")
+        self.ctx.approvals.audit.append(
+            {"accept": "answered-accept", "edit": "answered-edit", "response": "answered-response",
+             "ignore": "answered-ignore"}[response.type], actor=response.by, via=response.via,
+            proposal_id=record.proposal.id, detail={"args": response.args})
+        out = self.remediation_graph.invoke(Command(resume=response.model_dump(mode="json")),
+                                            {"configurable": {"thread_id": record.thread_id}}, context=self.ctx)
+        paused = self.pending_request(record.proposal.id) is not None
+        return RemediationOutcome(
+            proposal_id=record.proposal.id, status="pending" if paused else out.get("status", "failed"),
+            outcome=out.get("outcome") or ("waiting for approval again" if paused else ""),
+            verified=bool(out.get("verified")), steps=list(out.get("steps") or []), result=out.get("result") or {},
+            comments=list(out.get("comments") or []))
+
+    # ---- chat ----------------------------------------------------------------------------------
+    def chat(self, text: str, *, thread_id: str) -> tuple[str, str]:
+        """One turn of a chat thread: (answer, which brain answered)."""
+        answer, brain = "", ""
+        for kind, value in self.stream_chat(text, thread_id=thread_id):
+            if kind == "answer":
+                answer = value
+            elif kind == "brain":
+                brain = value
+        return answer, brain
+
+    def stream_chat(self, text: str, *, thread_id: str) -> Iterator[tuple[str, str]]:
+        """Events of one chat turn: ("token", text) as the LLM streams, ("call", "tool(args)"),
+        ("result", "tool: first line"), then ("answer", full text) and ("brain", label)."""
+        from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+
+        config = {"configurable": {"thread_id": f"chat-{thread_id}"}}
+        turn: ChatState = {"messages": [HumanMessage(text)]}
+        for mode, payload in self.chat_graph.stream(turn, config,  # type: ignore[arg-type,call-overload]
+                                                    context=self.ctx, stream_mode=["messages", "updates"]):
+            if mode == "messages":
+                chunk, _meta = payload
+                if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
+                    yield "token", chunk.content
+            elif mode == "updates":
+                for node, update in payload.items():
+                    for m in (update or {}).get("messages", []):
+                        if isinstance(m, AIMessage):
+                            for tc in m.tool_calls:
+                                yield "call", f"{tc['name']}({', '.join(f'{k}={v!r}' for k, v in tc['args'].items())})"
+                        elif isinstance(m, ToolMessage) and node == "tools":
+                            yield "result", f"{m.name}: {str(m.content)[:300]}"
+        final = self.chat_graph.get_state(config).values  # type: ignore[arg-type]
+        last = final["messages"][-1]
+        yield "answer", str(last.content)
+        yield "brain", str(final.get("brain", ""))

@@ -1,0 +1,54 @@
+"""Graph state, declared once per graph. Values are JSON-able (dicts of pydantic dumps) so checkpoints
+stay readable by any LangGraph tool and survive a restart; reducers say how parallel branches merge."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+def add_usage(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    """Sum LLM usage counters (calls, input/output tokens) across nodes."""
+    out = dict(left or {})
+    for key, value in (right or {}).items():
+        out[key] = out.get(key, 0) + value
+    return out
+
+
+class TriageState(TypedDict, total=False):
+    model: str  # the model under triage
+    window_minutes: float  # how far back the triage looks
+    since: float  # window start, fixed once so every branch reads the same rows
+    until: float  # window end
+    incident_id: str  # the id this triage's incident, post-mortem and proposal share
+    monitor: dict[str, Any]  # one monitoring pass: findings, metrics, drift report files
+    deploy: dict[str, Any]  # serving state and recent registry changes
+    signals: dict[str, Any]  # TriageSignals, assembled from the branches and grown by investigation
+    tools_called: Annotated[list[str], operator.add]  # every tool call, in order, for the trace
+    timeline: Annotated[list[dict[str, Any]], operator.add]  # TimelineEvent dicts
+    usage: Annotated[dict[str, int], add_usage]  # LLM calls and tokens of this run
+    diagnosis: dict[str, Any]  # Diagnosis
+    fallback_reason: str | None  # why the offline policy took over from the LLM, if it did
+    proposal: dict[str, Any] | None  # the drafted proposal (JSON), None when no action
+    postmortem: str | None  # path of the post-mortem Markdown
+    filed: str | None  # what filing the proposal said
+
+
+class RemediationState(TypedDict, total=False):
+    proposal: dict[str, Any]  # the proposal as filed, then as edited
+    source: str  # interface that filed it
+    response: dict[str, Any] | None  # the latest HumanResponse
+    comments: Annotated[list[str], operator.add]  # free-text responses, oldest first
+    status: str  # accepted, rejected, refused, executed, failed
+    steps: Annotated[list[str], operator.add]  # what was executed, one line each
+    result: dict[str, Any]  # ids and figures of the execution (version, run id, gate, canary)
+    verified: bool  # the post-execution check passed
+    outcome: str  # one line for memory, the audit log and the post-mortem
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]  # the thread's conversation, kept per thread
+    brain: str  # which brain answered last

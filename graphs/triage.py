@@ -1,0 +1,210 @@
+"""The triage graph: gather signals in parallel → recall memory → investigate → diagnose → decide →
+draft the proposal → write the post-mortem → file the proposal for approval → record.
+
+The proposal is filed into the approvals inbox, where its own remediation thread pauses on
+``interrupt()`` until a person answers (see ``graphs.remediation``): one approval path for triage, chat,
+Slack and scheduled runs. Every node works without an LLM; with one, investigation and diagnosis use it
+and any failure hands over to the offline policy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from tools.catalog import call_tool
+
+from agent import policy
+from agent.context import OpsContext
+from agent.diagnosis import Diagnosis, TriageSignals
+from agent.memory import MemoryHit
+from graphs import llm_steps
+from graphs.nodes import brain_name, chat_model_of, ctx_of, event, usage_line
+from graphs.signals import gather_deploys, gather_monitoring, signals_from
+from graphs.state import TriageState
+
+MAX_PLANNED_CALLS = 4
+RECALL_MIN_SIMILARITY = 0.35
+
+
+def start(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    until = ctx.clock()
+    minutes = float(state.get("window_minutes") or ctx.settings.triage_window_minutes)
+    incident = state.get("incident_id") or f"inc-{uuid.uuid4().hex[:8]}"
+    ctx.progress(f"triage of {state['model']}: last {minutes:g} minutes")
+    return {"since": until - minutes * 60, "until": until, "window_minutes": minutes, "incident_id": incident,
+            "timeline": [event(until, f"triage started via {ctx.via}")]}
+
+
+def monitor(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """Drift, realised performance, the label-free estimate, SLOs and data quality share one read of the
+    window (one monitoring pass), so they are one branch; deploy history runs beside it."""
+    ctx = ctx_of(runtime)
+    ctx.progress("checking drift, performance, the label-free estimate and SLOs")
+    found = gather_monitoring(ctx, state["model"], state["since"], state["until"])
+    return {"monitor": found, "tools_called": ["monitoring_check"],
+            "timeline": [event(ctx.clock(), f"monitoring check: {found['summary'].splitlines()[0]}")]}
+
+
+def deploys(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    ctx.progress("reading serving state and recent deploys")
+    return {"deploy": gather_deploys(ctx, state["model"], state["since"]), "tools_called": ["recent_deploys"]}
+
+
+def assemble_and_recall(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """Join the branches, then recall similar past incidents (only when there is something to recall)."""
+    ctx = ctx_of(runtime)
+    signals = signals_from(state["model"], state["since"], state["until"], state["monitor"], state["deploy"])
+    if signals.findings:
+        query = "; ".join(f"{f.kind} {f.subject}: {f.message}" for f in signals.findings)[:1000]
+        hits = [h for h in _recall(ctx, query, signals.model) if h.similarity >= RECALL_MIN_SIMILARITY]
+        signals.similar_incidents = hits
+        if hits:
+            ctx.progress(f"recalled {len(hits)} similar past incident(s): {', '.join(h.id for h in hits)}")
+    return {"signals": signals.model_dump(mode="json"), "tools_called": ["recall_incidents"]}
+
+
+def investigate(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """The LLM calls read-only tools; with no LLM (or when it fails) the runbook planner chooses them."""
+    ctx = ctx_of(runtime)
+    signals = TriageSignals.model_validate(state["signals"])
+    if not signals.findings:
+        return {}
+    model = chat_model_of(ctx)
+    if model is not None and not state.get("fallback_reason"):
+        try:
+            notes, called, messages = llm_steps.investigate(model, ctx, signals)
+            signals.notes += notes
+            for name in called:
+                ctx.progress(f"LLM called {name}")
+            return {"signals": signals.model_dump(mode="json"), "tools_called": called,
+                    "usage": llm_steps.usage_of(messages)}
+        except llm_steps.LLMUnavailable as exc:
+            ctx.progress(f"LLM unavailable ({exc}); the offline policy takes over")
+            return {**_planned(ctx, signals), "fallback_reason": str(exc)}
+    return _planned(ctx, signals)
+
+
+def _planned(ctx: OpsContext, signals: TriageSignals) -> dict[str, Any]:
+    done: list[str] = []
+    for _ in range(MAX_PLANNED_CALLS):
+        call = policy.next_tool(signals, done)
+        if call is None:
+            break
+        ctx.progress(f"runbook: {call.name} — {call.why}")
+        result = call_tool(ctx, call.name, call.args)
+        done.append(call.name)
+        signals.notes.append(f"{call.name}: {result[:600]}")
+    return {"signals": signals.model_dump(mode="json"), "tools_called": done}
+
+
+def diagnose(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    ctx = ctx_of(runtime)
+    signals = TriageSignals.model_validate(state["signals"])
+    model = chat_model_of(ctx)
+    reason = state.get("fallback_reason")
+    if model is not None and not reason and signals.findings:
+        try:
+            from langchain_core.messages import HumanMessage
+
+            from agent.guard import signals_for_llm
+
+            d, raw = llm_steps.diagnose(model, [HumanMessage(signals_for_llm(signals))],
+                                        brain_name(ctx, used_llm=True))
+            return _diagnosed(ctx, d, usage=llm_steps.usage_of(raw))
+        except llm_steps.LLMUnavailable as exc:
+            reason = str(exc)
+            ctx.progress(f"LLM diagnosis failed ({exc}); the offline policy decides")
+    d = policy.diagnose(signals)
+    d.brain = brain_name(ctx, used_llm=False, fallback_reason=reason)
+    return _diagnosed(ctx, d, fallback_reason=reason)
+
+
+def _diagnosed(ctx: OpsContext, d: Diagnosis, **extra: Any) -> dict[str, Any]:
+    verdict = (f"{d.category} → {d.action}" + (f" (culprit: {', '.join(d.culprit)})" if d.culprit else "")
+               if d.detected else "nothing wrong")
+    ctx.progress(f"diagnosis by {d.brain}: {verdict}")
+    return {"diagnosis": d.model_dump(mode="json"), "timeline": [event(ctx.clock(), f"diagnosis: {verdict}")],
+            **{k: v for k, v in extra.items() if v is not None}}
+
+
+def route_after_diagnosis(state: TriageState) -> Literal["draft", "report", "record"]:
+    d = Diagnosis.model_validate(state["diagnosis"])
+    if d.action != "none":
+        return "draft"
+    return "report" if d.detected else "record"
+
+
+def draft(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from graphs.writing import draft_and_rewrite
+
+    ctx = ctx_of(runtime)
+    proposal, usage = draft_and_rewrite(ctx, TriageSignals.model_validate(state["signals"]),
+                                        Diagnosis.model_validate(state["diagnosis"]), state["incident_id"])
+    if proposal is None:
+        return {"proposal": None}
+    ctx.progress(f"drafted proposal {proposal.id}: {proposal.title}")
+    return {"proposal": proposal.model_dump(mode="json"), "usage": usage,
+            "timeline": [event(ctx.clock(), f"proposal {proposal.id} drafted: {proposal.title}")]}
+
+
+def report(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from graphs.writing import write_postmortem
+
+    ctx = ctx_of(runtime)
+    path, usage = write_postmortem(ctx, state, usage_line(ctx, state.get("usage") or {}))
+    ctx.progress(f"post-mortem written: {path}")
+    return {"postmortem": str(path), "usage": usage}
+
+
+def file(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from agent.proposals import proposal_from_dict
+
+    ctx = ctx_of(runtime)
+    if not state.get("proposal"):
+        return {}
+    proposal = proposal_from_dict(state["proposal"])  # type: ignore[arg-type]
+    message = ctx.file_proposal(proposal) if ctx.file_proposal else "not filed: no approvals inbox in this run"
+    ctx.progress(message)
+    return {"filed": message, "timeline": [event(ctx.clock(), message)]}
+
+
+def record(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from graphs.writing import record_incident
+
+    ctx = ctx_of(runtime)
+    record_incident(ctx, state)
+    return {}
+
+
+def _recall(ctx: OpsContext, query: str, model: str) -> list[MemoryHit]:
+    hits = ctx.memory.search(query, k=3, model=model, kind="incident")
+    hits += ctx.memory.search(query, k=2, model=model, kind="outcome")
+    return sorted(hits, key=lambda h: -h.similarity)[:4]
+
+
+def build_triage() -> StateGraph[TriageState, OpsContext, TriageState, TriageState]:
+    builder = StateGraph(TriageState, context_schema=OpsContext)
+    for name, fn in (("start", start), ("monitor", monitor), ("deploys", deploys),
+                     ("recall", assemble_and_recall), ("investigate", investigate), ("diagnose", diagnose),
+                     ("draft", draft), ("report", report), ("file", file), ("record", record)):
+        builder.add_node(name, fn)  # type: ignore[call-overload]
+    builder.add_edge(START, "start")
+    builder.add_edge("start", "monitor")  # the two gather branches run in parallel
+    builder.add_edge("start", "deploys")
+    builder.add_edge(["monitor", "deploys"], "recall")
+    builder.add_edge("recall", "investigate")
+    builder.add_edge("investigate", "diagnose")
+    builder.add_conditional_edges("diagnose", route_after_diagnosis)
+    builder.add_edge("draft", "report")
+    builder.add_edge("report", "file")
+    builder.add_edge("file", "record")
+    builder.add_edge("record", END)
+    return builder
+
+
+graph = build_triage().compile()  # for langgraph.json; runs use a checkpointer (graphs.runner)

@@ -1,0 +1,72 @@
+"""Triage over a real deployment with drifted traffic: offline policy, a scripted LLM, and a failing LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes import ScriptedChatModel, answer, tool_call
+from world import make_ctx
+
+from graphs.runner import GraphRunner
+
+pytestmark = pytest.mark.slow
+
+
+def test_offline_triage_detects_drift_files_a_proposal_and_writes_the_postmortem(drift_world):
+    ctx = make_ctx(drift_world.layout)
+    with GraphRunner(ctx) as runner:
+        out = runner.triage("churn", window_minutes=30)
+        pending = runner.pending_request(out.proposal_id) if out.proposal_id else None
+    d = out.diagnosis
+    assert d.detected and d.category == "data_drift"
+    assert "total_day_minutes" in d.culprit
+    assert d.action == "retrain" and d.brain == "offline policy"
+    assert "monitoring_check" in out.tools_called and "recent_deploys" in out.tools_called
+    # the proposal is in the inbox and its thread is paused on interrupt(), waiting for a person
+    record = ctx.approvals.get(out.proposal_id)
+    assert record.status == "pending" and record.proposal.kind == "retrain"
+    assert record.proposal.champion_version == drift_world.champion
+    assert record.proposal.estimated_train_seconds > 0
+    assert pending is not None and pending["action_request"]["action"] == "retrain"
+    # the post-mortem links its evidence and embeds the drift plot
+    md = Path(out.postmortem).read_text()
+    assert out.incident_id in md and "total_day_minutes" in md and "models:/churn/" in md
+    assert "plots/" in md and any((Path(out.postmortem).parent / "plots").glob("*.png"))
+    assert "no LLM calls" in out.usage
+    # and the incident is remembered for the next triage
+    hits = ctx.memory.search("total_day_minutes drift", kind="incident", model="churn")
+    assert any(h.id == out.incident_id for h in hits)
+
+
+def test_scripted_llm_investigates_with_real_tools_and_diagnoses(drift_world):
+    llm = ScriptedChatModel(script=[
+        tool_call("drift_report", model="churn", window_minutes=30),
+        tool_call("training_run", model="churn", version=drift_world.champion),
+        answer("Day-time minutes drifted after a plan change; F1 dropped."),
+        tool_call("LLMDiagnosis", detected=True, category="data_drift", culprit=["total_day_minutes"],
+                  action="retrain", summary="total_day_minutes drifted; retrain on recent traffic.",
+                  evidence=["drift_report: total_day_minutes drifted"], confidence=0.8),
+    ])
+    ctx = make_ctx(drift_world.layout, chat_model=llm)
+    with GraphRunner(ctx) as runner:
+        out = runner.triage("churn", window_minutes=30)
+    assert out.diagnosis.brain == "llm scripted"
+    assert out.tools_called.count("drift_report") == 1 and "training_run" in out.tools_called
+    assert out.diagnosis.action == "retrain" and out.proposal_id
+    assert "4 LLM calls" in out.usage  # three investigation turns and the diagnosis
+    # the tool results reached the model as data, inside the markers
+    tool_turn = llm.seen[1]
+    assert any("<tool-data>" in str(m.content) for m in tool_turn)
+
+
+@pytest.mark.parametrize("failure", [TimeoutError("request timed out"), "invalid-tool"])
+def test_offline_policy_finishes_triage_when_the_llm_fails(drift_world, failure):
+    step = tool_call("rm_rf_the_registry", model="churn") if failure == "invalid-tool" else failure
+    ctx = make_ctx(drift_world.layout, chat_model=ScriptedChatModel(script=[step]))
+    with GraphRunner(ctx) as runner:
+        out = runner.triage("churn", window_minutes=30)
+    assert out.diagnosis.brain.startswith("offline policy (LLM failed")
+    assert out.diagnosis.category == "data_drift" and out.diagnosis.action == "retrain"
+    assert out.proposal_id and ctx.approvals.get(out.proposal_id).status == "pending"
+    assert "rm_rf_the_registry" not in out.tools_called

@@ -1,0 +1,54 @@
+"""A served world for graph tests: churn v1 trained and deployed by the local backend, traffic logged."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.context import OpsContext
+from agent.settings import Settings
+from ml_core.data.churn import split_frame
+from ml_core.deploy.local import LocalBackend
+from ml_core.paths import HomeLayout
+from ml_core.predlog import PredictionLog
+from ml_core.registry import Registry
+from ml_core.serving.server import free_port
+from ml_core.simulator.scenario import load_scenario
+from ml_core.simulator.traffic import deliver_labels, run_traffic
+from tests.conftest import make_champion_home
+
+
+@dataclass
+class World:
+    layout: HomeLayout
+    registry: Registry
+    backend: LocalBackend
+    url: str
+    champion: str
+    drift_since: float
+
+
+def make_ctx(layout: HomeLayout, **overrides) -> OpsContext:
+    settings = Settings(home=layout.home, canary_watch_s=0, canary_min_requests=5,
+                        **{k: v for k, v in overrides.items() if k in Settings.model_fields})
+    extra = {k: v for k, v in overrides.items() if k not in Settings.model_fields}
+    return OpsContext(settings, via="test", actor="tester", **extra)
+
+
+def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", requests: int = 120) -> World:
+    layout, registry, job = make_champion_home(root, churn_df, epochs=4)
+    backend = LocalBackend(layout, "churn", registry, free_port(), latency_budget_ms=250)
+    status = backend.start(job.version)
+    deadline = time.time() + 120
+    while not status.ready and time.time() < deadline:
+        time.sleep(0.5)
+        status = backend.status()
+    assert status.ready and status.url, status
+    t0 = time.time()
+    pool = split_frame(churn_df).test
+    traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool)
+    log = PredictionLog(layout.predictions_db("churn"))
+    deliver_labels(log, traffic)
+    log.close()
+    return World(layout, registry, backend, status.url, job.version, t0)
