@@ -1,7 +1,8 @@
-"""`opsagent demo` — the seed story on the ML core, offline, in a few minutes on a laptop CPU.
+"""`opsagent demo` — the seed story, offline, in a few minutes on a laptop CPU.
 
-train v1 → deploy → normal traffic (quiet) → drift in one feature → scheduled check detects it →
-retrain on the recent window → gate → canary at 10 % → canary healthy → promote.
+train v1 → deploy → ordinary traffic → scheduled triage (quiet) → drift in one feature → scheduled
+triage: detect, recall memory, post-mortem, retrain proposal → approval (on the user's behalf, or asked
+with --interactive) → remediation: retrain, gate, 10 % canary, watch, promote → outcome remembered.
 """
 
 from __future__ import annotations
@@ -9,24 +10,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from agent.context import OpsContext
 from agent.memory import Memory
+from agent.proposals import HumanResponse
+from agent.settings import Settings
 from ml_core.baseline import SimpleBaseline
 from ml_core.data.churn import load_churn, split_frame
 from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
-from ml_core.gate import GatePolicy
 from ml_core.jobs import train_and_register
 from ml_core.paths import HomeLayout
-from ml_core.pipeline import RetrainRequest, retrain
 from ml_core.predlog import PredictionLog
 from ml_core.registry import CHAMPION, Registry
 from ml_core.serving.server import free_port
-from ml_core.simulator.scenario import load_scenario
+from ml_core.simulator.scenario import Scenario, load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
 from ml_core.training import EpochCallback, TrainConfig
-from ml_core.watch import WatchResult, check_window
+
+# Decides on the proposal: returns the answer (accept/edit/response/ignore) given the proposal id.
+Approver = Callable[[str], HumanResponse]
 
 
 @dataclass
@@ -34,11 +37,17 @@ class DemoResult:
     champion_before: str
     champion_after: str | None
     detected: list[str]
-    report_dir: Path | None
+    incident_id: str | None
+    proposal_id: str | None
+    postmortem: str | None
+    brain: str
+    decision: str
     retrain_version: str | None
     gate_passed: bool
     promoted: bool
+    outcome: str
     seconds: float
+    seconds_drift_to_promoted: float | None
     artifacts: dict[str, str] = field(default_factory=dict)
 
 
@@ -47,17 +56,25 @@ class Narrator:
 
     def step(self, title: str) -> None: ...
     def info(self, message: str) -> None: ...
-    def check(self, watched: WatchResult) -> None: ...
     def progress(self, label: str, total: int) -> Callable[[int, int], None]:
         return lambda done, total: None
     def epochs(self, label: str, total: int) -> EpochCallback:
         return lambda epoch, total, row: None
 
 
+def auto_approve(_proposal_id: str) -> HumanResponse:
+    return HumanResponse(type="accept", by="demo (on your behalf)", via="demo")
+
+
 def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn", epochs: int = 40,
-             requests: int = 100, port: int | None = None, keep_serving: bool = False) -> DemoResult:
+             requests: int = 100, port: int | None = None, keep_serving: bool = False,
+             approver: Approver = auto_approve, settings: Settings | None = None) -> DemoResult:
+    from graphs.runner import GraphRunner
+
     start = time.time()
-    registry = Registry(layout)
+    layout.ensure()
+    settings = (settings or Settings()).model_copy(update={"home": layout.home, "model_name": model_name})
+    registry = Registry(layout, settings.mlflow_tracking_uri)
     data = load_churn()
     pool = split_frame(data).test  # customers the model never trained on
 
@@ -66,89 +83,97 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
                              on_epoch=narrator.epochs("training v1", epochs), run_name="demo-v1")
     registry.set_alias(model_name, CHAMPION, job.version)
     registry.mark_ready(model_name, job.version)
-    # The service's fallback of last resort when every model version fails.
-    SimpleBaseline.fit(job.split.train).save(layout.deploy_dir / f"{model_name}.baseline")
+    SimpleBaseline.fit(job.split.train).save(layout.deploy_dir / f"{model_name}.baseline")  # last-resort fallback
     narrator.info(f"v{job.version}: test AUC {job.test_metrics['auc']:.3f}, F1 {job.test_metrics['f1']:.3f} "
                   f"(run {job.run_id[:12]})")
+    memory = Memory(layout.memory_dir)
+    memory.record("training_run", f"{model_name} v{job.version} trained for the demo: test AUC "
+                  f"{job.test_metrics['auc']:.3f}, F1 {job.test_metrics['f1']:.3f}", model=model_name,
+                  metadata={"version": job.version, "run_id": job.run_id})
 
     narrator.step("2. Deploy v1 with the local backend (a real service process on loopback)")
     backend = LocalBackend(layout, model_name, registry, port or free_port(), latency_budget_ms=250)
-    log = PredictionLog(layout.predictions_db(model_name))
+    drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
+
+    def traffic(url: str, scenario: Scenario, label: str) -> None:
+        log = PredictionLog(layout.predictions_db(model_name))
+        try:
+            deliver_labels(log, run_traffic(url, scenario, pool, progress=narrator.progress(label, scenario.requests)))
+        finally:
+            log.close()
+
+    def canary_traffic(url: str, _seconds: float) -> None:
+        traffic(url, drift.model_copy(update={"seed": 8}), "canary traffic")
+
+    ctx = OpsContext(settings, via="demo", actor="opsagent-demo", canary_traffic=canary_traffic,
+                     progress=narrator.info)
     try:
-        status = backend.start(job.version)
-        deadline = time.time() + 180  # a loaded machine can take a while to load torch and the model
-        while not status.ready and status.running and time.time() < deadline:
-            time.sleep(1)
-            status = backend.status()
-        if not status.ready or status.url is None:
-            raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
-        url = status.url
-        narrator.info(f"serving at {status.url} — ready: {status.ready}")
-        narrator.step("3. Ordinary traffic, then a scheduled check: should be quiet")
-        t0 = time.time()
-        normal = load_scenario("no_fault").model_copy(update={"requests": requests})
-        deliver_labels(log, run_traffic(url, normal, pool, progress=narrator.progress("traffic", requests)))
-        quiet = check_window(layout, registry, model_name, since=t0, until=time.time() + 1, write_report=False)
-        narrator.check(quiet)
+        url = _start(backend, job.version)
+        narrator.info(f"serving at {url}")
+        with GraphRunner(ctx) as runner:
+            narrator.step("3. Ordinary traffic, then a scheduled triage: should be quiet")
+            t0 = time.time()
+            traffic(url, load_scenario("no_fault").model_copy(update={"requests": requests}), "traffic")
+            quiet = runner.triage(model_name, window_minutes=(time.time() - t0) / 60 + 0.01)
+            narrator.info(f"triage {'found ' + quiet.diagnosis.category if quiet.diagnosis.detected else 'is quiet'}"
+                          f": {quiet.summary.splitlines()[0]}")
 
-        narrator.step("4. Day-time usage rises 25 % (a new plan): drift starts in one feature")
-        t1 = time.time()
-        drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
-        deliver_labels(log, run_traffic(url, drift, pool, progress=narrator.progress("traffic", requests)))
-        narrator.step("5. Scheduled check: detect, name the feature, write the Evidently report")
-        found = check_window(layout, registry, model_name, since=t1, until=time.time() + 1)
-        narrator.check(found)
-        detected = found.result.drifted_features
+            narrator.step("4. Day-time usage rises 25 % (a new plan): drift starts in one feature")
+            t1 = time.time()
+            traffic(url, drift, "traffic")
 
-        narrator.step("6. Retrain on the original data plus the drifted window; gate against v1 on F1")
-        outcome = retrain(registry, log, RetrainRequest(
-            model_name=model_name, window_since=t1, window_until=time.time() + 1,
-            config=TrainConfig(epochs=epochs, seed=11), reason=f"drift in {', '.join(detected) or 'traffic'}",
-            # Gate on the metric that dropped: the retrain must win back F1 at its operating point,
-            # while no slice may lose more than 0.05 AUC.
-            policy=GatePolicy(metric="f1", min_gain=0.01)),
-            on_epoch=narrator.epochs(f"training v{int(job.version) + 1}", epochs), on_step=narrator.info)
-        promoted = False
-        if outcome.verdict.passed:
-            narrator.step(f"7. Canary: v{outcome.version} gets 10 % of traffic; watch it, then promote")
-            backend.deploy_canary(outcome.version, 0.1)
-            t2 = time.time()
-            deliver_labels(log, run_traffic(url, drift.model_copy(update={"seed": 8}), pool,
-                                            progress=narrator.progress("canary traffic", requests)))
-            canary = check_window(layout, registry, model_name, since=t2, until=time.time() + 1, write_report=False)
-            slo_bad = [f for f in canary.result.findings if f.kind in ("latency_slo", "error_rate_slo")]
-            if slo_bad:
-                narrator.info("canary breaks its SLOs: rolling back")
-                backend.rollback()
-            else:
-                status = backend.promote()
-                promoted = True
-                narrator.info(f"canary healthy — promoted: champion is now v{status.champion}")
-        else:
-            narrator.info("the gate refused the new version; v1 stays champion")
+            narrator.step("5. Scheduled triage: detect, recall memory, diagnose, post-mortem, retrain proposal")
+            found = runner.triage(model_name, window_minutes=(time.time() - t1) / 60 + 0.01)
+            d = found.diagnosis
+            narrator.info(f"{found.incident_id}: {d.category} → {d.action} (culprit {', '.join(d.culprit) or '-'}); "
+                          f"brain: {d.brain}; {found.usage}")
+
+            decision, outcome, promoted, new_version, gate_passed = "none", "no proposal", False, None, False
+            promoted_at = None
+            if found.proposal_id:
+                narrator.step(f"6. Approval: proposal {found.proposal_id}")
+                answer = approver(found.proposal_id)
+                decision = f"{answer.type} by {answer.by}"
+                narrator.info(f"answer: {decision}")
+                narrator.step("7. Remediation: retrain → gate → 10 % canary → watch → promote or roll back")
+                done = runner.answer(found.proposal_id, answer)
+                outcome = done.outcome
+                new_version = done.result.get("version")
+                gate_passed = bool(done.result.get("gate_passed"))
+                promoted = bool(done.verified)
+                promoted_at = time.time()
+                narrator.info(f"{done.status}: {outcome}")
     finally:
-        log.close()
         if not keep_serving:
             backend.stop()
-    memory = Memory(layout.memory_dir)
-    finding_text = "; ".join(f"{f.kind} {f.subject}: {f.message}" for f in found.result.findings)
-    incident = memory.record("incident", f"{model_name} v{job.version}: {finding_text}", model=model_name,
-                             metadata={"version": job.version, "drifted": ", ".join(detected),
-                                       "report": str(found.report_dir or "")})
-    memory.record("outcome", f"retrained {model_name} v{outcome.version} on the drifted window; gate "
-                  f"{'passed' if outcome.verdict.passed else 'failed'} ({'; '.join(outcome.verdict.reasons)}); "
-                  f"{'promoted after a healthy 10% canary' if promoted else 'not promoted'}",
-                  model=model_name, metadata={"incident": incident, "version": outcome.version,
-                                              "run_id": outcome.run_id, "fixed": promoted})
-    narrator.info(f"remembered incident {incident} and its outcome (opsagent memory search)")
     champion = registry.alias(model_name, CHAMPION)
+    narrator.step("8. Remembered: the incident and its outcome are in memory for the next triage")
+    recalled = memory.search(f"{', '.join(d.culprit)} drift", model=model_name, k=2)
+    for hit in recalled:
+        narrator.info(f"memory {hit.id} ({hit.kind}, similarity {hit.similarity:.2f}): {hit.text[:120]}")
+    end = time.time()
     return DemoResult(
-        champion_before=job.version, champion_after=champion.version if champion else None, detected=detected,
-        report_dir=found.report_dir, retrain_version=outcome.version, gate_passed=outcome.verdict.passed,
-        promoted=promoted, seconds=time.time() - start,
-        artifacts={"MLflow runs and registry": str(layout.mlflow_db),
-                   "Evidently drift report": str(found.report.html if found.report else "-"),
+        champion_before=job.version, champion_after=champion.version if champion else None, detected=d.culprit,
+        incident_id=found.incident_id if d.detected else None, proposal_id=found.proposal_id,
+        postmortem=found.postmortem, brain=d.brain, decision=decision, retrain_version=new_version,
+        gate_passed=gate_passed, promoted=promoted, outcome=outcome, seconds=end - start,
+        seconds_drift_to_promoted=(promoted_at - t1) if promoted and promoted_at else None,
+        artifacts={"post-mortem": found.postmortem or "-",
+                   "approvals and audit log": str(layout.approvals_db),
+                   "graph checkpoints": str(layout.checkpoints_db),
+                   "MLflow runs and registry": str(layout.mlflow_db),
                    "prediction log": str(layout.predictions_db(model_name)),
                    "memory (ChromaDB)": str(layout.memory_dir),
                    "deployment state": str(layout.deploy_dir / f"{model_name}.json"),
                    "service log": str(layout.deploy_dir / f"{model_name}.log")})
+
+
+def _start(backend: LocalBackend, version: str) -> str:
+    status = backend.start(version)
+    deadline = time.time() + 180  # a loaded machine can take a while to load torch and the model
+    while not status.ready and status.running and time.time() < deadline:
+        time.sleep(1)
+        status = backend.status()
+    if not status.ready or status.url is None:
+        raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
+    return status.url

@@ -14,7 +14,6 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import StructuredTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from tools.catalog import call_tool, langchain_tools
 
 from agent.context import OpsContext
 from agent.guard import as_tool_data
@@ -22,6 +21,7 @@ from agent.prompts import CHAT_SYSTEM
 from graphs.chat_offline import offline_answer
 from graphs.nodes import brain_name, chat_model_of, ctx_of
 from graphs.state import ChatState
+from tools.catalog import call_tool, langchain_tools
 
 MAX_TOOL_ROUNDS = 6
 

@@ -6,9 +6,8 @@ import json
 import re
 from typing import Any
 
-from tools.catalog import call_tool
-
 from agent.context import OpsContext
+from tools.catalog import call_tool
 
 NO_LLM_NOTE = ("(offline policy — no LLM configured; set OPSAGENT_LLM_BASE_URL or OPSAGENT_LLM_API_KEY "
                "and an LLM will answer open questions too)")

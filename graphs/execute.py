@@ -135,7 +135,7 @@ def _canary_then_decide(ctx: OpsContext, model: str, version: str, weight: float
 def _watch(ctx: OpsContext, url: str, model: str) -> None:
     seconds = ctx.settings.canary_watch_s
     if ctx.canary_traffic is not None:
-        ctx.progress(f"watching the canary under replayed traffic ({seconds:g} s)")
+        ctx.progress("watching the canary under replayed traffic")
         ctx.canary_traffic(url, seconds)
         return
     ctx.progress(f"watching the canary for {seconds:g} s of live traffic")

@@ -10,7 +10,6 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field, ValidationError
-from tools.catalog import call_tool, langchain_tools
 
 from agent.context import OpsContext
 from agent.diagnosis import Action, Diagnosis, TriageSignals
@@ -18,6 +17,7 @@ from agent.guard import as_tool_data, signals_for_llm
 from agent.prompts import DIAGNOSIS_INSTRUCTIONS, TRIAGE_SYSTEM
 from agent.proposals import Evidence
 from ml_core.simulator.scenario import Category
+from tools.catalog import call_tool, langchain_tools
 
 MAX_TOOL_ROUNDS = 4
 

@@ -30,11 +30,15 @@ def record_outcome(ctx: OpsContext, state: RemediationState) -> None:
                       metadata={"proposal": p.id, "incident": p.incident_id or "", "fixed": fixed,
                                 "status": status, "version": str((state.get("result") or {}).get("version", ""))})
     if p.incident_id:
-        _update_incident(ctx, p.incident_id, status, fixed, outcome)
+        answer = state.get("response") or {}
+        said = {"accept": "accepted", "edit": "edited and accepted", "ignore": "rejected"}.get(answer.get("type", ""))
+        decision = f"proposal {p.id} {said} by {answer.get('by')} via {answer.get('via')}" if said else None
+        _update_incident(ctx, p.incident_id, status, fixed, outcome, decision)
     ctx.progress(f"outcome recorded: {outcome}")
 
 
-def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str) -> None:
+def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
+                     decision: str | None) -> None:
     from agent.incidents import IncidentStore
     from agent.reports.postmortem import append_decision
 
@@ -44,4 +48,6 @@ def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool
     except Exception:  # an incident filed by another home or deleted: the outcome is still in memory and audit
         return
     with contextlib.suppress(FileNotFoundError):  # an incident without a written post-mortem
+        if decision:
+            append_decision(ctx.layout, incident_id, decision, at=ctx.clock())
         append_decision(ctx.layout, incident_id, outcome, at=ctx.clock())

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from tools.catalog import call_tool
 
 from agent import policy
 from agent.context import OpsContext
@@ -24,6 +23,7 @@ from graphs import llm_steps
 from graphs.nodes import brain_name, chat_model_of, ctx_of, event, usage_line
 from graphs.signals import gather_deploys, gather_monitoring, signals_from
 from graphs.state import TriageState
+from tools.catalog import call_tool
 
 MAX_PLANNED_CALLS = 4
 RECALL_MIN_SIMILARITY = 0.35
@@ -34,7 +34,8 @@ def start(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     until = ctx.clock()
     minutes = float(state.get("window_minutes") or ctx.settings.triage_window_minutes)
     incident = state.get("incident_id") or f"inc-{uuid.uuid4().hex[:8]}"
-    ctx.progress(f"triage of {state['model']}: last {minutes:g} minutes")
+    span = f"{minutes * 60:.0f} s" if minutes < 2 else f"{minutes:.0f} min"
+    ctx.progress(f"triage of {state['model']}: the last {span}")
     return {"since": until - minutes * 60, "until": until, "window_minutes": minutes, "incident_id": incident,
             "timeline": [event(until, f"triage started via {ctx.via}")]}
 

@@ -20,15 +20,6 @@ class RichNarrator(Narrator):
     def info(self, message: str) -> None:
         console.print(f"  {message}")
 
-    def check(self, watched) -> None:
-        r = watched.result
-        colour = {"ok": "green", "info": "cyan", "warning": "yellow", "critical": "red"}.get(r.status, "")
-        console.print(f"  [{colour}]{r.status.upper()}[/] {r.summary}")
-        for f in r.findings:
-            console.print(f"    - [{colour}]{f.kind}[/] {f.subject}: {f.message}")
-        if watched.report:
-            console.print(f"  report: {watched.report.html}")
-
     def _bar(self, label: str, total: int) -> tuple[Progress, TaskID]:
         bar = Progress(TextColumn(f"  {label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                        TimeElapsedColumn(), console=console, transient=True)
@@ -55,34 +46,82 @@ class RichNarrator(Narrator):
         return update
 
 
+def interactive_approver(proposal_id: str):  # type: ignore[no-untyped-def]
+    """Show the proposal and ask the person at the terminal: accept, edit, respond or reject."""
+    import time
+
+    from rich.markdown import Markdown
+
+    from agent.cli.agent_common import whoami
+    from agent.cli.approvals_cmd import parse_assignments
+    from agent.context import OpsContext
+    from agent.proposals import HumanResponse
+    from agent.reports.render import render_proposal
+
+    record = OpsContext(load_settings()).approvals.get(proposal_id)
+    console.print(Markdown(render_proposal(record.proposal, status=record.status)))
+    while True:
+        choice = typer.prompt("accept, edit, respond or reject?", default="accept").strip().lower()
+        if choice in ("a", "accept", "approve", "y", "yes"):
+            return HumanResponse(type="accept", by=whoami(), via="cli")
+        if choice in ("r", "reject", "n", "no", "ignore"):
+            return HumanResponse(type="ignore", args=typer.prompt("reason", default="") or None, by=whoami(), via="cli")
+        if choice in ("e", "edit"):
+            pairs = typer.prompt("fields to change (e.g. epochs=20 window_minutes=30)").split()
+            try:
+                return HumanResponse(type="edit", args=parse_assignments(pairs, time.time()), by=whoami(), via="cli")
+            except Exception as exc:
+                console.print(f"[red]{exc}[/]")
+                continue
+        if choice in ("respond", "response", "s"):
+            return HumanResponse(type="response", args=typer.prompt("your message to the agent"), by=whoami(),
+                                 via="cli")
+        console.print("answer accept, edit, respond or reject")
+
+
 def demo(
     home: Path | None = typer.Option(None, help="where to keep the demo's state (default OPSAGENT_HOME)"),
     epochs: int = typer.Option(40, min=1, help="maximum training epochs"),
     requests: int = typer.Option(100, min=20, help="requests per traffic phase (10 customers each)"),
     keep_serving: bool = typer.Option(False, help="leave the service running at the end"),
+    interactive: bool = typer.Option(False, "--interactive", "-i",
+                                     help="wait for your answer to the proposal instead of approving it for you"),
 ) -> None:
-    """The main job, offline: train, deploy, drift, detect, retrain, gate, canary, promote."""
+    """The main job, offline: train and deploy churn v1, drift appears, scheduled triage detects it, recalls
+    memory, writes a post-mortem and a retrain proposal; the proposal is approved (by you with --interactive);
+    retrain, gate, 10 % canary, promote; the outcome is remembered."""
+    import os
+
     from ml_core.paths import HomeLayout
 
     settings = load_settings()
     layout = HomeLayout(home.expanduser().resolve()) if home else settings.layout
+    if home:
+        os.environ["OPSAGENT_HOME"] = str(layout.home)  # the interactive approver reads the same home
     console.print(f"[bold]opsagent demo[/] — state in {layout.home}")
-    result = run(layout, epochs, requests, keep_serving, settings.model_name)
+    result = run(layout, epochs, requests, keep_serving, settings.model_name, interactive)
     table = Table(title=f"demo finished in {result.seconds:.0f}s", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     table.add_row("drift detected in", ", ".join(result.detected) or "nothing")
-    table.add_row("retrained", f"v{result.retrain_version} (gate {'passed' if result.gate_passed else 'failed'})")
+    table.add_row("incident", f"{result.incident_id or '-'} (diagnosed by {result.brain})")
+    table.add_row("proposal", f"{result.proposal_id or '-'} — {result.decision}")
+    table.add_row("retrained", f"v{result.retrain_version} (gate {'passed' if result.gate_passed else 'failed'})"
+                  if result.retrain_version else "-")
     table.add_row("champion", f"v{result.champion_before} → v{result.champion_after}" if result.promoted
                   else f"v{result.champion_after}")
+    table.add_row("outcome", result.outcome)
+    if result.seconds_drift_to_promoted:
+        table.add_row("drift onset → promoted", f"{result.seconds_drift_to_promoted:.0f}s")
     for key, value in result.artifacts.items():
         table.add_row(key, value)
     console.print(table)
-    console.print(f"inspect: OPSAGENT_HOME={layout.home} opsagent registry list")
+    console.print(f"next: OPSAGENT_HOME={layout.home} opsagent incidents list | opsagent approvals list --all "
+                  "| opsagent chat")
 
 
-def run(layout, epochs: int, requests: int, keep_serving: bool, model_name: str):
-    from agent.demo import run_demo
+def run(layout, epochs: int, requests: int, keep_serving: bool, model_name: str, interactive: bool = False):
+    from agent.demo import auto_approve, run_demo
 
     return run_demo(layout, RichNarrator(), model_name=model_name, epochs=epochs, requests=requests,
-                    keep_serving=keep_serving)
+                    keep_serving=keep_serving, approver=interactive_approver if interactive else auto_approve)
