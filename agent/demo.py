@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.context import OpsContext
 from agent.memory import Memory
+from agent.narrator import Narrator
 from agent.proposals import HumanResponse
 from agent.settings import Settings
 from ml_core.baseline import SimpleBaseline
@@ -26,7 +27,7 @@ from ml_core.registry import CHAMPION, Registry
 from ml_core.serving.server import free_port
 from ml_core.simulator.scenario import Scenario, load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
-from ml_core.training import EpochCallback, TrainConfig
+from ml_core.training import TrainConfig
 
 # Decides on the proposal: returns the answer (accept/edit/response/ignore) given the proposal id.
 Approver = Callable[[str], HumanResponse]
@@ -49,17 +50,6 @@ class DemoResult:
     seconds: float
     seconds_drift_to_promoted: float | None
     artifacts: dict[str, str] = field(default_factory=dict)
-
-
-class Narrator:
-    """What the demo tells the user; the CLI renders it with rich."""
-
-    def step(self, title: str) -> None: ...
-    def info(self, message: str) -> None: ...
-    def progress(self, label: str, total: int) -> Callable[[int, int], None]:
-        return lambda done, total: None
-    def epochs(self, label: str, total: int) -> EpochCallback:
-        return lambda epoch, total, row: None
 
 
 def auto_approve(_proposal_id: str) -> HumanResponse:

@@ -24,8 +24,9 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = 8765
     latency_budget_ms: float = Field(default=250.0, gt=0, description="Per-request budget before fallback")
-    slo_p95_latency_ms: float = Field(default=100.0, gt=0)
-    slo_error_rate: float = Field(default=0.01, ge=0, le=1)
+    # The SLOs every check (scheduled triage, tools, canary watch) judges latency and errors by.
+    slo_p95_latency_ms: float = Field(default=250.0, gt=0, description="p95 latency per version")
+    slo_error_rate: float = Field(default=0.01, ge=0, le=1, description="share of errors/fallbacks per version")
 
     # The brain: any OpenAI-compatible endpoint. Unset base URL and key: the offline policy decides.
     llm_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8080/v1 (vLLM, llama.cpp)")

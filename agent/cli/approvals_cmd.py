@@ -12,11 +12,18 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from agent.cli.agent_common import agent_runner, whoami
-from agent.cli.common import UserError, console
+from agent.cli.common import UserError, console, load_settings
 
 app = typer.Typer(help="Proposals waiting for a human answer, and what happened to past ones. Answers follow the "
                        "Agent-Inbox contract: accept (approve), edit (change fields, then run), respond "
                        "(text back to the agent, which revises), ignore (reject).", no_args_is_help=True)
+
+
+def _store():  # type: ignore[no-untyped-def]
+    """The inbox alone: listing and showing need no graphs (and start fast)."""
+    from agent.context import OpsContext
+
+    return OpsContext(load_settings(), via="cli", actor=whoami()).approvals
 
 
 def _when(ts: float) -> str:
@@ -27,16 +34,16 @@ def _when(ts: float) -> str:
 def list_(all_: bool = typer.Option(False, "--all", help="also answered, expired and executed proposals"),
           model: str | None = typer.Option(None, help="only this model's proposals")) -> None:
     """Pending proposals (newest first); expired ones are marked expired as they are listed."""
-    with agent_runner(quiet=True) as runner:
-        store = runner.ctx.approvals
-        store.expire_due(runner.ctx.clock())
-        records = store.list(model=model) if all_ else store.list(status="pending", model=model)
+    store = _store()
+    store.expire_due(time.time(), via="cli")
+    records = store.list(model=model) if all_ else store.list(status="pending", model=model)
     if not records:
         console.print("no pending proposals" + ("" if all_ else " (use --all for answered ones)"))
         return
     table = Table(title="approvals inbox")
-    for col in ("id", "status", "kind", "model", "title", "filed", "expires", "source"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    for col in ("status", "kind", "model", "title", "filed", "expires", "source"):
+        table.add_column(col, overflow="fold")
     for r in records:
         p = r.proposal
         table.add_row(p.id, r.status, p.kind, p.model, p.title, _when(r.created_at), _when(p.expires_at), r.source)
@@ -48,9 +55,9 @@ def show(proposal_id: str = typer.Argument(..., help="proposal id (a unique pref
     """The proposal in full: evidence, editable fields, cost, rollback plan, and its audit trail."""
     from agent.reports.render import render_proposal
 
-    with agent_runner(quiet=True) as runner:
-        record = runner.ctx.approvals.get(proposal_id)
-        trail = runner.ctx.approvals.audit.entries(proposal_id=record.proposal.id)
+    store = _store()
+    record = store.get(proposal_id)
+    trail = store.audit.entries(proposal_id=record.proposal.id)
     console.print(Markdown(render_proposal(record.proposal, status=record.status)))
     if record.outcome:
         console.print(f"[bold]outcome:[/] {record.outcome}")

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from agent.cli.common import console, load_settings
-from agent.demo import Narrator
+from agent.narrator import Narrator
 
 
 class RichNarrator(Narrator):

@@ -30,8 +30,9 @@ def list_(model: str | None = typer.Option(None, help="only this model's inciden
         console.print("no incidents yet — `opsagent triage` opens one when it finds a problem")
         return
     table = Table(title="incidents")
-    for col in ("id", "opened", "model", "status", "category", "action", "proposal", "brain"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    for col in ("opened", "model", "status", "category", "action", "proposal", "brain"):
+        table.add_column(col, overflow="fold")
     for i in found:
         table.add_row(i.id, datetime.fromtimestamp(i.opened_at, UTC).strftime("%Y-%m-%d %H:%M"), i.model, i.status,
                       i.category, i.action, i.proposal_id or "-", i.brain)
