@@ -48,6 +48,8 @@ class TriageSignals(BaseModel):
     realised: dict[str, float] = Field(default_factory=dict, description="metrics on labelled records, if any")
     estimated: dict[str, float] = Field(default_factory=dict, description="label-free estimate (CBPE)")
     reference: dict[str, float] = Field(default_factory=dict, description="the champion's test metrics")
+    realised_by_version: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per serving version: realised f1 of its own decisions and label count n")
     recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change")
     similar_incidents: list[MemoryHit] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called")

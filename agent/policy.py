@@ -33,6 +33,8 @@ BRAIN = "offline policy"
 MAX_PLANNED_CALLS = 4
 HARM_DROP = {"f1": 0.04, "auc": 0.03}  # realised drops that count as harm below the alerting threshold
 MIN_PRIOR_MOVE = 0.05  # the monitoring check's default max_prior_shift
+MIN_VERSION_LABELS = 30  # labels a version needs before its own F1 can blame (or clear) it
+RELEASE_F1_MARGIN = 0.05  # a release whose own F1 trails the other versions' by more than this is blamed
 
 _ACTUAL_RATE = re.compile(r"actual ([\d.]+) vs ([\d.]+)")
 _REJECTED_FIELD = re.compile(r"([A-Za-z_][\w.]*) \((?:missing|null|wrong_type|out_of_range|unknown_category)\)")
@@ -64,6 +66,19 @@ def new_release(signals: TriageSignals) -> str | None:
     changed = bool(d.updated_at and d.updated_at >= signals.window_since and d.previous_champion
                    and d.previous_champion != d.champion)
     return d.champion if d.champion and (d.champion in fresh or changed) else None
+
+
+def release_is_worse(signals: TriageSignals, version: str, drifted: bool) -> bool:
+    """Blame a release only on its own decisions: its realised F1 below the other versions' in the same
+    window. A drop the old version shares (drifted inputs) is not the release's fault. Without labels per
+    version, blame the release only when the inputs did not drift."""
+    own = signals.realised_by_version.get(version)
+    rest = [v for k, v in signals.realised_by_version.items() if k != version and v.get("n", 0) >= MIN_VERSION_LABELS]
+    if own and own.get("n", 0) >= MIN_VERSION_LABELS and rest:
+        n_rest = sum(v["n"] for v in rest)
+        f1_rest = sum(v["f1"] * v["n"] for v in rest) / n_rest
+        return own["f1"] < f1_rest - RELEASE_F1_MARGIN
+    return not drifted
 
 
 def slow_versions(signals: TriageSignals) -> set[str]:
@@ -133,7 +148,7 @@ def _decide(signals: TriageSignals) -> tuple[Category, list[str], Action, str, i
     estimated = _of(signals, "estimated_performance_drop")
     if _of(signals, "performance_drop"):
         fresh = new_release(signals)
-        if fresh:
+        if fresh and release_is_worse(signals, fresh, bool(drifted)):
             return "bad_release", [fresh], "rollback", f"performance fell after version {fresh} went live", 2
         if drifted:
             return ("data_drift", drifted, "retrain", f"performance fell while {', '.join(drifted)} drifted",

@@ -18,6 +18,7 @@ from agent.proposals import (
     RollbackProposal,
     ThresholdProposal,
 )
+from graphs.signals import realised_by_version
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
 from ml_core.gate import GatePolicy
 from ml_core.pipeline import RetrainRequest, retrain
@@ -152,7 +153,6 @@ def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> 
     log = ctx.prediction_log(model)
     try:
         window = log.predictions(since, ctx.clock() + 1, with_features=False)
-        labelled = log.labelled(since, ctx.clock() + 1)
     finally:
         log.close()
     served = int((window["version"].astype(str) == version).sum()) if len(window) else 0
@@ -160,23 +160,16 @@ def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> 
                 if f.kind in ("latency_slo", "error_rate_slo") and f.subject == version]
     if served < ctx.settings.canary_min_requests:
         problems.append(f"the canary served only {served} requests (need {ctx.settings.canary_min_requests})")
-    if len(labelled) >= 2 * CANARY_MIN_LABELS:
-        by_version = {v: g for v, g in labelled.groupby(labelled["version"].astype(str))}
-        canary = by_version.get(version)
-        others = labelled[labelled["version"].astype(str) != version]
-        if canary is not None and len(canary) >= CANARY_MIN_LABELS and len(others) >= CANARY_MIN_LABELS:
-            # Each version decided at its own threshold, so compare the decisions it actually made.
-            f1 = {name: _f1(g) for name, g in (("canary", canary), ("champion", others))}
-            if f1["canary"] < f1["champion"] - CANARY_MAX_F1_LOSS:
-                problems.append(f"canary F1 {f1['canary']:.3f} vs champion {f1['champion']:.3f} on labelled traffic")
+    # Each version decided at its own threshold, so compare the decisions each actually made.
+    by_version = realised_by_version(ctx, model, since, ctx.clock() + 1)
+    canary = by_version.get(version, {"n": 0.0, "f1": 0.0})
+    others = [v for k, v in by_version.items() if k != version]
+    n_others = sum(v["n"] for v in others)
+    if canary["n"] >= CANARY_MIN_LABELS and n_others >= CANARY_MIN_LABELS:
+        f1_others = sum(v["f1"] * v["n"] for v in others) / n_others
+        if canary["f1"] < f1_others - CANARY_MAX_F1_LOSS:
+            problems.append(f"canary F1 {canary['f1']:.3f} vs champion {f1_others:.3f} on labelled traffic")
     return problems, served
-
-
-def _f1(frame: Any) -> float:
-    tp = float(((frame["predicted"] == 1) & (frame["actual"] == 1)).sum())
-    fp = float(((frame["predicted"] == 1) & (frame["actual"] == 0)).sum())
-    fn = float(((frame["predicted"] == 0) & (frame["actual"] == 1)).sum())
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
 
 
 def _rollback(ctx: OpsContext, p: RollbackProposal, run: Execution) -> None:

@@ -38,11 +38,13 @@ def event(at: float, text: str) -> dict[str, Any]:
 
 
 def usage_line(ctx: OpsContext, usage: dict[str, int]) -> str:
-    """'2 LLM calls, 1,234 in / 321 out tokens, est. $0.0004' — shown in every report."""
-    calls = usage.get("llm_calls", 0)
-    if not calls:
-        return "no LLM calls (offline policy)"
-    tin, tout = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
-    s = ctx.settings
-    cost = tin / 1e6 * s.llm_input_usd_per_mtok + tout / 1e6 * s.llm_output_usd_per_mtok
-    return f"{calls} LLM call{'s' if calls != 1 else ''}, {tin:,} in / {tout:,} out tokens, est. ${cost:.4f}"
+    """'2 LLM calls, 1,234 in / 321 out tokens, est. $0.0004' — shown in every report.
+
+    Usage is kept in graph state (so it survives a restart) and formatted by the one UsageMeter."""
+    from agent.llm import UsageMeter
+
+    meter = UsageMeter()
+    meter.calls = usage.get("llm_calls", 0)
+    meter.input_tokens = usage.get("input_tokens", 0)
+    meter.output_tokens = usage.get("output_tokens", 0)
+    return meter.line(ctx.settings)

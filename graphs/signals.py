@@ -34,9 +34,25 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "report_dir": str(watched.report_dir) if watched.report_dir else None,
         "plots": [str(p) for p in watched.report.plots] if watched.report else [],
         "rejected_fields": rejected_fields(ctx, model, since, until),
+        "realised_by_version": realised_by_version(ctx, model, since, until),
     }
     if r.findings and watched.report and watched.report.html:
         out["report_html"] = str(watched.report.html)
+    return out
+
+
+def realised_by_version(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, dict[str, float]]:
+    """Each version's realised F1 on its own labelled decisions: a release is judged by what it decided."""
+    log = ctx.prediction_log(model)
+    try:
+        labelled = log.labelled(since, until)
+    finally:
+        log.close()
+    out: dict[str, dict[str, float]] = {}
+    for version, g in labelled.groupby(labelled["version"].astype(str)) if len(labelled) else []:
+        tp = float(((g["predicted"] == 1) & (g["actual"] == 1)).sum())
+        wrong = float((g["predicted"] != g["actual"]).sum())
+        out[str(version)] = {"f1": 2 * tp / (2 * tp + wrong) if tp + wrong else 1.0, "n": float(len(g))}
     return out
 
 
@@ -94,4 +110,5 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         findings=[Finding.model_validate(f) for f in monitor.get("findings", [])], summary=monitor.get("summary", ""),
         drift_report_dir=monitor.get("report_html") or monitor.get("report_dir"), drift_plots=monitor.get("plots", []),
         realised=monitor.get("realised", {}), estimated=monitor.get("estimated", {}),
-        reference=monitor.get("reference", {}), recent_deploys=deploy.get("recent", []), notes=notes)
+        reference=monitor.get("reference", {}), realised_by_version=monitor.get("realised_by_version", {}),
+        recent_deploys=deploy.get("recent", []), notes=notes)

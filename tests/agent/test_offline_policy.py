@@ -263,3 +263,21 @@ def test_planned_args_fit_the_real_tool_signatures():
             seen.add(call.name)
     assert seen >= {"slo_status", "recent_deploys", "compare_versions", "training_run", "recall_incidents",
                     "performance", "model_status"}
+
+
+NEW_CHAMPION = {"deploy": DeploySnapshot(champion="2", previous_champion="1", updated_at=T0 + 120)}
+
+
+@pytest.mark.parametrize("by_version, category, action", [
+    # v1 (the old champion) made most of the window's decisions on drifted inputs; v2 does as well as it:
+    # the drop is the drift's, not the release's
+    ({"1": {"f1": 0.70, "n": 2000}, "2": {"f1": 0.72, "n": 300}}, "data_drift", "retrain"),
+    # v2's own decisions are much worse than v1's on the same traffic: the release is to blame
+    ({"1": {"f1": 0.84, "n": 2000}, "2": {"f1": 0.55, "n": 300}}, "bad_release", "rollback"),
+    # too few labels for v2 to judge it: with drifted inputs, the drift explains the drop
+    ({"1": {"f1": 0.70, "n": 2000}, "2": {"f1": 0.40, "n": 5}}, "data_drift", "retrain"),
+])
+def test_a_release_is_blamed_only_on_its_own_decisions(by_version, category, action):
+    case = signals(drift("total_day_minutes"), perf_drop(0.70), realised_by_version=by_version, **NEW_CHAMPION)
+    d = diagnose(case)
+    assert (d.category, d.action) == (category, action)
