@@ -83,6 +83,9 @@ def test_refused_and_rejected_paths(store):
     assert refused.status == "refused" and refused.decided_by == "bob"  # refusal keeps the human's decision
     ignored = store.set_status("prop-bbb", "rejected", actor="carol", via="web", event="ignored")
     assert (ignored.decision, store.history("prop-bbb")[-1].event) == ("ignore", "ignored")
+    store.add(retrain("prop-ccc"), thread_id=None, source="cli", actor="bob")
+    assert store.set_status("prop-ccc", "accepted", actor="erin", via="slack",
+                            event="edited-accepted").decision == "edit"
 
 
 def test_edit_is_audited_and_makes_the_decision_an_edit(store):
