@@ -20,3 +20,5 @@ bench: setup
 	.venv/bin/python -m evals.bench_drift
 	.venv/bin/python -m evals.bench_serving
 	.venv/bin/python -m evals.bench_training
+	.venv/bin/python -m evals.bench_memory
+	.venv/bin/python -m evals.bench_demo
