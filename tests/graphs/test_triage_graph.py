@@ -13,6 +13,20 @@ from graphs.runner import GraphRunner
 pytestmark = pytest.mark.slow
 
 
+def test_triage_recalls_a_seeded_similar_incident_and_cites_it(drift_world):
+    """First in the module, while the seeded incident is the only one in memory."""
+    ctx = make_ctx(drift_world.layout)
+    ctx.memory.record("incident", "churn: data_drift — total_day_minutes drifted after the unlimited-minutes "
+                      "promotion; realised f1 fell. Findings: feature_drift total_day_minutes; performance_drop f1.",
+                      model="churn", memory_id="inc-seeded-promo")
+    ctx.memory.record("incident", "fraud: latency_slo on v7 after a release", model="fraud", memory_id="inc-other")
+    with GraphRunner(ctx) as runner:
+        out = runner.triage("churn", window_minutes=30)
+    md = Path(out.postmortem).read_text()
+    assert "inc-seeded-promo" in md  # cited in the post-mortem's similar incidents
+    assert "inc-other" not in md  # another model's incident is filtered out by metadata
+
+
 def test_offline_triage_detects_drift_files_a_proposal_and_writes_the_postmortem(drift_world):
     ctx = make_ctx(drift_world.layout)
     with GraphRunner(ctx) as runner:
@@ -70,19 +84,6 @@ def test_offline_policy_finishes_triage_when_the_llm_fails(drift_world, failure)
     assert out.diagnosis.category == "data_drift" and out.diagnosis.action == "retrain"
     assert out.proposal_id and ctx.approvals.get(out.proposal_id).status == "pending"
     assert "rm_rf_the_registry" not in out.tools_called
-
-
-def test_triage_recalls_a_seeded_similar_incident_and_cites_it(drift_world):
-    ctx = make_ctx(drift_world.layout)
-    ctx.memory.record("incident", "churn: data_drift — total_day_minutes drifted after the unlimited-minutes "
-                      "promotion; realised f1 fell. Findings: feature_drift total_day_minutes; performance_drop f1.",
-                      model="churn", memory_id="inc-seeded-promo")
-    ctx.memory.record("incident", "fraud: latency_slo on v7 after a release", model="fraud", memory_id="inc-other")
-    with GraphRunner(ctx) as runner:
-        out = runner.triage("churn", window_minutes=30)
-    md = Path(out.postmortem).read_text()
-    assert "inc-seeded-promo" in md  # cited in the post-mortem's similar incidents
-    assert "inc-other" not in md  # another model's incident is filtered out by metadata
 
 
 def test_text_inside_logged_records_never_reaches_the_llm(drift_world, churn_df):
