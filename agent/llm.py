@@ -48,6 +48,7 @@ def make_chat_model(settings: Settings, *, callbacks: Sequence[BaseCallbackHandl
         max_completion_tokens=settings.llm_max_tokens,
         temperature=temperature,
         extra_body=extra_body,
+        stream_usage=True,  # chat streams its answers; without this streamed turns carry no token counts
         callbacks=list(callbacks) if callbacks else None,
     )
 
