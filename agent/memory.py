@@ -1,7 +1,9 @@
 """The agent's memory: runs, incidents, post-mortems, decisions and outcomes in a ChromaDB store.
 
 A persistent client in ``OPSAGENT_HOME/memory``; triage recalls similar past incidents with metadata
-filters (model, kind) and cites them by id.
+filters (model, kind) and cites them by id. ChromaDB holds the memories; recall ranks them exactly with
+an in-process NumPy index (`agent.memory_index`) that stays current with writes from any process, and
+reads the hits' texts and metadata back from ChromaDB.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from pydantic import BaseModel, Field
 
-from agent.embeddings import OfflineMiniLM
+from agent.embeddings import OfflineMiniLM, embed_texts
+from agent.memory_index import ExactIndex, index_for
 
 MemoryKind = Literal["training_run", "incident", "postmortem", "decision", "outcome"]
 COLLECTION = "opsagent-memory"
@@ -36,6 +39,7 @@ class Memory:
 
     def __init__(self, path: Path):
         path.mkdir(parents=True, exist_ok=True)
+        self.index: ExactIndex = index_for(path)  # before the client opens: the index notes when that was
         self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
         self.collection = self.client.get_or_create_collection(
             COLLECTION, embedding_function=OfflineMiniLM(), metadata={"hnsw:space": "cosine"})  # type: ignore[arg-type]
@@ -45,30 +49,52 @@ class Memory:
         """Store one memory and return its id (re-recording an id replaces it)."""
         if not text.strip():
             raise ValueError("a memory needs some text")
+        _check_kind(kind)
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError("a memory needs the name of the model it is about, e.g. model='churn'")
+        vector = embed_texts([text])[0]
         meta = {k: v for k, v in (metadata or {}).items() if isinstance(v, str | int | float | bool)}
+        # created_at is stamped after embedding, just before the write: other processes catch up by it.
         meta.update({"kind": kind, "model": model, "created_at": time.time()})
         mid = memory_id or f"{kind}-{uuid.uuid4().hex[:12]}"
-        self.collection.upsert(ids=[mid], documents=[text], metadatas=[meta])
+        self.collection.upsert(ids=[mid], documents=[text], metadatas=[meta], embeddings=[vector])
+        self.index.add(mid, vector, model, kind, float(meta["created_at"]))
         return mid
 
     def search(self, query: str, *, k: int = 5, model: str | None = None,
                kind: MemoryKind | None = None) -> list[MemoryHit]:
-        """The ``k`` memories closest in meaning to ``query``, optionally only one model's or kind's."""
-        if not query.strip() or not self.collection.count():
+        """The ``k`` memories closest in meaning to ``query``, optionally only one model's or kind's (exact cosine)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k is how many memories to return and must be 1 or more, not {k!r}")
+        if kind is not None:
+            _check_kind(kind)
+        if not query.strip():
             return []
-        filters: list[dict[str, Any]] = [{f: v} for f, v in (("model", model), ("kind", kind)) if v is not None]
-        where: dict[str, Any] | None = None if not filters else filters[0] if len(filters) == 1 else {"$and": filters}
-        found = self.collection.query(query_texts=[query], n_results=min(k, self.collection.count()),
-                                      where=where, include=["documents", "metadatas", "distances"])
+        self.index.sync(self.collection)
+        if not len(self.index):
+            return []
+        ranked = self.index.top(embed_texts([query])[0], k, model, kind)
+        if not ranked:
+            return []
+        found = self.collection.get(ids=[mid for mid, _ in ranked], include=["documents", "metadatas"])
+        rows = dict(zip(found["ids"], zip(found["documents"] or [], found["metadatas"] or [], strict=True),
+                        strict=True))
         hits = []
-        for mid, doc, meta, dist in zip(found["ids"][0], (found["documents"] or [[]])[0],
-                                        (found["metadatas"] or [[]])[0], (found["distances"] or [[]])[0],
-                                        strict=True):
-            m = dict(meta)
+        for mid, similarity in ranked:
+            if mid not in rows:  # deleted by another process since the index caught up
+                continue
+            doc, meta = rows[mid]
+            m = dict(meta or {})
             hits.append(MemoryHit(id=mid, kind=m.pop("kind"), model=str(m.pop("model")), text=doc or "",
-                                  similarity=1.0 - float(dist), created_at=float(m.pop("created_at") or 0.0),  # type: ignore[arg-type]
+                                  similarity=similarity, created_at=float(m.pop("created_at", 0.0) or 0.0),  # type: ignore[arg-type]
                                   metadata=m))
         return hits
 
     def count(self) -> int:
+        """How many memories the store holds (ChromaDB's count, all processes' writes)."""
         return self.collection.count()
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in get_args(MemoryKind):
+        raise ValueError(f"kind must be one of {', '.join(get_args(MemoryKind))}, not {kind!r}")
