@@ -76,13 +76,13 @@ class PostMortem(BaseModel):
 
 
 def _metric_lines(kind: str, values: dict[str, float], reference: dict[str, float]) -> list[str]:
-    names = [m for m in _METRIC_ORDER if m in values] + sorted(set(values) - set(_METRIC_ORDER))
-    lines = []
-    for m in names:
-        ref = reference.get(m)
-        delta = f" vs {ref:.3f} reference ({values[m] - ref:+.3f})" if ref is not None else ""
-        lines.append(f"{kind} {m} {values[m]:.3f}{delta}")
-    return lines
+    """One sentence per kind, only the metrics the champion's test set also has (counts and rates are noise)."""
+    names = [m for m in _METRIC_ORDER if m in values and m in reference]
+    names += sorted((set(values) & set(reference)) - set(names))
+    if not names:
+        return []
+    parts = [f"{m} {values[m]:.3f} ({values[m] - reference[m]:+.3f} vs {reference[m]:.3f})" for m in names]
+    return [f"{kind}: " + ", ".join(parts)]
 
 
 def _impact(signals: TriageSignals) -> str:

@@ -87,7 +87,7 @@ def test_templated_postmortem_cites_the_cause_impact_and_the_proposal(tmp_path):
     pm = _build(tmp_path, prop)
     assert pm.brain == "offline policy" and pm.title == "churn: data drift in total_day_minutes (retrain proposed)"
     assert "Data drift" in pm.root_cause and "total_day_minutes" in pm.root_cause and "0.85" in pm.root_cause
-    assert "1200 predictions" in pm.impact and "Realised f1 0.512 vs 0.781 reference (-0.269)" in pm.impact
+    assert "1200 predictions" in pm.impact and "Realised: f1 0.512 (-0.269 vs 0.781)" in pm.impact
     assert pm.decisions == [f"proposal {prop.id} filed, awaiting approval"]
     assert prop.id in pm.action_items[0] and "canary at 10%" in pm.action_items[1]
     assert [t.event for t in pm.timeline] == ["drift detected", "proposal filed"]
