@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -56,7 +57,10 @@ class Registry:
         return self.client.create_experiment(EXPERIMENT, artifact_location=self.layout.mlflow_artifacts.as_uri())
 
     def register(self, name: str, model_uri: str, tags: dict[str, str]) -> VersionInfo:
-        mv = mlflow.register_model(model_uri, name, tags=tags)
+        # MLflow prints "Successfully registered model"/"Created version" straight to stderr; the callers
+        # report the version themselves, so keep those lines out of the CLI's output (errors still raise).
+        with contextlib.redirect_stderr(io.StringIO()):
+            mv = mlflow.register_model(model_uri, name, tags=tags)
         return self.version(name, mv.version)
 
     def versions(self, name: str) -> list[VersionInfo]:
