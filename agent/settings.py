@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     train_usd_per_hour: float = Field(default=3.0, ge=0, description="an hour of the training machine, for costs")
     canary_min_requests: int = Field(default=20, ge=1, description="requests the canary must see before a verdict")
 
+    # Scheduled triage (APScheduler, job store in home).
+    schedule_misfire_grace_s: int = Field(default=300, ge=1, description="a run this late (scheduler down, busy) "
+                                          "still runs; later than that it is skipped until the next one")
+    schedule_timezone: str | None = Field(default=None, description="IANA zone for cron expressions; "
+                                          "unset: this machine's local zone")
+    schedule_poll_s: float = Field(default=30.0, gt=0, description="how often a running scheduler re-reads "
+                                   "the job store, so `opsagent schedule add/remove` reach it")
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key)

@@ -61,6 +61,11 @@ class HomeLayout:
         """Proposals, their status, and the append-only audit log."""
         return self.home / "approvals.db"
 
+    @property
+    def schedules_db(self) -> Path:
+        """Scheduled triage: APScheduler's persistent job store and the log of scheduled runs."""
+        return self.home / "schedules.db"
+
     def ensure(self) -> HomeLayout:
         for d in (self.home, self.mlflow_artifacts, self.predictions_dir, self.reports_dir,
                   self.deploy_dir, self.quarantine_dir, self.data_dir):

@@ -16,6 +16,7 @@ from agent.cli import (
     incidents_cmd,
     memory_cmd,
     model_cmds,
+    schedule_cmd,
     serve_cmd,
     simulate_cmd,
     triage_cmd,
@@ -43,6 +44,7 @@ app.command("triage")(triage_cmd.triage)
 app.command("chat")(chat_cmd.chat)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(incidents_cmd.app, name="incidents")
+app.add_typer(schedule_cmd.app, name="schedule")
 
 
 def main() -> None:
