@@ -179,8 +179,9 @@ class ScoringService:
     def status(self) -> ServiceStatus:
         st = self.state
         if st is None:
-            return ServiceStatus(False, "loading model versions" if self.loading
-                                 else (self.last_error or "no routing loaded"))
+            # No routing yet and no error: still starting (reload clears `loading` a moment before it swaps
+            # the routing in; calling that gap "no routing loaded" made start-up waits give up early).
+            return ServiceStatus(False, self.last_error or "loading model versions")
         if st.champion is None:
             return ServiceStatus(False, f"no champion deployed for '{self.model_name}'")
         missing = [f"{v} ({self.failed.get(v, 'not loaded')})" for v in st.versions() if v not in self.versions]
