@@ -72,6 +72,11 @@ def _usage_of(response: LLMResult) -> tuple[int, int]:
     return tokens_in, tokens_out
 
 
+def cost_usd(settings: Settings, input_tokens: int, output_tokens: int) -> float:
+    """Estimated cost of some tokens from the settings' per-million-token prices (the one formula)."""
+    return (input_tokens * settings.llm_input_usd_per_mtok + output_tokens * settings.llm_output_usd_per_mtok) / 1e6
+
+
 class UsageMeter(BaseCallbackHandler):
     """Counts LLM calls, tokens and errors across every model call it is attached to (thread-safe)."""
 
@@ -98,8 +103,7 @@ class UsageMeter(BaseCallbackHandler):
     def cost_usd(self, settings: Settings) -> float:
         """Estimated cost from the settings' per-million-token prices."""
         with self._lock:
-            return (self.input_tokens * settings.llm_input_usd_per_mtok
-                    + self.output_tokens * settings.llm_output_usd_per_mtok) / 1e6
+            return cost_usd(settings, self.input_tokens, self.output_tokens)
 
     def snapshot(self) -> dict[str, int]:
         """The counters now, as a plain dict (for state, reports and logs)."""

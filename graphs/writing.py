@@ -99,8 +99,9 @@ def record_incident(ctx: OpsContext, state: TriageState) -> None:
                                   metadata={"category": d.category, "action": d.action,
                                             "culprit": ", ".join(d.culprit), "proposal": proposal.get("id", ""),
                                             "postmortem": state.get("postmortem") or "", "brain": d.brain})
-    cost = (usage.get("input_tokens", 0) / 1e6 * ctx.settings.llm_input_usd_per_mtok
-            + usage.get("output_tokens", 0) / 1e6 * ctx.settings.llm_output_usd_per_mtok)
+    from agent.llm import cost_usd
+
+    cost = cost_usd(ctx.settings, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
     IncidentStore(ctx.layout.approvals_db, clock=ctx.clock).open(
         signals.model, id=state["incident_id"], window_since=signals.window_since,
         window_until=signals.window_until, status="proposed" if proposal else "no_action", category=d.category,

@@ -105,9 +105,9 @@ def usage_line(usage: dict[str, Any], settings: Settings | None = None) -> str:
     text = (f"{usage['requests']} LLM request{'s' if usage['requests'] != 1 else ''}, "
             f"{usage.get('input_tokens', 0)} input + {usage.get('output_tokens', 0)} output tokens")
     if settings is not None:
-        cost = (usage.get("input_tokens", 0) * settings.llm_input_usd_per_mtok
-                + usage.get("output_tokens", 0) * settings.llm_output_usd_per_mtok) / 1e6
-        text += f", ~${cost:.4f}"
+        from agent.llm import cost_usd
+
+        text += f", ~${cost_usd(settings, usage.get('input_tokens', 0), usage.get('output_tokens', 0)):.4f}"
     return text
 
 
