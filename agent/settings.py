@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from ml_core.paths import HomeLayout
 
+CONFIG_ENV = "OPSAGENT_CONFIG"  # path of a TOML config file; environment variables override its values
+
+# A list setting from the environment: comma-separated ("U01,U02") or JSON ('["U01", "U02"]').
+CommaList = Annotated[list[str], NoDecode]
+
 
 class Settings(BaseSettings):
-    """opsagent settings. Every field can be set as an environment variable ``OPSAGENT_<FIELD>``."""
+    """opsagent settings. Every field can be set as an environment variable ``OPSAGENT_<FIELD>``, or as a
+    key of the TOML file named by ``OPSAGENT_CONFIG`` (the environment wins)."""
 
     model_config = SettingsConfigDict(env_prefix="OPSAGENT_", frozen=True, extra="forbid")
 
@@ -56,6 +70,69 @@ class Settings(BaseSettings):
                                           "unset: this machine's local zone")
     schedule_poll_s: float = Field(default=30.0, gt=0, description="how often a running scheduler re-reads "
                                    "the job store, so `opsagent schedule add/remove` reach it")
+
+    # Interfaces started by `opsagent serve`: the web page, the Slack endpoint and the scheduler, one process.
+    web_host: str = Field(default="127.0.0.1", description="bind address of `opsagent serve` (loopback default)")
+    web_port: int = Field(default=8780, ge=1, le=65535)
+    web_public_url: str | None = Field(default=None, description="how people reach the web page (links in Slack); "
+                                       "default http://WEB_HOST:WEB_PORT")
+    web_token: SecretStr | None = Field(default=None, description="sign-in token for user 'operator'; unset and "
+                                        "no WEB_USERS: `opsagent serve` makes one and prints it")
+    web_users: dict[str, SecretStr] = Field(default_factory=dict, description="user name -> sign-in token, "
+                                            "e.g. '{\"alice\": \"...\"}'")
+    web_approvers: CommaList = Field(default_factory=list, description="web users who may approve; empty: "
+                                     "every signed-in user")
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPSAGENT_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN"),
+        description="xoxb-... bot token; with the signing secret it enables the Slack endpoint")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPSAGENT_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPSAGENT_SLACK_APP_TOKEN", "SLACK_APP_TOKEN"),
+        description="xapp-... token, only for Socket Mode")
+    slack_socket_mode: bool = Field(default=False, description="connect out over a WebSocket instead of HTTP")
+    slack_channel: str | None = Field(default=None, description="channel id for incidents, proposals, outcomes")
+    slack_approvers: CommaList = Field(default_factory=list, description="Slack user ids (U...) who may approve; "
+                                       "empty: nobody approves from Slack")
+    slack_api_base_url: str | None = Field(default=None, description="Slack Web API base URL (tests: a stand-in)")
+    shutdown_grace_s: float = Field(default=120.0, ge=0, description="on Ctrl-C/SIGTERM, how long running "
+                                    "triages and remediations get to finish (each step is checkpointed)")
+
+    @field_validator("web_approvers", "slack_approvers", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [v.strip() for v in text.split(",") if v.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the TOML file in OPSAGENT_CONFIG (if set)."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get(CONFIG_ENV)
+        if config:
+            path = Path(config).expanduser()
+            if not path.is_file():
+                raise ValueError(f"{CONFIG_ENV}={config}: no such file; point it at a TOML file or unset it")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_socket_mode))
+
+    @property
+    def web_url(self) -> str:
+        return (self.web_public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def llm_configured(self) -> bool:

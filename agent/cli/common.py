@@ -51,7 +51,9 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         bad = "; ".join(f"OPSAGENT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"invalid settings from the environment: {bad}") from exc
+        raise UserError(f"invalid settings from the environment or the config file: {bad}") from exc
+    except ValueError as exc:  # OPSAGENT_CONFIG names no file, or the TOML does not parse
+        raise UserError(f"could not read the settings: {exc}") from exc
 
 
 def quiet_libraries() -> None:
