@@ -35,8 +35,8 @@ def add(model: str = typer.Argument(..., help="registered model to watch"),
     except ScheduleError as exc:
         raise UserError(str(exc)) from exc
     console.print(f"scheduled triage of [bold]{model}[/] {job.name}; next run {next_run:%Y-%m-%d %H:%M:%S %Z}")
-    console.print("  it runs in a started scheduler (agent.scheduler.TriageScheduler; "
-                  "`opsagent serve` is to start one); `opsagent schedule run-now` runs one now")
+    console.print("  it runs while `opsagent serve` is running (a running one picks it up within "
+                  "OPSAGENT_SCHEDULE_POLL_S); `opsagent schedule run-now` runs one now")
     _warn_if_unregistered(settings, model)
 
 
