@@ -1,0 +1,75 @@
+"""The opsagent web page as one FastAPI app: chat, approvals inbox, incidents, models (see pages.py, api.py).
+
+`opsagent serve` builds the desk, calls ``create_web_app`` and adds its own routes (Slack's) to the app.
+The app starts and stops nothing: the caller owns the desk and the scheduler.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from agent.desk import Desk
+from agent.incidents import IncidentStore
+from agent.web import api, pages
+from agent.web.auth import WebAuth
+from agent.web.deps import LoginRequired
+from agent.web.limits import WebLimits
+from agent.web.threads import ThreadIndex
+
+HERE = Path(__file__).parent
+JSON_PREFIXES = ("/api/", "/healthz", "/slack/")
+
+
+def _when(t: float | None) -> str:
+    if not t:
+        return "-"
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def templates() -> jinja2.Environment:
+    """The page templates; autoescape is on for every template, so all values are escaped."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    env.filters["when"] = _when
+    return env
+
+
+def create_web_app(desk: Desk, *, users: dict[str, str], session_secret: bytes) -> FastAPI:
+    """The web app for ``desk``: ``users`` maps user name -> sign-in token; ``session_secret`` signs cookies.
+
+    ``GET /healthz`` answers without sign-in; everything else needs a session or a bearer token.
+    """
+    app = FastAPI(title="opsagent", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.desk = desk
+    app.state.web_auth = WebAuth(users, session_secret, public_url=desk.settings.web_public_url)
+    app.state.templates = templates()
+    layout = desk.ctx.layout
+    app.state.incidents = IncidentStore(layout.approvals_db)
+    app.state.threads = ThreadIndex.for_home(layout)
+    app.add_middleware(WebLimits)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # People get a page saying what went wrong; API clients (and Slack's routes) keep FastAPI's JSON.
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if request.url.path.startswith(JSON_PREFIXES) or not wants_html or exc.status_code == 401:
+            return await http_exception_handler(request, exc)
+        identity = app.state.web_auth.identify(request)
+        return pages.render(request, "error.html", identity, status=exc.status_code, code=exc.status_code,
+                            message=exc.detail)
+
+    return app
