@@ -48,8 +48,6 @@ class StreamingScriptedModel(ScriptedChatModel):
         words = message.content.split(" ")
         for i, word in enumerate(words):
             text = word if i == 0 else " " + word
-            if run_manager:
-                run_manager.on_llm_new_token(text)
             yield ChatGenerationChunk(message=AIMessageChunk(content=text))
             if i == 0 and self.gate is not None:
                 self.gate.wait(timeout=60)
