@@ -1,0 +1,203 @@
+"""Benchmark scenarios as data: one YAML file per ML-ops incident, validated by a pydantic model.
+
+A scenario says how to build its world (traffic per scheduled tick, the faults that start after the
+quiet tick 0), how many scheduled ticks triage gets, whether the benchmark approves the proposal on a
+person's behalf, and what a correct agent concludes: detection, culprit, root-cause category, action.
+
+Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two release kinds that only
+the benchmark needs: a *bad model release* (a worse model shipped and promoted) and a *healthy release*
+(an identical copy shipped as a canary: a control that must stay quiet).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ml_core.simulator.scenario import (
+    BrokenRelease,
+    Category,
+    ConceptDrift,
+    CovariateDrift,
+    LabelShift,
+    NullStorm,
+    SchemaBreak,
+    SlowRelease,
+)
+from ml_core.simulator.scenario import Scenario as TrafficScenario
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+RELEASE = "@release"  # in an expected culprit: the version the world released, resolved at run time
+
+Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"]
+# What each scenario exercises; the benchmark must cover every one (tests/evals/test_eval_scenarios.py).
+Kind = Literal["control", "covariate_drift", "covariate_drift_multi", "prediction_drift", "concept_drift",
+               "label_shift", "data_quality", "slow_release", "broken_release", "bad_model_release",
+               "benign_drift", "compound"]
+
+
+class BadModelRelease(BaseModel):
+    """A worse model shipped and promoted: trained on labels shuffled by a broken join, for few epochs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["bad_model_release"] = "bad_model_release"
+    epochs: int = Field(default=3, ge=1, le=200, description="training epochs of the bad model")
+    shuffled_share: float = Field(default=1.0, gt=0, le=1, description="share of training labels shuffled")
+    promote: bool = Field(default=True, description="promote it to champion (else leave it a canary)")
+    canary_weight: float = Field(default=1.0, gt=0, le=1)
+
+
+class HealthyRelease(BaseModel):
+    """An identical copy of the champion shipped as a canary: a release that must not raise an alarm."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["healthy_release"] = "healthy_release"
+    canary_weight: float = Field(default=0.5, gt=0, le=1)
+
+
+FaultSpec = Annotated[
+    CovariateDrift | ConceptDrift | LabelShift | NullStorm | SchemaBreak | SlowRelease | BrokenRelease
+    | BadModelRelease | HealthyRelease,
+    Field(discriminator="kind"),
+]
+ReleaseFault = SlowRelease | BrokenRelease | BadModelRelease | HealthyRelease
+
+
+class Traffic(BaseModel):
+    """The traffic of one scheduled tick (the same shape every tick; the seed moves on per tick)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = Field(default=100, ge=1, le=100_000, description="HTTP requests per tick")
+    batch_size: int = Field(default=10, ge=1, le=1000, description="customers per request")
+    rate: float = Field(default=100.0, gt=0, description="requests per second")
+    label_fraction: float = Field(default=1.0, ge=0, le=1, description="share of records whose label arrives")
+    seed: int = 7
+
+
+class Expected(BaseModel):
+    """What a correct agent concludes at the first tick after the fault starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detected: bool
+    category: Category = "none"
+    culprit: list[str] = Field(default_factory=list, description=f"features or versions ({RELEASE}: the "
+                               "released version); empty: culprits are not scored")
+    action: Action = "none"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Expected:
+        if not self.detected and (self.category != "none" or self.action != "none" or self.culprit):
+            raise ValueError("a scenario expected to stay quiet (detected: false) must have category none, "
+                             "action none and no culprit")
+        if self.detected and self.category == "none":
+            raise ValueError("detected: true needs the root-cause category the agent should name")
+        return self
+
+
+class EvalScenario(BaseModel):
+    """One benchmark scenario: a world, its faults, the ticks triage gets, and the expected verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="unique; used in reports and --only")
+    kind: Kind
+    description: str = ""
+    traffic: Traffic = Field(default_factory=Traffic)
+    ticks: int = Field(default=2, ge=1, le=10, description="scheduled triage ticks after the fault starts")
+    faults: list[FaultSpec] = Field(default_factory=list)
+    expected: Expected
+    approve: bool = Field(default=False, description="accept the proposal on a person's behalf, then score "
+                          "whether the mitigation executed and verified")
+    approve_edit: dict[str, Any] = Field(default_factory=dict, description="fields the approver edits before "
+                                         "accepting (e.g. epochs: 8 to keep a retrain short)")
+    fast: bool = Field(default=False, description="part of the fast subset the test suite runs")
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalScenario:
+        releases = [f for f in self.faults if isinstance(f, ReleaseFault)]
+        if len(releases) > 1:
+            raise ValueError("at most one release fault per scenario (one version is shipped)")
+        if RELEASE in self.expected.culprit and not releases:
+            raise ValueError(f"expected culprit {RELEASE} needs a release fault to resolve to")
+        if self.kind == "control" and self.expected.detected:
+            raise ValueError("a control scenario must expect detected: false")
+        if self.approve_edit and not self.approve:
+            raise ValueError("approve_edit needs approve: true")
+        self.traffic_scenario(1)  # the simulator validates feature names
+        return self
+
+    @property
+    def release(self) -> ReleaseFault | None:
+        return next((f for f in self.faults if isinstance(f, ReleaseFault)), None)
+
+    @property
+    def is_control(self) -> bool:
+        return not self.expected.detected
+
+    def traffic_scenario(self, tick: int) -> TrafficScenario:
+        """The simulator scenario of one tick: tick 0 is quiet; from tick 1 the data faults are on."""
+        data_faults = [] if tick == 0 else [
+            f for f in self.faults if not isinstance(f, BadModelRelease | HealthyRelease)]
+        t = self.traffic
+        return TrafficScenario(name=self.name, seed=t.seed + 101 * tick, requests=t.requests,
+                               batch_size=t.batch_size, rate=t.rate, label_fraction=t.label_fraction,
+                               faults=data_faults)
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file or folder that cannot be used; the message names the file, the field and the fix."""
+
+
+def load_file(path: Path) -> EvalScenario:
+    """One scenario from a YAML file, or a ScenarioFileError naming the file and each bad field."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ScenarioFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioFileError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioFileError(f"{path}: expected a mapping with name, kind, faults and expected")
+    try:
+        return EvalScenario.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  - {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()]
+        raise ScenarioFileError(f"{path}: invalid scenario:\n" + "\n".join(lines)) from exc
+
+
+def load_dir(folder: Path | None = None, only: list[str] | None = None) -> list[EvalScenario]:
+    """Every ``*.yaml``/``*.yml`` scenario in ``folder`` (default: the benchmark's own), sorted by name.
+
+    All files are checked before any runs; every bad file is named in one error. ``only`` keeps the
+    scenarios with those names (unknown names are an error that lists the known ones).
+    """
+    folder = folder or SCENARIO_DIR
+    if not folder.is_dir():
+        raise ScenarioFileError(f"{folder}: no such folder; give --scenarios a folder of scenario YAML files")
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if not files:
+        raise ScenarioFileError(f"{folder}: no *.yaml scenario files in this folder")
+    scenarios, problems = [], []
+    for path in files:
+        try:
+            scenarios.append(load_file(path))
+        except ScenarioFileError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ScenarioFileError("\n".join(problems))
+    names = [s.name for s in scenarios]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise ScenarioFileError(f"{folder}: scenario names must be unique; repeated: {', '.join(dupes)}")
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ScenarioFileError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        scenarios = [s for s in scenarios if s.name in only]
+    return sorted(scenarios, key=lambda s: s.name)

@@ -1,0 +1,99 @@
+"""The benchmark's scenario files: every one validates, bad ones say which file and field is wrong, and the
+set covers every incident kind the issue asks for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from evals.scenario_model import SCENARIO_DIR, Kind, ScenarioFileError, load_dir, load_file
+
+GOOD = """
+name: tiny
+kind: covariate_drift
+faults:
+  - kind: covariate_drift
+    features: [total_day_minutes]
+    scale: 1.2
+expected: {detected: true, category: data_drift, culprit: [total_day_minutes], action: retrain}
+"""
+
+
+def test_every_benchmark_scenario_validates_and_there_are_at_least_15() -> None:
+    scenarios = load_dir()
+    assert len(scenarios) >= 15
+    assert len({s.name for s in scenarios}) == len(scenarios)
+    assert {p.stem for p in SCENARIO_DIR.glob("*.yaml")} == {s.name for s in scenarios}  # file name = name
+
+
+def test_the_scenarios_cover_every_required_kind() -> None:
+    scenarios = load_dir()
+    assert {s.kind for s in scenarios} == set(get_args(Kind))
+    faults = {f.kind for s in scenarios for f in s.faults}
+    assert {"covariate_drift", "concept_drift", "label_shift", "nulls", "schema_break", "slow_release",
+            "broken_release", "bad_model_release", "healthy_release"} <= faults
+    assert any(s.kind == "covariate_drift_multi" and len(s.expected.culprit) >= 2 for s in scenarios)
+    benign = [s for s in scenarios if s.kind == "benign_drift"]
+    assert benign and all(s.expected.detected and s.expected.action == "none" for s in benign)
+    assert sum(s.is_control for s in scenarios) >= 2
+    assert all(len(s.faults) >= 2 for s in scenarios if s.kind == "compound")
+    assert any(s.approve for s in scenarios) and [s.name for s in scenarios if s.fast]
+
+
+def test_quiet_tick_zero_has_no_faults_and_later_ticks_do() -> None:
+    s = next(s for s in load_dir() if s.name == "covariate_drift_day_minutes")
+    assert s.traffic_scenario(0).faults == []
+    assert [f.kind for f in s.traffic_scenario(1).faults] == ["covariate_drift"]
+    assert s.traffic_scenario(1).seed != s.traffic_scenario(2).seed
+
+
+def test_a_folder_from_elsewhere_loads_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yml").write_text(GOOD.replace("name: tiny", "name: tiny_two"))
+    assert [s.name for s in load_dir(tmp_path)] == ["tiny", "tiny_two"]
+    assert [s.name for s in load_dir(tmp_path, only=["tiny_two"])] == ["tiny_two"]
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    (GOOD.replace("total_day_minutes]\n    scale", "no_such_feature]\n    scale"),
+     ["unknown feature", "no_such_feature"]),
+    (GOOD.replace("category: data_drift", "category: gremlins"), ["expected.category"]),
+    (GOOD.replace("kind: covariate_drift\nfaults", "kind: meteor\nfaults"), ["kind"]),
+    (GOOD + "surprise: 1\n", ["surprise"]),
+    (GOOD.replace("detected: true, category: data_drift, culprit: [total_day_minutes], action: retrain",
+                  "detected: false, action: retrain"), ["expected", "quiet"]),
+    (GOOD.replace("culprit: [total_day_minutes]", 'culprit: ["@release"]'), ["@release", "release fault"]),
+    ("name: [unclosed\n", ["not valid YAML"]),
+    ("- just\n- a list\n", ["expected a mapping"]),
+])
+def test_bad_files_name_the_file_and_what_is_wrong(tmp_path: Path, text: str, names: list[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioFileError) as err:
+        load_file(path)
+    message = str(err.value)
+    assert str(path) in message
+    for name in names:
+        assert name in message
+
+
+def test_a_folder_reports_every_bad_file_and_refuses_duplicates_and_unknown_names(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(GOOD)
+    (tmp_path / "bad1.yaml").write_text("name: x\n")
+    (tmp_path / "bad2.yaml").write_text("name: [\n")
+    with pytest.raises(ScenarioFileError, match=r"(?s)bad1\.yaml.*bad2\.yaml"):
+        load_dir(tmp_path)
+    for p in tmp_path.glob("bad*.yaml"):
+        p.unlink()
+    with pytest.raises(ScenarioFileError, match="unknown scenario.*nope.*known: tiny"):
+        load_dir(tmp_path, only=["nope"])
+    (tmp_path / "dup.yaml").write_text(GOOD)
+    with pytest.raises(ScenarioFileError, match="unique.*tiny"):
+        load_dir(tmp_path)
+    with pytest.raises(ScenarioFileError, match="no such folder"):
+        load_dir(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScenarioFileError, match="no \\*.yaml"):
+        load_dir(tmp_path / "empty")
