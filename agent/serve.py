@@ -118,10 +118,25 @@ def _connect_slack(settings: Settings, desk: Desk, app: FastAPI, client: Any) ->
     return f"http, request URL {settings.web_url}/slack/events", None
 
 
-def run(server: OpsServer, *, host: str, port: int, log_level: str = "warning") -> None:
-    """Serve until Ctrl-C / SIGTERM (uvicorn handles the signals), then stop cleanly."""
+def run(server: OpsServer, *, host: str, port: int, log_level: str = "warning") -> str | None:
+    """Serve until Ctrl-C / SIGTERM, then stop cleanly; returns the name of the signal that stopped it.
+
+    uvicorn handles the signals (graceful shutdown, then the lifespan's ``server.stop``) and afterwards
+    re-raises them to the handlers that were there before; ours only note the signal, so the caller can
+    report the clean stop and exit 0 instead of dying by the signal's default action.
+    """
+    import signal
+
     import uvicorn
 
-    config = uvicorn.Config(server.app, host=host, port=port, log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=5, timeout_keep_alive=75, lifespan="on")
-    uvicorn.Server(config).run()
+    received: list[str] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signal.Signals(signum).name))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        config = uvicorn.Config(server.app, host=host, port=port, log_level=log_level, access_log=False,
+                                timeout_graceful_shutdown=5, timeout_keep_alive=75, lifespan="on")
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received[0] if received else None

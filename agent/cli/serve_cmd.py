@@ -36,12 +36,12 @@ def serve(
 
     server = build_server(settings, with_scheduler=scheduler)
     _banner(server)
-    run(server, host=settings.web_host, port=settings.web_port)
+    stopped_by = run(server, host=settings.web_host, port=settings.web_port)
     if server.stopped:
         console.print(f"[yellow]stopped with work still running[/] ({', '.join(server.stopped)}); "
                       "their last checkpoint stands — `opsagent approvals list` and `opsagent incidents list` show it")
         os._exit(0)  # running worker threads would otherwise hold the interpreter open past the grace
-    console.print("opsagent stopped cleanly")
+    console.print(f"opsagent stopped cleanly{f' ({stopped_by})' if stopped_by else ''}")
 
 
 def _banner(server) -> None:  # type: ignore[no-untyped-def]
