@@ -67,8 +67,10 @@ def _banner(server) -> None:  # type: ignore[no-untyped-def]
 def _sign_in(server) -> str:  # type: ignore[no-untyped-def]
     if server.generated_token:
         return f"user 'operator', token {server.generated_token} — set OPSAGENT_WEB_TOKEN to keep one"
-    users = sorted(server.settings.web_users) + (["operator"] if server.settings.web_token else [])
-    return f"users {', '.join(users)} with their tokens from the settings"
+    users = sorted(server.settings.web_users)
+    named = f"users {', '.join(users)} with their tokens from OPSAGENT_WEB_USERS" if users else ""
+    token = "user 'operator' with OPSAGENT_WEB_TOKEN" if server.settings.web_token else ""
+    return "; ".join(x for x in (named, token) if x)
 
 
 def serve_model(

@@ -21,6 +21,7 @@ from agent.desk import MAX_MESSAGE_CHARS, Desk, DeskError, Job, NotApprover
 from agent.proposals import HumanResponse
 from agent.web.auth import Identity
 from agent.web.deps import api_post, api_user, desk_of
+from agent.web.evidence import render_markdown
 from agent.web.threads import ThreadIndex, ThreadInfo
 
 logger = logging.getLogger(__name__)
@@ -181,4 +182,7 @@ async def _stream(desk: Desk, message: str, info: ThreadInfo, user: str) -> Asyn
 
 
 def _line(kind: str, text: str) -> bytes:
-    return (json.dumps({"type": kind, "text": text, **({"id": text} if kind == "thread" else {})}) + "\n").encode()
+    extra: dict[str, str] = {"id": text} if kind == "thread" else {}
+    if kind == "answer":  # the page shows the final answer as Markdown (raw HTML escaped)
+        extra["html"] = render_markdown(text)
+    return (json.dumps({"type": kind, "text": text, **extra}) + "\n").encode()

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
+import markupsafe
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
@@ -21,6 +22,7 @@ from agent.incidents import IncidentStore
 from agent.web import api, pages
 from agent.web.auth import WebAuth
 from agent.web.deps import LoginRequired
+from agent.web.evidence import render_markdown
 from agent.web.limits import WebLimits
 from agent.web.threads import ThreadIndex
 
@@ -38,6 +40,8 @@ def templates() -> jinja2.Environment:
     """The page templates; autoescape is on for every template, so all values are escaped."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters["when"] = _when
+    # Chat answers are Markdown; markdown-it escapes raw HTML and refuses javascript: links, so it is safe.
+    env.filters["markdown"] = lambda text: markupsafe.Markup(render_markdown(str(text or "")))
     return env
 
 

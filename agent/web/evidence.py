@@ -66,14 +66,19 @@ def report_url(layout: HomeLayout, path: Path) -> str | None:
 
 
 def postmortem_file(layout: HomeLayout, incident: IncidentRecord) -> Path | None:
-    """The incident's post-mortem Markdown, if it exists inside the reports folder."""
-    if not incident.postmortem_path:
-        return None
-    path = Path(incident.postmortem_path)
-    if not path.is_absolute():
-        path = layout.reports_dir / path
-    url = report_url(layout, path)
-    return path.resolve() if url and path.is_file() else None
+    """The incident's post-mortem Markdown, if it exists inside the reports folder.
+
+    A home that was moved or restored from a backup keeps old absolute paths in its records; the
+    post-mortem is then looked up where reports always go, ``reports/<incident>/postmortem.md``.
+    """
+    candidates = [layout.reports_dir / incident.id / "postmortem.md"]
+    if incident.postmortem_path:
+        path = Path(incident.postmortem_path)
+        candidates.insert(0, path if path.is_absolute() else layout.reports_dir / path)
+    for path in candidates:
+        if report_url(layout, path) and path.is_file():
+            return path.resolve()
+    return None
 
 
 def drift_plots(layout: HomeLayout, incident: IncidentRecord | None) -> list[tuple[str, str]]:

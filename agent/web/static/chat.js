@@ -71,7 +71,7 @@
           if (pre) pre.textContent = ev.text;
         } else if (ev.type === "answer") {
           if (!bubble) bubble = add("msg assistant", "");
-          bubble.textContent = ev.text;
+          if (ev.html) { bubble.innerHTML = ev.html; } else { bubble.textContent = ev.text; }
           bubble.classList.remove("streaming");
           bubble.classList.add("final");
         } else if (ev.type === "brain") {
