@@ -5,8 +5,9 @@ quiet tick 0), how many scheduled ticks triage gets, whether the benchmark appro
 person's behalf, and what a correct agent concludes: detection, culprit, root-cause category, action.
 
 Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two release kinds that only
-the benchmark needs: a *bad model release* (a worse model shipped and promoted) and a *healthy release*
-(an identical copy shipped as a canary: a control that must stay quiet).
+the benchmark needs — a *bad model release* (a worse model shipped, promoted or as a canary) and a *healthy
+release* (an identical copy shipped as a canary: a control that must stay quiet) — and a *joint shift*
+(columns re-paired across customers: every marginal distribution unchanged, the model's scores moved).
 """
 
 from __future__ import annotations
@@ -60,9 +61,32 @@ class HealthyRelease(BaseModel):
     canary_weight: float = Field(default=0.5, gt=0, le=1)
 
 
+class JointShift(BaseModel):
+    """The inputs' combination changes while each column's distribution stays exactly the same: the
+    ``follow`` columns are re-paired across customers to rise and fall with ``lead``. A per-feature drift
+    test cannot see it; the model's scores can."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["joint_shift"] = "joint_shift"
+    lead: str
+    follow: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _numeric(self) -> JointShift:
+        from ml_core.data.schema import CHURN_SCHEMA
+
+        numeric = set(CHURN_SCHEMA.numeric_names)
+        bad = [n for n in [self.lead, *self.follow] if n not in numeric]
+        if bad:
+            raise ValueError(f"joint_shift needs numeric features; not numeric or unknown: {bad}; "
+                             f"numeric features: {', '.join(sorted(numeric))}")
+        return self
+
+
 FaultSpec = Annotated[
     CovariateDrift | ConceptDrift | LabelShift | NullStorm | SchemaBreak | SlowRelease | BrokenRelease
-    | BadModelRelease | HealthyRelease,
+    | BadModelRelease | HealthyRelease | JointShift,
     Field(discriminator="kind"),
 ]
 ReleaseFault = SlowRelease | BrokenRelease | BadModelRelease | HealthyRelease
@@ -138,13 +162,17 @@ class EvalScenario(BaseModel):
         return next((f for f in self.faults if isinstance(f, ReleaseFault)), None)
 
     @property
+    def joint_shifts(self) -> list[JointShift]:
+        return [f for f in self.faults if isinstance(f, JointShift)]
+
+    @property
     def is_control(self) -> bool:
         return not self.expected.detected
 
     def traffic_scenario(self, tick: int) -> TrafficScenario:
         """The simulator scenario of one tick: tick 0 is quiet; from tick 1 the data faults are on."""
         data_faults = [] if tick == 0 else [
-            f for f in self.faults if not isinstance(f, BadModelRelease | HealthyRelease)]
+            f for f in self.faults if not isinstance(f, BadModelRelease | HealthyRelease | JointShift)]
         t = self.traffic
         return TrafficScenario(name=self.name, seed=t.seed + 101 * tick, requests=t.requests,
                                batch_size=t.batch_size, rate=t.rate, label_fraction=t.label_fraction,

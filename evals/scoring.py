@@ -142,9 +142,9 @@ def score_run(scenario: EvalScenario, run: ScenarioRun) -> CaseScore:
         last = run.ticks[-1] if run.ticks else None
         why = (f"none of {len([t for t in run.ticks if t.tick >= 1])} ticks after the fault flagged anything"
                + (f" (last: {last.summary[:160]})" if last else ""))
-        miss = Verdict(ok=False, reason=why)
-        return CaseScore(**base, detection=miss, false_alarm=fa, localization=miss if exp.culprit else NA,
-                         root_cause=miss, mitigation=miss,
+        miss = Verdict(ok=False, reason="nothing was detected")
+        return CaseScore(**base, detection=Verdict(ok=False, reason=why), false_alarm=fa,
+                         localization=miss if exp.culprit else NA, root_cause=miss, mitigation=miss,
                          executed=miss if scenario.approve and exp.action != "none" else NA)
     detection = Verdict(ok=True, reason=f"tick {first.tick}: {_diag(first)}")
     localization = NA

@@ -1,0 +1,148 @@
+"""The benchmark's three outputs: a table in the terminal (rich), a Markdown report with a verdict and the
+reason for each miss per scenario, and a JSON file for tracking scores over time."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from evals.runner import BenchmarkResult
+from evals.scoring import CaseScore, ScenarioRun, Verdict, targets
+
+MARK = {True: "✓", False: "✗", None: "·"}
+
+
+def _cell(v: Verdict) -> str:
+    return MARK[v.ok]
+
+
+def _diag(run: ScenarioRun) -> str:
+    t = run.first_detection or next((t for t in run.ticks if t.detected), None)
+    if t is None:
+        return "quiet"
+    return f"{t.category} → {t.action}" + (f" [{', '.join(t.culprit)}]" if t.culprit else "")
+
+
+def _expected(result: BenchmarkResult, name: str) -> str:
+    e = next(s for s in result.scenarios if s.name == name).expected
+    if not e.detected:
+        return "quiet"
+    return f"{e.category} → {e.action}" + (f" [{', '.join(e.culprit)}]" if e.culprit else "")
+
+
+def print_table(result: BenchmarkResult, console: Console | None = None) -> None:
+    """Per-scenario verdicts, then the totals against the targets."""
+    console = console or Console()
+    table = Table(title=f"opsagent eval — {result.brain} brain (✓ right, ✗ missed, · does not apply)")
+    table.add_column("scenario", no_wrap=True)
+    for col in ("det", "FA ok", "loc", "cause", "act", "exec", "TTD", "s"):
+        table.add_column(col, justify="center")
+    table.add_column("diagnosed (first tick after the fault)", overflow="fold")
+    for score, run in zip(result.scores, result.runs, strict=True):
+        table.add_row(score.scenario, _cell(score.detection), _cell(score.false_alarm), _cell(score.localization),
+                      _cell(score.root_cause), _cell(score.mitigation), _cell(score.executed),
+                      "-" if score.ttd_ticks is None else str(score.ttd_ticks), f"{run.seconds:.0f}", _diag(run),
+                      style=None if score.passed else "red")
+    console.print(table)
+    totals = Table(title="totals (✓ meets the target)")
+    for col in ("score", "measured", "target", ""):
+        totals.add_column(col)
+    for tg in targets(result.totals):
+        totals.add_row(tg.name, tg.measured, tg.target, MARK[tg.met])
+    t = result.totals
+    totals.add_row("executed + verified", t.executed.text(), "-", "")
+    totals.add_row("scenarios passed", f"{t.passed}/{t.runs}", "-", "")
+    totals.add_row("LLM tokens / cost", f"{t.tokens_in:,} in / {t.tokens_out:,} out, ${t.cost_usd:.4f}", "-", "")
+    totals.add_row("wall time", f"{t.wall_seconds:.0f} s", "-", "")
+    console.print(totals)
+
+
+def markdown(result: BenchmarkResult, command: str = "") -> str:
+    """The Markdown report: what ran, the totals against the targets, per-scenario verdicts, each miss's reason."""
+    t = result.totals
+    when = datetime.fromtimestamp(result.started_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# opsagent incident benchmark — {result.brain} brain", "",
+             f"- run: {when}, {len(result.scenarios)} scenario(s) × {result.repeat} repeat(s), "
+             f"wall time {t.wall_seconds:.0f} s" + (f", command `{command}`" if command else ""),
+             f"- champion: churn v{result.template.version}, trained once in {result.template.train_seconds:.0f} s "
+             f"(test F1 {result.template.test_metrics.get('f1', 0):.3f}, "
+             f"AUC {result.template.test_metrics.get('auc', 0):.3f}); every world starts from a copy",
+             f"- scenarios passed: {t.passed}/{t.runs}; errors: {t.errors}; LLM: {t.tokens_in:,} in / "
+             f"{t.tokens_out:,} out tokens, ${t.cost_usd:.4f}", "",
+             "## Totals", "", "| score | measured | target | met |", "|---|---|---|---|"]
+    for tg in targets(t):
+        lines.append(f"| {tg.name} | {tg.measured} | {tg.target} | {MARK[tg.met]} |")
+    lines += [f"| mitigation executed + verified (approved scenarios) | {t.executed.text()} | - | |", "",
+              "## Scenarios", "",
+              "| scenario | kind | expected | diagnosed | detection | false alarm ok | localization | root cause "
+              "| action | executed | TTD (ticks) | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s, r in zip(result.scores, result.runs, strict=True):
+        lines.append(f"| {s.scenario} | {s.kind} | {_expected(result, s.scenario)} | {_diag(r)} | "
+                     f"{_cell(s.detection)} | {_cell(s.false_alarm)} | {_cell(s.localization)} | "
+                     f"{_cell(s.root_cause)} | {_cell(s.mitigation)} | {_cell(s.executed)} | "
+                     f"{'-' if s.ttd_ticks is None else s.ttd_ticks} | {r.seconds:.0f} |")
+    lines += ["", "✓ right, ✗ missed, · does not apply.", "", "## Verdicts", ""]
+    for s, r in zip(result.scores, result.runs, strict=True):
+        scenario = next(x for x in result.scenarios if x.name == s.scenario)
+        lines += [f"### {s.scenario} — {'pass' if s.passed else 'MISS'}", "", scenario.description.strip(), ""]
+        for miss in s.misses():
+            lines.append(f"- **miss** — {miss}")
+        for name, v in s.verdicts().items():
+            if v.ok:
+                lines.append(f"- {name}: {v.reason}")
+        for tick in r.ticks:
+            what = (f"{tick.category} → {tick.action} ({', '.join(tick.culprit) or '-'})" if tick.detected
+                    else "quiet")
+            found = f"; findings: {', '.join(tick.findings)}" if tick.findings else ""
+            lines.append(f"- tick {tick.tick}: {what} — {tick.brain}, {tick.seconds:.0f} s{found}")
+        if r.mitigation:
+            m = r.mitigation
+            lines.append(f"- approved {m.proposal_id}: {m.status}, verified {m.verified} — {m.outcome}")
+        if r.world:
+            lines.append(f"- world: `{r.world}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def as_json(result: BenchmarkResult, command: str = "") -> dict[str, Any]:
+    """Everything, for tracking over time: totals, targets, and per run its scores and ticks."""
+    def case(s: CaseScore, r: ScenarioRun) -> dict[str, Any]:
+        return {"score": s.model_dump(mode="json"), "passed": s.passed, "misses": s.misses(),
+                "run": r.model_dump(mode="json")}
+
+    return {"benchmark": "opsagent-incidents", "brain": result.brain, "repeat": result.repeat,
+            "started_at": datetime.fromtimestamp(result.started_at, UTC).isoformat(), "command": command,
+            "git_commit": _git_commit(), "python": platform.python_version(), "machine": platform.machine(),
+            "champion": {"version": result.template.version, "test_metrics": result.template.test_metrics,
+                         "train_seconds": result.template.train_seconds},
+            "totals": result.totals.model_dump(mode="json") | {
+                k: getattr(result.totals, k).value for k in ("detection", "localization", "root_cause",
+                                                              "mitigation", "executed")},
+            "targets": [tg.model_dump(mode="json") for tg in targets(result.totals)],
+            "cases": [case(s, r) for s, r in zip(result.scores, result.runs, strict=True)]}
+
+
+def write_outputs(result: BenchmarkResult, out_dir: Path, command: str = "") -> tuple[Path, Path]:
+    """Write report.md and results.json into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "report.md", out_dir / "results.json"
+    md.write_text(markdown(result, command))
+    js.write_text(json.dumps(as_json(result, command), indent=2))
+    return md, js

@@ -1,0 +1,203 @@
+"""Run benchmark scenarios: build each world, run scheduled triage tick by tick, approve where the scenario
+says so, and score the runs. pydantic-evals is the harness (cases = scenarios, ``repeat``, progress bar,
+task timing); the AIOpsLab scores are ``evals.scoring`` functions wrapped as one evaluator.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic_evals import Case, Dataset
+from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
+
+from agent.settings import Settings
+from evals.scenario_model import EvalScenario
+from evals.scoring import CaseScore, Mitigation, ScenarioRun, TickResult, Totals, score_run, totals
+from evals.world import MODEL, Template, World, build_template
+
+Brain = Literal["offline", "llm"]
+Progress = Callable[[str], None]
+
+
+class EvalError(ValueError):
+    """A benchmark that cannot start (no LLM endpoint for --brain llm, bad settings): the message says why."""
+
+
+def brain_settings(brain: Brain, home: Path, base: Settings | None = None) -> Settings:
+    """Settings for one world: the environment's (SLOs, LLM endpoint) with this world's home; the offline
+    brain drops any configured endpoint so the policy decides alone."""
+    if base is None:
+        try:
+            base = Settings()
+        except ValueError as exc:
+            raise EvalError(f"bad opsagent settings in the environment: {exc}") from exc
+    if brain == "llm" and not base.llm_configured:
+        raise EvalError("--brain llm needs an LLM endpoint: set OPSAGENT_LLM_BASE_URL (vLLM, Ollama, llama.cpp) "
+                        "or OPSAGENT_LLM_API_KEY, or run with --brain offline")
+    update: dict[str, Any] = {"home": home, "model_name": MODEL}
+    if brain == "offline":
+        update |= {"llm_base_url": None, "llm_api_key": None}
+    return base.model_copy(update=update)
+
+
+@dataclass
+class BenchmarkResult:
+    brain: Brain
+    scenarios: list[EvalScenario]
+    runs: list[ScenarioRun]
+    scores: list[CaseScore]
+    totals: Totals
+    template: Template
+    started_at: float
+    repeat: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AIOpsLabScores(Evaluator[EvalScenario, ScenarioRun, None]):
+    """Detection, false alarm, localization, root cause, mitigation (chosen; executed and verified), and
+    time-to-detect, for one run: only the dimensions that apply to the scenario are reported."""
+
+    def evaluate(self, ctx: EvaluatorContext[EvalScenario, ScenarioRun, None]
+                 ) -> dict[str, EvaluationReason | int]:
+        s = score_run(ctx.inputs, ctx.output)
+        out: dict[str, EvaluationReason | int] = {
+            k: EvaluationReason(value=v.ok, reason=v.reason) for k, v in s.verdicts().items() if v.ok is not None}
+        if s.ttd_ticks is not None:
+            out["ttd_ticks"] = s.ttd_ticks
+        return out
+
+
+class ScenarioRunner:
+    """Runs one scenario at a time in its own world under ``worlds_dir``, copied from one template."""
+
+    def __init__(self, template: Template, worlds_dir: Path, brain: Brain, *, base_settings: Settings | None = None,
+                 chat_model: Any = None, progress: Progress = lambda _m: None):
+        self.template = template
+        self.worlds_dir = worlds_dir
+        self.brain = brain
+        self.base_settings = base_settings
+        self.chat_model = chat_model  # tests inject a scripted fake here; None: built from settings
+        self.progress = progress
+
+    def __call__(self, scenario: EvalScenario) -> ScenarioRun:
+        """The pydantic-evals task: never raises; a broken world is a scored miss with its reason."""
+        started = time.time()
+        root = self.worlds_dir / f"{scenario.name}-{uuid.uuid4().hex[:6]}"
+        run = ScenarioRun(scenario=scenario.name, brain=self.brain, world=str(root))
+        try:
+            self._run(scenario, root, run)
+        except Exception as exc:  # any failure is information about this scenario, not the end of the run
+            run.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+            self.progress(f"{scenario.name}: failed: {run.error}")
+        run.seconds = time.time() - started
+        return run
+
+    def _run(self, scenario: EvalScenario, root: Path, run: ScenarioRun) -> None:
+        from agent.context import OpsContext
+        from graphs.runner import GraphRunner
+
+        settings = brain_settings(self.brain, root, self.base_settings)
+        with World(scenario, self.template, root, progress=self.progress) as world:
+            canary_round = iter(range(1, 1000))
+
+            def canary_traffic(_url: str, _seconds: float) -> None:
+                # The world keeps its fault while remediation watches the canary.
+                world.send(max(1, len(run.ticks) - 1), seed_offset=1000 * next(canary_round))
+
+            ctx = OpsContext(settings, via="scheduler", actor="scheduler", canary_traffic=canary_traffic,
+                             progress=lambda m: None, chat_model=self.chat_model)
+            with GraphRunner(ctx) as runner:
+                for n in range(scenario.ticks + 1):
+                    tick = self._tick(world, runner, n)
+                    run.ticks.append(tick)
+                    run.released = world.released
+                    self.progress(f"{scenario.name} tick {n}: "
+                                  + (f"{tick.category} → {tick.action} ({', '.join(tick.culprit) or '-'})"
+                                     if tick.detected else "quiet"))
+                    if n >= 1 and tick.detected:
+                        if scenario.approve and tick.proposal_id:
+                            run.mitigation = self._approve(scenario, runner, tick.proposal_id)
+                        break
+
+    def _tick(self, world: World, runner: Any, n: int) -> TickResult:
+        from agent.incidents import IncidentError, IncidentStore
+
+        t0 = time.time()
+        traffic = world.tick(n)
+        # A scheduled tick looks back over exactly its own interval (plus a little slack).
+        out = runner.triage(MODEL, window_minutes=(time.time() - t0) / 60 + 0.01)
+        d = out.diagnosis
+        tokens_in = tokens_out = 0
+        cost = 0.0
+        try:
+            rec = IncidentStore(world.layout.approvals_db).get(out.incident_id)
+            tokens_in, tokens_out, cost = rec.tokens_in, rec.tokens_out, rec.cost_usd
+        except IncidentError:
+            pass
+        return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,
+                          summary=d.summary, brain=d.brain, incident_id=out.incident_id, proposal_id=out.proposal_id,
+                          tools=list(out.tools_called), findings=_findings(out.summary),
+                          requests_ok=traffic.ok, requests_failed=traffic.failed, requests_rejected=traffic.rejected,
+                          tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, seconds=time.time() - t0)
+
+    def _approve(self, scenario: EvalScenario, runner: Any, proposal_id: str) -> Mitigation:
+        from agent.proposals import HumanResponse
+
+        t0 = time.time()
+        by = "opsagent eval (on a person's behalf)"
+        answer = (HumanResponse(type="edit", args=dict(scenario.approve_edit), by=by, via="cli")
+                  if scenario.approve_edit else HumanResponse(type="accept", by=by, via="cli"))
+        done = runner.answer(proposal_id, answer)
+        self.progress(f"{scenario.name}: approved {proposal_id}: {done.status}, verified={done.verified}")
+        return Mitigation(proposal_id=proposal_id, status=done.status, verified=done.verified,
+                          outcome=done.outcome, seconds=time.time() - t0)
+
+
+def _findings(summary: str) -> list[str]:
+    """The finding lines of a monitoring summary (after its first line)."""
+    return [line.strip("- ").strip() for line in summary.splitlines()[1:] if line.strip()][:12]
+
+
+def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, brain: Brain = "offline", repeat: int = 1,
+                  epochs: int = 30, base_settings: Settings | None = None, chat_model: Any = None,
+                  progress: Progress = lambda _m: None, show_progress_bar: bool = True) -> BenchmarkResult:
+    """Train the shared champion once, run every scenario ``repeat`` times, score and total them."""
+    if repeat < 1:
+        raise EvalError(f"--repeat must be at least 1, not {repeat}")
+    if not scenarios:
+        raise EvalError("no scenarios to run")
+    if base_settings is None:
+        base_settings = brain_settings(brain, out_dir)  # fails early on a missing endpoint or bad settings
+    elif brain == "llm" and chat_model is None and not base_settings.llm_configured:
+        brain_settings(brain, out_dir, base_settings)
+    started = time.time()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    template = build_template(out_dir / "template", epochs=epochs, progress=progress)
+    progress(f"champion v{template.version} trained in {template.train_seconds:.0f} s "
+             f"(test F1 {template.test_metrics.get('f1', 0):.3f}, AUC {template.test_metrics.get('auc', 0):.3f})")
+    task = ScenarioRunner(template, out_dir / "worlds", brain, base_settings=base_settings, chat_model=chat_model,
+                          progress=progress)
+    dataset = Dataset[EvalScenario, ScenarioRun, None](
+        name="opsagent-incidents", cases=[Case(name=s.name, inputs=s) for s in scenarios],
+        evaluators=[AIOpsLabScores()])
+    # One world at a time: each runs a real service and trains on a shared, small machine.
+    report = dataset.evaluate_sync(task, name=f"opsagent-{brain}", max_concurrency=1, repeat=repeat,
+                                   progress=show_progress_bar)
+    by_name = {s.name: s for s in scenarios}
+    pairs: list[tuple[EvalScenario, ScenarioRun]] = [(c.inputs, c.output) for c in report.cases]
+    for failure in report.failures:  # the task never raises, but an evaluator could
+        scenario = by_name[failure.source_case_name or failure.name]
+        pairs.append((scenario, ScenarioRun(scenario=scenario.name, brain=brain, error=failure.error_message)))
+    order = {s.name: i for i, s in enumerate(scenarios)}
+    pairs.sort(key=lambda p: order[p[0].name])
+    runs = [r for _, r in pairs]
+    scores = [score_run(s, r) for s, r in pairs]
+    return BenchmarkResult(brain=brain, scenarios=scenarios, runs=runs, scores=scores,
+                           totals=totals(scores, runs, wall_seconds=time.time() - started), template=template,
+                           started_at=started, repeat=repeat)

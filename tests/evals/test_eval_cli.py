@@ -1,0 +1,65 @@
+"""`opsagent eval` refuses bad input with a clear message and exit code 2, before building any world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from agent.cli.eval_cmd import eval_
+from agent.settings import Settings
+from evals.runner import EvalError, run_benchmark
+from evals.scenario_model import load_dir
+
+app = typer.Typer()
+app.command("eval")(eval_)
+app.command("noop")(lambda: None)  # two commands: typer keeps "eval" as a sub-command name
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OPSAGENT_HOME", str(tmp_path / "home"))
+    for key in ("OPSAGENT_LLM_BASE_URL", "OPSAGENT_LLM_API_KEY", "OPSAGENT_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["eval", *args])
+    return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
+
+
+def test_llm_brain_without_an_endpoint_exits_2_with_what_to_set(env: Path) -> None:
+    code, out = invoke("--brain", "llm")
+    assert code == 2 and "OPSAGENT_LLM_BASE_URL" in out and "--brain offline" in out
+    assert not (env / "home" / "evals").exists()  # nothing was built
+
+
+def test_unknown_brain_bad_folder_bad_file_and_unknown_scenario_are_messages(env: Path) -> None:
+    assert invoke("--brain", "oracle")[0] == 2
+    code, out = invoke("--scenarios", str(env / "nowhere"))
+    assert code == 2 and "no such folder" in out
+    folder = env / "mine"
+    folder.mkdir()
+    (folder / "broken.yaml").write_text("name: broken\nkind: control\n")
+    code, out = invoke("--scenarios", str(folder))
+    assert code == 2 and "broken.yaml" in out and "expected" in out
+    code, out = invoke("--only", "no_such_scenario")
+    assert code == 2 and "unknown scenario" in out and "control_quiet" in out
+
+
+def test_an_occupied_output_folder_is_refused(env: Path) -> None:
+    (env / "out").mkdir()
+    (env / "out" / "report.md").write_text("last week's")
+    code, out = invoke("--out", str(env / "out"), "--only", "control_quiet")
+    assert code == 2 and "not empty" in out
+
+
+def test_run_benchmark_refuses_llm_without_endpoint_and_zero_repeats(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, llm_base_url=None, llm_api_key=None)
+    with pytest.raises(EvalError, match="--brain llm needs an LLM endpoint"):
+        run_benchmark(load_dir(only=["control_quiet"]), tmp_path, brain="llm", base_settings=settings)
+    with pytest.raises(EvalError, match="at least 1"):
+        run_benchmark(load_dir(only=["control_quiet"]), tmp_path, repeat=0, base_settings=settings)

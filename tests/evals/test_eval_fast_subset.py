@@ -1,0 +1,76 @@
+"""The real benchmark runner on a fast subset: a quiet control, covariate drift and a broken release, each in
+its own served world (real service on loopback, MLflow on SQLite, real triage graphs, the offline policy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from agent.settings import Settings
+from evals.report import print_table, write_outputs
+from evals.runner import BenchmarkResult, run_benchmark
+from evals.scenario_model import load_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[BenchmarkResult, Path]:
+    out = tmp_path_factory.mktemp("eval")
+    chosen = {s.name: s for s in load_dir() if s.fast}
+    assert set(chosen) == {"control_quiet", "covariate_drift_day_minutes", "broken_release"}
+    # Smaller than the full benchmark: one tick after the quiet one, and no retrain (the broken release's
+    # rollback still exercises approve → execute → verify).
+    scenarios = [chosen["control_quiet"].model_copy(update={"ticks": 1}),
+                 chosen["covariate_drift_day_minutes"].model_copy(update={"approve": False, "ticks": 1}),
+                 chosen["broken_release"].model_copy(update={"ticks": 1})]
+    settings = Settings(home=out, llm_base_url=None, llm_api_key=None)
+    return run_benchmark(scenarios, out, epochs=10, base_settings=settings, show_progress_bar=False), out
+
+
+def test_the_fast_subset_scores_as_the_offline_policy_should(fast_run: tuple[BenchmarkResult, Path]) -> None:
+    result, _ = fast_run
+    by_name = {s.scenario: s for s in result.scores}
+    assert all(s.error is None for s in result.scores), [s.misses() for s in result.scores]
+    assert by_name["control_quiet"].false_alarm.ok is True
+    drift = by_name["covariate_drift_day_minutes"]
+    assert drift.detection.ok and drift.localization.ok and drift.root_cause.ok, drift.misses()
+    broken = by_name["broken_release"]
+    assert broken.passed, broken.misses()
+    assert broken.executed.ok is True  # rolled back and verified
+    run = next(r for r in result.runs if r.scenario == "broken_release")
+    assert run.released and broken.localization.reason == f"named {run.released}"
+    t = result.totals
+    assert (t.runs, t.errors, t.false_alarms_controls, t.false_alarms_quiet_tick) == (3, 0, 0, 0)
+    assert t.detection.value == 1.0 and t.ttd_max_ticks == 1
+    assert t.tokens_in == 0 and t.cost_usd == 0.0  # the offline brain calls no LLM
+
+
+def test_the_three_outputs_exist_and_agree(fast_run: tuple[BenchmarkResult, Path]) -> None:
+    result, out = fast_run
+    console = Console(record=True, width=200)
+    print_table(result, console)
+    text = console.export_text()
+    assert "broken_release" in text and "detection" in text and "false alarms" in text
+    md, js = write_outputs(result, out, "opsagent eval --fast")
+    report = md.read_text()
+    assert "## Verdicts" in report and "### broken_release — pass" in report
+    data = json.loads(js.read_text())
+    assert data["totals"]["runs"] == 3 and data["totals"]["detection"] == 1.0
+    assert {c["run"]["scenario"] for c in data["cases"]} == {"control_quiet", "covariate_drift_day_minutes",
+                                                             "broken_release"}
+    assert data["command"] == "opsagent eval --fast"
+
+
+def test_every_world_stopped_its_service(fast_run: tuple[BenchmarkResult, Path]) -> None:
+    from ml_core.deploy.local import LocalBackend
+    from ml_core.paths import HomeLayout
+
+    result, _ = fast_run
+    for run in result.runs:
+        assert run.world
+        assert not LocalBackend(HomeLayout(Path(run.world)), "churn").status().running
+
