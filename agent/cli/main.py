@@ -12,6 +12,7 @@ from agent.cli import (
     demo_cmd,
     deploy_cmd,
     drift_cmd,
+    eval_cmd,
     evaluate_cmd,
     incidents_cmd,
     memory_cmd,
@@ -46,6 +47,7 @@ app.command("chat")(chat_cmd.chat)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(schedule_cmd.app, name="schedule")
+app.command("eval")(eval_cmd.eval_)
 
 
 def main() -> None:
