@@ -132,9 +132,9 @@ def as_json(result: BenchmarkResult, command: str = "") -> dict[str, Any]:
             "git_commit": _git_commit(), "python": platform.python_version(), "machine": platform.machine(),
             "champion": {"version": result.template.version, "test_metrics": result.template.test_metrics,
                          "train_seconds": result.template.train_seconds},
-            "totals": result.totals.model_dump(mode="json") | {
-                k: getattr(result.totals, k).value for k in ("detection", "localization", "root_cause",
-                                                              "mitigation", "executed")},
+            "totals": result.totals.model_dump(mode="json"),  # rates as hits/of
+            "rates": {k: getattr(result.totals, k).value for k in ("detection", "localization", "root_cause",
+                                                                   "mitigation", "executed")},
             "targets": [tg.model_dump(mode="json") for tg in targets(result.totals)],
             "cases": [case(s, r) for s, r in zip(result.scores, result.runs, strict=True)]}
 

@@ -59,7 +59,8 @@ def test_the_three_outputs_exist_and_agree(fast_run: tuple[BenchmarkResult, Path
     report = md.read_text()
     assert "## Verdicts" in report and "### broken_release — pass" in report
     data = json.loads(js.read_text())
-    assert data["totals"]["runs"] == 3 and data["totals"]["detection"] == 1.0
+    assert data["totals"]["runs"] == 3 and data["rates"]["detection"] == 1.0
+    assert data["totals"]["detection"] == {"hits": 2, "of": 2}
     assert {c["run"]["scenario"] for c in data["cases"]} == {"control_quiet", "covariate_drift_day_minutes",
                                                              "broken_release"}
     assert data["command"] == "opsagent eval --fast"
