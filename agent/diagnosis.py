@@ -50,6 +50,9 @@ class TriageSignals(BaseModel):
     reference: dict[str, float] = Field(default_factory=dict, description="the champion's test metrics")
     realised_by_version: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="per serving version: realised f1 of its own decisions and label count n")
+    previous_reference: dict[str, float] = Field(
+        default_factory=dict, description="test metrics of the champion a release replaced in this window: a "
+        "promoted bad model matches its own reference, so the one it replaced is the yardstick")
     recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change")
     similar_incidents: list[MemoryHit] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called")

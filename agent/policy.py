@@ -35,6 +35,9 @@ HARM_DROP = {"f1": 0.04, "auc": 0.03}  # realised drops that count as harm below
 MIN_PRIOR_MOVE = 0.05  # the monitoring check's default max_prior_shift
 MIN_VERSION_LABELS = 30  # labels a version needs before its own F1 can blame (or clear) it
 RELEASE_F1_MARGIN = 0.05  # a release whose own F1 trails the other versions' by more than this is blamed
+# A promoted release whose own realised F1 trails the replaced champion's test F1 by this much is blamed. Wider
+# than the canary margin: the comparison is across data sets (window vs test split), and 30 labels are noisy.
+REGRESSION_F1_DROP = 0.15
 
 _ACTUAL_RATE = re.compile(r"actual ([\d.]+) vs ([\d.]+)")
 _REJECTED_FIELD = re.compile(r"([A-Za-z_][\w.]*) \((?:missing|null|wrong_type|out_of_range|unknown_category)\)")
@@ -79,6 +82,25 @@ def release_is_worse(signals: TriageSignals, version: str, drifted: bool) -> boo
         f1_rest = sum(v["f1"] * v["n"] for v in rest) / n_rest
         return own["f1"] < f1_rest - RELEASE_F1_MARGIN
     return not drifted
+
+
+def release_regressed(signals: TriageSignals, drifted: bool) -> tuple[str, float, float] | None:
+    """A champion promoted in the window whose own decisions score well below the test F1 of the version it
+    replaced: (version, its realised F1, the replaced version's test F1). Needed because monitoring judges
+    a champion against its *own* test metrics, which a bad model matches. With drifted inputs the drop may
+    be the drift's, so then the release's own test F1 must trail the replaced one's as well."""
+    d = signals.deploy
+    fresh = new_release(signals)
+    prev_f1 = signals.previous_reference.get("f1")
+    if not fresh or fresh != d.champion or prev_f1 is None:
+        return None
+    own = signals.realised_by_version.get(fresh)
+    if not own or own.get("n", 0) < MIN_VERSION_LABELS or own["f1"] >= prev_f1 - REGRESSION_F1_DROP:
+        return None
+    own_test = signals.reference.get("f1")
+    if drifted and (own_test is None or own_test >= prev_f1 - RELEASE_F1_MARGIN):
+        return None
+    return fresh, own["f1"], prev_f1
 
 
 def slow_versions(signals: TriageSignals) -> set[str]:
@@ -146,6 +168,10 @@ def _decide(signals: TriageSignals) -> tuple[Category, list[str], Action, str, i
         return ("data_quality", fields, "fix_data", f"a broken input feed: rejected or null values{where}",
                 len(quality) + bool(fields))
     estimated = _of(signals, "estimated_performance_drop")
+    if regressed := release_regressed(signals, bool(drifted)):
+        version, own_f1, prev_f1 = regressed
+        return ("bad_release", [version], "rollback", f"version {version} went live and its decisions score F1 "
+                f"{own_f1:.3f}, below the {prev_f1:.3f} test F1 of the version it replaced", 2)
     if _of(signals, "performance_drop"):
         fresh = new_release(signals)
         if fresh and release_is_worse(signals, fresh, bool(drifted)):
@@ -182,6 +208,10 @@ def diagnose(signals: TriageSignals) -> Diagnosis:
     if category in ("data_drift", "concept_drift") and action != "none":
         evidence += [Evidence(source="realised performance", detail=line) for line in realised_harm(signals)]
     if category == "bad_release":
+        if regressed := release_regressed(signals, bool(_of(signals, "feature_drift"))):
+            evidence.append(Evidence(source="realised performance", detail=(
+                f"v{regressed[0]}'s own decisions: realised f1 {regressed[1]:.3f}; the version it replaced scored "
+                f"{regressed[2]:.3f} on its test set")))
         evidence += [Evidence(source="recent deploys", detail=line) for line in signals.recent_deploys[:3]]
     if signals.drift_report_dir and category == "data_drift":
         evidence.append(Evidence(source="drift report", detail=signals.drift_report_dir))

@@ -35,9 +35,30 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "plots": [str(p) for p in watched.report.plots] if watched.report else [],
         "rejected_fields": rejected_fields(ctx, model, since, until),
         "realised_by_version": realised_by_version(ctx, model, since, until),
+        "previous_reference": previous_reference(ctx, model, since),
     }
     if r.findings and watched.report and watched.report.html:
         out["report_html"] = str(watched.report.html)
+    return out
+
+
+def previous_reference(ctx: OpsContext, model: str, since: float) -> dict[str, float]:
+    """The replaced champion's test metrics, when the champion changed since ``since``; else empty."""
+    try:
+        st = ctx.backend(model).status()
+        if not (st.previous_champion and st.champion and st.previous_champion != st.champion
+                and st.updated_at and st.updated_at >= since):
+            return {}
+        tags = ctx.registry.version(model, st.previous_champion).tags
+    except Exception:  # no deployment, or the old version is gone: no yardstick, not a crash
+        return {}
+    out: dict[str, float] = {}
+    for key, value in tags.items():
+        if key.startswith("test_"):
+            try:
+                out[key.removeprefix("test_")] = float(value)
+            except ValueError:
+                continue
     return out
 
 
@@ -111,4 +132,5 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         drift_report_dir=monitor.get("report_html") or monitor.get("report_dir"), drift_plots=monitor.get("plots", []),
         realised=monitor.get("realised", {}), estimated=monitor.get("estimated", {}),
         reference=monitor.get("reference", {}), realised_by_version=monitor.get("realised_by_version", {}),
+        previous_reference=monitor.get("previous_reference", {}),
         recent_deploys=deploy.get("recent", []), notes=notes)

@@ -281,3 +281,35 @@ def test_a_release_is_blamed_only_on_its_own_decisions(by_version, category, act
     case = signals(drift("total_day_minutes"), perf_drop(0.70), realised_by_version=by_version, **NEW_CHAMPION)
     d = diagnose(case)
     assert (d.category, d.action) == (category, action)
+
+
+REPLACED_V1 = {"f1": 0.847, "auc": 0.92}
+
+
+@pytest.mark.parametrize("findings, by_version, own_test_f1, category, action", [
+    # a promoted bad model matches its own test metrics (no performance finding), but its decisions score far
+    # below the test F1 of the champion it replaced: a bad release
+    ((), {"2": {"f1": 0.25, "n": 200}}, 0.247, "bad_release", "rollback"),
+    # a healthy release scores near the replaced champion: nothing to do
+    ((), {"2": {"f1": 0.80, "n": 200}}, 0.85, "none", "none"),
+    # too few labels of its own to blame it
+    ((), {"2": {"f1": 0.25, "n": 10}}, 0.247, "none", "none"),
+    # drifted inputs and a release as good as its predecessor on the test set: the drift's fault, not the release's
+    ((drift("total_day_minutes"), perf_drop(0.55, ref=0.85)), {"2": {"f1": 0.55, "n": 200}}, 0.85,
+     "data_drift", "retrain"),
+    # drifted inputs, but the release was already worse on its own test set: still the release
+    ((drift("total_day_minutes"),), {"2": {"f1": 0.30, "n": 200}}, 0.40, "bad_release", "rollback"),
+])
+def test_a_promoted_release_is_judged_against_the_champion_it_replaced(findings, by_version, own_test_f1,
+                                                                     category, action):
+    case = signals(*findings, realised_by_version=by_version, previous_reference=REPLACED_V1,
+                   reference={"f1": own_test_f1, "auc": 0.9}, realised={"f1": by_version["2"]["f1"]}, **NEW_CHAMPION)
+    d = diagnose(case)
+    assert (d.category, d.action) == (category, action), d.summary
+    if category == "bad_release":
+        assert d.culprit == ["2"] and any("replaced" in e.detail for e in d.evidence)
+
+
+def test_without_a_replaced_champion_the_old_rules_hold():
+    case = signals(realised_by_version={"1": {"f1": 0.25, "n": 200}}, reference={"f1": 0.247}, realised={"f1": 0.25})
+    assert diagnose(case).category == "none"
