@@ -60,6 +60,8 @@ def print_table(result: BenchmarkResult, console: Console | None = None) -> None
     totals.add_row("executed + verified", t.executed.text(), "-", "")
     totals.add_row("scenarios passed", f"{t.passed}/{t.runs}", "-", "")
     totals.add_row("LLM tokens / cost", f"{t.tokens_in:,} in / {t.tokens_out:,} out, ${t.cost_usd:.4f}", "-", "")
+    if t.llm_fallbacks:
+        totals.add_row("LLM failed, offline policy decided", f"{t.llm_fallbacks} triage(s)", "-", "")
     totals.add_row("wall time", f"{t.wall_seconds:.0f} s", "-", "")
     console.print(totals)
 
@@ -75,7 +77,9 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
              f"(test F1 {result.template.test_metrics.get('f1', 0):.3f}, "
              f"AUC {result.template.test_metrics.get('auc', 0):.3f}); every world starts from a copy",
              f"- scenarios passed: {t.passed}/{t.runs}; errors: {t.errors}; LLM: {t.tokens_in:,} in / "
-             f"{t.tokens_out:,} out tokens, ${t.cost_usd:.4f}", "",
+             f"{t.tokens_out:,} out tokens, ${t.cost_usd:.4f}"
+             + (f"; the LLM failed and the offline policy decided in {t.llm_fallbacks} triage(s)"
+                if t.llm_fallbacks else ""), "",
              "## Totals", "", "| score | measured | target | met |", "|---|---|---|---|"]
     for tg in targets(t):
         lines.append(f"| {tg.name} | {tg.measured} | {tg.target} | {MARK[tg.met]} |")
@@ -102,7 +106,9 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
             what = (f"{tick.category} → {tick.action} ({', '.join(tick.culprit) or '-'})" if tick.detected
                     else "quiet")
             found = f"; findings: {', '.join(tick.findings)}" if tick.findings else ""
-            lines.append(f"- tick {tick.tick}: {what} — {tick.brain}, {tick.seconds:.0f} s{found}")
+            spent = (f", LLM {tick.tokens_in:,} in / {tick.tokens_out:,} out tokens, ${tick.cost_usd:.4f}"
+                     if tick.tokens_in or tick.tokens_out else "")
+            lines.append(f"- tick {tick.tick}: {what} — {tick.brain}, {tick.seconds:.0f} s{spent}{found}")
         if r.mitigation:
             m = r.mitigation
             lines.append(f"- approved {m.proposal_id}: {m.status}, verified {m.verified} — {m.outcome}")

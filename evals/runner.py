@@ -28,15 +28,17 @@ class EvalError(ValueError):
     """A benchmark that cannot start (no LLM endpoint for --brain llm, bad settings): the message says why."""
 
 
-def brain_settings(brain: Brain, home: Path, base: Settings | None = None) -> Settings:
+def brain_settings(brain: Brain, home: Path, base: Settings | None = None, *, injected_model: bool = False
+                   ) -> Settings:
     """Settings for one world: the environment's (SLOs, LLM endpoint) with this world's home; the offline
-    brain drops any configured endpoint so the policy decides alone."""
+    brain drops any configured endpoint so the policy decides alone. ``injected_model``: the llm brain's chat
+    model is given directly (tests' scripted fake), so no endpoint is needed."""
     if base is None:
         try:
             base = Settings()
         except ValueError as exc:
             raise EvalError(f"bad opsagent settings in the environment: {exc}") from exc
-    if brain == "llm" and not base.llm_configured:
+    if brain == "llm" and not injected_model and not base.llm_configured:
         raise EvalError("--brain llm needs an LLM endpoint: set OPSAGENT_LLM_BASE_URL (vLLM, Ollama, llama.cpp) "
                         "or OPSAGENT_LLM_API_KEY, or run with --brain offline")
     update: dict[str, Any] = {"home": home, "model_name": MODEL}
@@ -102,7 +104,7 @@ class ScenarioRunner:
         from agent.context import OpsContext
         from graphs.runner import GraphRunner
 
-        settings = brain_settings(self.brain, root, self.base_settings)
+        settings = brain_settings(self.brain, root, self.base_settings, injected_model=self.chat_model is not None)
         with World(scenario, self.template, root, progress=self.progress) as world:
             canary_round = iter(range(1, 1000))
 
@@ -126,20 +128,12 @@ class ScenarioRunner:
                         break
 
     def _tick(self, world: World, runner: Any, n: int) -> TickResult:
-        from agent.incidents import IncidentError, IncidentStore
-
         t0 = time.time()
         traffic = world.tick(n)
         # A scheduled tick looks back over exactly its own interval (plus a little slack).
         out = runner.triage(MODEL, window_minutes=(time.time() - t0) / 60 + 0.01)
         d = out.diagnosis
-        tokens_in = tokens_out = 0
-        cost = 0.0
-        try:
-            rec = IncidentStore(world.layout.approvals_db).get(out.incident_id)
-            tokens_in, tokens_out, cost = rec.tokens_in, rec.tokens_out, rec.cost_usd
-        except IncidentError:
-            pass
+        tokens_in, tokens_out, cost = _spent(runner, out.incident_id, world)
         return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,
                           summary=d.summary, brain=d.brain, incident_id=out.incident_id, proposal_id=out.proposal_id,
                           tools=list(out.tools_called), findings=_findings(out.summary),
@@ -159,6 +153,28 @@ class ScenarioRunner:
                           outcome=done.outcome, seconds=time.time() - t0)
 
 
+def _spent(runner: Any, incident_id: str, world: World) -> tuple[int, int, float]:
+    """LLM tokens in, out and their estimated cost for one triage.
+
+    The triage graph keeps its usage in its checkpointed state, which covers every triage: the incident
+    record has it too, but only when something was detected, so a quiet verdict the LLM paid for (a control
+    whose findings it judged harmless) would count as free. The record is the fallback if the state is gone."""
+    from agent.incidents import IncidentError, IncidentStore
+    from agent.llm import cost_usd
+
+    # "triage-<incident>" is the thread id GraphRunner.triage gives each incident.
+    state = runner.triage_graph.get_state({"configurable": {"thread_id": f"triage-{incident_id}"}}).values
+    if state:
+        usage = state.get("usage") or {}
+        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        return tokens_in, tokens_out, cost_usd(runner.ctx.settings, tokens_in, tokens_out)
+    try:
+        rec = IncidentStore(world.layout.approvals_db).get(incident_id)
+    except IncidentError:
+        return 0, 0, 0.0
+    return rec.tokens_in, rec.tokens_out, rec.cost_usd
+
+
 def _findings(summary: str) -> list[str]:
     """The finding lines of a monitoring summary (after its first line)."""
     return [line.strip("- ").strip() for line in summary.splitlines()[1:] if line.strip()][:12]
@@ -166,19 +182,21 @@ def _findings(summary: str) -> list[str]:
 
 def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, brain: Brain = "offline", repeat: int = 1,
                   epochs: int = 30, base_settings: Settings | None = None, chat_model: Any = None,
-                  progress: Progress = lambda _m: None, show_progress_bar: bool = True) -> BenchmarkResult:
-    """Train the shared champion once, run every scenario ``repeat`` times, score and total them."""
+                  progress: Progress = lambda _m: None, show_progress_bar: bool = True,
+                  template: Template | None = None) -> BenchmarkResult:
+    """Train the shared champion once, run every scenario ``repeat`` times, score and total them.
+
+    ``template``: an already trained champion home to copy instead (``result.template`` of an earlier run)."""
     if repeat < 1:
         raise EvalError(f"--repeat must be at least 1, not {repeat}")
     if not scenarios:
         raise EvalError("no scenarios to run")
-    if base_settings is None:
-        base_settings = brain_settings(brain, out_dir)  # fails early on a missing endpoint or bad settings
-    elif brain == "llm" and chat_model is None and not base_settings.llm_configured:
-        brain_settings(brain, out_dir, base_settings)
+    # Fails early on a missing endpoint or bad settings, before anything is trained.
+    base_settings = brain_settings(brain, out_dir, base_settings, injected_model=chat_model is not None)
     started = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    template = build_template(out_dir / "template", epochs=epochs, progress=progress)
+    if template is None:
+        template = build_template(out_dir / "template", epochs=epochs, progress=progress)
     progress(f"champion v{template.version} trained in {template.train_seconds:.0f} s "
              f"(test F1 {template.test_metrics.get('f1', 0):.3f}, AUC {template.test_metrics.get('auc', 0):.3f})")
     task = ScenarioRunner(template, out_dir / "worlds", brain, base_settings=base_settings, chat_model=chat_model,

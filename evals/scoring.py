@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 
 from evals.scenario_model import RELEASE, EvalScenario
 
+LLM_FAILED = "offline policy (LLM failed"  # how a triage's brain reads when the offline policy took over
+
 
 # ---- what a run observed ------------------------------------------------------------------------
 class TickResult(BaseModel):
@@ -63,6 +65,11 @@ class ScenarioRun(BaseModel):
     def first_detection(self) -> TickResult | None:
         """The first tick after the fault started whose triage flagged something."""
         return next((t for t in self.ticks if t.tick >= 1 and t.detected), None)
+
+    @property
+    def llm_fallbacks(self) -> int:
+        """Triages where the LLM failed and the offline policy decided (agent.llm.brain_label's wording)."""
+        return sum(t.brain.startswith(LLM_FAILED) for t in self.ticks)
 
     @property
     def tokens(self) -> tuple[int, int, float]:
@@ -208,6 +215,7 @@ class Totals(BaseModel):
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    llm_fallbacks: int = Field(0, description="triages where the LLM failed and the offline policy decided")
     wall_seconds: float = 0.0
 
 
@@ -229,7 +237,7 @@ def totals(scores: list[CaseScore], runs: list[ScenarioRun], wall_seconds: float
         ttd_mean_ticks=sum(ttd) / len(ttd) if ttd else None, ttd_max_ticks=max(ttd) if ttd else None,
         passed=sum(s.passed for s in scores), tokens_in=sum(r.tokens[0] for r in runs),
         tokens_out=sum(r.tokens[1] for r in runs), cost_usd=sum(r.tokens[2] for r in runs),
-        wall_seconds=wall_seconds)
+        llm_fallbacks=sum(r.llm_fallbacks for r in runs), wall_seconds=wall_seconds)
 
 
 class Target(BaseModel):
