@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ml_core.monitoring.drift_screen import build_profile, screen
 from ml_core.monitoring.evidently_report import run_evidently_drift, verdicts_from_snapshot
+
+T = TypeVar("T")
 
 
 def synthetic_frames(rows: int, features: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -39,9 +43,10 @@ def synthetic_frames(rows: int, features: int, seed: int = 0) -> tuple[pd.DataFr
     return pd.DataFrame(ref), pd.DataFrame(cur), kinds
 
 
-def _time(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
+def _time(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """The best of ``repeats`` timings of ``fn`` (at least one), and its last result."""
+    best = float("inf")
+    for _ in range(max(1, repeats)):
         t = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - t)

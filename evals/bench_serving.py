@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nmodel {MODEL} v{version}; {args.concurrency} keep-alive connections; {args.seconds:g} s measured "
           f"after {args.warmup:g} s warm-up; servers pinned to CPU 0 (OMP_NUM_THREADS=1), load generator to CPU 1")
     print(f"{'server':<10}{'batch':>6}{'req/s':>10}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    for (name, b), r in results.items():
-        print(f"{name:<10}{b:>6}{r['rps']:>10.1f}{r['rps'] * b:>10.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-              f"{r['errors']:>8}")
+    for (name, b), m in results.items():
+        print(f"{name:<10}{b:>6}{m['rps']:>10.1f}{m['rps'] * b:>10.0f}{m['p50_ms']:>9.1f}{m['p99_ms']:>9.1f}"
+              f"{m['errors']:>8}")
     for b in args.batch:
         ours, ref = results[("opsagent", b)], results[("mlflow", b)]
         verdict = "ok" if ours["rps"] >= 2 * ref["rps"] and ours["p99_ms"] <= ref["p99_ms"] else "below target"
