@@ -76,6 +76,10 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
              f"- champion: churn v{result.template.version}, trained once in {result.template.train_seconds:.0f} s "
              f"(test F1 {result.template.test_metrics.get('f1', 0):.3f}, "
              f"AUC {result.template.test_metrics.get('auc', 0):.3f}); every world starts from a copy",
+             "- worlds: " + ("each scenario's world (service logs, post-mortems, MLflow) is kept at the path "
+                             "under its verdict" if result.keep_worlds else
+                             "not kept (--no-keep-worlds): each world folder, and the template this benchmark "
+                             "trained, was deleted once its run was recorded"),
              f"- scenarios passed: {t.passed}/{t.runs}; errors: {t.errors}; LLM: {t.tokens_in:,} in / "
              f"{t.tokens_out:,} out tokens, ${t.cost_usd:.4f}"
              + (f"; the LLM failed and the offline policy decided in {t.llm_fallbacks} triage(s)"
@@ -134,6 +138,7 @@ def as_json(result: BenchmarkResult, command: str = "") -> dict[str, Any]:
                 "run": r.model_dump(mode="json")}
 
     return {"benchmark": "opsagent-incidents", "brain": result.brain, "repeat": result.repeat,
+            "keep_worlds": result.keep_worlds,
             "started_at": datetime.fromtimestamp(result.started_at, UTC).isoformat(), "command": command,
             "git_commit": _git_commit(), "python": platform.python_version(), "machine": platform.machine(),
             "champion": {"version": result.template.version, "test_metrics": result.template.test_metrics,

@@ -5,6 +5,7 @@ task timing); the AIOpsLab scores are ``evals.scoring`` functions wrapped as one
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class BenchmarkResult:
     template: Template
     started_at: float
     repeat: int = 1
+    keep_worlds: bool = True  # False: each world folder (and the template it trained) was deleted after its run
     notes: list[str] = field(default_factory=list)
 
 
@@ -76,16 +78,20 @@ class AIOpsLabScores(Evaluator[EvalScenario, ScenarioRun, None]):
 
 
 class ScenarioRunner:
-    """Runs one scenario at a time in its own world under ``worlds_dir``, copied from one template."""
+    """Runs one scenario at a time in its own world under ``worlds_dir``, copied from one template.
+
+    ``keep_worlds=False`` deletes each world folder once its run is recorded: scoring reads only the returned
+    ``ScenarioRun``, and a benchmark's worlds (MLflow artifacts, prediction logs, retrained models) add up."""
 
     def __init__(self, template: Template, worlds_dir: Path, brain: Brain, *, base_settings: Settings | None = None,
-                 chat_model: Any = None, progress: Progress = lambda _m: None):
+                 chat_model: Any = None, progress: Progress = lambda _m: None, keep_worlds: bool = True):
         self.template = template
         self.worlds_dir = worlds_dir
         self.brain = brain
         self.base_settings = base_settings
         self.chat_model = chat_model  # tests inject a scripted fake here; None: built from settings
         self.progress = progress
+        self.keep_worlds = keep_worlds
 
     def __call__(self, scenario: EvalScenario) -> ScenarioRun:
         """The pydantic-evals task: never raises; a broken world is a scored miss with its reason."""
@@ -97,6 +103,8 @@ class ScenarioRunner:
         except Exception as exc:  # any failure is information about this scenario, not the end of the run
             run.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
             self.progress(f"{scenario.name}: failed: {run.error}")
+        if not self.keep_worlds and _discard(root, self.progress):
+            run.world = None
         run.seconds = time.time() - started
         return run
 
@@ -153,6 +161,18 @@ class ScenarioRunner:
                           outcome=done.outcome, seconds=time.time() - t0)
 
 
+def _discard(folder: Path, progress: Progress) -> bool:
+    """Delete a world or template folder (its service has stopped); True when it is gone."""
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        return True  # the world failed before its folder was made
+    except OSError as exc:  # kept, and said so: a full disk is no reason to lose the benchmark's results
+        progress(f"could not delete {folder}: {exc}")
+        return False
+    return True
+
+
 def _spent(runner: Any, incident_id: str, world: World) -> tuple[int, int, float]:
     """LLM tokens in, out and their estimated cost for one triage.
 
@@ -183,10 +203,12 @@ def _findings(summary: str) -> list[str]:
 def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, brain: Brain = "offline", repeat: int = 1,
                   epochs: int = 30, base_settings: Settings | None = None, chat_model: Any = None,
                   progress: Progress = lambda _m: None, show_progress_bar: bool = True,
-                  template: Template | None = None) -> BenchmarkResult:
+                  template: Template | None = None, keep_worlds: bool = True) -> BenchmarkResult:
     """Train the shared champion once, run every scenario ``repeat`` times, score and total them.
 
-    ``template``: an already trained champion home to copy instead (``result.template`` of an earlier run)."""
+    ``template``: an already trained champion home to copy instead (``result.template`` of an earlier run).
+    ``keep_worlds=False``: delete each world after its run, and at the end the template this call trained;
+    ``out_dir`` then keeps only what the caller writes there (report.md, results.json)."""
     if repeat < 1:
         raise EvalError(f"--repeat must be at least 1, not {repeat}")
     if not scenarios:
@@ -195,12 +217,13 @@ def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, brain: Brain 
     base_settings = brain_settings(brain, out_dir, base_settings, injected_model=chat_model is not None)
     started = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
+    trained = template is None
     if template is None:
         template = build_template(out_dir / "template", epochs=epochs, progress=progress)
     progress(f"champion v{template.version} trained in {template.train_seconds:.0f} s "
              f"(test F1 {template.test_metrics.get('f1', 0):.3f}, AUC {template.test_metrics.get('auc', 0):.3f})")
     task = ScenarioRunner(template, out_dir / "worlds", brain, base_settings=base_settings, chat_model=chat_model,
-                          progress=progress)
+                          progress=progress, keep_worlds=keep_worlds)
     dataset = Dataset[EvalScenario, ScenarioRun, None](
         name="opsagent-incidents", cases=[Case(name=s.name, inputs=s) for s in scenarios],
         evaluators=[AIOpsLabScores()])
@@ -216,6 +239,9 @@ def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, brain: Brain 
     pairs.sort(key=lambda p: order[p[0].name])
     runs = [r for _, r in pairs]
     scores = [score_run(s, r) for s, r in pairs]
+    if not keep_worlds:
+        for folder in ((out_dir / "worlds", template.home) if trained else (out_dir / "worlds",)):
+            _discard(folder, progress)
     return BenchmarkResult(brain=brain, scenarios=scenarios, runs=runs, scores=scores,
                            totals=totals(scores, runs, wall_seconds=time.time() - started), template=template,
-                           started_at=started, repeat=repeat)
+                           started_at=started, repeat=repeat, keep_worlds=keep_worlds)

@@ -24,6 +24,9 @@ def eval_(
     only: list[str] | None = typer.Option(None, "--only", help="run only these scenarios (repeatable)"),
     fast: bool = typer.Option(False, "--fast", help="run only the scenarios marked fast: true (the CI subset)"),
     epochs: int = typer.Option(30, min=1, max=500, help="training epochs of the champion shared by all worlds"),
+    keep_worlds: bool = typer.Option(True, "--keep-worlds/--no-keep-worlds", help="keep each scenario's world "
+                                     "(service logs, post-mortems, MLflow) under --out; --no-keep-worlds deletes "
+                                     "each one after its run, keeping report.md and results.json"),
 ) -> None:
     """Score the agent on ML incidents: each scenario builds a world (champion, service, traffic with the
     fault), scheduled triage runs tick by tick, approvals go through where the scenario says so, and the
@@ -54,10 +57,10 @@ def eval_(
     console.print(f"[bold]opsagent eval[/] — {len(found)} scenario(s) × {repeat}, {chosen} brain; output in {out_dir}")
     try:
         result = run_benchmark(found, out_dir, brain=chosen, repeat=repeat, epochs=epochs, base_settings=settings,
-                               progress=lambda m: console.print(f"  [dim]›[/] {m}"))
+                               progress=lambda m: console.print(f"  [dim]›[/] {m}"), keep_worlds=keep_worlds)
     except EvalError as exc:
         raise fail(str(exc)) from exc
     print_table(result, console)
     command = shlex.join(["opsagent", "eval", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "eval" else ""
     md, js = write_outputs(result, out_dir, command)
-    console.print(f"report: {md}\nresults: {js}")
+    console.print(f"report: {md}\nresults: {js}" + ("" if keep_worlds else "\nworlds: not kept (--no-keep-worlds)"))
