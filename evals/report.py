@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from evals.runner import BenchmarkResult
 from evals.scoring import CaseScore, ScenarioRun, Verdict, targets
@@ -37,19 +39,32 @@ def _expected(result: BenchmarkResult, name: str) -> str:
     return f"{e.category} → {e.action}" + (f" [{', '.join(e.culprit)}]" if e.culprit else "")
 
 
+VERDICT_KEY = "D F L C A E"  # the terminal's one verdicts column, in CaseScore.verdicts() order
+VERDICT_LEGEND = ("D detection · F no false alarm · L localization · C root cause · A action · "
+                  "E executed + verified — ✓ right, ✗ missed, · does not apply")
+
+
+def _marks(score: CaseScore) -> str:
+    return " ".join(MARK[v.ok] for v in score.verdicts().values())
+
+
 def print_table(result: BenchmarkResult, console: Console | None = None) -> None:
-    """Per-scenario verdicts, then the totals against the targets."""
+    """Per-scenario verdicts, then the totals against the targets.
+
+    Made to read in an 80-column terminal: the six verdicts share one column under a letter key (one
+    mark each), and each scenario's diagnosis goes on the line under its name, wrapped by words, instead
+    of a column squeezed to one character. The Markdown report keeps a column per verdict."""
     console = console or Console()
-    table = Table(title=f"opsagent eval — {result.brain} brain (✓ right, ✗ missed, · does not apply)")
-    table.add_column("scenario", no_wrap=True)
-    for col in ("det", "FA ok", "loc", "cause", "act", "exec", "TTD", "s"):
-        table.add_column(col, justify="center")
-    table.add_column("diagnosed (first tick after the fault)", overflow="fold")
+    table = Table(title=f"opsagent eval — {result.brain} brain", caption=VERDICT_LEGEND, caption_justify="left")
+    table.add_column("scenario\n  diagnosed (first tick after the fault)", overflow="fold")
+    table.add_column(VERDICT_KEY, no_wrap=True)
+    table.add_column("TTD", justify="right", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
     for score, run in zip(result.scores, result.runs, strict=True):
-        table.add_row(score.scenario, _cell(score.detection), _cell(score.false_alarm), _cell(score.localization),
-                      _cell(score.root_cause), _cell(score.mitigation), _cell(score.executed),
-                      "-" if score.ttd_ticks is None else str(score.ttd_ticks), f"{run.seconds:.0f}", _diag(run),
-                      style=None if score.passed else "red")
+        said = f"error: {score.error}" if score.error else _diag(run)
+        what = Group(Text(score.scenario, style="bold"), Padding(Text(said, style="dim"), (0, 0, 0, 2)))
+        table.add_row(what, _marks(score), "-" if score.ttd_ticks is None else str(score.ttd_ticks),
+                      f"{run.seconds:.0f}", style=None if score.passed else "red")
     console.print(table)
     totals = Table(title="totals (✓ meets the target)")
     for col in ("score", "measured", "target", ""):

@@ -1,0 +1,53 @@
+"""The terminal table reads in an 80-column terminal: no line is wider, each diagnosis wraps by words under its
+scenario (not one character per line), and the Markdown report keeps a column per verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from evals.report import VERDICT_KEY, markdown, print_table
+from evals.runner import BenchmarkResult
+from evals.scenario_model import load_dir
+from evals.scoring import ScenarioRun, TickResult, score_run, totals
+from evals.world import Template
+
+
+def result() -> BenchmarkResult:
+    """Every benchmark scenario diagnosed as expected at tick 1, one with the longest culprit list failing."""
+    scenarios = load_dir()
+    runs = []
+    for s in scenarios:
+        e = s.expected
+        said = TickResult(tick=1, detected=e.detected, category=e.category, action=e.action,
+                          culprit=[c.replace("@release", "2") for c in e.culprit], brain="offline policy")
+        runs.append(ScenarioRun(scenario=s.name, brain="offline", released="2", seconds=42.0,
+                                ticks=[TickResult(tick=0, detected=False), said]))
+    runs[0] = runs[0].model_copy(update={"error": "DeploymentError: the service did not become ready in 180 s"})
+    scores = [score_run(s, r) for s, r in zip(scenarios, runs, strict=True)]
+    return BenchmarkResult(brain="offline", scenarios=scenarios, runs=runs, scores=scores,
+                           totals=totals(scores, runs, wall_seconds=600.0),
+                           template=Template(Path("/nowhere"), "1", {"f1": 0.8}, 10.0), started_at=0.0)
+
+
+def test_the_table_fits_80_columns_and_diagnoses_wrap_by_words() -> None:
+    r = result()
+    console = Console(record=True, width=80)
+    print_table(r, console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = "\n".join(lines)
+    assert VERDICT_KEY in text and "D detection" in text  # the key and its legend
+    assert "data_drift → retrain [total_day_minutes]" in text  # a diagnosis on one line, whole
+    several = next(s for s in r.scenarios if s.name == "covariate_drift_several").expected.culprit
+    for word in several:  # a long culprit list wraps between words, never inside one
+        assert any(word in line for line in lines), word
+    assert "error: DeploymentError" in text
+    assert not any(line.strip("│ ┃") in {"d", "i", "a"} for line in lines)  # no column one character wide
+
+
+def test_the_markdown_keeps_a_column_per_verdict() -> None:
+    md = markdown(result())
+    assert ("| scenario | kind | expected | diagnosed | detection | false alarm ok | localization | root cause "
+            "| action | executed | TTD (ticks) | seconds |") in md
