@@ -1,5 +1,5 @@
 # One command each: `make demo` sets up and runs the main job, `make test` runs the tests.
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-fast lint bench eval
 setup:
 	@scripts/setup.sh
 
@@ -22,3 +22,6 @@ bench: setup
 	.venv/bin/python -m evals.bench_training
 	.venv/bin/python -m evals.bench_memory
 	.venv/bin/python -m evals.bench_demo
+
+eval: setup
+	.venv/bin/opsagent eval
