@@ -82,7 +82,9 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
                   metadata={"version": job.version, "run_id": job.run_id})
 
     narrator.step("2. Deploy v1 with the local backend (a real service process on loopback)")
-    backend = LocalBackend(layout, model_name, registry, port or free_port(), latency_budget_ms=250)
+    # A loaded machine can take a while to import torch and load the model: start() waits up to 180 s.
+    backend = LocalBackend(layout, model_name, registry, port or free_port(), latency_budget_ms=250,
+                           start_timeout_s=180)
     drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
 
     def traffic(url: str, scenario: Scenario, label: str) -> None:
@@ -159,11 +161,7 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
 
 
 def _start(backend: LocalBackend, version: str) -> str:
-    status = backend.start(version)
-    deadline = time.time() + 180  # a loaded machine can take a while to load torch and the model
-    while not status.ready and status.running and time.time() < deadline:
-        time.sleep(1)
-        status = backend.status()
+    status = backend.start(version)  # waits for readiness (start_timeout_s)
     if not status.ready or status.url is None:
         raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
     return status.url

@@ -263,7 +263,7 @@ class Desk:
             if not isinstance(response.args, dict) or not response.args:
                 raise DeskError("an edit needs the fields to change, e.g. epochs=20")
             try:
-                apply_edit(record.proposal.model_copy(deep=True), response.args)  # validate before queueing
+                apply_edit(record.proposal, response.args)  # returns a validated copy: fail before queueing
             except ProposalEditError as exc:
                 raise DeskError(str(exc)) from exc
         if response.type == "response" and not str(response.args or "").strip():

@@ -184,8 +184,7 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     seconds, basis = _estimate_seconds(run, window_rows, epochs) if run else (0.0, "no champion run to time")
     realised, estimated, n_labelled = _window_performance(ctx, model, window_since, window_until, signals)
     reference = (signals.reference if signals and signals.reference else
-                 {k.removeprefix("test_"): float(v) for k, v in (champion.tags if champion else {}).items()
-                  if k.startswith("test_")})
+                 champion.test_metrics if champion else {})
     gain, gain_evidence = _expected_gain(realised, estimated, reference, n_labelled)
     fixes = _past_fixes(ctx, model, reason)
     gain += (f"; {len(fixes)} similar past incident(s) were fixed by a promoted retrain ("

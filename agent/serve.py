@@ -96,25 +96,19 @@ def build_server(settings: Settings, *, context_factory: ContextFactory = defaul
 def _connect_slack(settings: Settings, desk: Desk, app: FastAPI, client: Any) -> tuple[str, Any]:
     if not settings.slack_bot_token:
         return "off (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable it)", None
-    from agent.slack.app import build_slack_app
+    if settings.slack_socket_mode and not settings.slack_app_token:
+        return "off (Socket Mode needs SLACK_APP_TOKEN, an xapp- token)", None
+    if not settings.slack_socket_mode and not settings.slack_signing_secret:
+        return "off (HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests)", None
+    from agent.slack.app import build_slack_app, start_socket_mode
+    from agent.slack.http import mount_slack
     from agent.slack.notifier import SlackNotifier
 
-    if settings.slack_socket_mode:
-        if not settings.slack_app_token:
-            return "off (Socket Mode needs SLACK_APP_TOKEN, an xapp- token)", None
-        bolt = build_slack_app(desk, client=client)
-        from agent.slack.app import start_socket_mode
-
-        handler = start_socket_mode(bolt, settings.slack_app_token.get_secret_value())
-        desk.subscribe(SlackNotifier(desk, bolt.client))
-        return "socket mode", handler
-    if not settings.slack_signing_secret:
-        return "off (HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests)", None
-    from agent.slack.http import mount_slack
-
     bolt = build_slack_app(desk, client=client)
-    mount_slack(app, bolt, path="/slack/events")
     desk.subscribe(SlackNotifier(desk, bolt.client))
+    if settings.slack_app_token and settings.slack_socket_mode:
+        return "socket mode", start_socket_mode(bolt, settings.slack_app_token.get_secret_value())
+    mount_slack(app, bolt, path="/slack/events")
     return f"http, request URL {settings.web_url}/slack/events", None
 
 

@@ -107,7 +107,8 @@ class World:
         self.progress = progress
         self.layout = copy_home(template.home, root)
         self.registry = Registry(self.layout)
-        self.backend = LocalBackend(self.layout, MODEL, self.registry, free_port(), latency_budget_ms=250)
+        self.backend = LocalBackend(self.layout, MODEL, self.registry, free_port(), latency_budget_ms=250,
+                                    start_timeout_s=READY_TIMEOUT_S)
         self.pool = split_frame(load_churn()).test  # customers the champion never trained on
         self.fault_pool = joint_shifted(self.pool, scenario, np.random.default_rng(scenario.traffic.seed))
         self.released: str | None = None  # the version the scenario shipped, for culprit "@release"
@@ -129,11 +130,7 @@ class World:
         self.backend.stop()
 
     def _start(self) -> str:
-        status = self.backend.start(self.template.version)
-        deadline = time.time() + READY_TIMEOUT_S
-        while not status.ready and status.running and time.time() < deadline:
-            time.sleep(0.5)
-            status = self.backend.status()
+        status = self.backend.start(self.template.version)  # waits for readiness (start_timeout_s)
         if not status.ready or not status.url:
             raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
         return status.url

@@ -49,17 +49,9 @@ def previous_reference(ctx: OpsContext, model: str, since: float) -> dict[str, f
         if not (st.previous_champion and st.champion and st.previous_champion != st.champion
                 and st.updated_at and st.updated_at >= since):
             return {}
-        tags = ctx.registry.version(model, st.previous_champion).tags
+        return ctx.registry.version(model, st.previous_champion).test_metrics
     except Exception:  # no deployment, or the old version is gone: no yardstick, not a crash
         return {}
-    out: dict[str, float] = {}
-    for key, value in tags.items():
-        if key.startswith("test_"):
-            try:
-                out[key.removeprefix("test_")] = float(value)
-            except ValueError:
-                continue
-    return out
 
 
 def realised_by_version(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, dict[str, float]]:

@@ -38,6 +38,18 @@ class VersionInfo:
     def ready_for_deploy(self) -> bool:
         return self.tags.get(READY_TAG) == "true"
 
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """The test-split metrics evaluation stored as ``test_*`` tags: the version's reference."""
+        out: dict[str, float] = {}
+        for key, value in self.tags.items():
+            if key.startswith("test_"):
+                try:
+                    out[key.removeprefix("test_")] = float(value)
+                except ValueError:
+                    continue
+        return out
+
 
 class Registry:
     """A thin typed layer over MlflowClient bound to one tracking URI."""

@@ -79,8 +79,7 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
         rejections = log.rejections(since, until)
     finally:
         log.close()
-    test_metrics = registry.version(model_name, ref.version).tags
-    reference_metrics = {k.removeprefix("test_"): float(v) for k, v in test_metrics.items() if k.startswith("test_")}
+    reference_metrics = registry.version(model_name, ref.version).test_metrics
     result = run_check(ref.frame, ref.scores, window, model_threshold=ref.model.threshold,
                        reference_metrics=reference_metrics, labelled=labelled, rejections=rejections,
                        reference_labels=ref.labels, thresholds=thresholds)

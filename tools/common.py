@@ -131,5 +131,4 @@ def clip(text: str, limit: int) -> str:
 
 def reference_metrics(info: VersionInfo) -> dict[str, float]:
     """The registry's ``test_*`` tags of a version as floats (the champion's reference metrics)."""
-    return {k.removeprefix("test_"): v for k, v in metrics(
-        {k: t for k, t in info.tags.items() if k.startswith("test_")}).items()}
+    return metrics(info.test_metrics)
