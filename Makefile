@@ -14,6 +14,7 @@ test-fast: setup
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/mypy
 
 bench: setup

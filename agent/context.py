@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from agent.memory import Memory
     from agent.proposals import Proposal
     from ml_core.deploy.base import DeploymentBackend
+    from ml_core.monitoring.check import MonitoringThresholds
     from ml_core.predlog import PredictionLog
     from ml_core.registry import Registry
 
@@ -39,6 +40,9 @@ class OpsContext:
     # Files a drafted proposal into the approvals inbox and returns a short message. The graphs layer
     # sets it (it starts the proposal's remediation thread, paused for approval); tools only call it.
     file_proposal: Callable[[Proposal], str] | None = None
+    # Runs a triage of one model now and returns a one-line verdict (chat's start_triage tool). Set by the
+    # graphs layer the same way; a run without it (LangGraph's own server, for now) says triage is unavailable.
+    start_triage: Callable[[str], str] | None = None
     # A chat model (langchain) / pydantic-ai model to use instead of the configured endpoint: tests inject
     # scripted fakes here. None: built from settings (and absent when no LLM is configured).
     chat_model: Any = None
@@ -65,6 +69,14 @@ class OpsContext:
         from agent.approvals import ApprovalStore
 
         return ApprovalStore(self.layout.approvals_db, clock=self.clock)
+
+    @cached_property
+    def thresholds(self) -> MonitoringThresholds:
+        """The monitoring thresholds every check uses, with the latency and error-rate SLOs from settings."""
+        from ml_core.monitoring.check import MonitoringThresholds
+
+        return MonitoringThresholds(p95_latency_ms=self.settings.slo_p95_latency_ms,
+                                    max_error_rate=self.settings.slo_error_rate)
 
     def backend(self, model: str) -> DeploymentBackend:
         """The deployment backend for one model (local processes; Kubernetes later)."""

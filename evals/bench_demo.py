@@ -2,61 +2,56 @@
 
     python -m evals.bench_demo [--epochs 40] [--requests 100] [--repeats 1]
 
-Runs the whole demo in a fresh temporary home (train v1, deploy, quiet triage, drift, triage, approval,
-retrain, gate, canary, promote) and times each step. The peer, measured in the same run, is the ML
-work the agent orchestrates: the retrain pipeline (train + gate) and the canary's replayed traffic. The
-ratio says how much the agent's own steps (triage, memory, post-mortem, proposal, approvals, checkpoints,
-verification) add on top. Target: drift onset → promoted < 5 min on a 2-core CPU machine.
+Runs the whole demo as a user does — the `opsagent demo` command in a subprocess, in a fresh temporary home
+(train v1, deploy, quiet triage, drift, triage, approval, retrain, gate, canary, promote) — and reads the step
+times it writes with ``--timings``. The peer, measured in the same run, is the ML work the agent orchestrates:
+the remediation step (retrain + gate + the canary's replayed traffic). The ratio says how much the agent's own
+triage (signals, memory, post-mortem, proposal, approvals, checkpoints) costs next to it. Target: drift onset →
+promoted < 5 min on a 2-core CPU machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
-
-from agent.narrator import Narrator
-from agent.settings import Settings
-from ml_core.paths import HomeLayout
+from typing import Any
 
 TARGET_S = 300.0
+OPSAGENT = Path(sys.executable).parent / "opsagent"
 
 
-class StepClock(Narrator):
-    """Records when each demo step starts."""
-
-    def __init__(self) -> None:
-        self.marks: list[tuple[str, float]] = []
-
-    def step(self, title: str) -> None:
-        self.marks.append((title, time.perf_counter()))
-        print(f"  {title}", flush=True)
-
-    def span(self, prefix: str) -> float:
-        """Seconds from the step starting with ``prefix`` to the next step."""
-        for (title, t), (_next, t_next) in zip(self.marks, self.marks[1:], strict=False):
-            if title.startswith(prefix):
-                return t_next - t
-        return 0.0
+def span(steps: list[dict[str, Any]], prefix: str, total: float) -> float:
+    """Seconds from the step whose title starts with ``prefix`` to the next step (or the end)."""
+    for i, step in enumerate(steps):
+        if step["title"].startswith(prefix):
+            end = steps[i + 1]["start_s"] if i + 1 < len(steps) else total
+            return float(end - step["start_s"])
+    return 0.0
 
 
 def run_once(epochs: int, requests: int) -> dict[str, float]:
-    from agent.demo import run_demo
-
-    clock = StepClock()
     with tempfile.TemporaryDirectory() as tmp:
-        layout = HomeLayout(Path(tmp) / "home").ensure()
-        t0 = time.perf_counter()
-        result = run_demo(layout, clock, epochs=epochs, requests=requests, settings=Settings(home=layout.home))
-        total = time.perf_counter() - t0
-    if not result.promoted:
-        print(f"  not promoted ({result.outcome}); drift → promoted is not measured for this run")
-    triage = clock.span("5.")
-    remediation = clock.span("7.")
-    return {"total": total, "drift_to_promoted": result.seconds_drift_to_promoted or float("nan"),
-            "triage": triage, "remediation": remediation, "promoted": float(result.promoted)}
+        timings = Path(tmp) / "timings.json"
+        command = [str(OPSAGENT), "demo", "--home", str(Path(tmp) / "home"), "--epochs", str(epochs),
+                   "--requests", str(requests), "--timings", str(timings)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
+        if done.returncode != 0 or not timings.is_file():
+            sys.exit(f"the demo failed (exit {done.returncode}):\n{done.stderr[-2000:] or done.stdout[-2000:]}")
+        out = json.loads(timings.read_text())
+    for step in out["steps"]:
+        print(f"  {step['start_s']:7.1f} s  {step['title']}")
+    if not out["promoted"]:
+        print(f"  not promoted ({out['outcome']}); drift → promoted is not measured for this run")
+    total = float(out["total_s"])
+    return {"total": total, "drift_to_promoted": out["drift_to_promoted_s"] or float("nan"),
+            "triage": span(out["steps"], "5.", total), "remediation": span(out["steps"], "7.", total),
+            "promoted": float(out["promoted"])}
 
 
 def main() -> None:
@@ -65,9 +60,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    from agent.cli.common import quiet_libraries
-
-    quiet_libraries()
     runs = []
     for i in range(args.repeats):
         print(f"run {i + 1}/{args.repeats}")

@@ -18,25 +18,12 @@ from langgraph.runtime import Runtime
 from agent.context import OpsContext
 from agent.guard import as_tool_data
 from agent.prompts import CHAT_SYSTEM
-from graphs.chat_offline import offline_answer
+from graphs.chat_offline import offline_answer, start_triage
 from graphs.nodes import brain_name, chat_model_of, ctx_of
 from graphs.state import ChatState
 from tools.catalog import call_tool, langchain_tools
 
 MAX_TOOL_ROUNDS = 6
-
-
-def start_triage(ctx: OpsContext, model: str) -> str:
-    """Run a triage of the model now (drift, performance, SLOs, memory) and file a proposal if needed."""
-    from graphs.runner import GraphRunner
-
-    with GraphRunner(ctx) as runner:
-        out = runner.triage(model)
-    d = out.diagnosis
-    verdict = f"{d.category}: {d.summary}" if d.detected else "nothing wrong found"
-    return (f"triage {out.incident_id} by {d.brain}: {verdict}"
-            + (f"; proposal {out.proposal_id} awaits approval" if out.proposal_id else "")
-            + (f"; post-mortem {out.postmortem}" if out.postmortem else ""))
 
 
 def _triage_tool(ctx: OpsContext) -> StructuredTool:

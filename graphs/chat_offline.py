@@ -16,6 +16,13 @@ HELP = ("I can answer without an LLM: `status [model]`, `drift [model]`, `perfor
         "`compare 1 2`, `models`, `incidents`, `approvals`, `triage [model]`, and `search memory <text>`.")
 
 
+def start_triage(ctx: OpsContext, model: str) -> str:
+    """Run a triage through the context's hook (``GraphRunner`` sets it); a run without one says so."""
+    if ctx.start_triage is None:
+        return "error: triage cannot start in this run (no graph runner); use `opsagent triage MODEL`"
+    return ctx.start_triage(model)
+
+
 def _model_in(ctx: OpsContext, text: str) -> str:
     try:
         known = ctx.registry.models()
@@ -67,8 +74,6 @@ def offline_answer(ctx: OpsContext, question: str) -> str:
     elif "incident" in q or "post-mortem" in q or "postmortem" in q:
         answer = _incidents(ctx, model)
     elif "triage" in q or "investigate" in q:
-        from graphs.chat import start_triage
-
         answer = start_triage(ctx, model)
     elif m := re.search(r"compare\D*(\d+)\D+(\d+)", q):
         a, b = m.group(1), m.group(2)

@@ -25,7 +25,6 @@ from ml_core.pipeline import RetrainRequest, retrain
 from ml_core.release import register_model_bundle
 from ml_core.training import TrainConfig
 from ml_core.watch import check_window
-from tools.monitoring_tools import thresholds
 
 CANARY_MAX_F1_LOSS = 0.05  # with enough labels, a canary worse than this against the champion is rolled back
 CANARY_MIN_LABELS = 50
@@ -149,7 +148,7 @@ def _watch(ctx: OpsContext, url: str, model: str) -> None:
 def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> tuple[list[str], int]:
     """Why the canary must not be promoted (empty when healthy), and how many requests it served."""
     watched = check_window(ctx.layout, ctx.registry, model, since=since, until=ctx.clock() + 1, write_report=False,
-                           thresholds=thresholds(ctx))
+                           thresholds=ctx.thresholds)
     log = ctx.prediction_log(model)
     try:
         window = log.predictions(since, ctx.clock() + 1, with_features=False)

@@ -7,13 +7,19 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import OpsContext
-from agent.settings import Settings
+
+
+class MissingContext(RuntimeError):
+    """A graph ran without an ``OpsContext``: settings are built at the edge (CLI, serve, scheduler), never here."""
 
 
 def ctx_of(runtime: Runtime[OpsContext] | None) -> OpsContext:
-    """The run's context; LangGraph's own tools (langgraph.json) run without one, so build it from settings."""
+    """The run's context, which the caller built from settings at its edge and passed as ``context=``."""
     ctx = runtime.context if runtime is not None else None
-    return ctx if isinstance(ctx, OpsContext) else OpsContext(Settings())
+    if not isinstance(ctx, OpsContext):
+        raise MissingContext("this graph needs context=OpsContext(settings) at invoke time; run it through "
+                             "graphs.runner.GraphRunner (opsagent triage / chat / serve)")
+    return ctx
 
 
 def chat_model_of(ctx: OpsContext) -> Any:

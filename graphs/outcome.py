@@ -22,10 +22,9 @@ def record_outcome(ctx: OpsContext, state: RemediationState) -> None:
     if status == "executed":
         ctx.approvals.audit.append("verified" if state.get("verified") else "not_verified", actor=ctx.actor,
                                    via=ctx.via, proposal_id=p.id, detail={"outcome": outcome})
-    decided = {"executed": "executed", "failed": "failed"}.get(status, status)
     kind: MemoryKind = "outcome" if status in ("executed", "failed") else "decision"
     fixed = bool(state.get("verified"))
-    ctx.memory.record(kind, f"{p.model} {p.kind} proposal {p.id} ({p.title}): {decided}. {outcome}"
+    ctx.memory.record(kind, f"{p.model} {p.kind} proposal {p.id} ({p.title}): {status}. {outcome}"
                       + (" The fix worked." if fixed else ""), model=p.model,
                       metadata={"proposal": p.id, "incident": p.incident_id or "", "fixed": fixed,
                                 "status": status, "version": str((state.get("result") or {}).get("version", ""))})
@@ -40,7 +39,7 @@ def record_outcome(ctx: OpsContext, state: RemediationState) -> None:
 def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
                      decision: str | None) -> None:
     from agent.incidents import IncidentStore
-    from agent.reports.postmortem import append_decision
+    from agent.reports.postmortem_files import append_decision
 
     store = IncidentStore(ctx.layout.approvals_db)
     try:

@@ -60,6 +60,8 @@ class GraphRunner:
         self.saver = saver
         if ctx.file_proposal is None:
             ctx.file_proposal = self.file_proposal
+        if ctx.start_triage is None:
+            ctx.start_triage = self.triage_verdict
 
     def __enter__(self) -> GraphRunner:
         return self
@@ -87,6 +89,15 @@ class GraphRunner:
             proposal_id=(out.get("proposal") or {}).get("id"), postmortem=out.get("postmortem"),
             filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
             tools_called=list(out.get("tools_called") or []), summary=out["signals"].get("summary", ""))
+
+    def triage_verdict(self, model: str) -> str:
+        """Triage ``model`` now and say in one line what it found (chat's start_triage tool)."""
+        out = self.triage(model)
+        d = out.diagnosis
+        verdict = f"{d.category}: {d.summary}" if d.detected else "nothing wrong found"
+        return (f"triage {out.incident_id} by {d.brain}: {verdict}"
+                + (f"; proposal {out.proposal_id} awaits approval" if out.proposal_id else "")
+                + (f"; post-mortem {out.postmortem}" if out.postmortem else ""))
 
     # ---- proposals -----------------------------------------------------------------------------
     def file_proposal(self, proposal: Proposal) -> str:

@@ -16,13 +16,12 @@ from agent.diagnosis import DeploySnapshot, TriageSignals
 from ml_core.monitoring.check import Finding
 from ml_core.registry import RegistryError
 from ml_core.watch import check_window
-from tools.monitoring_tools import thresholds
 
 
 def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any]:
     """Drift (with the Evidently report), realised and estimated performance, prior shift, SLOs, quality."""
     try:
-        watched = check_window(ctx.layout, ctx.registry, model, since=since, until=until, thresholds=thresholds(ctx))
+        watched = check_window(ctx.layout, ctx.registry, model, since=since, until=until, thresholds=ctx.thresholds)
     except RegistryError as exc:
         return {"summary": f"cannot check {model}: {exc}", "findings": [], "n_rows": 0}
     r = watched.result

@@ -63,7 +63,7 @@ def links_for(ctx: OpsContext, signals: TriageSignals) -> dict[str, str]:
 
 def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[Path, dict[str, int]]:
     from agent.guard import signals_for_llm
-    from agent.reports.postmortem import TimelineEvent, build_postmortem, save_postmortem
+    from agent.reports import TimelineEvent, build_postmortem, save_postmortem
 
     signals = TriageSignals.model_validate(state["signals"])
     diagnosis = Diagnosis.model_validate(state["diagnosis"])

@@ -7,7 +7,6 @@ the SLO thresholds from settings; only aggregates come back, never the window's 
 from __future__ import annotations
 
 from agent.context import OpsContext
-from ml_core.monitoring.check import MonitoringThresholds
 from ml_core.monitoring.slo import VersionSLO, data_quality, slo_report
 from ml_core.watch import WatchResult, check_window
 from tools.common import (
@@ -36,12 +35,6 @@ MAX_PLOTS = 10
 PERFORMANCE_KINDS = ("performance_drop", "estimated_performance_drop", "prior_shift")
 
 
-def thresholds(ctx: OpsContext) -> MonitoringThresholds:
-    """The monitoring thresholds, with the latency and error-rate SLOs from settings."""
-    return MonitoringThresholds(p95_latency_ms=ctx.settings.slo_p95_latency_ms,
-                                max_error_rate=ctx.settings.slo_error_rate)
-
-
 def _empty(model: str, minutes: float, rejected: int = 0) -> ToolInputError:
     extra = f" ({rejected} requests were rejected at the door: see slo_status)" if rejected else ""
     return ToolInputError(f"no predictions for '{model}' in the last {minutes:g} minutes{extra}; widen "
@@ -53,7 +46,7 @@ def _watch(ctx: OpsContext, model: str, minutes: float, write_report: bool) -> W
     since, until = window(ctx, minutes)
     if not ctx.layout.predictions_db(model).exists():  # check_window would create an empty log
         raise _empty(model, minutes)
-    watched = check_window(ctx.layout, ctx.registry, model, since=since, until=until, thresholds=thresholds(ctx),
+    watched = check_window(ctx.layout, ctx.registry, model, since=since, until=until, thresholds=ctx.thresholds,
                            write_report=write_report)
     if watched.result.n_rows == 0:
         raise _empty(model, minutes, watched.result.quality.n_rejected if watched.result.quality else 0)
@@ -151,7 +144,7 @@ def slo_status(ctx: OpsContext, model: str, window_minutes: float = 60) -> SLOSt
         rejections = log.rejections(since, until)
     if not len(rows) and not len(rejections):
         raise _empty(model, window_minutes)
-    th = thresholds(ctx)
+    th = ctx.thresholds
     quality = data_quality(rows, rejections, [], max_rejection_rate=th.max_rejection_rate,
                            min_requests=th.min_requests)
     slo = slo_report(rows, p95_latency_ms=th.p95_latency_ms, max_error_rate=th.max_error_rate,

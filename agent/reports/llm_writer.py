@@ -21,7 +21,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
 from agent.proposals import Proposal, RetrainProposal, proposal_from_dict
-from agent.reports.postmortem import PostMortem
+from agent.reports.postmortem_model import PostMortem
 from agent.settings import Settings
 
 if TYPE_CHECKING:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.proposals import Evidence, Proposal, ProposalBase, RetrainProposal
-
-if TYPE_CHECKING:
-    from agent.reports.postmortem import PostMortem
+from agent.reports.postmortem_model import PostMortem
 
 # Fields every proposal shares; render_proposal shows them in the header or their own sections,
 # and lists whatever else a kind declares as its parameters.

@@ -8,10 +8,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli.eval_cmd import eval_
 from agent.settings import Settings
 from evals.runner import EvalError, run_benchmark
 from evals.scenario_model import load_dir
+from interfaces.cli.eval_cmd import eval_
 
 app = typer.Typer()
 app.command("eval")(eval_)

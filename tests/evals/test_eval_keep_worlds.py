@@ -11,12 +11,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.cli.eval_cmd import eval_
 from agent.settings import Settings
 from evals.report import as_json, markdown, write_outputs
 from evals.runner import ScenarioRunner, run_benchmark
 from evals.scenario_model import EvalScenario, load_dir
 from evals.world import Template
+from interfaces.cli.eval_cmd import eval_
 
 
 @pytest.fixture

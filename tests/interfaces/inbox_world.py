@@ -1,5 +1,5 @@
 """A home with churn v1 as champion and proposals waiting in the inbox, for the interface tests
-(desk, web, Slack). Proposals are filed through the real graphs, so each has a paused remediation thread."""
+(dispatcher, web, Slack). Proposals are filed through the real graphs, so each has a paused remediation thread."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.schedule_log import RunLog
+from interfaces.scheduler.run_log import RunLog
 from ml_core.serving.server import free_port
 
 OPSAGENT = str(Path(sys.executable).with_name("opsagent"))
@@ -107,7 +107,7 @@ def test_serve_runs_web_slack_and_scheduler_and_stops_cleanly_on_sigterm(inbox_w
 def test_serve_without_slack_settings_has_no_slack_endpoint(inbox_world):
     from starlette.testclient import TestClient
 
-    from agent.serve import build_server
+    from interfaces.serve import build_server
 
     server = build_server(inbox_world.settings(web_token="t"), with_scheduler=False)
     assert server.slack.startswith("off")

@@ -1,5 +1,5 @@
 """The Slack bot end to end: the real Bolt app mounted on FastAPI under uvicorn, requests signed the way
-Slack signs them, the real desk and graphs behind it, and a Slack Web API stand-in recording what it says."""
+Slack signs them, the real dispatcher and graphs behind it, and a Slack Web API stand-in recording what it says."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from agent.desk import Desk
-from agent.slack.app import build_slack_app
-from agent.slack.blocks import EDIT_VIEW, proposal_blocks
-from agent.slack.http import mount_slack
-from agent.slack.notifier import SlackNotifier
+from interfaces.dispatch import Dispatcher
+from interfaces.slack.app import build_slack_app
+from interfaces.slack.blocks import EDIT_VIEW, proposal_blocks
+from interfaces.slack.http import mount_slack
+from interfaces.slack.notifier import SlackNotifier
 from ml_core.serving.server import ThreadedServer
 from tests.interfaces.slack_standin import SlackStandIn
 
@@ -37,19 +37,19 @@ def bot(inbox_world, standin):
     settings = inbox_world.settings(slack_bot_token="xoxb-test", slack_signing_secret=SECRET,
                                     slack_approvers=[APPROVER], slack_api_base_url=standin.api_url,
                                     slack_channel=CHANNEL)
-    desk = Desk(settings)
-    bolt = build_slack_app(desk)
-    desk.subscribe(SlackNotifier(desk, bolt.client))
+    dispatcher = Dispatcher(settings)
+    bolt = build_slack_app(dispatcher)
+    dispatcher.subscribe(SlackNotifier(dispatcher, bolt.client))
     app = FastAPI()
     mount_slack(app, bolt)
     with ThreadedServer(app) as server:
-        yield Bot(desk=desk, url=f"{server.url}/slack/events", standin=standin)
-    desk.shutdown(grace_s=120)
+        yield Bot(dispatcher=dispatcher, url=f"{server.url}/slack/events", standin=standin)
+    dispatcher.shutdown(grace_s=120)
 
 
 class Bot:
-    def __init__(self, desk: Desk, url: str, standin: SlackStandIn):
-        self.desk, self.url, self.standin = desk, url, standin
+    def __init__(self, dispatcher: Dispatcher, url: str, standin: SlackStandIn):
+        self.dispatcher, self.url, self.standin = dispatcher, url, standin
         self.n = 0
 
     def post(self, body: bytes, content_type: str, *, ts: int | None = None, secret: str = SECRET) -> httpx.Response:
@@ -74,7 +74,7 @@ class Bot:
         """Click a button on a channel message showing proposal ``pid``; returns (response, message ts, trigger)."""
         self.n += 1
         ts, trigger = f"1699999999.{self.n:06d}", f"trig-{self.n}"
-        proposal = self.desk.ctx.approvals.get(pid).proposal
+        proposal = self.dispatcher.ctx.approvals.get(pid).proposal
         payload = {"type": "block_actions", "user": {"id": user}, "trigger_id": trigger,
                    "container": {"type": "message", "message_ts": ts, "channel_id": CHANNEL, "is_ephemeral": False},
                    "channel": {"id": CHANNEL}, "message": {"ts": ts, "blocks": proposal_blocks(proposal)},
@@ -89,7 +89,7 @@ class Bot:
         return self.post(json.dumps(body).encode(), "application/json")
 
     def job_for(self, pid: str):
-        return next(j for j in self.desk.jobs(limit=1000) if j.proposal_id == pid)
+        return next(j for j in self.dispatcher.jobs(limit=1000) if j.proposal_id == pid)
 
 
 # ---- signatures and bad input ----------------------------------------------------------------------------
@@ -166,8 +166,8 @@ def test_triage_starts_a_job_whose_result_goes_to_the_channel(bot):
     assert "Starting a triage of churn" in resp.json()["text"]
     reply = bot.standin.wait_for("response_url", key=key)
     assert "is running" in reply.args["text"] and f"<#{CHANNEL}>" in reply.args["text"]
-    job = next(j for j in bot.desk.jobs(limit=1000) if j.kind == "triage" and j.via == "slack")
-    assert job.actor == "U0APPROVER" and bot.desk.wait(job.id, timeout=240).status == "done"
+    job = next(j for j in bot.dispatcher.jobs(limit=1000) if j.kind == "triage" and j.via == "slack")
+    assert job.actor == "U0APPROVER" and bot.dispatcher.wait(job.id, timeout=240).status == "done"
 
 
 def test_a_mention_is_answered_in_its_thread(bot):
@@ -195,9 +195,9 @@ def test_a_non_approver_click_changes_nothing(bot, inbox_world):
                          user=MALLORY)
     refusals = bot.standin.of("chat.postEphemeral", user=MALLORY)
     assert len(refusals) == 3 and all("not on the approver list" in c.args["text"] for c in refusals)
-    record = bot.desk.ctx.approvals.get(pid)
+    record = bot.dispatcher.ctx.approvals.get(pid)
     assert record.status == "pending" and record.decided_by is None
-    audited = [e for e in bot.desk.ctx.approvals.history(pid) if e.event == "refused-not-approver"]
+    audited = [e for e in bot.dispatcher.ctx.approvals.history(pid) if e.event == "refused-not-approver"]
     assert {(e.actor, e.via) for e in audited} == {(MALLORY, "slack")} and len(audited) == 3
     assert not bot.standin.of("views.open", trigger_id=trigger)
 
@@ -210,9 +210,9 @@ def test_an_approver_click_executes_and_updates_the_message(bot, inbox_world):
     shown = json.dumps(update.args["blocks"])
     assert "approved" in shown and APPROVER in shown and "remediation started" in shown
     assert "opsagent_approve" not in shown  # the buttons are gone
-    job = bot.desk.wait(bot.job_for(pid).id, timeout=120)
+    job = bot.dispatcher.wait(bot.job_for(pid).id, timeout=120)
     assert job.status == "done"
-    record = bot.desk.ctx.approvals.get(pid)
+    record = bot.dispatcher.ctx.approvals.get(pid)
     assert record.status == "executed" and record.decided_by == APPROVER and record.decided_via == "slack"
     # The outcome goes in the message's thread (the notifier found it through the thread map).
     bot.standin.wait_for("chat.postMessage", lambda c: pid in c.args["text"], thread_ts=ts)
@@ -226,9 +226,9 @@ def test_reject_executes_nothing(bot, inbox_world):
     _resp, ts, _trigger = bot.click("opsagent_reject", pid, APPROVER)
     update = bot.standin.wait_for("chat.update", ts=ts)
     assert "rejected" in json.dumps(update.args["blocks"])
-    bot.desk.wait(bot.job_for(pid).id, timeout=60)
-    assert bot.desk.ctx.approvals.get(pid).status == "rejected"
-    assert not any(e.event in ("accepted", "executing", "executed") for e in bot.desk.ctx.approvals.history(pid))
+    bot.dispatcher.wait(bot.job_for(pid).id, timeout=60)
+    assert bot.dispatcher.ctx.approvals.get(pid).status == "rejected"
+    assert not any(e.event in ("accepted", "executing", "executed") for e in bot.dispatcher.ctx.approvals.history(pid))
 
 
 def test_edit_opens_a_modal_refuses_bad_values_and_applies_a_good_one(bot, inbox_world):
@@ -255,20 +255,20 @@ def test_edit_opens_a_modal_refuses_bad_values_and_applies_a_good_one(bot, inbox
         assert body["response_action"] == "errors" and body["errors"]
         if field:
             assert field in body["errors"]
-    assert bot.desk.ctx.approvals.get(pid).status == "pending"
+    assert bot.dispatcher.ctx.approvals.get(pid).status == "pending"
     assert submit(epochs="1").status_code == 200
     update = bot.standin.wait_for("chat.update", ts=ts)
     assert "edited and approved" in json.dumps(update.args["blocks"]) and "epochs=1" in json.dumps(update.args)
-    job = bot.desk.wait(bot.job_for(pid).id, timeout=240)
+    job = bot.dispatcher.wait(bot.job_for(pid).id, timeout=240)
     assert job.status == "done"
     # Nothing serves churn in this home, so the remediation fails — and a failure is broadcast from the thread.
     outcome = bot.standin.wait_for("chat.postMessage", lambda c: pid in c.args["text"] and "failed" in c.args["text"],
                                    thread_ts=ts)
     assert outcome.args.get("reply_broadcast") is True
-    history = bot.desk.ctx.approvals.history(pid)
+    history = bot.dispatcher.ctx.approvals.history(pid)
     edited = [e for e in history if e.event == "edited"]
     assert edited and edited[0].detail["changes"] == {"epochs": 1} and edited[0].actor == APPROVER
-    record = bot.desk.ctx.approvals.get(pid)
+    record = bot.dispatcher.ctx.approvals.get(pid)
     assert record.decision == "edit" and record.proposal.epochs == 1
 
 
@@ -277,9 +277,9 @@ def test_edit_opens_a_modal_refuses_bad_values_and_applies_a_good_one(bot, inbox
 def test_socket_mode_needs_no_signing_secret_and_http_mode_does(inbox_world, standin):
     from slack_sdk.errors import SlackApiError
 
-    from agent.slack.app import start_socket_mode
+    from interfaces.slack.app import start_socket_mode
 
-    socket = Desk(inbox_world.settings(slack_bot_token="xoxb-test", slack_socket_mode=True,
+    socket = Dispatcher(inbox_world.settings(slack_bot_token="xoxb-test", slack_socket_mode=True,
                                        slack_api_base_url=standin.api_url))
     bolt = build_slack_app(socket)  # no Slack call at construction
     assert not bolt.client.base_url.startswith("https://slack.com")
@@ -288,6 +288,6 @@ def test_socket_mode_needs_no_signing_secret_and_http_mode_does(inbox_world, sta
         start_socket_mode(bolt, "xapp-test")
     assert standin.of("apps.connections.open")
     with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
-        build_slack_app(Desk(inbox_world.settings(slack_bot_token="xoxb-test")))
+        build_slack_app(Dispatcher(inbox_world.settings(slack_bot_token="xoxb-test")))
     with pytest.raises(ValueError, match="SLACK_BOT_TOKEN"):
-        build_slack_app(Desk(inbox_world.settings(slack_signing_secret=SECRET)))
+        build_slack_app(Dispatcher(inbox_world.settings(slack_signing_secret=SECRET)))

@@ -1,5 +1,5 @@
-"""The Slack notifier: desk events (through the real desk and graphs) become channel messages and thread
-replies at a Slack Web API stand-in; a failing Slack is logged and never reaches the desk."""
+"""The Slack notifier: dispatcher events (through the real dispatcher and graphs) become channel messages and thread
+replies at a Slack Web API stand-in; a failing Slack is logged and never reaches the dispatcher."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import time
 import pytest
 from slack_sdk import WebClient
 
-from agent.desk import Desk, Event
 from agent.proposals import HumanResponse
-from agent.schedule_log import RunRecord
-from agent.slack.blocks import mrkdwn
-from agent.slack.notifier import SlackNotifier
+from interfaces.dispatch import Dispatcher, Event
+from interfaces.scheduler.run_log import RunRecord
+from interfaces.slack.blocks import mrkdwn
+from interfaces.slack.notifier import SlackNotifier
 from ml_core.serving.server import free_port
 from tests.interfaces.slack_standin import SlackStandIn
 
@@ -47,26 +47,26 @@ def standin():
 def world(inbox_world, standin, tmp_path_factory):
     settings = inbox_world.settings(slack_bot_token="xoxb-test", slack_channel=CHANNEL,
                                     slack_api_base_url=standin.api_url, web_public_url="https://ops.example")
-    desk = Desk(settings)
+    dispatcher = Dispatcher(settings)
     client = WebClient(token="xoxb-test", base_url=standin.api_url)
-    desk.subscribe(SlackNotifier(desk, client))
+    dispatcher.subscribe(SlackNotifier(dispatcher, client))
     pm = tmp_path_factory.mktemp("pm") / "postmortem.md"
     pm.write_text(POSTMORTEM)
-    yield desk, client, pm
-    desk.shutdown(grace_s=60)
+    yield dispatcher, client, pm
+    dispatcher.shutdown(grace_s=60)
 
 
-def _incident(desk: Desk, incident_id: str, proposal_id: str | None, postmortem: str | None) -> None:
+def _incident(dispatcher: Dispatcher, incident_id: str, proposal_id: str | None, postmortem: str | None) -> None:
     now = time.time()
-    desk.on_scheduled_run(RunRecord(model="churn", started_at=now - 5, finished_at=now, status="incident",
+    dispatcher.on_scheduled_run(RunRecord(model="churn", started_at=now - 5, finished_at=now, status="incident",
                                     via="scheduler", incident_id=incident_id, proposal_id=proposal_id,
                                     postmortem=postmortem, detail="data quality: nulls in total_day_minutes"))
 
 
 def test_an_incident_posts_its_proposal_and_the_postmortem_in_its_thread(world, standin, inbox_world):
-    desk, _client, pm = world
+    dispatcher, _client, pm = world
     pid = inbox_world.file_fix_data()
-    _incident(desk, "inc-slk1", pid, str(pm))
+    _incident(dispatcher, "inc-slk1", pid, str(pm))
     top = standin.wait_for("chat.postMessage", lambda c: "inc-slk1" in json.dumps(c.args.get("blocks")),
                            channel=CHANNEL)
     assert top.args.get("thread_ts") is None and "total_day_minutes" in top.args["text"]
@@ -80,8 +80,8 @@ def test_an_incident_posts_its_proposal_and_the_postmortem_in_its_thread(world, 
     assert "<https://ops.example/incidents/inc-slk1|" in text
 
     # An approver answers on the web: "started" and the outcome go in the same thread, the buttons go away.
-    job = desk.answer(pid, HumanResponse(type="accept", by="alice", via="web"))
-    desk.wait(job.id, timeout=120)
+    job = dispatcher.answer(pid, HumanResponse(type="accept", by="alice", via="web"))
+    dispatcher.wait(job.id, timeout=120)
     replies = standin.of("chat.postMessage", thread_ts=root_ts)
     assert any("remediation started" in c.args["text"] for c in replies)
     outcome = next(c for c in replies if c.args["text"].startswith(":white_check_mark:"))
@@ -92,8 +92,8 @@ def test_an_incident_posts_its_proposal_and_the_postmortem_in_its_thread(world, 
 
 
 def test_outcomes_reply_in_the_thread_and_promotions_and_failures_are_broadcast(world, standin):
-    desk, client, pm = world
-    _incident(desk, "inc-slk2", None, str(pm))
+    dispatcher, client, pm = world
+    _incident(dispatcher, "inc-slk2", None, str(pm))
     top = standin.wait_for("chat.postMessage", lambda c: "inc-slk2" in json.dumps(c.args.get("blocks")))
     assert not [b for b in top.args["blocks"] if b["type"] == "actions"]  # no proposal, no buttons
     root = top.answer["ts"]
@@ -101,7 +101,7 @@ def test_outcomes_reply_in_the_thread_and_promotions_and_failures_are_broadcast(
               ("failed", "prop-b: failed — canary unhealthy", True),
               ("executed", "prop-c: executed — acknowledged", False)]
     # A fresh notifier (a restart) finds the incident's thread from slack.db.
-    restarted = SlackNotifier(desk, client)
+    restarted = SlackNotifier(dispatcher, client)
     for status, text, _broadcast in events:
         restarted(Event(kind="remediation", model="churn", text=text, via="slack", actor="U1",
                         incident_id="inc-slk2", status=status, steps=("retrain v3", "canary 10%", "promote")))
@@ -112,34 +112,34 @@ def test_outcomes_reply_in_the_thread_and_promotions_and_failures_are_broadcast(
 
 
 def test_quiet_failed_and_unthreaded_events(world, standin):
-    desk, _client, _pm = world
+    dispatcher, _client, _pm = world
     before = len(standin.calls)
     now = time.time()
-    desk.on_scheduled_run(RunRecord(model="churn", started_at=now, finished_at=now, status="ok", via="scheduler",
+    dispatcher.on_scheduled_run(RunRecord(model="churn", started_at=now, finished_at=now, status="ok", via="scheduler",
                                     detail="no drift"))
     assert len(standin.calls) == before  # quiet: nothing posted
-    desk.on_scheduled_run(RunRecord(model="churn", started_at=now, finished_at=now, status="failed",
+    dispatcher.on_scheduled_run(RunRecord(model="churn", started_at=now, finished_at=now, status="failed",
                                     via="scheduler", detail="RuntimeError: registry unreachable"))
     failed = standin.wait_for("chat.postMessage", lambda c: "registry unreachable" in c.args["text"])
     assert failed.args["text"].startswith(":warning:") and not failed.args.get("thread_ts")
     # A proposal filed from chat has no thread yet: its first event starts one, the next replies in it.
-    desk.publish(Event(kind="refused", model="churn", text="U9 is not an approver; prop-zzz was not changed",
+    dispatcher.publish(Event(kind="refused", model="churn", text="U9 is not an approver; prop-zzz was not changed",
                        via="slack", actor="U9", proposal_id="prop-zzz"))
     first = standin.wait_for("chat.postMessage", lambda c: "prop-zzz was not changed" in c.args["text"])
-    desk.publish(Event(kind="answered", model="churn", text="prop-zzz: rejected", via="slack", actor="U1",
+    dispatcher.publish(Event(kind="answered", model="churn", text="prop-zzz: rejected", via="slack", actor="U1",
                        proposal_id="prop-zzz", status="rejected"))
     second = standin.wait_for("chat.postMessage", lambda c: c.args["text"].endswith("prop-zzz: rejected"))
     assert not first.args.get("thread_ts") and second.args["thread_ts"] == first.answer["ts"]
 
 
 def test_slack_errors_are_logged_never_raised(world, standin, caplog):
-    desk, _client, pm = world
+    dispatcher, _client, pm = world
     event = Event(kind="triage_failed", model="churn", text="churn: triage failed: boom", via="scheduler",
                   actor="scheduler")
-    notifier = SlackNotifier(desk, WebClient(token="xoxb-test", base_url=standin.api_url))
+    notifier = SlackNotifier(dispatcher, WebClient(token="xoxb-test", base_url=standin.api_url))
     standin.fail_with = "channel_not_found"
     try:
-        with caplog.at_level(logging.WARNING, logger="agent.slack.notifier"):
+        with caplog.at_level(logging.WARNING, logger="interfaces.slack.notifier"):
             notifier(event)
             notifier(Event(kind="incident", model="churn", text="x", via="scheduler", actor="scheduler",
                            incident_id="inc-slk3", postmortem=str(pm)))
@@ -147,20 +147,20 @@ def test_slack_errors_are_logged_never_raised(world, standin, caplog):
         standin.fail_with = None
     assert "channel_not_found" in caplog.text
     caplog.clear()
-    down = SlackNotifier(desk, WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{free_port()}/api/",
+    down = SlackNotifier(dispatcher, WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{free_port()}/api/",
                                          timeout=5))
-    with caplog.at_level(logging.WARNING, logger="agent.slack.notifier"):
+    with caplog.at_level(logging.WARNING, logger="interfaces.slack.notifier"):
         down(event)
     assert "could not post" in caplog.text
 
 
 def test_no_channel_no_messages(inbox_world, standin):
-    desk = Desk(inbox_world.settings(slack_bot_token="xoxb-test", slack_api_base_url=standin.api_url))
+    dispatcher = Dispatcher(inbox_world.settings(slack_bot_token="xoxb-test", slack_api_base_url=standin.api_url))
     before = len(standin.calls)
-    SlackNotifier(desk, WebClient(token="xoxb-test", base_url=standin.api_url))(
+    SlackNotifier(dispatcher, WebClient(token="xoxb-test", base_url=standin.api_url))(
         Event(kind="triage_failed", model="churn", text="boom", via="scheduler", actor="scheduler"))
     assert len(standin.calls) == before
-    desk.shutdown(grace_s=1)
+    dispatcher.shutdown(grace_s=1)
 
 
 def test_mrkdwn_cuts_long_text_and_keeps_it_readable():

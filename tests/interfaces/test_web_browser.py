@@ -90,7 +90,7 @@ def test_approving_starts_remediation_and_it_executes(page, web, inbox_world):
     page.wait_for_selector("#job-status.done")
     page.wait_for_function("() => document.getElementById('job-proposal').textContent.includes('executed')")
     assert "executed" in page.inner_text("#job-message")
-    record = web.desk.ctx.approvals.get(pid)
+    record = web.dispatcher.ctx.approvals.get(pid)
     assert record.status == "executed" and record.decided_by == "alice" and record.decided_via == "web"
 
 
@@ -100,14 +100,14 @@ def test_rejecting_executes_nothing(page, web, inbox_world):
     page.click("#reject")
     page.wait_for_url(f"**/proposals/{pid}?job=*")
     page.wait_for_function("() => document.getElementById('job-proposal').textContent.includes('rejected')")
-    assert wait_for(lambda: web.desk.ctx.approvals.get(pid).status == "rejected")
-    events = [e.event for e in web.desk.ctx.approvals.history(pid)]
+    assert wait_for(lambda: web.dispatcher.ctx.approvals.get(pid).status == "rejected")
+    events = [e.event for e in web.dispatcher.ctx.approvals.history(pid)]
     assert not any(e in events for e in ("accepted", "executing", "executed"))
 
 
 def test_the_inbox_screenshot_shows_the_pending_proposal(page, web, inbox_world, tmp_path):
     pid = inbox_world.file_fix_data(problem="the billing feed sends nulls in total_day_minutes")
-    title = web.desk.ctx.approvals.get(pid).proposal.title
+    title = web.dispatcher.ctx.approvals.get(pid).proposal.title
     page.goto(f"{web.url}/inbox")
     text = page.inner_text("main")
     assert "Approvals inbox" in text and title in text and "alice" in page.inner_text("header")

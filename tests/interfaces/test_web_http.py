@@ -1,5 +1,5 @@
 """The web page over real HTTP (uvicorn on loopback, httpx): sign-in, CSRF and Origin checks, bearer tokens,
-answers through the real desk and graphs (approve, refuse, reject, bad edit), chat streaming, report files."""
+answers through the real dispatcher and graphs (approve, refuse, reject, bad edit), chat streaming, report files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from agent.web.auth import COOKIE, resolve_users, session_secret
-from agent.web.evidence import report_path
+from interfaces.web.auth import COOKIE, resolve_users, session_secret
+from interfaces.web.evidence import report_path
 from tests.graphs.fakes import ScriptedChatModel, answer, tool_call
 from tests.interfaces.web_support import USERS, make_incident, start_web, stop_web, wait_for
 
@@ -21,11 +21,11 @@ def web(inbox_world):
 
 
 def _status(web, pid: str) -> str:
-    return web.desk.ctx.approvals.get(pid).status
+    return web.dispatcher.ctx.approvals.get(pid).status
 
 
 def _events(web, pid: str) -> list[str]:
-    return [e.event for e in web.desk.ctx.approvals.history(pid)]
+    return [e.event for e in web.dispatcher.ctx.approvals.history(pid)]
 
 
 def _job_done(web, client, job_id: str) -> dict:
@@ -49,7 +49,7 @@ def test_health_needs_no_sign_in_and_everything_else_does(web, inbox_world):
     assert client.post("/triage", data={"model": "churn"}).status_code == 401
     assert client.post("/api/chat", json={"message": "hi"}).status_code == 401
     assert _status(web, pid) == "pending" and _events(web, pid) == ["proposed"]
-    assert web.desk.jobs() == [] or all(j.proposal_id != pid for j in web.desk.jobs())
+    assert web.dispatcher.jobs() == [] or all(j.proposal_id != pid for j in web.dispatcher.jobs())
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_bad_tokens_get_a_message(web):
@@ -88,7 +88,7 @@ def test_csrf_missing_or_wrong_and_cross_origin_posts_are_refused(web, inbox_wor
     assert r.status_code == 403
     assert client.post("/logout").status_code == 403  # even signing out needs the token
     assert _status(web, pid) == "pending" and _events(web, pid) == ["proposed"]
-    assert not any(j.proposal_id == pid for j in web.desk.jobs())
+    assert not any(j.proposal_id == pid for j in web.dispatcher.jobs())
 
 
 def test_an_approver_accepts_through_the_api_and_the_fix_executes(web, inbox_world):
@@ -100,7 +100,7 @@ def test_an_approver_accepts_through_the_api_and_the_fix_executes(web, inbox_wor
     assert r.status_code == 202 and r.json()["proposal_id"] == pid
     job = _job_done(web, client, r.json()["id"])
     assert job["status"] == "done" and job["proposal_status"] == "executed"
-    record = web.desk.ctx.approvals.get(pid)
+    record = web.dispatcher.ctx.approvals.get(pid)
     assert record.status == "executed" and record.decided_by == "alice" and record.decided_via == "web"
     again = client.post(f"/api/proposals/{pid}/answer", json={"type": "accept"})
     assert again.status_code == 400 and "not pending" in again.json()["detail"]
@@ -113,7 +113,7 @@ def test_a_non_approver_is_refused_and_nothing_changes(web, inbox_world):
     assert r.status_code == 403 and "not on the approver list" in r.json()["detail"]
     page = client.post(f"/proposals/{pid}/answer", data={"type": "ignore", "csrf_token": csrf})
     assert page.status_code == 403 and "not on the approver list" in page.text and "flash error" in page.text
-    record = web.desk.ctx.approvals.get(pid)
+    record = web.dispatcher.ctx.approvals.get(pid)
     assert record.status == "pending" and record.decided_by is None
     assert _events(web, pid).count("refused-not-approver") == 2
     assert not any(e in _events(web, pid) for e in ("accepted", "rejected", "executing", "executed"))
@@ -161,7 +161,7 @@ def test_a_retrain_edit_from_the_form_is_validated(web, inbox_world):
     r = client.post(f"/proposals/{pid}/answer", data={"type": "edit", "field.epochs": "-3", "csrf_token": csrf})
     assert r.status_code == 400 and "epochs" in r.text
     assert _status(web, pid) == "pending"
-    # leave it pending: executing a retrain is the desk tests' job
+    # leave it pending: executing a retrain is the dispatcher tests' job
 
 
 def test_report_files_are_served_only_from_the_reports_folder(web, inbox_world):

@@ -1,4 +1,4 @@
-"""Helpers for the web page tests: the real app on uvicorn (loopback, free port) over a desk whose chat
+"""Helpers for the web page tests: the real app on uvicorn (loopback, free port) over a dispatcher whose chat
 model a test can swap for a scripted fake, sign-in helpers, and an incident with a post-mortem and a plot."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
 from agent.context import OpsContext
-from agent.desk import Desk
 from agent.incidents import IncidentStore
-from agent.web.app import create_web_app
+from interfaces.dispatch import Dispatcher
+from interfaces.web.app import create_web_app
 from ml_core.serving.server import ThreadedServer
 from tests.graphs.fakes import ScriptedChatModel
 from tests.interfaces.inbox_world import InboxWorld
@@ -55,10 +55,10 @@ class StreamingScriptedModel(ScriptedChatModel):
 
 @dataclass
 class WebWorld:
-    """The web app on loopback over ``desk``; set ``chat_model`` to a fake before a chat turn."""
+    """The web app on loopback over ``dispatcher``; set ``chat_model`` to a fake before a chat turn."""
 
     world: InboxWorld
-    desk: Desk
+    dispatcher: Dispatcher
     server: ThreadedServer
     chat_model: Any = None
     users: dict[str, str] = field(default_factory=lambda: dict(USERS))
@@ -83,24 +83,24 @@ class WebWorld:
 
 
 def start_web(world: InboxWorld, **settings: Any) -> WebWorld:
-    """Build the desk (its chat model is whatever the returned world's ``chat_model`` holds) and serve it."""
+    """Build the dispatcher (its chat model is whatever the returned world's ``chat_model`` holds) and serve it."""
     holder: dict[str, Any] = {}
 
     def context(s: Any, actor: str, via: str) -> OpsContext:
         web = holder.get("web")
         return OpsContext(s, actor=actor, via=via, chat_model=web.chat_model if web else None)
 
-    desk = Desk(world.settings(**settings), context_factory=context)
-    app = create_web_app(desk, users=dict(USERS), session_secret=b"s" * 64)
+    dispatcher = Dispatcher(world.settings(**settings), context_factory=context)
+    app = create_web_app(dispatcher, users=dict(USERS), session_secret=b"s" * 64)
     server = ThreadedServer(app).start()
-    web = WebWorld(world=world, desk=desk, server=server)
+    web = WebWorld(world=world, dispatcher=dispatcher, server=server)
     holder["web"] = web
     return web
 
 
 def stop_web(web: WebWorld) -> None:
     web.server.stop()
-    web.desk.shutdown(grace_s=60)
+    web.dispatcher.shutdown(grace_s=60)
 
 
 def make_incident(world: InboxWorld, proposal_id: str | None = None) -> str:

@@ -1,2 +1,0 @@
-"""opsagent in Slack: the Bolt app (``app``), its HTTP mount (``http``), the desk-event notifier
-(``notifier``), Block Kit rendering (``blocks``) and the incident/proposal → thread map (``threads``)."""

@@ -1,0 +1,2 @@
+"""What a person touches: the command line, the web page, the Slack bot, `opsagent serve`, the dispatcher
+they share, the triage scheduler and the demo. The top layer: nothing below imports it."""

@@ -1,0 +1,65 @@
+"""`opsagent chat` — ask about your models in the terminal; answers stream, tool calls are shown."""
+
+from __future__ import annotations
+
+import typer
+
+from interfaces.cli.agent_common import agent_runner, whoami
+from interfaces.cli.common import UserError, console
+
+MAX_MESSAGE_CHARS = 8000
+
+
+def chat(message: str | None = typer.Option(None, "--message", "-m", help="ask one question and exit"),
+         thread: str | None = typer.Option(None, "--thread", help="conversation id; history is kept per thread "
+                                           "across runs (default: one thread per user)")) -> None:
+    """Chat with opsagent: status, drift, performance, compare versions, incidents, approvals, or start a
+    triage. Without an LLM configured the offline policy answers the common questions. Type 'exit' to leave."""
+    thread_id = thread or f"cli-{whoami()}"
+    with agent_runner(quiet=True) as runner:
+        if message is not None:
+            _turn(runner, message, thread_id)
+            return
+        brain = "an LLM" if runner.ctx.settings.llm_configured else "the offline policy (no LLM configured)"
+        console.print(f"opsagent chat — thread [bold]{thread_id}[/], answered by {brain}. 'exit' to leave.")
+        while True:
+            try:
+                text = console.input("[bold cyan]you ›[/] ")
+            except EOFError:
+                break
+            if text.strip().lower() in ("exit", "quit", ":q"):
+                break
+            if text.strip():
+                try:
+                    _turn(runner, text, thread_id)
+                except UserError as exc:
+                    console.print(f"[red]{exc}[/]")
+
+
+def _turn(runner, text: str, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    if not text.strip():
+        raise UserError("the message is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise UserError(f"the message is {len(text):,} characters; keep it under {MAX_MESSAGE_CHARS:,}")
+    streamed = False
+    answer, brain = "", ""
+    for kind, value in runner.stream_chat(text, thread_id=thread_id):
+        if kind == "token":
+            if not streamed:
+                console.print("[bold green]opsagent ›[/] ", end="")
+                streamed = True
+            console.print(value, end="", markup=False, highlight=False)
+        elif kind == "call":
+            console.print(f"  [dim]→ tool {value}[/]", markup=True, highlight=False)
+        elif kind == "result":
+            console.print(f"  [dim]← {value[:200]}[/]", highlight=False)
+        elif kind == "answer":
+            answer = value
+        elif kind == "brain":
+            brain = value
+    if streamed:
+        console.print()
+    else:
+        console.print("[bold green]opsagent ›[/] ", end="")
+        console.print(answer, markup=False, highlight=False)
+    console.print(f"[dim]({brain})[/]")

@@ -1,0 +1,72 @@
+"""Shared CLI plumbing: settings at the edge, one console, user errors as messages (never tracebacks)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from agent.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as a message with exit code 2."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input, from every layer; imported lazily to keep --help fast."""
+    from agent.approvals import ApprovalError
+    from agent.incidents import IncidentError
+    from agent.proposals import ProposalEditError
+    from ml_core.data.validation import DataValidationError
+    from ml_core.deploy.base import DeploymentError
+    from ml_core.registry import RegistryError
+    from ml_core.simulator.scenario import ScenarioError
+
+    return (UserError, DataValidationError, RegistryError, ScenarioError, ProposalEditError, ApprovalError,
+            IncidentError, DeploymentError)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        bad = "; ".join(f"OPSAGENT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise UserError(f"invalid settings from the environment or the config file: {bad}") from exc
+    except ValueError as exc:  # OPSAGENT_CONFIG names no file, or the TOML does not parse
+        raise UserError(f"could not read the settings: {exc}") from exc
+
+
+def quiet_libraries() -> None:
+    """MLflow and friends print INFO lines and progress bars of their own; keep the CLI's output clean."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import mlflow  # noqa: F401  (mlflow configures its loggers on import; quiet them after)
+    for name in ("mlflow", "alembic", "evidently", "urllib3", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Progress]:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console, transient=False) as progress:
+        progress.add_task(description, total=total, info="")
+        yield progress
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)

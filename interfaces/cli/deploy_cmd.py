@@ -1,0 +1,95 @@
+"""`opsagent deploy start|canary|promote|rollback|status|stop` over the local backend."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from interfaces.cli.common import console, load_settings
+
+app = typer.Typer(help="Deploy model versions with the local backend: a real service process on loopback. "
+                  "Traffic only ever goes to versions that pass readiness.", no_args_is_help=True)
+
+
+def backend(model: str | None):
+    from ml_core.deploy.local import LocalBackend
+    from ml_core.registry import Registry
+
+    settings = load_settings()
+    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+    return LocalBackend(settings.layout, model or settings.model_name, registry, settings.serve_port,
+                        host=settings.serve_host, latency_budget_ms=settings.latency_budget_ms), registry
+
+
+def show(status) -> None:
+    table = Table(title=f"{status.model} — {status.backend} backend", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    health = "[green]ready[/]" if status.ready else ("[yellow]running, not ready[/]" if status.running
+                                                     else "[red]not running[/]")
+    rows = [("service", health), ("url", status.url or "-"), ("champion", status.champion or "-"),
+            ("canary", f"{status.canary} at {status.canary_weight:.0%}" if status.canary else "-"),
+            ("previous champion", status.previous_champion or "-"),
+            ("latency budget", f"{status.latency_budget_ms:g} ms"), ("pid", str(status.pid or "-"))]
+    if status.ready_reason and not status.ready:
+        rows.append(("why not ready", status.ready_reason))
+    if status.detail:
+        rows.append(("detail", status.detail))
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    for w in status.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+def _resolve(registry, name: str, ref: str | None) -> str | None:
+    from interfaces.cli.model_cmds import resolve_version
+
+    return None if ref is None else resolve_version(registry, name, ref).version
+
+
+@app.command("start")
+def start(version: str | None = typer.Argument(None, help="version or alias to serve as champion when none is "
+                                                "deployed yet (default: the champion alias)"),
+          model: str | None = typer.Option(None)) -> None:
+    """Start the service in the background (idempotent)."""
+    b, reg = backend(model)
+    ref = version or ("champion" if b.status().champion is None else None)
+    show(b.start(_resolve(reg, b.model_name, ref)))
+
+
+@app.command("canary")
+def canary(version: str = typer.Argument(..., help="version or alias (e.g. challenger)"),
+           weight: float = typer.Option(0.1, min=0.0, max=1.0, help="share of requests sent to the canary"),
+           model: str | None = typer.Option(None)) -> None:
+    """Send WEIGHT of the traffic to VERSION, once it has passed readiness."""
+    b, reg = backend(model)
+    show(b.deploy_canary(_resolve(reg, b.model_name, version) or version, weight))
+
+
+@app.command("promote")
+def promote(model: str | None = typer.Option(None)) -> None:
+    """The canary becomes champion (registry alias moved; the old champion kept for rollback)."""
+    b, _ = backend(model)
+    show(b.promote())
+
+
+@app.command("rollback")
+def rollback(model: str | None = typer.Option(None)) -> None:
+    """Drop the canary; with no canary, go back to the previous champion."""
+    b, _ = backend(model)
+    show(b.rollback())
+
+
+@app.command("status")
+def status(model: str | None = typer.Option(None)) -> None:
+    """Routing and health of the deployment."""
+    b, _ = backend(model)
+    show(b.status())
+
+
+@app.command("stop")
+def stop(model: str | None = typer.Option(None)) -> None:
+    """Stop the service process (routing is kept for the next start)."""
+    b, _ = backend(model)
+    show(b.stop())

@@ -1,0 +1,59 @@
+"""`opsagent drift` — one monitoring check of recent traffic, with Evidently reports."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from interfaces.cli.common import console, load_settings
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
+
+
+def drift(
+    minutes: float = typer.Option(60.0, min=0.01, help="look at predictions from the last MINUTES"),
+    report: bool = typer.Option(True, help="write Evidently HTML/JSON and PNG plots to OPSAGENT_HOME/reports"),
+    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+    model: str | None = typer.Option(None),
+) -> None:
+    """Check data drift, prediction drift, performance (labelled and label-free), SLOs and data quality."""
+    from ml_core.registry import Registry
+    from ml_core.watch import check_window
+
+    settings = load_settings()
+    name = model or settings.model_name
+    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+    with console.status("checking recent traffic…"):
+        watched = check_window(settings.layout, registry, name, minutes=minutes, write_report=report)
+    result = watched.result
+    if result.n_rows == 0 and not as_json:
+        console.print(f"no predictions for '{name}' in the last {minutes:g} minutes: nothing to check. Send traffic "
+                      "(`opsagent simulate no_fault`) or widen `--minutes`.")
+        return
+    if as_json:
+        console.print_json(json.dumps(result.model_dump(mode="json"), default=str))
+        return
+    style = SEVERITY_STYLE.get(result.status, "")
+    console.print(f"[{style}]{result.status.upper()}[/] {name} v{watched.version}, {result.n_rows} predictions: "
+                  f"{result.summary}")
+    if result.findings:
+        table = Table(title="findings")
+        for col in ("severity", "kind", "subject", "message"):
+            table.add_column(col)
+        for f in result.findings:
+            table.add_row(f"[{SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/]", f.kind, f.subject, f.message)
+        console.print(table)
+    if result.drift is not None:
+        table = Table(title="feature drift (Evidently's default tests)")
+        for col in ("feature", "test", "statistic", "threshold", "drifted"):
+            table.add_column(col)
+        for feat in sorted(result.drift.features, key=lambda x: not x.drifted):
+            table.add_row(feat.name, feat.test, f"{feat.statistic:.4g}", f"{feat.threshold:g}",
+                          "[red]yes[/]" if feat.drifted else "")
+        console.print(table)
+    if watched.report:
+        console.print(f"Evidently report: {watched.report.html or watched.report.json_path}")
+        for png in watched.report.plots:
+            console.print(f"  plot: {png}")

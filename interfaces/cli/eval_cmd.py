@@ -1,0 +1,66 @@
+"""`opsagent eval` — the ML-ops incident benchmark: scenarios as data, scheduled triage, AIOpsLab scores."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from interfaces.cli.common import console, fail, load_settings
+
+
+def eval_(
+    scenarios: Path | None = typer.Option(None, "--scenarios", help="folder of scenario YAML files (default: the "
+                                          "benchmark's own, evals/scenarios)"),
+    brain: str = typer.Option("offline", help="offline (the policy; always available) or llm (the configured "
+                              "OpenAI-compatible endpoint)"),
+    repeat: int = typer.Option(1, min=1, max=20, help="run each scenario this many times"),
+    out: Path | None = typer.Option(None, help="where report.md, results.json and the worlds go "
+                                    "(default OPSAGENT_HOME/evals/<timestamp>)"),
+    only: list[str] | None = typer.Option(None, "--only", help="run only these scenarios (repeatable)"),
+    fast: bool = typer.Option(False, "--fast", help="run only the scenarios marked fast: true (the CI subset)"),
+    epochs: int = typer.Option(30, min=1, max=500, help="training epochs of the champion shared by all worlds"),
+    keep_worlds: bool = typer.Option(True, "--keep-worlds/--no-keep-worlds", help="keep each scenario's world "
+                                     "(service logs, post-mortems, MLflow) under --out; --no-keep-worlds deletes "
+                                     "each one after its run, keeping report.md and results.json"),
+) -> None:
+    """Score the agent on ML incidents: each scenario builds a world (champion, service, traffic with the
+    fault), scheduled triage runs tick by tick, approvals go through where the scenario says so, and the
+    runs are scored for detection, localization, root cause, mitigation, false alarms and time to detect."""
+    from evals.report import print_table, write_outputs
+    from evals.runner import EvalError, run_benchmark
+    from evals.scenario_model import ScenarioFileError, load_dir
+
+    if brain not in ("offline", "llm"):
+        raise fail(f"--brain must be offline or llm, not '{brain}'")
+    chosen: Literal["offline", "llm"] = "llm" if brain == "llm" else "offline"
+    settings = load_settings()
+    if chosen == "llm" and not settings.llm_configured:
+        raise fail("--brain llm needs an LLM endpoint: set OPSAGENT_LLM_BASE_URL (vLLM, Ollama, llama.cpp) or "
+                   "OPSAGENT_LLM_API_KEY, or run with --brain offline")
+    try:
+        found = load_dir(scenarios.expanduser() if scenarios else None, only=list(only) if only else None)
+    except ScenarioFileError as exc:
+        raise fail(str(exc)) from exc
+    if fast:
+        found = [s for s in found if s.fast]
+        if not found:
+            raise fail("no scenario in that folder is marked fast: true")
+    out_dir = (out.expanduser() if out else
+               settings.layout.home / "evals" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise fail(f"{out_dir} is not empty; give --out a new folder")
+    console.print(f"[bold]opsagent eval[/] — {len(found)} scenario(s) × {repeat}, {chosen} brain; output in {out_dir}")
+    try:
+        result = run_benchmark(found, out_dir, brain=chosen, repeat=repeat, epochs=epochs, base_settings=settings,
+                               progress=lambda m: console.print(f"  [dim]›[/] {m}"), keep_worlds=keep_worlds)
+    except EvalError as exc:
+        raise fail(str(exc)) from exc
+    print_table(result, console)
+    command = shlex.join(["opsagent", "eval", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "eval" else ""
+    md, js = write_outputs(result, out_dir, command)
+    console.print(f"report: {md}\nresults: {js}" + ("" if keep_worlds else "\nworlds: not kept (--no-keep-worlds)"))

@@ -1,0 +1,169 @@
+"""`opsagent train`, `opsagent evaluate` and `opsagent registry`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from interfaces.cli.common import UserError, console, load_settings, progress_bar
+
+registry_app = typer.Typer(help="Inspect the MLflow model registry: versions, aliases, lineage.",
+                           no_args_is_help=True)
+
+
+def _registry():
+    from ml_core.registry import Registry
+
+    settings = load_settings()
+    return settings, Registry(settings.layout, settings.mlflow_tracking_uri)
+
+
+def _load_data(data: Path | None, quarantine: bool, settings):
+    from ml_core.data.churn import load_churn, load_table
+
+    if data is None:
+        return load_churn()
+    report = load_table(data, quarantine=quarantine, quarantine_dir=settings.layout.quarantine_dir)
+    if report.issues:
+        console.print(f"[yellow]{report.summary()}[/]\nquarantined rows saved in {settings.layout.quarantine_dir}")
+    if len(report.clean) < 100:
+        raise UserError(f"only {len(report.clean)} valid rows in {data}; need at least 100 to train")
+    return report.clean
+
+
+def train(
+    data: Path | None = typer.Option(None, help="CSV/Parquet with the churn columns and label; "
+                                     "default: the bundled telecom churn data set"),
+    model: str | None = typer.Option(None, help="registered model name (default from settings: churn)"),
+    epochs: int | None = typer.Option(None, min=1, help="maximum epochs (default 40; early stopping may end "
+                                      "sooner)"),
+    batch_size: int | None = typer.Option(None, min=8, help="default 128"),
+    lr: float | None = typer.Option(None, min=1e-6, help="learning rate (default 5e-4)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    seed: int | None = typer.Option(None, help="random seed (default from settings)"),
+    quarantine: bool = typer.Option(False, help="set bad rows aside instead of refusing the file"),
+    alias: str | None = typer.Option(None, help="alias for the new version; default champion if none exists, "
+                                     "else challenger"),
+) -> None:
+    """Train the churn model (PyTorch), log everything to MLflow and register a new version."""
+    from ml_core.gate import GatePolicy
+    from ml_core.jobs import train_and_register
+    from ml_core.pipeline import gate_against_champion
+    from ml_core.registry import CHALLENGER, CHAMPION
+    from ml_core.training import TrainConfig
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, not '{device}'")
+    settings, reg = _registry()
+    name = model or settings.model_name
+    frame = _load_data(data, quarantine, settings)
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+    config = TrainConfig(device=device, seed=settings.seed if seed is None else seed, **overrides)
+    with progress_bar(f"training {name}", config.epochs) as bar:
+        def on_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
+            bar.update(bar.task_ids[0], completed=epoch,
+                       info=f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}")
+
+        try:
+            parent = reg.alias(name, CHAMPION)
+            result = train_and_register(reg, frame, config, model_name=name, on_epoch=on_epoch,
+                                        parent_version=parent.version if parent else None)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        bar.update(bar.task_ids[0], completed=config.epochs)
+    champion = reg.alias(name, CHAMPION)
+    verdict, _, _ = gate_against_champion(reg, name, result, GatePolicy(), champion=champion)
+    # An explicit --alias or the first champion is set as asked; otherwise the gate decides the challenger.
+    target: str | None = alias or (None if champion else CHAMPION)
+    if target:
+        reg.set_alias(name, target, result.version)
+    elif verdict.passed:
+        target = CHALLENGER
+    table = Table(title=f"{name} v{result.version} — test set, {len(result.split.test)} rows")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    has_baseline = "baseline_test_auc" in result.extra
+    if has_baseline:
+        table.add_column("gradient-boosting baseline", justify="right")
+    for key in ("auc", "f1", "precision", "recall", "brier", "ece"):
+        row = [key, f"{result.test_metrics[key]:.4f}"]
+        if has_baseline:
+            base = result.extra.get(f"baseline_test_{key}")
+            row.append("" if base is None else f"{base:.4f}")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"run [bold]{result.run_id}[/]  data {result.data_fingerprint}  device {result.train.device}  "
+                  f"best epoch {result.train.best_epoch}  {result.train.seconds:.1f}s")
+    against = f"against champion v{champion.version}" if champion else "(no champion yet)"
+    colour = "green" if verdict.passed else "red"
+    console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
+                  + "; ".join(verdict.reasons))
+    console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
+    from agent.memory import Memory
+
+    Memory(settings.layout.memory_dir).record(
+        "training_run", f"{name} v{result.version} trained on {len(frame)} rows ({result.data_fingerprint}): "
+        f"test AUC {result.test_metrics['auc']:.3f}, F1 {result.test_metrics['f1']:.3f}; gate "
+        f"{'passed' if verdict.passed else 'failed'} {against}: " + "; ".join(verdict.reasons),
+        model=name, metadata={"version": result.version, "run_id": result.run_id,
+                              "test_auc": result.test_metrics["auc"], "test_f1": result.test_metrics["f1"]})
+
+
+@registry_app.command("list")
+def registry_list(model: str | None = typer.Argument(None, help="model name; default from settings")) -> None:
+    """List the versions of a model with aliases, tags and metrics."""
+    settings, reg = _registry()
+    name = model or settings.model_name
+    versions = reg.versions(name)
+    if not versions:
+        console.print(f"no versions of '{name}' yet — run `opsagent train` first")
+        return
+    table = Table(title=f"{name}")
+    for col in ("version", "aliases", "ready", "test AUC", "test F1", "parent", "run id"):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(v.version, ", ".join(v.aliases), "yes" if v.ready_for_deploy else "",
+                      v.tags.get("test_auc", ""), v.tags.get("test_f1", ""), v.tags.get("parent_version", ""),
+                      (v.run_id or "")[:12])
+    console.print(table)
+
+
+@registry_app.command("show")
+def registry_show(version: str = typer.Argument(..., help="version number or alias (champion, challenger)"),
+                  model: str | None = typer.Option(None)) -> None:
+    """Show one version's lineage: data fingerprint, parent version, training run."""
+    settings, reg = _registry()
+    name = model or settings.model_name
+    info = resolve_version(reg, name, version)
+    for key, value in reg.lineage(name, info.version).items():
+        console.print(f"[bold]{key:>17}[/] {value or '-'}")
+    console.print(f"[bold]{'aliases':>17}[/] {', '.join(info.aliases) or '-'}")
+    console.print(f"[bold]{'ready_for_deploy':>17}[/] {info.ready_for_deploy}")
+
+
+@registry_app.command("alias")
+def registry_alias(version: str = typer.Argument(...), alias: str = typer.Argument(..., help="e.g. champion"),
+                   model: str | None = typer.Option(None)) -> None:
+    """Point an alias at a version (this only moves the registry pointer; use `deploy` to route traffic)."""
+    settings, reg = _registry()
+    name = model or settings.model_name
+    info = resolve_version(reg, name, version)
+    reg.set_alias(name, alias, info.version)
+    console.print(f"{name}@{alias} → v{info.version}")
+
+
+def resolve_version(reg, name: str, ref: str):
+    """A version number or an alias → VersionInfo, with a clear error."""
+    if ref.isdigit():
+        return reg.version(name, ref)
+    info = reg.alias(name, ref)
+    if info is None:
+        raise UserError(f"model '{name}' has no alias '{ref}'; use a version number or champion/challenger")
+    return info
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.add_typer(registry_app, name="registry")

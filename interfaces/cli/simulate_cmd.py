@@ -1,0 +1,56 @@
+"""`opsagent simulate SCENARIO` — replay customers against the running service, with faults."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from interfaces.cli.common import UserError, console, load_settings, progress_bar
+
+
+def simulate(
+    scenario: str = typer.Argument(..., help="built-in scenario name (no_fault, covariate_drift, concept_drift, "
+                                   "label_shift, null_storm, schema_break, slow_release, broken_release) "
+                                   "or a path to a scenario YAML file"),
+    requests: int | None = typer.Option(None, min=1, help="override the scenario's request count"),
+    rate: float | None = typer.Option(None, min=0.1, help="override requests per second"),
+    labels: bool = typer.Option(True, help="deliver the delayed labels when the traffic ends"),
+    model: str | None = typer.Option(None),
+) -> None:
+    """Send traffic to the deployed model; faults start after the scenario's onset."""
+    from interfaces.cli.deploy_cmd import backend
+    from ml_core.data.churn import load_churn, split_frame
+    from ml_core.predlog import PredictionLog
+    from ml_core.simulator.release import ship_faulty_release
+    from ml_core.simulator.scenario import load_scenario
+    from ml_core.simulator.traffic import deliver_labels, run_traffic
+
+    spec = load_scenario(scenario)
+    updates = {k: v for k, v in {"requests": requests, "rate": rate}.items() if v is not None}
+    spec = spec.model_copy(update=updates)
+    settings = load_settings()
+    b, registry = backend(model)
+    status = b.status()
+    if not status.ready or not status.url:
+        why = status.ready_reason or status.detail or "not running"
+        raise UserError(f"the '{b.model_name}' service is not ready ({why}); start it with `opsagent deploy start`")
+    released = ship_faulty_release(spec, registry, b, b.model_name)
+    if released and spec.release_fault is not None:
+        console.print(f"shipped faulty release v{released} as canary ({spec.release_fault.kind})")
+    pool = split_frame(load_churn(), seed=settings.seed).test  # unseen in training; the reference is .train
+    with progress_bar(f"simulating {spec.name}", spec.requests) as bar:
+        result = run_traffic(status.url, spec, pool,
+                             progress=lambda done, total: bar.update(bar.task_ids[0], completed=done))
+    if labels:
+        log = PredictionLog(settings.layout.predictions_db(b.model_name))
+        delivered = deliver_labels(log, result)
+        log.close()
+    else:
+        delivered = 0
+    table = Table(title=f"traffic: {spec.name}", show_header=False)
+    for key, value in result.summary().items():
+        table.add_row(str(key), str(value))
+    table.add_row("labels delivered", str(delivered))
+    console.print(table)
+    for err in result.errors[:3]:
+        console.print(f"[yellow]request error:[/] {err}")

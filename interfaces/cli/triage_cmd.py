@@ -1,0 +1,36 @@
+"""`opsagent triage [MODEL]` — investigate one model now: post-mortem, and a proposal for approval if needed."""
+
+from __future__ import annotations
+
+import typer
+
+from interfaces.cli.agent_common import agent_runner
+from interfaces.cli.common import UserError, console
+
+
+def triage(model: str | None = typer.Argument(None, help="registered model (default: OPSAGENT_MODEL_NAME)"),
+           window: float | None = typer.Option(None, "--window", min=1, help="minutes to look back "
+                                               "(default: OPSAGENT_TRIAGE_WINDOW_MINUTES, 60)")) -> None:
+    """Check drift, performance (with labels and label-free), SLOs and recent deploys; recall similar incidents;
+    diagnose (LLM, or the offline policy); write the post-mortem and file a proposal. Nothing is changed:
+    approve the proposal with `opsagent approvals approve ID`."""
+    with agent_runner() as runner:
+        name = model or runner.ctx.settings.model_name
+        if name not in runner.ctx.registry.models():
+            known = ", ".join(runner.ctx.registry.models()) or "none yet (run `opsagent train`)"
+            raise UserError(f"no registered model '{name}'; registered: {known}")
+        console.rule(f"[bold]triage of {name}")
+        out = runner.triage(name, window_minutes=window)
+    d = out.diagnosis
+    colour = "red" if d.detected else "green"
+    console.print(f"[{colour}]{'INCIDENT' if d.detected else 'OK'}[/] {out.incident_id} — brain: {d.brain}")
+    console.print(f"  {out.summary}")
+    if d.detected:
+        console.print(f"  category: {d.category}; culprit: {', '.join(d.culprit) or '-'}; action: {d.action}")
+        console.print(f"  {d.summary}")
+    if out.postmortem:
+        console.print(f"  post-mortem: {out.postmortem}")
+    if out.proposal_id:
+        console.print(f"  proposal {out.proposal_id} waits for approval: "
+                      f"`opsagent approvals show {out.proposal_id}`")
+    console.print(f"  tools: {', '.join(out.tools_called)}; {out.usage}")
