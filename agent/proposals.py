@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 ActionKind = Literal["retrain", "rollback", "promote", "retune_threshold", "fix_data"]
 Interface = Literal["cli", "web", "slack", "scheduler", "demo", "chat", "test"]
@@ -45,8 +45,9 @@ class ProposalBase(BaseModel):
     # Fields a person may change with an edit; everything else is evidence or precondition.
     editable: ClassVar[frozenset[str]] = frozenset()
 
-    def expired(self, now: float | None = None) -> bool:
-        return (now if now is not None else time.time()) >= self.expires_at
+    def expired(self, now: float) -> bool:
+        """Past ``expires_at`` at ``now`` (the caller's clock: tests move it)."""
+        return now >= self.expires_at
 
 
 class RetrainProposal(ProposalBase):
@@ -108,17 +109,26 @@ Proposal = Annotated[RetrainProposal | RollbackProposal | PromoteProposal | Thre
                      Field(discriminator="kind")]
 
 
-class _ProposalBox(BaseModel):
-    proposal: Proposal
+PROPOSAL_TYPES: tuple[type[ProposalBase], ...] = (RetrainProposal, RollbackProposal, PromoteProposal,
+                                                  ThresholdProposal, FixDataProposal)
+_PROPOSAL: TypeAdapter[Proposal] = TypeAdapter(Proposal)
 
 
 def proposal_from_dict(data: dict[str, Any]) -> Proposal:
-    """Rebuild a stored proposal (JSON from the approvals store or a checkpoint)."""
-    return _ProposalBox(proposal=data).proposal  # type: ignore[arg-type]
+    """Rebuild a stored proposal (JSON from the approvals store, or a checkpoint written before state was typed)."""
+    return _PROPOSAL.validate_python(data)
+
+
+def proposal_of(value: Proposal | dict[str, Any]) -> Proposal:
+    """The typed proposal of a graph state: threads checkpointed before state was typed hold its JSON instead."""
+    return value if isinstance(value, PROPOSAL_TYPES) else proposal_from_dict(value)  # type: ignore[arg-type]
 
 
 def apply_edit(proposal: Proposal, changes: dict[str, Any]) -> Proposal:
-    """A copy with ``changes`` applied and validated; unknown or non-editable fields are refused."""
+    """A copy with ``changes`` applied and validated; unknown or non-editable fields are refused.
+
+    The one place an edit is validated: ``Edit.validated`` calls it where the answer enters (the dispatcher
+    for web and Slack, ``GraphRunner.answer`` for the CLI), and the graph applies the validated copy."""
     if not changes:
         raise ProposalEditError("an edit needs at least one field to change")
     locked = sorted(set(changes) - set(proposal.editable))
@@ -134,15 +144,76 @@ def apply_edit(proposal: Proposal, changes: dict[str, Any]) -> Proposal:
         raise ProposalEditError(f"invalid edit: {bad}") from exc
 
 
-class HumanResponse(BaseModel):
-    """The Agent-Inbox answer to an interrupt: accept, edit (args = changed fields), response (text), ignore."""
+class _Answer(BaseModel):
+    """What every Agent-Inbox answer carries: who answered, and through which interface."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["accept", "edit", "response", "ignore"]
-    args: dict[str, Any] | str | None = None
     by: str = Field("unknown", description="who answered")
     via: Interface = "cli"
+
+
+class Accept(_Answer):
+    """Run the proposal as filed."""
+
+    type: Literal["accept"] = "accept"
+    args: None = None
+
+
+class Edit(_Answer):
+    """Change named editable fields, then run the edited proposal."""
+
+    type: Literal["edit"] = "edit"
+    args: dict[str, Any] = Field(description="editable field name -> new value")
+    proposal: Proposal | None = Field(None, description="the edited proposal, once validated (see validated)")
+
+    def validated(self, proposal: Proposal) -> Edit:
+        """This answer with the edited copy of ``proposal`` attached; raises ``ProposalEditError`` saying why not."""
+        return self.model_copy(update={"proposal": apply_edit(proposal, self.args)})
+
+
+class Respond(_Answer):
+    """Free text back to the agent: it revises the proposal and asks again. Nothing runs."""
+
+    type: Literal["response"] = "response"
+    args: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="the person's message")
+
+
+class Ignore(_Answer):
+    """Reject: nothing runs; the reason is audited and remembered."""
+
+    type: Literal["ignore"] = "ignore"
+    args: str | None = Field(None, description="the reason, if given")
+
+
+HumanResponse = Annotated[Accept | Edit | Respond | Ignore, Field(discriminator="type")]
+ANSWER_TYPES: tuple[type[_Answer], ...] = (Accept, Edit, Respond, Ignore)
+_RESPONSE: TypeAdapter[HumanResponse] = TypeAdapter(HumanResponse)
+
+
+class AnswerError(ValueError):
+    """An answer that is not one of accept / edit / response / ignore with the right args; says what is wrong."""
+
+
+def parse_response(value: HumanResponse | dict[str, Any]) -> HumanResponse:
+    """The typed answer: as given, or parsed from the JSON an inbox (or LangGraph's resume) sent."""
+    if isinstance(value, ANSWER_TYPES):
+        return value  # type: ignore[return-value]
+    try:
+        return _RESPONSE.validate_python(value)
+    except ValidationError as exc:
+        raise AnswerError(_answer_problem(value, exc)) from exc
+
+
+def _answer_problem(value: Any, exc: ValidationError) -> str:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in ("accept", "edit", "response", "ignore"):
+        return f"an answer is accept, edit, response or ignore, not {kind!r}"
+    hint = {"edit": "an edit needs the fields to change, e.g. epochs=20",
+            "response": "a response needs text for the agent, e.g. 'use only the last 7 days'"}.get(kind, "")
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'answer'}: {e['msg']}" for e in exc.errors())
+    return hint or f"invalid {kind} answer: {problems}"
 
 
 def inbox_request(proposal: Proposal) -> dict[str, Any]:

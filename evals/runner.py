@@ -29,16 +29,10 @@ class EvalError(ValueError):
     """A benchmark that cannot start (no LLM endpoint for --brain llm, bad settings): the message says why."""
 
 
-def brain_settings(brain: Brain, home: Path, base: Settings | None = None, *, injected_model: bool = False
-                   ) -> Settings:
-    """Settings for one world: the environment's (SLOs, LLM endpoint) with this world's home; the offline
-    brain drops any configured endpoint so the policy decides alone. ``injected_model``: the llm brain's chat
-    model is given directly (tests' scripted fake), so no endpoint is needed."""
-    if base is None:
-        try:
-            base = Settings()
-        except ValueError as exc:
-            raise EvalError(f"bad opsagent settings in the environment: {exc}") from exc
+def brain_settings(brain: Brain, home: Path, base: Settings, *, injected_model: bool = False) -> Settings:
+    """Settings for one world: the caller's (SLOs, LLM endpoint; built at its edge) with this world's home; the
+    offline brain drops any configured endpoint so the policy decides alone. ``injected_model``: the llm brain's
+    chat model is given directly (tests' scripted fake), so no endpoint is needed."""
     if brain == "llm" and not injected_model and not base.llm_configured:
         raise EvalError("--brain llm needs an LLM endpoint: set OPSAGENT_LLM_BASE_URL (vLLM, Ollama, llama.cpp) "
                         "or OPSAGENT_LLM_API_KEY, or run with --brain offline")
@@ -83,7 +77,7 @@ class ScenarioRunner:
     ``keep_worlds=False`` deletes each world folder once its run is recorded: scoring reads only the returned
     ``ScenarioRun``, and a benchmark's worlds (MLflow artifacts, prediction logs, retrained models) add up."""
 
-    def __init__(self, template: Template, worlds_dir: Path, brain: Brain, *, base_settings: Settings | None = None,
+    def __init__(self, template: Template, worlds_dir: Path, brain: Brain, *, base_settings: Settings,
                  chat_model: Any = None, progress: Progress = lambda _m: None, keep_worlds: bool = True):
         self.template = template
         self.worlds_dir = worlds_dir
@@ -149,12 +143,12 @@ class ScenarioRunner:
                           tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, seconds=time.time() - t0)
 
     def _approve(self, scenario: EvalScenario, runner: Any, proposal_id: str) -> Mitigation:
-        from agent.proposals import HumanResponse
+        from agent.proposals import Accept, Edit, HumanResponse
 
         t0 = time.time()
         by = "opsagent eval (on a person's behalf)"
-        answer = (HumanResponse(type="edit", args=dict(scenario.approve_edit), by=by, via="cli")
-                  if scenario.approve_edit else HumanResponse(type="accept", by=by, via="cli"))
+        answer: HumanResponse = (Edit(args=dict(scenario.approve_edit), by=by, via="cli")
+                                 if scenario.approve_edit else Accept(by=by, via="cli"))
         done = runner.answer(proposal_id, answer)
         self.progress(f"{scenario.name}: approved {proposal_id}: {done.status}, verified={done.verified}")
         return Mitigation(proposal_id=proposal_id, status=done.status, verified=done.verified,
@@ -200,8 +194,8 @@ def _findings(summary: str) -> list[str]:
     return [line.strip("- ").strip() for line in summary.splitlines()[1:] if line.strip()][:12]
 
 
-def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, brain: Brain = "offline", repeat: int = 1,
-                  epochs: int = 30, base_settings: Settings | None = None, chat_model: Any = None,
+def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, base_settings: Settings, brain: Brain = "offline",
+                  repeat: int = 1, epochs: int = 30, chat_model: Any = None,
                   progress: Progress = lambda _m: None, show_progress_bar: bool = True,
                   template: Template | None = None, keep_worlds: bool = True) -> BenchmarkResult:
     """Train the shared champion once, run every scenario ``repeat`` times, score and total them.

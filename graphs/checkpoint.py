@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from graphs.serde import state_serializer
 from ml_core.paths import HomeLayout
 
 
@@ -17,7 +18,7 @@ def open_checkpointer(layout: HomeLayout) -> Iterator[SqliteSaver]:
     layout.home.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(layout.checkpoints_db, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
+    saver = SqliteSaver(conn, serde=state_serializer())
     saver.setup()
     try:
         yield saver

@@ -6,12 +6,14 @@ import contextlib
 
 from agent.context import OpsContext
 from agent.memory import MemoryKind
-from agent.proposals import proposal_from_dict
+from agent.proposals import Accept, Edit, HumanResponse, Ignore, Proposal
 from graphs.state import RemediationState
 
+_SAID = {Accept: "accepted", Edit: "edited and accepted", Ignore: "rejected"}  # a Respond decides nothing
 
-def record_outcome(ctx: OpsContext, state: RemediationState) -> None:
-    p = proposal_from_dict(state["proposal"])  # type: ignore[arg-type]
+
+def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, state: RemediationState) -> None:
+    """Close the remediation of ``p``: status and audit, memory, and the incident's post-mortem."""
     status = state.get("status") or "failed"
     outcome = state.get("outcome") or status
     record = ctx.approvals.get(p.id)
@@ -29,9 +31,8 @@ def record_outcome(ctx: OpsContext, state: RemediationState) -> None:
                       metadata={"proposal": p.id, "incident": p.incident_id or "", "fixed": fixed,
                                 "status": status, "version": str((state.get("result") or {}).get("version", ""))})
     if p.incident_id:
-        answer = state.get("response") or {}
-        said = {"accept": "accepted", "edit": "edited and accepted", "ignore": "rejected"}.get(answer.get("type", ""))
-        decision = f"proposal {p.id} {said} by {answer.get('by')} via {answer.get('via')}" if said else None
+        said = _SAID.get(type(answer)) if answer is not None else None
+        decision = f"proposal {p.id} {said} by {answer.by} via {answer.via}" if answer is not None and said else None
         _update_incident(ctx, p.incident_id, status, fixed, outcome, decision)
     ctx.progress(f"outcome recorded: {outcome}")
 

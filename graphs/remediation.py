@@ -14,40 +14,67 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import OpsContext
-from agent.proposals import HumanResponse, ProposalEditError, apply_edit, inbox_request, proposal_from_dict
+from agent.proposals import (
+    Accept,
+    Edit,
+    HumanResponse,
+    Ignore,
+    Proposal,
+    ProposalEditError,
+    Respond,
+    inbox_request,
+    parse_response,
+    proposal_of,
+)
+from graphs.execute import execute as run_proposal
 from graphs.nodes import ctx_of
+from graphs.outcome import record_outcome
 from graphs.revise import revise_from_text
 from graphs.state import RemediationState
 
 
-def _proposal(state: RemediationState):  # type: ignore[no-untyped-def]
-    return proposal_from_dict(state["proposal"])
+def _proposal(state: RemediationState) -> Proposal:
+    return proposal_of(state["proposal"])  # threads checkpointed before state was typed hold JSON
+
+
+def _response(state: RemediationState) -> HumanResponse:
+    answer = state.get("response")
+    return parse_response(answer) if answer is not None else Ignore()
 
 
 def await_approval(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     # Runs again from the top when resumed: nothing before interrupt() may have side effects.
     answer = interrupt(inbox_request(_proposal(state)))
-    response = HumanResponse.model_validate(answer)
-    return {"response": response.model_dump(mode="json")}
+    return {"response": parse_response(answer)}  # the inbox boundary: a resume may carry JSON
 
 
 def route_answer(state: RemediationState) -> Literal["edit", "precheck", "revise", "rejected"]:
-    kind = (state.get("response") or {}).get("type")
-    return {"accept": "precheck", "edit": "edit", "response": "revise"}.get(kind or "", "rejected")  # type: ignore[return-value]
+    match _response(state):
+        case Accept():
+            return "precheck"
+        case Edit():
+            return "edit"
+        case Respond():
+            return "revise"
+        case _:
+            return "rejected"
 
 
 def edit(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     ctx = ctx_of(runtime)
-    response = HumanResponse.model_validate(state["response"])
+    response = _response(state)
+    assert isinstance(response, Edit)  # route_answer sends only edits here
     before = _proposal(state)
-    changes = response.args if isinstance(response.args, dict) else {}
     try:
-        after = apply_edit(before, changes)
-    except ProposalEditError as exc:  # the inbox validates first; a bad edit here is refused, not executed
+        # Validated where the answer entered (GraphRunner.answer, the dispatcher); a resume from another
+        # client (LangGraph's own API) arrives unvalidated and is validated here, by the same function.
+        after = response.proposal if response.proposal is not None else response.validated(before).proposal
+    except ProposalEditError as exc:  # refused, never executed
         return {"status": "refused", "outcome": f"edit refused: {exc}"}
-    ctx.approvals.update_proposal(before.id, after, actor=response.by, via=response.via, changes=changes)
-    ctx.progress(f"{response.by} edited {before.id}: {changes}")
-    return {"proposal": after.model_dump(mode="json")}
+    assert after is not None
+    ctx.approvals.update_proposal(before.id, after, actor=response.by, via=response.via, changes=response.args)
+    ctx.progress(f"{response.by} edited {before.id}: {response.args}")
+    return {"proposal": after}
 
 
 def route_after_edit(state: RemediationState) -> Literal["precheck", "record"]:
@@ -57,8 +84,9 @@ def route_after_edit(state: RemediationState) -> Literal["precheck", "record"]:
 def revise(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     """A person wrote back: the agent revises the proposal (named field changes) and asks again."""
     ctx = ctx_of(runtime)
-    response = HumanResponse.model_validate(state["response"])
-    text = response.args if isinstance(response.args, str) else str(response.args or "")
+    response = _response(state)
+    assert isinstance(response, Respond)  # route_answer sends only responses here
+    text = response.args
     proposal = _proposal(state)
     revised, reply = revise_from_text(ctx, proposal, text)
     ctx.approvals.audit.append("responded", actor=response.by, via=response.via, proposal_id=proposal.id,
@@ -67,14 +95,14 @@ def revise(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, A
         changes = {k: v for k, v in revised.model_dump().items() if proposal.model_dump().get(k) != v}
         ctx.approvals.update_proposal(proposal.id, revised, actor="opsagent", via=response.via, changes=changes)
     ctx.progress(reply)
-    return {"proposal": revised.model_dump(mode="json"), "comments": [f"{response.by}: {text}", f"opsagent: {reply}"]}
+    return {"proposal": revised, "comments": [f"{response.by}: {text}", f"opsagent: {reply}"]}
 
 
 def rejected(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     ctx = ctx_of(runtime)
-    response = HumanResponse.model_validate(state.get("response") or {"type": "ignore"})
+    response = _response(state)
     p = _proposal(state)
-    reason = response.args if isinstance(response.args, str) and response.args else "no reason given"
+    reason = (response.args if isinstance(response, Ignore) else None) or "no reason given"
     ctx.approvals.set_status(p.id, "rejected", actor=response.by, via=response.via, event="rejected",
                              detail={"reason": reason}, outcome=f"rejected by {response.by}: {reason}")
     return {"status": "rejected",
@@ -84,7 +112,7 @@ def rejected(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str,
 def precheck(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     """Refuse when the approval came too late or the world changed under the proposal."""
     ctx = ctx_of(runtime)
-    response = HumanResponse.model_validate(state["response"])
+    response = _response(state)
     p = _proposal(state)
     now = ctx.clock()
     if p.expired(now):
@@ -102,7 +130,7 @@ def precheck(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str,
                                  outcome=outcome)
         return {"status": "refused", "outcome": outcome}
     ctx.approvals.set_status(p.id, "accepted", actor=response.by, via=response.via,
-                             event="edited-accepted" if response.type == "edit" else "accepted")
+                             event="edited-accepted" if isinstance(response, Edit) else "accepted")
     return {"status": "accepted"}
 
 
@@ -111,13 +139,11 @@ def route_after_precheck(state: RemediationState) -> Literal["execute", "record"
 
 
 def execute(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
-    from graphs.execute import execute as run
-
     ctx = ctx_of(runtime)
     p = _proposal(state)
     ctx.approvals.set_status(p.id, "executing", actor=ctx.actor, via=ctx.via, event="executing",
                              detail={"kind": p.kind})
-    done = run(ctx, p)
+    done = run_proposal(ctx, p)
     return {"status": "executed" if done.ok else "failed", "steps": done.steps, "result": done.result,
             "verified": done.fixed, "outcome": done.outcome}
 
@@ -138,9 +164,7 @@ def verify(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, A
 
 
 def record(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
-    from graphs.outcome import record_outcome
-
-    record_outcome(ctx_of(runtime), state)
+    record_outcome(ctx_of(runtime), _proposal(state), _response(state) if state.get("response") else None, state)
     return {}
 
 

@@ -14,7 +14,7 @@ from langgraph.types import Command
 from agent.approvals import ApprovalError
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis
-from agent.proposals import HumanResponse, Proposal, apply_edit
+from agent.proposals import Edit, HumanResponse, Proposal
 from graphs.chat import build_chat
 from graphs.checkpoint import open_checkpointer
 from graphs.nodes import usage_line
@@ -83,12 +83,12 @@ class GraphRunner:
             state["window_minutes"] = window_minutes
         out = self.triage_graph.invoke(state, {"configurable": {"thread_id": f"triage-{incident}"}},
                                        context=self.ctx)
-        d = Diagnosis.model_validate(out["diagnosis"])
+        proposal = out.get("proposal")
         return TriageOutcome(
-            incident_id=out["incident_id"], model=model, diagnosis=d,
-            proposal_id=(out.get("proposal") or {}).get("id"), postmortem=out.get("postmortem"),
+            incident_id=out["incident_id"], model=model, diagnosis=out["diagnosis"],
+            proposal_id=proposal.id if proposal else None, postmortem=out.get("postmortem"),
             filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
-            tools_called=list(out.get("tools_called") or []), summary=out["signals"].get("summary", ""))
+            tools_called=list(out.get("tools_called") or []), summary=out["signals"].summary)
 
     def triage_verdict(self, model: str) -> str:
         """Triage ``model`` now and say in one line what it found (chat's start_triage tool)."""
@@ -103,7 +103,7 @@ class GraphRunner:
     def file_proposal(self, proposal: Proposal) -> str:
         """Put the proposal in the inbox and start its remediation thread, which pauses for approval."""
         self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
-        self.remediation_graph.invoke({"proposal": proposal.model_dump(mode="json"), "source": self.ctx.via},
+        self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
                                       {"configurable": {"thread_id": proposal.id}}, context=self.ctx)
         return f"proposal {proposal.id} filed for approval ({proposal.title})"
 
@@ -121,10 +121,8 @@ class GraphRunner:
         record = self.ctx.approvals.get(proposal_id)
         if record.status != "pending":
             raise ApprovalError(f"proposal {record.proposal.id} is {record.status}, not pending; nothing to answer")
-        if response.type == "edit":
-            if not isinstance(response.args, dict):
-                raise ApprovalError("an edit needs the fields to change, e.g. epochs=20")
-            apply_edit(record.proposal, response.args)  # raises ProposalEditError with what is wrong
+        if isinstance(response, Edit) and response.proposal is None:
+            response = response.validated(record.proposal)  # raises ProposalEditError saying what is wrong
         if self.pending_request(record.proposal.id) is None:
             raise ApprovalError(f"proposal {record.proposal.id} has no paused thread in this home's checkpoints "
                                 f"({self.ctx.layout.checkpoints_db}); it cannot be resumed")
@@ -132,7 +130,7 @@ class GraphRunner:
             {"accept": "answered-accept", "edit": "answered-edit", "response": "answered-response",
              "ignore": "answered-ignore"}[response.type], actor=response.by, via=response.via,
             proposal_id=record.proposal.id, detail={"args": response.args})
-        out = self.remediation_graph.invoke(Command(resume=response.model_dump(mode="json")),
+        out = self.remediation_graph.invoke(Command(resume=response),
                                             {"configurable": {"thread_id": record.thread_id}}, context=self.ctx)
         paused = self.pending_request(record.proposal.id) is not None
         return RemediationOutcome(

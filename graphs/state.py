@@ -1,5 +1,8 @@
-"""Graph state, declared once per graph. Values are JSON-able (dicts of pydantic dumps) so checkpoints
-stay readable by any LangGraph tool and survive a restart; reducers say how parallel branches merge."""
+"""Graph state, declared once per graph; reducers say how parallel branches merge.
+
+The proposal, the person's answer, the signals and the diagnosis are typed objects: parsed once where they
+enter (the inbox, a resume, the checkpoint: ``graphs.serde`` rebuilds them) and typed inside every node.
+Everything else is JSON-able."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+
+from agent.diagnosis import Diagnosis, TriageSignals
+from agent.proposals import HumanResponse, Proposal
 
 
 def add_usage(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
@@ -26,21 +32,21 @@ class TriageState(TypedDict, total=False):
     incident_id: str  # the id this triage's incident, post-mortem and proposal share
     monitor: dict[str, Any]  # one monitoring pass: findings, metrics, drift report files
     deploy: dict[str, Any]  # serving state and recent registry changes
-    signals: dict[str, Any]  # TriageSignals, assembled from the branches and grown by investigation
+    signals: TriageSignals  # assembled from the branches and grown by investigation
     tools_called: Annotated[list[str], operator.add]  # every tool call, in order, for the trace
     timeline: Annotated[list[dict[str, Any]], operator.add]  # TimelineEvent dicts
     usage: Annotated[dict[str, int], add_usage]  # LLM calls and tokens of this run
-    diagnosis: dict[str, Any]  # Diagnosis
+    diagnosis: Diagnosis  # what triage concluded
     fallback_reason: str | None  # why the offline policy took over from the LLM, if it did
-    proposal: dict[str, Any] | None  # the drafted proposal (JSON), None when no action
+    proposal: Proposal | None  # the drafted proposal, None when no action
     postmortem: str | None  # path of the post-mortem Markdown
     filed: str | None  # what filing the proposal said
 
 
 class RemediationState(TypedDict, total=False):
-    proposal: dict[str, Any]  # the proposal as filed, then as edited
+    proposal: Proposal  # the proposal as filed, then as edited or revised
     source: str  # interface that filed it
-    response: dict[str, Any] | None  # the latest HumanResponse
+    response: HumanResponse | None  # the latest answer
     comments: Annotated[list[str], operator.add]  # free-text responses, oldest first
     status: str  # accepted, rejected, refused, executed, failed
     steps: Annotated[list[str], operator.add]  # what was executed, one line each

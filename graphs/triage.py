@@ -66,13 +66,13 @@ def assemble_and_recall(state: TriageState, runtime: Runtime[OpsContext]) -> dic
         signals.similar_incidents = hits
         if hits:
             ctx.progress(f"recalled {len(hits)} similar past incident(s): {', '.join(h.id for h in hits)}")
-    return {"signals": signals.model_dump(mode="json"), "tools_called": ["recall_incidents"]}
+    return {"signals": signals, "tools_called": ["recall_incidents"]}
 
 
 def investigate(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     """The LLM calls read-only tools; with no LLM (or when it fails) the runbook planner chooses them."""
     ctx = ctx_of(runtime)
-    signals = TriageSignals.model_validate(state["signals"])
+    signals = state["signals"].model_copy(deep=True)  # grown with notes below; the state's copy stays as it was
     if not signals.findings:
         return {}
     model = chat_model_of(ctx)
@@ -82,7 +82,7 @@ def investigate(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, A
             signals.notes += notes
             for name in called:
                 ctx.progress(f"LLM called {name}")
-            return {"signals": signals.model_dump(mode="json"), "tools_called": called,
+            return {"signals": signals, "tools_called": called,
                     "usage": llm_steps.usage_of(messages)}
         except llm_steps.LLMUnavailable as exc:
             ctx.progress(f"LLM unavailable ({exc}); the offline policy takes over")
@@ -100,12 +100,12 @@ def _planned(ctx: OpsContext, signals: TriageSignals) -> dict[str, Any]:
         result = call_tool(ctx, call.name, call.args)
         done.append(call.name)
         signals.notes.append(f"{call.name}: {result[:600]}")
-    return {"signals": signals.model_dump(mode="json"), "tools_called": done}
+    return {"signals": signals, "tools_called": done}
 
 
 def diagnose(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     ctx = ctx_of(runtime)
-    signals = TriageSignals.model_validate(state["signals"])
+    signals = state["signals"]
     model = chat_model_of(ctx)
     reason = state.get("fallback_reason")
     if model is not None and not reason and signals.findings:
@@ -129,12 +129,12 @@ def _diagnosed(ctx: OpsContext, d: Diagnosis, **extra: Any) -> dict[str, Any]:
     verdict = (f"{d.category} → {d.action}" + (f" (culprit: {', '.join(d.culprit)})" if d.culprit else "")
                if d.detected else "nothing wrong")
     ctx.progress(f"diagnosis by {d.brain}: {verdict}")
-    return {"diagnosis": d.model_dump(mode="json"), "timeline": [event(ctx.clock(), f"diagnosis: {verdict}")],
+    return {"diagnosis": d, "timeline": [event(ctx.clock(), f"diagnosis: {verdict}")],
             **{k: v for k, v in extra.items() if v is not None}}
 
 
 def route_after_diagnosis(state: TriageState) -> Literal["draft", "report", "record"]:
-    d = Diagnosis.model_validate(state["diagnosis"])
+    d = state["diagnosis"]
     if d.action != "none":
         return "draft"
     return "report" if d.detected else "record"
@@ -144,12 +144,11 @@ def draft(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     from graphs.writing import draft_and_rewrite
 
     ctx = ctx_of(runtime)
-    proposal, usage = draft_and_rewrite(ctx, TriageSignals.model_validate(state["signals"]),
-                                        Diagnosis.model_validate(state["diagnosis"]), state["incident_id"])
+    proposal, usage = draft_and_rewrite(ctx, state["signals"], state["diagnosis"], state["incident_id"])
     if proposal is None:
         return {"proposal": None}
     ctx.progress(f"drafted proposal {proposal.id}: {proposal.title}")
-    return {"proposal": proposal.model_dump(mode="json"), "usage": usage,
+    return {"proposal": proposal, "usage": usage,
             "timeline": [event(ctx.clock(), f"proposal {proposal.id} drafted: {proposal.title}")]}
 
 
@@ -163,12 +162,10 @@ def report(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
 
 
 def file(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
-    from agent.proposals import proposal_from_dict
-
     ctx = ctx_of(runtime)
-    if not state.get("proposal"):
+    proposal = state.get("proposal")
+    if proposal is None:
         return {}
-    proposal = proposal_from_dict(state["proposal"])  # type: ignore[arg-type]
     message = ctx.file_proposal(proposal) if ctx.file_proposal else "not filed: no approvals inbox in this run"
     ctx.progress(message)
     return {"filed": message, "timeline": [event(ctx.clock(), message)]}

@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis, TriageSignals
-from agent.proposals import Proposal, proposal_from_dict
+from agent.proposals import Proposal
 from graphs.state import TriageState
 
 
@@ -65,12 +65,10 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
     from agent.guard import signals_for_llm
     from agent.reports import TimelineEvent, build_postmortem, save_postmortem
 
-    signals = TriageSignals.model_validate(state["signals"])
-    diagnosis = Diagnosis.model_validate(state["diagnosis"])
-    proposal = proposal_from_dict(state["proposal"]) if state.get("proposal") else None  # type: ignore[arg-type]
+    signals, diagnosis, proposal = state["signals"], state["diagnosis"], state.get("proposal")
     timeline = [TimelineEvent.model_validate(e) for e in state.get("timeline", [])]
     pm = build_postmortem(signals, diagnosis, proposal, incident_id=state["incident_id"], timeline=timeline,
-                          usage=usage, links=links_for(ctx, signals))
+                          usage=usage, links=links_for(ctx, signals), now=ctx.clock())
     spent: dict[str, int] = {}
     model = writer_model(ctx) if diagnosis.brain.startswith("llm") else None
     if model is not None:
@@ -85,19 +83,19 @@ def record_incident(ctx: OpsContext, state: TriageState) -> None:
     """The incident in the store (for `opsagent incidents`) and in memory (for the next triage's recall)."""
     from agent.incidents import IncidentStore
 
-    d = Diagnosis.model_validate(state["diagnosis"])
+    d = state["diagnosis"]
     if not d.detected:
         ctx.progress("nothing wrong: no incident opened")
         return
-    signals = TriageSignals.model_validate(state["signals"])
-    proposal = state.get("proposal") or {}
+    signals, proposal = state["signals"], state.get("proposal")
+    proposal_id = proposal.id if proposal else None
     usage = state.get("usage") or {}
     memory_text = (f"{signals.model}: {d.category} — {d.summary} Findings: "
                    + "; ".join(f"{f.kind} {f.subject}" for f in signals.findings)
                    + f". Action proposed: {d.action}.")
     memory_id = ctx.memory.record("incident", memory_text, model=signals.model, memory_id=state["incident_id"],
                                   metadata={"category": d.category, "action": d.action,
-                                            "culprit": ", ".join(d.culprit), "proposal": proposal.get("id", ""),
+                                            "culprit": ", ".join(d.culprit), "proposal": proposal_id or "",
                                             "postmortem": state.get("postmortem") or "", "brain": d.brain})
     from agent.llm import cost_usd
 
@@ -106,6 +104,6 @@ def record_incident(ctx: OpsContext, state: TriageState) -> None:
         signals.model, id=state["incident_id"], window_since=signals.window_since,
         window_until=signals.window_until, status="proposed" if proposal else "no_action", category=d.category,
         culprit=d.culprit, action=d.action, summary=d.summary, brain=d.brain,
-        postmortem_path=state.get("postmortem"), proposal_id=proposal.get("id"), memory_id=memory_id,
+        postmortem_path=state.get("postmortem"), proposal_id=proposal_id, memory_id=memory_id,
         tokens_in=usage.get("input_tokens", 0), tokens_out=usage.get("output_tokens", 0), cost_usd=cost)
     ctx.progress(f"incident {state['incident_id']} recorded (memory {memory_id})")

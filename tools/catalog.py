@@ -45,12 +45,12 @@ def first_paragraph(doc: str | None) -> str:
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """One LLM-callable tool; ``mutates`` is False for every tool in this catalog (proposals only file)."""
+    """One LLM-callable tool. ``kind`` declares what it may do: ``read`` tools only read; ``propose`` tools only
+    file a proposal for a person to approve. No tool in the catalog changes anything by itself."""
 
     name: str
     func: Callable[..., BaseModel]
     kind: Literal["read", "propose"]
-    mutates: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:

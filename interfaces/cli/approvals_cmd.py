@@ -35,7 +35,7 @@ def list_(all_: bool = typer.Option(False, "--all", help="also answered, expired
           model: str | None = typer.Option(None, help="only this model's proposals")) -> None:
     """Pending proposals (newest first); expired ones are marked expired as they are listed."""
     store = _store()
-    store.expire_due(time.time(), via="cli")
+    store.expire_due(store.clock(), via="cli")
     records = store.list(model=model) if all_ else store.list(status="pending", model=model)
     if not records:
         console.print("no pending proposals" + ("" if all_ else " (use --all for answered ones)"))
@@ -70,14 +70,15 @@ def show(proposal_id: str = typer.Argument(..., help="proposal id (a unique pref
 
 
 def _answer(proposal_id: str, kind: str, args: Any) -> None:
-    from agent.proposals import HumanResponse, ProposalEditError
+    from agent.proposals import AnswerError, ProposalEditError, parse_response
 
     with agent_runner() as runner:
         record = runner.ctx.approvals.get(proposal_id)
         console.rule(f"[bold]{kind} {record.proposal.id}: {record.proposal.title}")
         try:
-            out = runner.answer(record.proposal.id, HumanResponse(type=kind, args=args, by=whoami(), via="cli"))  # type: ignore[arg-type]
-        except ProposalEditError as exc:
+            response = parse_response({"type": kind, "args": args, "by": whoami(), "via": "cli"})
+            out = runner.answer(record.proposal.id, response)
+        except (AnswerError, ProposalEditError) as exc:
             raise UserError(str(exc)) from exc
     colour = {"executed": "green", "pending": "yellow"}.get(out.status, "red")
     console.print(f"[{colour}]{out.status}[/]: {out.outcome}")

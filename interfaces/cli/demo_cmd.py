@@ -53,7 +53,7 @@ def interactive_approver(proposal_id: str):  # type: ignore[no-untyped-def]
     from rich.markdown import Markdown
 
     from agent.context import OpsContext
-    from agent.proposals import HumanResponse
+    from agent.proposals import Accept, Edit, Ignore, Respond
     from agent.reports.render import render_proposal
     from interfaces.cli.agent_common import whoami
     from interfaces.cli.approvals_cmd import parse_assignments
@@ -63,19 +63,22 @@ def interactive_approver(proposal_id: str):  # type: ignore[no-untyped-def]
     while True:
         choice = typer.prompt("accept, edit, respond or reject?", default="accept").strip().lower()
         if choice in ("a", "accept", "approve", "y", "yes"):
-            return HumanResponse(type="accept", by=whoami(), via="cli")
+            return Accept(by=whoami(), via="cli")
         if choice in ("r", "reject", "n", "no", "ignore"):
-            return HumanResponse(type="ignore", args=typer.prompt("reason", default="") or None, by=whoami(), via="cli")
+            return Ignore(args=typer.prompt("reason", default="") or None, by=whoami(), via="cli")
         if choice in ("e", "edit"):
             pairs = typer.prompt("fields to change (e.g. epochs=20 window_minutes=30)").split()
             try:
-                return HumanResponse(type="edit", args=parse_assignments(pairs, time.time()), by=whoami(), via="cli")
+                return Edit(args=parse_assignments(pairs, time.time()), by=whoami(), via="cli")
             except Exception as exc:
                 console.print(f"[red]{exc}[/]")
                 continue
         if choice in ("respond", "response", "s"):
-            return HumanResponse(type="response", args=typer.prompt("your message to the agent"), by=whoami(),
-                                 via="cli")
+            text = typer.prompt("your message to the agent").strip()
+            if text:
+                return Respond(args=text, by=whoami(), via="cli")
+            console.print("[red]a response needs some text[/]")
+            continue
         console.print("answer accept, edit, respond or reject")
 
 
@@ -101,7 +104,7 @@ def demo(
     if home:
         os.environ["OPSAGENT_HOME"] = str(layout.home)  # the interactive approver reads the same home
     console.print(f"[bold]opsagent demo[/] — state in {layout.home}")
-    result = run(layout, epochs, requests, keep_serving, settings.model_name, interactive)
+    result = run(layout, settings, epochs, requests, keep_serving, interactive)
     table = Table(title=f"demo finished in {result.seconds:.0f}s", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -136,8 +139,9 @@ def write_timings(path: Path, result) -> None:  # type: ignore[no-untyped-def]
     console.print(f"timings: {path}")
 
 
-def run(layout, epochs: int, requests: int, keep_serving: bool, model_name: str, interactive: bool = False):
-    from interfaces.demo import auto_approve, run_demo
+def run(layout, settings, epochs: int, requests: int, keep_serving: bool, interactive: bool = False):  # type: ignore[no-untyped-def]
+    from interfaces.demo.story import auto_approve, run_demo
 
-    return run_demo(layout, RichNarrator(), model_name=model_name, epochs=epochs, requests=requests,
-                    keep_serving=keep_serving, approver=interactive_approver if interactive else auto_approve)
+    return run_demo(layout, RichNarrator(), settings=settings, model_name=settings.model_name, epochs=epochs,
+                    requests=requests, keep_serving=keep_serving,
+                    approver=interactive_approver if interactive else auto_approve)

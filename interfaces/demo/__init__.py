@@ -1,6 +1,4 @@
-"""`opsagent demo`: the seed story (``story``) and what it tells the user as it goes (``narrator``)."""
+"""`opsagent demo`: the seed story (``story``: ``run_demo``) and what it tells the user as it goes (``narrator``).
 
-from interfaces.demo.narrator import Narrator
-from interfaces.demo.story import DemoResult, auto_approve, run_demo
-
-__all__ = ["DemoResult", "Narrator", "auto_approve", "run_demo"]
+Nothing is imported here: the CLI names the narrator at start-up, and the story pulls in torch and the graphs.
+"""

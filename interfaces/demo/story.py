@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 
 from agent.context import OpsContext
 from agent.memory import Memory
-from agent.proposals import HumanResponse
+from agent.proposals import Accept, HumanResponse
 from agent.settings import Settings
+from graphs.runner import GraphRunner, TriageOutcome
 from interfaces.demo.narrator import Narrator
 from ml_core.baseline import SimpleBaseline
 from ml_core.data.churn import load_churn, split_frame
 from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
-from ml_core.jobs import train_and_register
+from ml_core.jobs import TrainJobResult, train_and_register
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.registry import CHAMPION, Registry
@@ -54,114 +55,151 @@ class DemoResult:
 
 
 def auto_approve(_proposal_id: str) -> HumanResponse:
-    return HumanResponse(type="accept", by="demo (on your behalf)", via="demo")
+    return Accept(by="demo (on your behalf)", via="demo")
 
 
-def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn", epochs: int = 40,
-             requests: int = 100, port: int | None = None, keep_serving: bool = False,
-             approver: Approver = auto_approve, settings: Settings | None = None) -> DemoResult:
-    from graphs.runner import GraphRunner
+@dataclass
+class _Remediation:
+    """What steps 6 and 7 came to."""
 
-    start = time.time()
-    steps: list[tuple[str, float]] = []
-    narrator = _Timed(narrator, steps, start)
-    layout.ensure()
-    settings = (settings or Settings()).model_copy(update={"home": layout.home, "model_name": model_name})
-    registry = Registry(layout, settings.mlflow_tracking_uri)
-    data = load_churn()
-    pool = split_frame(data).test  # customers the model never trained on
+    decision: str = "none"
+    outcome: str = "no proposal"
+    promoted: bool = False
+    version: str | None = None
+    gate_passed: bool = False
+    promoted_at: float | None = None
 
-    narrator.step("1. Train churn v1 (PyTorch, logged to MLflow) and register it as champion")
-    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name=model_name,
-                             on_epoch=narrator.epochs("training v1", epochs), run_name="demo-v1")
-    registry.set_alias(model_name, CHAMPION, job.version)
-    registry.mark_ready(model_name, job.version)
-    SimpleBaseline.fit(job.split.train).save(layout.deploy_dir / f"{model_name}.baseline")  # last-resort fallback
-    narrator.info(f"v{job.version}: test AUC {job.test_metrics['auc']:.3f}, F1 {job.test_metrics['f1']:.3f} "
-                  f"(run {job.run_id[:12]})")
-    memory = Memory(layout.memory_dir)
-    memory.record("training_run", f"{model_name} v{job.version} trained for the demo: test AUC "
-                  f"{job.test_metrics['auc']:.3f}, F1 {job.test_metrics['f1']:.3f}", model=model_name,
-                  metadata={"version": job.version, "run_id": job.run_id})
 
-    narrator.step("2. Deploy v1 with the local backend (a real service process on loopback)")
-    # A loaded machine can take a while to import torch and load the model: start() waits up to 180 s.
-    backend = LocalBackend(layout, model_name, registry, port or free_port(), latency_budget_ms=250,
-                           start_timeout_s=180)
-    drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
+class _Story:
+    """One demo run: the world it builds (home, registry, customers) and its steps, told by the narrator."""
 
-    def traffic(url: str, scenario: Scenario, label: str) -> None:
-        log = PredictionLog(layout.predictions_db(model_name))
+    def __init__(self, layout: HomeLayout, narrator: Narrator, settings: Settings, model_name: str, requests: int):
+        self.layout, self.narrator, self.model_name = layout, narrator, model_name
+        self.settings = settings.model_copy(update={"home": layout.home, "model_name": model_name})
+        self.registry = Registry(layout, self.settings.mlflow_tracking_uri)
+        self.data = load_churn()
+        self.pool = split_frame(self.data).test  # customers the model never trained on
+        self.requests = requests
+        self.drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
+        self.memory = Memory(layout.memory_dir)
+
+    def train_v1(self, epochs: int) -> TrainJobResult:
+        self.narrator.step("1. Train churn v1 (PyTorch, logged to MLflow) and register it as champion")
+        name = self.model_name
+        job = train_and_register(self.registry, self.data, TrainConfig(epochs=epochs), model_name=name,
+                                 on_epoch=self.narrator.epochs("training v1", epochs), run_name="demo-v1")
+        self.registry.set_alias(name, CHAMPION, job.version)
+        self.registry.mark_ready(name, job.version)
+        SimpleBaseline.fit(job.split.train).save(self.layout.deploy_dir / f"{name}.baseline")  # last-resort fallback
+        metrics = f"test AUC {job.test_metrics['auc']:.3f}, F1 {job.test_metrics['f1']:.3f}"
+        self.narrator.info(f"v{job.version}: {metrics} (run {job.run_id[:12]})")
+        self.memory.record("training_run", f"{name} v{job.version} trained for the demo: {metrics}", model=name,
+                           metadata={"version": job.version, "run_id": job.run_id})
+        return job
+
+    def traffic(self, url: str, scenario: Scenario, label: str) -> None:
+        """Customers from the held-out pool against the service; their labels arrive afterwards."""
+        sent = run_traffic(url, scenario, self.pool, progress=self.narrator.progress(label, scenario.requests))
+        log = PredictionLog(self.layout.predictions_db(self.model_name))
         try:
-            deliver_labels(log, run_traffic(url, scenario, pool, progress=narrator.progress(label, scenario.requests)))
+            deliver_labels(log, sent)
         finally:
             log.close()
 
-    def canary_traffic(url: str, _seconds: float) -> None:
-        traffic(url, drift.model_copy(update={"seed": 8}), "canary traffic")
+    def canary_traffic(self, url: str, _seconds: float) -> None:
+        self.traffic(url, self.drift.model_copy(update={"seed": 8}), "canary traffic")
 
-    ctx = OpsContext(settings, via="demo", actor="opsagent-demo", canary_traffic=canary_traffic,
-                     progress=narrator.info)
+    def quiet_triage(self, runner: GraphRunner, url: str) -> None:
+        self.narrator.step("3. Ordinary traffic, then a scheduled triage: should be quiet")
+        t0 = time.time()
+        self.traffic(url, load_scenario("no_fault").model_copy(update={"requests": self.requests}), "traffic")
+        quiet = runner.triage(self.model_name, window_minutes=(time.time() - t0) / 60 + 0.01)
+        found = "found " + quiet.diagnosis.category if quiet.diagnosis.detected else "is quiet"
+        self.narrator.info(f"triage {found}: {quiet.summary.splitlines()[0]}")
+
+    def drift_triage(self, runner: GraphRunner, url: str) -> tuple[TriageOutcome, float]:
+        """Steps 4 and 5: drifted traffic, then the triage that catches it; returns it and the drift's onset."""
+        self.narrator.step("4. Day-time usage rises 25 % (a new plan): drift starts in one feature")
+        onset = time.time()
+        self.traffic(url, self.drift, "traffic")
+        self.narrator.step("5. Scheduled triage: detect, recall memory, diagnose, post-mortem, retrain proposal")
+        found = runner.triage(self.model_name, window_minutes=(time.time() - onset) / 60 + 0.01)
+        d = found.diagnosis
+        self.narrator.info(f"{found.incident_id}: {d.category} → {d.action} (culprit {', '.join(d.culprit) or '-'});"
+                           f" brain: {d.brain}; {found.usage}")
+        return found, onset
+
+    def remediate(self, runner: GraphRunner, proposal_id: str | None, approver: Approver) -> _Remediation:
+        """Steps 6 and 7: the answer to the proposal, and the remediation it starts."""
+        if not proposal_id:
+            return _Remediation()
+        self.narrator.step(f"6. Approval: proposal {proposal_id}")
+        answer = approver(proposal_id)
+        decision = f"{answer.type} by {answer.by}"
+        self.narrator.info(f"answer: {decision}")
+        self.narrator.step("7. Remediation: retrain → gate → 10 % canary → watch → promote or roll back")
+        done = runner.answer(proposal_id, answer)
+        self.narrator.info(f"{done.status}: {done.outcome}")
+        return _Remediation(decision=decision, outcome=done.outcome, promoted=bool(done.verified),
+                            version=done.result.get("version"), gate_passed=bool(done.result.get("gate_passed")),
+                            promoted_at=time.time())
+
+    def remembered(self, culprit: list[str]) -> None:
+        self.narrator.step("8. Remembered: the incident and its outcome are in memory for the next triage")
+        for hit in self.memory.search(f"{', '.join(culprit)} drift", model=self.model_name, k=2):
+            self.narrator.info(f"memory {hit.id} ({hit.kind}, similarity {hit.similarity:.2f}): {hit.text[:120]}")
+
+    def artifacts(self, postmortem: str | None) -> dict[str, str]:
+        layout, name = self.layout, self.model_name
+        return {"post-mortem": postmortem or "-", "approvals and audit log": str(layout.approvals_db),
+                "graph checkpoints": str(layout.checkpoints_db), "MLflow runs and registry": str(layout.mlflow_db),
+                "prediction log": str(layout.predictions_db(name)), "memory (ChromaDB)": str(layout.memory_dir),
+                "deployment state": str(layout.deploy_dir / f"{name}.json"),
+                "service log": str(layout.deploy_dir / f"{name}.log")}
+
+
+def run_demo(layout: HomeLayout, narrator: Narrator, *, settings: Settings, model_name: str = "churn",
+             epochs: int = 40, requests: int = 100, port: int | None = None, keep_serving: bool = False,
+             approver: Approver = auto_approve) -> DemoResult:
+    """The whole story (see the module docstring); ``settings`` come from the caller's edge (the CLI)."""
+    start = time.time()
+    steps: list[tuple[str, float]] = []
+    layout.ensure()
+    story = _Story(layout, _Timed(narrator, steps, start), settings, model_name, requests)
+    job = story.train_v1(epochs)
+    story.narrator.step("2. Deploy v1 with the local backend (a real service process on loopback)")
+    # A loaded machine can take a while to import torch and load the model: start() waits up to 180 s.
+    backend = LocalBackend(layout, model_name, story.registry, port or free_port(), latency_budget_ms=250,
+                           start_timeout_s=180)
+    ctx = OpsContext(story.settings, via="demo", actor="opsagent-demo", canary_traffic=story.canary_traffic,
+                     progress=story.narrator.info)
     try:
         url = _start(backend, job.version)
-        narrator.info(f"serving at {url}")
+        story.narrator.info(f"serving at {url}")
         with GraphRunner(ctx) as runner:
-            narrator.step("3. Ordinary traffic, then a scheduled triage: should be quiet")
-            t0 = time.time()
-            traffic(url, load_scenario("no_fault").model_copy(update={"requests": requests}), "traffic")
-            quiet = runner.triage(model_name, window_minutes=(time.time() - t0) / 60 + 0.01)
-            narrator.info(f"triage {'found ' + quiet.diagnosis.category if quiet.diagnosis.detected else 'is quiet'}"
-                          f": {quiet.summary.splitlines()[0]}")
-
-            narrator.step("4. Day-time usage rises 25 % (a new plan): drift starts in one feature")
-            t1 = time.time()
-            traffic(url, drift, "traffic")
-
-            narrator.step("5. Scheduled triage: detect, recall memory, diagnose, post-mortem, retrain proposal")
-            found = runner.triage(model_name, window_minutes=(time.time() - t1) / 60 + 0.01)
-            d = found.diagnosis
-            narrator.info(f"{found.incident_id}: {d.category} → {d.action} (culprit {', '.join(d.culprit) or '-'}); "
-                          f"brain: {d.brain}; {found.usage}")
-
-            decision, outcome, promoted, new_version, gate_passed = "none", "no proposal", False, None, False
-            promoted_at = None
-            if found.proposal_id:
-                narrator.step(f"6. Approval: proposal {found.proposal_id}")
-                answer = approver(found.proposal_id)
-                decision = f"{answer.type} by {answer.by}"
-                narrator.info(f"answer: {decision}")
-                narrator.step("7. Remediation: retrain → gate → 10 % canary → watch → promote or roll back")
-                done = runner.answer(found.proposal_id, answer)
-                outcome = done.outcome
-                new_version = done.result.get("version")
-                gate_passed = bool(done.result.get("gate_passed"))
-                promoted = bool(done.verified)
-                promoted_at = time.time()
-                narrator.info(f"{done.status}: {outcome}")
+            story.quiet_triage(runner, url)
+            found, onset = story.drift_triage(runner, url)
+            done = story.remediate(runner, found.proposal_id, approver)
     finally:
         if not keep_serving:
             backend.stop()
-    champion = registry.alias(model_name, CHAMPION)
-    narrator.step("8. Remembered: the incident and its outcome are in memory for the next triage")
-    recalled = memory.search(f"{', '.join(d.culprit)} drift", model=model_name, k=2)
-    for hit in recalled:
-        narrator.info(f"memory {hit.id} ({hit.kind}, similarity {hit.similarity:.2f}): {hit.text[:120]}")
-    end = time.time()
+    champion = story.registry.alias(model_name, CHAMPION)
+    d = found.diagnosis
+    story.remembered(d.culprit)
     return DemoResult(
         champion_before=job.version, champion_after=champion.version if champion else None, detected=d.culprit,
         incident_id=found.incident_id if d.detected else None, proposal_id=found.proposal_id,
-        postmortem=found.postmortem, brain=d.brain, decision=decision, retrain_version=new_version,
-        gate_passed=gate_passed, promoted=promoted, outcome=outcome, seconds=end - start,
-        seconds_drift_to_promoted=(promoted_at - t1) if promoted and promoted_at else None,
-        artifacts={"post-mortem": found.postmortem or "-",
-                   "approvals and audit log": str(layout.approvals_db),
-                   "graph checkpoints": str(layout.checkpoints_db),
-                   "MLflow runs and registry": str(layout.mlflow_db),
-                   "prediction log": str(layout.predictions_db(model_name)),
-                   "memory (ChromaDB)": str(layout.memory_dir),
-                   "deployment state": str(layout.deploy_dir / f"{model_name}.json"),
-                   "service log": str(layout.deploy_dir / f"{model_name}.log")},
-        steps=steps)
+        postmortem=found.postmortem, brain=d.brain, decision=done.decision, retrain_version=done.version,
+        gate_passed=done.gate_passed, promoted=done.promoted, outcome=done.outcome, seconds=time.time() - start,
+        seconds_drift_to_promoted=(done.promoted_at - onset) if done.promoted and done.promoted_at else None,
+        artifacts=story.artifacts(found.postmortem), steps=steps)
+
+
+def _start(backend: LocalBackend, version: str) -> str:
+    status = backend.start(version)  # waits for readiness (start_timeout_s)
+    if not status.ready or status.url is None:
+        raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
+    return status.url
 
 
 class _Timed(Narrator):
@@ -182,10 +220,3 @@ class _Timed(Narrator):
 
     def epochs(self, label: str, total: int) -> EpochCallback:
         return self.inner.epochs(label, total)
-
-
-def _start(backend: LocalBackend, version: str) -> str:
-    status = backend.start(version)  # waits for readiness (start_timeout_s)
-    if not status.ready or status.url is None:
-        raise DeploymentError(f"the service did not become ready: {status.ready_reason or status.detail}")
-    return status.url

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from agent.approvals import ApprovalError
-from agent.proposals import HumanResponse
+from agent.proposals import AnswerError, parse_response
 from interfaces.dispatch import MAX_MESSAGE_CHARS, Dispatcher, DispatchError, Job, NotApprover
 from interfaces.web.auth import Identity
 from interfaces.web.deps import api_post, api_user, dispatcher_of
@@ -39,8 +39,12 @@ def answer_proposal(dispatcher: Dispatcher, proposal_id: str, kind: str, args: A
         args = str(args or "")
         if len(args) > MAX_MESSAGE_CHARS:
             raise DispatchError(f"the response is {len(args)} characters; the limit is {MAX_MESSAGE_CHARS}")
-    return dispatcher.answer(proposal_id, HumanResponse(type=kind, args=args if kind in ("edit", "response") else None,
-                                                  by=user, via="web"))  # type: ignore[arg-type]
+    try:
+        response = parse_response({"type": kind, "args": args if kind in ("edit", "response") else None,
+                                   "by": user, "via": "web"})
+    except AnswerError as exc:
+        raise DispatchError(str(exc)) from exc
+    return dispatcher.answer(proposal_id, response)
 
 
 def job_json(dispatcher: Dispatcher, job: Job) -> dict[str, Any]:

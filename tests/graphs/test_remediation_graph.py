@@ -12,7 +12,7 @@ import mlflow
 import pytest
 from world import make_ctx
 
-from agent.proposals import HumanResponse, RetrainProposal
+from agent.proposals import Accept, Edit, FixDataProposal, Ignore, Respond, RetrainProposal
 from graphs.runner import GraphRunner
 from ml_core.data.churn import split_frame
 from ml_core.simulator.scenario import load_scenario
@@ -27,6 +27,11 @@ def retrain_proposal(world, **fields) -> RetrainProposal:
                 champion_version=world.champion, expires_at=time.time() + 3600, brain="offline policy",
                 window_since=world.drift_since, window_until=time.time() + 1, epochs=3, seed=3)
     return RetrainProposal(**{**base, **fields})
+
+
+def fix_data_proposal(world) -> FixDataProposal:
+    return FixDataProposal(model="churn", title="fix the feed", rationale="nulls", champion_version=world.champion,
+                           expires_at=time.time() + 3600, brain="offline policy", features=["x"], problem="nulls")
 
 
 def versions(world) -> list[str]:
@@ -51,10 +56,32 @@ def test_pending_approval_survives_a_process_restart_and_resumes(drift_world):
     with GraphRunner(ctx) as runner:  # a new process: only the SQLite checkpoint knows the paused thread
         request = runner.pending_request(proposal_id)
         assert request is not None and request["action_request"]["action"] == "fix_data"
-        out = runner.answer(proposal_id, HumanResponse(type="accept", by="alice", via="test"))
+        out = runner.answer(proposal_id, Accept(by="alice", via="test"))
     assert out.status == "executed" and "upstream feed" in out.outcome
     events = [e.event for e in ctx.approvals.audit.entries(proposal_id=proposal_id)]
-    assert events[0] == "proposed" and "accepted" in events and events[-1] in ("executed", "not_verified")
+    # A data fix is acknowledged, not deployed: it executes, and nothing live can verify it.
+    assert events == ["proposed", "answered-accept", "accepted", "executing", "executed", "not_verified"]
+
+
+def test_checkpointed_state_comes_back_typed(drift_world):
+    with GraphRunner(make_ctx(drift_world.layout)) as runner:
+        p = fix_data_proposal(drift_world)
+        runner.file_proposal(p)
+    with GraphRunner(make_ctx(drift_world.layout)) as again:  # a new checkpointer connection reads it back
+        state = again.remediation_graph.get_state({"configurable": {"thread_id": p.id}}).values
+    assert isinstance(state["proposal"], FixDataProposal) and state["proposal"] == p
+
+
+def test_a_thread_checkpointed_with_json_state_still_resumes(drift_world):
+    """Threads paused before state was typed hold the proposal as JSON: they still resume and execute."""
+    ctx = make_ctx(drift_world.layout)
+    with GraphRunner(ctx) as runner:
+        p = fix_data_proposal(drift_world)
+        ctx.approvals.add(p, thread_id=p.id, source="test", actor="old-version")
+        runner.remediation_graph.invoke({"proposal": p.model_dump(mode="json"), "source": "test"},
+                                        {"configurable": {"thread_id": p.id}}, context=ctx)
+        out = runner.answer(p.id, Accept(by="alice", via="test"))
+    assert out.status == "executed" and "upstream feed" in out.outcome
 
 
 def test_expired_approval_is_refused_and_nothing_runs(drift_world):
@@ -64,7 +91,7 @@ def test_expired_approval_is_refused_and_nothing_runs(drift_world):
         runner.file_proposal(p)
     later = make_ctx(drift_world.layout, clock=lambda: time.time() + 3600)
     with GraphRunner(later) as runner:
-        out = runner.answer(p.id, HumanResponse(type="accept", by="bob", via="test"))
+        out = runner.answer(p.id, Accept(by="bob", via="test"))
     assert out.status == "refused" and "expired" in out.outcome
     assert later.approvals.get(p.id).status == "expired"
     assert versions(drift_world) == before
@@ -76,7 +103,7 @@ def test_proposal_whose_champion_changed_is_refused(drift_world):
     with GraphRunner(ctx) as runner:
         p = retrain_proposal(drift_world, champion_version="999")  # proposed when v999 was champion
         runner.file_proposal(p)
-        out = runner.answer(p.id, HumanResponse(type="accept", by="bob", via="test"))
+        out = runner.answer(p.id, Accept(by="bob", via="test"))
     assert out.status == "refused" and "champion changed" in out.outcome
     assert ctx.approvals.get(p.id).status == "refused"
     assert versions(drift_world) == before
@@ -87,7 +114,7 @@ def test_respond_revises_the_proposal_and_asks_again(drift_world):
     with GraphRunner(ctx) as runner:
         p = retrain_proposal(drift_world)
         runner.file_proposal(p)
-        out = runner.answer(p.id, HumanResponse(type="response", args="use 12 epochs on the last 20 minutes",
+        out = runner.answer(p.id, Respond(args="use 12 epochs on the last 20 minutes",
                                                 by="carol", via="test"))
         request = runner.pending_request(p.id)
     assert out.status == "pending"
@@ -102,7 +129,7 @@ def test_reject_executes_nothing_and_is_remembered(drift_world):
     with GraphRunner(ctx) as runner:
         p = retrain_proposal(drift_world)
         runner.file_proposal(p)
-        out = runner.answer(p.id, HumanResponse(type="ignore", args="not during the sale", by="dave", via="test"))
+        out = runner.answer(p.id, Ignore(args="not during the sale", by="dave", via="test"))
     assert out.status == "rejected" and ctx.approvals.get(p.id).status == "rejected"
     assert versions(drift_world) == before
     hits = ctx.memory.search("rejected not during the sale", kind="decision", model="churn")
@@ -122,7 +149,7 @@ def test_an_edit_changes_what_is_executed(drift_world, churn_df):
     with GraphRunner(ctx) as runner:
         p = retrain_proposal(drift_world, epochs=40)
         runner.file_proposal(p)
-        out = runner.answer(p.id, HumanResponse(type="edit", args={"epochs": 2, "seed": 5}, by="erin", via="test"))
+        out = runner.answer(p.id, Edit(args={"epochs": 2, "seed": 5}, by="erin", via="test"))
     assert out.status == "executed", out.outcome
     new = out.result["version"]
     assert new not in before

@@ -9,7 +9,8 @@ import pytest
 
 from agent.memory import Memory
 from agent.settings import Settings
-from interfaces.demo import Narrator, run_demo
+from interfaces.demo.narrator import Narrator
+from interfaces.demo.story import run_demo
 from ml_core.paths import HomeLayout
 from ml_core.registry import Registry
 

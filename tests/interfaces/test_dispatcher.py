@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.proposals import HumanResponse
+from agent.proposals import Accept, AnswerError, Edit, Ignore, parse_response
 from interfaces.dispatch import Dispatcher, DispatchError, NotApprover
 from interfaces.scheduler.run_log import RunRecord
 
@@ -21,7 +21,7 @@ def test_an_approver_accepts_and_remediation_runs_in_the_background(dispatcher, 
     events = []
     dispatcher.subscribe(events.append)
     pid = inbox_world.file_fix_data()
-    job = dispatcher.answer(pid, HumanResponse(type="accept", by="alice", via="web"))
+    job = dispatcher.answer(pid, Accept(by="alice", via="web"))
     assert job.status in ("running", "done") and job.proposal_id == pid
     assert dispatcher.wait(job.id, timeout=120).status == "done"
     record = dispatcher.ctx.approvals.get(pid)
@@ -35,9 +35,9 @@ def test_a_non_approver_changes_nothing_and_is_audited(dispatcher, inbox_world):
     pid = inbox_world.file_fix_data()
     for who, via in (("mallory", "web"), ("U0SOMEONE", "slack"), ("alice", "slack")):
         with pytest.raises(NotApprover, match="not on the approver list"):
-            dispatcher.answer(pid, HumanResponse(type="accept", by=who, via=via))
+            dispatcher.answer(pid, Accept(by=who, via=via))
         with pytest.raises(NotApprover):
-            dispatcher.answer(pid, HumanResponse(type="ignore", by=who, via=via))
+            dispatcher.answer(pid, Ignore(by=who, via=via))
     record = dispatcher.ctx.approvals.get(pid)
     assert record.status == "pending" and record.decided_by is None
     refusals = [e for e in dispatcher.ctx.approvals.history(pid) if e.event == "refused-not-approver"]
@@ -47,7 +47,7 @@ def test_a_non_approver_changes_nothing_and_is_audited(dispatcher, inbox_world):
 
 def test_reject_executes_nothing(dispatcher, inbox_world):
     pid = inbox_world.file_fix_data()
-    job = dispatcher.answer(pid, HumanResponse(type="ignore", by="U0APPROVER", via="slack"))
+    job = dispatcher.answer(pid, Ignore(by="U0APPROVER", via="slack"))
     assert dispatcher.wait(job.id, timeout=60).status == "done"
     record = dispatcher.ctx.approvals.get(pid)
     assert record.status == "rejected"
@@ -57,13 +57,13 @@ def test_reject_executes_nothing(dispatcher, inbox_world):
 def test_bad_answers_are_refused_with_a_message(dispatcher, inbox_world):
     pid = inbox_world.file_fix_data()
     with pytest.raises(DispatchError, match="no proposal"):
-        dispatcher.answer("prop-doesnotexist", HumanResponse(type="accept", by="alice", via="web"))
+        dispatcher.answer("prop-doesnotexist", Accept(by="alice", via="web"))
     with pytest.raises(DispatchError, match="edit needs"):
-        dispatcher.answer(pid, HumanResponse(type="edit", args={}, by="alice", via="web"))
-    with pytest.raises(DispatchError, match="not editable|cannot|editable"):
-        dispatcher.answer(pid, HumanResponse(type="edit", args={"champion_version": "9"}, by="alice", via="web"))
-    with pytest.raises(DispatchError, match="needs text"):
-        dispatcher.answer(pid, HumanResponse(type="response", args="  ", by="bob", via="web"))
+        dispatcher.answer(pid, Edit(args={}, by="alice", via="web"))
+    with pytest.raises(DispatchError, match="cannot edit champion_version of a fix_data proposal; editable: none"):
+        dispatcher.answer(pid, Edit(args={"champion_version": "9"}, by="alice", via="web"))
+    with pytest.raises(AnswerError, match="a response needs text"):  # where answers enter as JSON (web, CLI)
+        parse_response({"type": "response", "args": "  ", "by": "bob", "via": "web"})
     assert dispatcher.ctx.approvals.get(pid).status == "pending"
     with pytest.raises(DispatchError, match="no registered model 'nope'"):
         dispatcher.start_triage("nope", actor="alice", via="web")

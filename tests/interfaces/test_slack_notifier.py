@@ -10,7 +10,7 @@ import time
 import pytest
 from slack_sdk import WebClient
 
-from agent.proposals import HumanResponse
+from agent.proposals import Accept
 from interfaces.dispatch import Dispatcher, Event
 from interfaces.scheduler.run_log import RunRecord
 from interfaces.slack.blocks import mrkdwn
@@ -80,7 +80,7 @@ def test_an_incident_posts_its_proposal_and_the_postmortem_in_its_thread(world, 
     assert "<https://ops.example/incidents/inc-slk1|" in text
 
     # An approver answers on the web: "started" and the outcome go in the same thread, the buttons go away.
-    job = dispatcher.answer(pid, HumanResponse(type="accept", by="alice", via="web"))
+    job = dispatcher.answer(pid, Accept(by="alice", via="web"))
     dispatcher.wait(job.id, timeout=120)
     replies = standin.of("chat.postMessage", thread_ts=root_ts)
     assert any("remediation started" in c.args["text"] for c in replies)
@@ -103,7 +103,7 @@ def test_outcomes_reply_in_the_thread_and_promotions_and_failures_are_broadcast(
     # A fresh notifier (a restart) finds the incident's thread from slack.db.
     restarted = SlackNotifier(dispatcher, client)
     for status, text, _broadcast in events:
-        restarted(Event(kind="remediation", model="churn", text=text, via="slack", actor="U1",
+        restarted(Event(at=time.time(), kind="remediation", model="churn", text=text, via="slack", actor="U1",
                         incident_id="inc-slk2", status=status, steps=("retrain v3", "canary 10%", "promote")))
     for _status, text, broadcast in events:
         call = standin.wait_for("chat.postMessage", lambda c, t=text: t in c.args["text"], thread_ts=root)
@@ -123,25 +123,25 @@ def test_quiet_failed_and_unthreaded_events(world, standin):
     failed = standin.wait_for("chat.postMessage", lambda c: "registry unreachable" in c.args["text"])
     assert failed.args["text"].startswith(":warning:") and not failed.args.get("thread_ts")
     # A proposal filed from chat has no thread yet: its first event starts one, the next replies in it.
-    dispatcher.publish(Event(kind="refused", model="churn", text="U9 is not an approver; prop-zzz was not changed",
-                       via="slack", actor="U9", proposal_id="prop-zzz"))
+    dispatcher.publish(Event(at=time.time(), kind="refused", model="churn", via="slack", actor="U9",
+                             text="U9 is not an approver; prop-zzz was not changed", proposal_id="prop-zzz"))
     first = standin.wait_for("chat.postMessage", lambda c: "prop-zzz was not changed" in c.args["text"])
-    dispatcher.publish(Event(kind="answered", model="churn", text="prop-zzz: rejected", via="slack", actor="U1",
-                       proposal_id="prop-zzz", status="rejected"))
+    dispatcher.publish(Event(at=time.time(), kind="answered", model="churn", text="prop-zzz: rejected", via="slack",
+                             actor="U1", proposal_id="prop-zzz", status="rejected"))
     second = standin.wait_for("chat.postMessage", lambda c: c.args["text"].endswith("prop-zzz: rejected"))
     assert not first.args.get("thread_ts") and second.args["thread_ts"] == first.answer["ts"]
 
 
 def test_slack_errors_are_logged_never_raised(world, standin, caplog):
     dispatcher, _client, pm = world
-    event = Event(kind="triage_failed", model="churn", text="churn: triage failed: boom", via="scheduler",
-                  actor="scheduler")
+    event = Event(at=time.time(), kind="triage_failed", model="churn", text="churn: triage failed: boom",
+                  via="scheduler", actor="scheduler")
     notifier = SlackNotifier(dispatcher, WebClient(token="xoxb-test", base_url=standin.api_url))
     standin.fail_with = "channel_not_found"
     try:
         with caplog.at_level(logging.WARNING, logger="interfaces.slack.notifier"):
             notifier(event)
-            notifier(Event(kind="incident", model="churn", text="x", via="scheduler", actor="scheduler",
+            notifier(Event(at=time.time(), kind="incident", model="churn", text="x", via="scheduler", actor="scheduler",
                            incident_id="inc-slk3", postmortem=str(pm)))
     finally:
         standin.fail_with = None
@@ -158,7 +158,7 @@ def test_no_channel_no_messages(inbox_world, standin):
     dispatcher = Dispatcher(inbox_world.settings(slack_bot_token="xoxb-test", slack_api_base_url=standin.api_url))
     before = len(standin.calls)
     SlackNotifier(dispatcher, WebClient(token="xoxb-test", base_url=standin.api_url))(
-        Event(kind="triage_failed", model="churn", text="boom", via="scheduler", actor="scheduler"))
+        Event(at=time.time(), kind="triage_failed", model="churn", text="boom", via="scheduler", actor="scheduler"))
     assert len(standin.calls) == before
     dispatcher.shutdown(grace_s=1)
 

@@ -18,7 +18,7 @@ from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.serving.app import ADMIN_HEADER, create_app
 from ml_core.serving.server import ThreadedServer
-from ml_core.serving.state import DeploymentState, read_admin_token, token_path, write_state
+from ml_core.serving.state import DeploymentState, baseline_path, read_admin_token, token_path, write_state
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +189,26 @@ def test_broken_canary_falls_back_to_champion(home: HomeLayout) -> None:
     assert f'opsagent_predict_fallbacks_total{{intended_version="{BROKEN}",kind="error"}}' in metrics
 
 
-def test_broken_champion_without_previous_uses_last_resort(home: HomeLayout) -> None:
+def test_broken_champion_without_previous_or_baseline_answers_with_the_prior(home: HomeLayout) -> None:
+    assert not baseline_path(home, MODEL).exists()  # this home saved no baseline: the prior is the last resort
     state = DeploymentState(model=MODEL, champion=BROKEN, fallback_prior=0.14)
     with serve(home, state) as (_, client, _):
         [p] = client.post("/predict", json={"records": base_home().records(1)}).json()["predictions"]
-    assert p["role"] == "fallback" and p["version"] in ("prior", "baseline")
-    if p["version"] == "prior":
-        assert p["score"] == pytest.approx(0.14) and p["label"] == 0
+    assert (p["role"], p["version"], p["label"]) == ("fallback", "prior", 0)
+    assert p["score"] == pytest.approx(0.14)
+
+
+def test_broken_champion_without_previous_answers_with_a_saved_baseline(tmp_path: Path, churn_df) -> None:
+    from ml_core.baseline import SimpleBaseline
+    from ml_core.data.churn import split_frame
+
+    layout = base_home().copy_to(tmp_path / "home")
+    SimpleBaseline.fit(split_frame(churn_df).train).save(baseline_path(layout, MODEL))
+    state = DeploymentState(model=MODEL, champion=BROKEN, fallback_prior=0.14)
+    with serve(layout, state) as (_, client, _):
+        [p] = client.post("/predict", json={"records": base_home().records(1)}).json()["predictions"]
+    assert (p["role"], p["version"]) == ("fallback", "baseline")
+    assert 0.0 <= p["score"] <= 1.0 and p["score"] != pytest.approx(0.14)
 
 
 def test_slow_champion_times_out_to_previous_champion(home: HomeLayout) -> None:

@@ -28,7 +28,6 @@ def test_catalog_names_kinds_and_read_only_mode(ctx):
     specs = tool_specs(ctx.settings)
     assert {s.name for s in specs} == READ | PROPOSE
     assert {s.name for s in specs if s.kind == "propose"} == PROPOSE
-    assert not any(s.mutates for s in specs)
     read_only = tool_specs(ctx.settings, proposals=False)
     assert {s.name for s in read_only} == READ and {t.name for t in langchain_tools(ctx, proposals=False)} == READ
     assert call_tool(ctx, "propose_retrain", {"model": "churn", "reason": "x"}, proposals=False).startswith(
