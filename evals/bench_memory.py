@@ -158,7 +158,9 @@ def bench_records(memory: Memory, n: int, seed: int, table: Table) -> None:
 
 
 def bench_recall(memory: Memory, n_queries: int, seed: int, table: Table) -> dict[str, float]:
-    """Time recall per filter mode and engine; add rows to ``table``; return Memory.search p95 per mode."""
+    """Time recall per filter mode and engine; add rows to ``table``; return Memory.search p95 per mode.
+
+    One function on purpose: the three engines must see the same queries, in the same loop, in one run."""
     rng = np.random.default_rng(seed + 1)
     ids, matrix, metas = stored_vectors(memory)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -226,6 +228,7 @@ def bench_recall(memory: Memory, n_queries: int, seed: int, table: Table) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A benchmark script reads top to bottom (arguments, the store, the measured runs, the table): kept whole.
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=TARGET_DOCS, help="memories to store")
     ap.add_argument("--queries", type=int, default=200, help="recall queries per filter mode")

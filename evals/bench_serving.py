@@ -99,6 +99,7 @@ def prepare_home(home: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A benchmark script reads top to bottom (arguments, both servers, the same load on each, the table): kept whole.
     p = argparse.ArgumentParser(prog="python -m evals.bench_serving", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--home", type=Path, default=None, help="home with a registered 'churn' (default: a temp one)")

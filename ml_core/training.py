@@ -123,33 +123,72 @@ def train_model(split: Split, config: TrainConfig, schema: TableSchema = CHURN_S
         return _train(split, config, schema, on_epoch, device)
 
 
+@dataclass
+class _Tensors:
+    """The split as tensors: training rows (on the device), validation rows and labels."""
+
+    x_tr: torch.Tensor
+    y_tr: torch.Tensor
+    x_va: torch.Tensor
+    y_va: np.ndarray
+    y_va_t: torch.Tensor
+
+
+@dataclass
+class _Fit:
+    """What the epoch loop leaves: per-epoch rows, the best epoch and its weights, and whether it stopped early."""
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_state: dict[str, torch.Tensor]
+    stopped: bool
+    seconds: float
+
+
 def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: EpochCallback | None,
            device: torch.device) -> TrainResult:
     seed_everything(config.seed, device)
     pre = Preprocessor.fit(split.train, schema, n_bins=config.n_bins, exclude=config.exclude_columns)
-    x_tr = torch.from_numpy(pre.transform(split.train, schema))
-    y_tr = torch.from_numpy(schema.labels_to_int(split.train[schema.label]).to_numpy().astype(np.float32))
-    x_va = torch.from_numpy(pre.transform(split.valid, schema)).to(device)
-    y_va = schema.labels_to_int(split.valid[schema.label]).to_numpy()
-    y_va_t = torch.from_numpy(y_va.astype(np.float32)).to(device)
-
+    data = _Tensors(
+        x_tr=torch.from_numpy(pre.transform(split.train, schema)),
+        y_tr=torch.from_numpy(schema.labels_to_int(split.train[schema.label]).to_numpy().astype(np.float32)),
+        x_va=torch.from_numpy(pre.transform(split.valid, schema)).to(device),
+        y_va=schema.labels_to_int(split.valid[schema.label]).to_numpy(), y_va_t=torch.zeros(0))
+    data.y_va_t = torch.from_numpy(data.y_va.astype(np.float32)).to(device)
     arch = {"hidden": config.hidden, "depth": config.depth, "dropout": config.dropout,
             "members": config.members}
     net = build_net(pre.n_features, **arch).to(device)
-    pos = float(y_tr.sum())
-    pos_weight = config.pos_weight if config.pos_weight is not None else (len(y_tr) - pos) / max(pos, 1.0)
+    fit = _fit(net, data, config, device, on_epoch)
+    net.load_state_dict(fit.best_state)
+    net = net.to("cpu").eval()
+    with torch.inference_mode():
+        z_va_np = net(data.x_va.cpu()).float().numpy()
+    calibration = _fit_platt(z_va_np, data.y_va)
+    p_va = 1 / (1 + np.exp(-(calibration[0] * z_va_np + calibration[1])))
+    threshold = best_f1_threshold(data.y_va, p_va)
+    model = ChurnModel(pre, net, arch, threshold, calibration, meta={"best_epoch": fit.best_epoch})
+    n = len(data.x_tr)
+    return TrainResult(model, fit.history, fit.best_epoch, device.type, fit.seconds,
+                       n * len(fit.history) / max(fit.seconds, 1e-9), fit.stopped)
+
+
+def _fit(net: nn.Module, data: _Tensors, config: TrainConfig, device: torch.device,
+         on_epoch: EpochCallback | None) -> _Fit:
+    """The epoch loop: class-weighted BCE, AdamW with cosine decay, bf16 autocast on CUDA, and early stopping
+    on the validation loss (patience, min_delta). One function: the loop's state is shared by every line."""
+    pos = float(data.y_tr.sum())
+    pos_weight = config.pos_weight if config.pos_weight is not None else (len(data.y_tr) - pos) / max(pos, 1.0)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=device))
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
     amp = device.type == "cuda"
     gen = torch.Generator().manual_seed(config.seed)
-    x_tr_d, y_tr_d = x_tr.to(device), y_tr.to(device)
+    x_tr_d, y_tr_d = data.x_tr.to(device), data.y_tr.to(device)
     # Ensemble members each get their own loss, so they stay independent models rather than one wide net.
     forward = getattr(net, "member_logits", net)
-
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), 0, _snapshot(net)
-    bad_epochs, n, stopped, start = 0, len(x_tr), False, time.perf_counter()
+    bad_epochs, n, stopped, start = 0, len(data.x_tr), False, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         net.train()
         order = torch.randperm(n, generator=gen).to(device)
@@ -168,10 +207,10 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
         sched.step()
         net.eval()
         with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            z_va = net(x_va).float()
-        val_loss = float(nn.functional.binary_cross_entropy_with_logits(z_va, y_va_t))
+            z_va = net(data.x_va).float()
+        val_loss = float(nn.functional.binary_cross_entropy_with_logits(z_va, data.y_va_t))
         row = {"epoch": epoch, "train_loss": float(total) / n, "val_loss": val_loss,
-               "val_auc": _auc(y_va, z_va.cpu().numpy())}
+               "val_auc": _auc(data.y_va, z_va.cpu().numpy())}
         history.append(row)
         if on_epoch:
             on_epoch(epoch, config.epochs, row)
@@ -183,14 +222,4 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
             if bad_epochs >= config.patience:
                 stopped = epoch < config.epochs
                 break
-    seconds = time.perf_counter() - start
-    net.load_state_dict(best_state)
-    net = net.to("cpu").eval()
-    with torch.inference_mode():
-        z_va_np = net(x_va.cpu()).float().numpy()
-    calibration = _fit_platt(z_va_np, y_va)
-    p_va = 1 / (1 + np.exp(-(calibration[0] * z_va_np + calibration[1])))
-    threshold = best_f1_threshold(y_va, p_va)
-    model = ChurnModel(pre, net, arch, threshold, calibration, meta={"best_epoch": best_epoch})
-    return TrainResult(model, history, best_epoch, device.type, seconds,
-                       n * len(history) / max(seconds, 1e-9), stopped)
+    return _Fit(history, best_epoch, best_state, stopped, time.perf_counter() - start)

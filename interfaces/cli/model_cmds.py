@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from interfaces.cli.common import UserError, console, load_settings, progress_bar
+
+if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command runs, not for --help
+    from agent.settings import Settings
+    from ml_core.gate import GateVerdict
+    from ml_core.jobs import TrainJobResult
+    from ml_core.registry import VersionInfo
 
 registry_app = typer.Typer(help="Inspect the MLflow model registry: versions, aliases, lineage.",
                            no_args_is_help=True)
@@ -81,7 +88,14 @@ def train(
         reg.set_alias(name, target, result.version)
     elif verdict.passed:
         target = CHALLENGER
-    table = Table(title=f"{name} v{result.version} — test set, {len(result.split.test)} rows")
+    _show_training(result, verdict, champion, target)
+    _remember_training(settings, name, len(frame), result, verdict, champion)
+
+
+def _show_training(result: TrainJobResult, verdict: GateVerdict, champion: VersionInfo | None,
+                   target: str | None) -> None:
+    """The test-set table (beside the gradient-boosting baseline), the run, and the gate verdict."""
+    table = Table(title=f"{result.model_name} v{result.version} — test set, {len(result.split.test)} rows")
     table.add_column("metric")
     table.add_column("model", justify="right")
     has_baseline = "baseline_test_auc" in result.extra
@@ -101,10 +115,16 @@ def train(
     console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
                   + "; ".join(verdict.reasons))
     console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
+
+
+def _remember_training(settings: Settings, name: str, rows: int, result: TrainJobResult, verdict: GateVerdict,
+                       champion: VersionInfo | None) -> None:
+    """The run in the agent's memory, so a later triage can cite what the model was trained on."""
     from agent.memory import Memory
 
+    against = f"against champion v{champion.version}" if champion else "(no champion yet)"
     Memory(settings.layout.memory_dir).record(
-        "training_run", f"{name} v{result.version} trained on {len(frame)} rows ({result.data_fingerprint}): "
+        "training_run", f"{name} v{result.version} trained on {rows} rows ({result.data_fingerprint}): "
         f"test AUC {result.test_metrics['auc']:.3f}, F1 {result.test_metrics['f1']:.3f}; gate "
         f"{'passed' if verdict.passed else 'failed'} {against}: " + "; ".join(verdict.reasons),
         model=name, metadata={"version": result.version, "run_id": result.run_id,

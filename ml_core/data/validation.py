@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import TableSchema
+from ml_core.data.schema import Column, TableSchema
 
 
 class DataValidationError(ValueError):
@@ -66,6 +67,26 @@ class ValidationReport:
         return path
 
 
+def _check_column(col: Column, raw: pd.Series, flag: Callable[..., None]) -> pd.Series:
+    """Flag the column's nulls, unknown categories, non-numbers and out-of-range values; returns it coerced."""
+    nulls = raw.isna().to_numpy()
+    flag(col.name, "null", nulls)
+    if col.kind == "categorical":
+        values = raw.astype("string")
+        unknown = (~values.isin(col.categories)).to_numpy() & ~nulls
+        flag(col.name, "unknown_category", unknown,
+             f"allowed: {', '.join(col.categories[:6])}{'…' if len(col.categories) > 6 else ''}")
+        return values.astype(object)
+    numeric = pd.to_numeric(raw, errors="coerce")
+    wrong = numeric.isna().to_numpy() & ~nulls
+    flag(col.name, "wrong_type", wrong, "not a number")
+    vals = numeric.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        oor = ((vals < col.low) | (vals > col.high)) if col.low is not None else np.zeros_like(nulls)
+    flag(col.name, "out_of_range", np.asarray(oor) & ~np.isnan(vals), f"allowed {col.low:g}..{col.high:g}")
+    return numeric
+
+
 def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool = False,
                    quarantine: bool = False) -> ValidationReport:
     """Check columns, types, nulls, ranges and categories.
@@ -96,24 +117,7 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool
             bad |= mask
 
     for col in schema.columns:
-        raw = out[col.name]
-        nulls = raw.isna().to_numpy()
-        flag(col.name, "null", nulls)
-        if col.kind == "categorical":
-            values = raw.astype("string")
-            unknown = (~values.isin(col.categories)).to_numpy() & ~nulls
-            flag(col.name, "unknown_category", unknown,
-                 f"allowed: {', '.join(col.categories[:6])}{'…' if len(col.categories) > 6 else ''}")
-            out[col.name] = values.astype(object)
-        else:
-            numeric = pd.to_numeric(raw, errors="coerce")
-            wrong = numeric.isna().to_numpy() & ~nulls
-            flag(col.name, "wrong_type", wrong, "not a number")
-            vals = numeric.to_numpy(dtype="float64")
-            with np.errstate(invalid="ignore"):
-                oor = ((vals < col.low) | (vals > col.high)) if col.low is not None else np.zeros_like(nulls)
-            flag(col.name, "out_of_range", np.asarray(oor) & ~np.isnan(vals), f"allowed {col.low:g}..{col.high:g}")
-            out[col.name] = numeric
+        out[col.name] = _check_column(col, out[col.name], flag)
     if require_label:
         labels = out[schema.label].astype("string")
         flag(schema.label, "unknown_category", (~labels.isin(["yes", "no"])).to_numpy(), "allowed: yes, no")

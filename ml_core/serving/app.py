@@ -74,6 +74,14 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
         log.exception("unhandled error on %s", request.url.path)
         return _json({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
 
+    _predict_route(app, service)
+    _status_routes(app, service, model_name)
+    _admin_routes(app, service, token)
+    return app
+
+
+def _predict_route(app: FastAPI, service: ScoringService) -> None:
+    """``POST /predict``: size and JSON checks here (refusals logged as rejections), the rest in the service."""
     @app.post("/predict")
     async def predict(request: Request) -> Response:
         t0 = time.perf_counter()
@@ -96,6 +104,9 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
         except RequestRejected as rej:
             return _json(rej.body(), rej.status)
 
+
+def _status_routes(app: FastAPI, service: ScoringService, model_name: str) -> None:
+    """``/health`` (the process is up), ``/ready`` (routing loaded), ``/metrics`` (Prometheus), ``/state``."""
     @app.get("/health")
     async def health() -> Response:
         return _json({"status": "alive", "model": model_name, "pid": os.getpid()})
@@ -115,6 +126,9 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
         return _json({"routing": st.routing() if st else None, "loaded": sorted(service.versions),
                       "failed": service.failed, "fallback": "baseline" if service.baseline else "prior"})
 
+
+def _admin_routes(app: FastAPI, service: ScoringService, token: str) -> None:
+    """``POST /admin/reload``: loopback clients with the admin token only (the deploy backend)."""
     @app.post("/admin/reload")
     async def reload(request: Request) -> Response:
         host = request.client.host if request.client else ""
@@ -127,8 +141,6 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
         except ReloadError as exc:
             return _json({"detail": str(exc), "routing": service.state.routing() if service.state else None}, 409)
         return _json({"routing": st.routing(), "loaded": sorted(service.versions)})
-
-    return app
 
 
 async def _initial_load(service: ScoringService) -> None:
