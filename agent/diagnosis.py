@@ -1,7 +1,9 @@
 """What triage knows (signals) and what it concludes (diagnosis): the contract between the graphs and the brains.
 
 Signals hold only aggregates and summaries — findings, version ids, file paths, memory texts — never raw
-customer rows, so they are safe to show an external LLM.
+customer rows, so they are safe to show an external LLM. Every fact a rule needs is a typed field filled by
+the code that measured it (the monitoring pass, the serving state, the registry); the finding messages,
+``recent_deploys`` lines and ``notes`` are prose for people and the LLM, and no rule reads them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.memory import MemoryHit
 from agent.proposals import Evidence
 from ml_core.monitoring.check import Finding
+from ml_core.monitoring.performance import PriorShift
+from ml_core.monitoring.releases import RegisteredVersion, Release
+from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
 
 Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"]
@@ -53,9 +58,25 @@ class TriageSignals(BaseModel):
     previous_reference: dict[str, float] = Field(
         default_factory=dict, description="test metrics of the champion a release replaced in this window: a "
         "promoted bad model matches its own reference, so the one it replaced is the yardstick")
-    recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change")
+    release: Release | None = Field(None, description="the version that went live in the window: which, how, when")
+    recent_versions: list[RegisteredVersion] = Field(
+        default_factory=list, description="the most recently registered versions, newest first, flagged if "
+        "registered in the window")
+    slo_by_version: list[VersionSLO] = Field(
+        default_factory=list, description="per version the router meant to use: requests, p95, errors, timeouts "
+        "and which SLO each breaches, from the monitoring pass")
+    prior: PriorShift | None = Field(None, description="predicted and (with labels) actual positive rates, current "
+                                                       "and reference")
+    rejected_fields: list[RejectedField] = Field(
+        default_factory=list, description="the (field, problem) pairs the service rejected requests for, most "
+        "frequent first")
+    null_share: dict[str, float] = Field(default_factory=dict, description="share of null values per feature among "
+                                                                           "answered rows")
+    recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change, "
+                                                                        "for people")
     similar_incidents: list[MemoryHit] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called")
+    notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called, "
+                                                               "as text for people and the LLM")
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}

@@ -10,6 +10,7 @@ copies named aggregate fields only, and masks anything shaped like a customer or
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import PurePath
@@ -75,6 +76,31 @@ def _when(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else None
 
 
+def _num(value: float | None, digits: int = 4) -> float | None:
+    return round(float(value), digits) if value is not None and math.isfinite(value) else None
+
+
+def _measured(signals: TriageSignals) -> dict[str, Any]:
+    """The typed facts the monitoring pass and the deploy history measured, compactly."""
+    r, p = signals.release, signals.prior
+    nulls = sorted(((k, v) for k, v in signals.null_share.items() if v > 0), key=lambda kv: -kv[1])
+    return {
+        "release": {"version": _text(r.version, 40), "how": r.how, "at": _when(r.at)} if r else None,
+        "registered_in_window": [_text(v.version, 40) for v in signals.recent_versions if v.in_window][:_MAX_LINES],
+        "service_by_version": [{"version": _text(v.version, 40), "n": v.n, "p95_ms": _num(v.p95_ms, 1),
+                                "errors": v.errors, "timeouts": v.timeouts, "error_rate": _num(v.error_rate),
+                                "latency_breached": v.latency_breached, "error_rate_breached": v.error_rate_breached}
+                               for v in signals.slo_by_version[:10]],
+        "positive_rates": {"predicted": _num(p.predicted_positive_rate),
+                           "reference_predicted": _num(p.reference_predicted_positive_rate),
+                           "actual": _num(p.actual_positive_rate),
+                           "reference_actual": _num(p.reference_actual_positive_rate)} if p else None,
+        "rejected_fields": [{"field": _text(f.field, 60), "problem": _text(f.problem, 30), "count": f.count}
+                            for f in signals.rejected_fields[:_MAX_LINES]],
+        "null_share": {_text(k, 60): _num(v) for k, v in nulls[:_MAX_LINES]},
+    }
+
+
 def signals_payload(signals: TriageSignals) -> dict[str, Any]:
     """The whitelisted, aggregate-only view of the signals (a plain dict, before rendering)."""
     d = signals.deploy
@@ -93,6 +119,7 @@ def signals_payload(signals: TriageSignals) -> dict[str, Any]:
         "realised_metrics": _metrics(signals.realised),
         "estimated_metrics": _metrics(signals.estimated),
         "reference_metrics": _metrics(signals.reference),
+        **_measured(signals),
         "recent_deploys": [_text(line, 240) for line in signals.recent_deploys[:_MAX_LINES]],
         "drift_report": PurePath(signals.drift_report_dir).name if signals.drift_report_dir else None,
         "drift_plots": [PurePath(p).name for p in signals.drift_plots[:_MAX_LINES]],

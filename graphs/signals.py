@@ -1,21 +1,25 @@
 """Triage's gather branches: one monitoring pass over the window, and the serving/registry history.
 
-Only aggregates leave here (findings, metrics, version ids, file paths, counts of rejected fields);
-the window's customer rows stay in the prediction log.
+Only aggregates leave here (findings, metrics, version ids, file paths, per-version service levels, positive
+rates, counts of rejected fields, null shares); the window's customer rows stay in the prediction log. The
+measuring is ml_core's (``ml_core.watch``, ``ml_core.monitoring``); this module joins it into typed signals.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections import Counter
 from typing import Any
 
 from agent.context import OpsContext
 from agent.diagnosis import DeploySnapshot, TriageSignals
 from ml_core.monitoring.check import Finding
-from ml_core.registry import RegistryError
+from ml_core.monitoring.performance import PriorShift
+from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versions, release_in_window
+from ml_core.monitoring.slo import RejectedField, VersionSLO
+from ml_core.registry import RegistryError, VersionInfo
 from ml_core.watch import check_window
+
+DEPLOY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason")
 
 
 def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any]:
@@ -32,7 +36,10 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "estimated": r.estimate.current if r.estimate else {},
         "report_dir": str(watched.report_dir) if watched.report_dir else None,
         "plots": [str(p) for p in watched.report.plots] if watched.report else [],
-        "rejected_fields": rejected_fields(ctx, model, since, until),
+        "slo_by_version": [v.model_dump(mode="json") for v in r.slo.versions] if r.slo else [],
+        "prior": r.prior.model_dump(mode="json") if r.prior else None,
+        "rejected_fields": [f.model_dump(mode="json") for f in r.quality.rejected_fields] if r.quality else [],
+        "null_share": dict(r.quality.null_share) if r.quality else {},
         "realised_by_version": realised_by_version(ctx, model, since, until),
         "previous_reference": previous_reference(ctx, model, since),
     }
@@ -68,25 +75,9 @@ def realised_by_version(ctx: OpsContext, model: str, since: float, until: float)
     return out
 
 
-def rejected_fields(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, int]:
-    """Which fields the service rejected requests for, and how often: the culprit of a broken feed."""
-    log = ctx.prediction_log(model)
-    try:
-        rejections = log.rejections(since, until)
-    finally:
-        log.close()
-    counts: Counter[str] = Counter()
-    for reason in rejections.get("reason", []):
-        try:
-            errors = json.loads(reason).get("errors", [])
-        except (TypeError, ValueError, AttributeError):
-            continue
-        counts.update(f"{e.get('field')} ({e.get('problem')})" for e in errors if e.get("field"))
-    return dict(counts.most_common(8))
-
-
 def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
-    """Serving state plus registry versions created or deployed since the window started (and the last few)."""
+    """Serving state, the last few registry versions (flagged if registered since the window started), and
+    which version went live in the window; plus one line per change for people."""
     snapshot = DeploySnapshot()
     try:
         st = ctx.backend(model).status()
@@ -94,28 +85,39 @@ def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
                                   previous_champion=st.previous_champion, running=st.running, ready=st.ready,
                                   updated_at=st.updated_at)
     except Exception as exc:  # a status that cannot be read is a signal, not a crash
-        return {"snapshot": snapshot.model_dump(), "recent": [f"deployment status unavailable: {exc}"]}
-    recent = []
+        return {"snapshot": snapshot.model_dump(), "recent": [f"deployment status unavailable: {exc}"],
+                "versions": [], "release": None}
     try:
-        versions = sorted(ctx.registry.versions(model), key=lambda v: -v.created_ms)[:5]
+        versions = ctx.registry.versions(model)
     except RegistryError:
         versions = []
-    for v in versions:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v.created_ms / 1000))
-        new = " (new in this window)" if v.created_ms / 1000 >= since else ""
-        tags = {k: v.tags[k] for k in ("parent_version", "scenario", "gate", "retrain_reason") if k in v.tags}
-        recent.append(f"v{v.version} registered {when} UTC{new}; aliases {list(v.aliases) or '-'}; {tags}")
+    recent = recent_versions(versions, since)
+    release = release_in_window(st, recent, since)
+    lines = _deploy_lines(snapshot, recent, {v.version: v for v in versions}, since)
+    return {"snapshot": snapshot.model_dump(), "recent": lines, "versions": [v.model_dump(mode="json") for v in recent],
+            "release": release.model_dump(mode="json") if release else None}
+
+
+def _deploy_lines(snapshot: DeploySnapshot, recent: list[RegisteredVersion], info: dict[str, VersionInfo],
+                  since: float) -> list[str]:
+    lines = []
+    for v in recent:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v.registered_at))
+        new = " (new in this window)" if v.in_window else ""
+        tags = {k: info[v.version].tags[k] for k in DEPLOY_TAGS if k in info[v.version].tags}
+        lines.append(f"v{v.version} registered {when} UTC{new}; aliases {v.aliases or '-'}; {tags}")
     if snapshot.updated_at and snapshot.updated_at >= since:
-        recent.insert(0, f"routing changed in this window: champion v{snapshot.champion}, canary "
-                         f"{'v' + snapshot.canary if snapshot.canary else 'none'} at {snapshot.canary_weight:.0%}")
-    return {"snapshot": snapshot.model_dump(), "recent": recent}
+        lines.insert(0, f"routing changed in this window: champion v{snapshot.champion}, canary "
+                        f"{'v' + snapshot.canary if snapshot.canary else 'none'} at {snapshot.canary_weight:.0%}")
+    return lines
 
 
 def signals_from(model: str, since: float, until: float, monitor: dict[str, Any],
                  deploy: dict[str, Any]) -> TriageSignals:
-    notes = []
-    if monitor.get("rejected_fields"):
-        notes.append("rejected fields: " + ", ".join(f"{k} ×{n}" for k, n in monitor["rejected_fields"].items()))
+    """The typed signals of one window, from the two gather branches' (JSON-ready) results."""
+    rejected = [RejectedField.model_validate(f) for f in monitor.get("rejected_fields", [])]
+    notes = ["rejected fields: " + ", ".join(f"{f.field} ({f.problem}) ×{f.count}" for f in rejected)
+             ] if rejected else []  # for people and the LLM; the policy reads ``rejected_fields``
     return TriageSignals(
         model=model, window_since=since, window_until=until, n_predictions=monitor.get("n_rows", 0),
         n_labelled=monitor.get("n_labelled", 0), deploy=DeploySnapshot.model_validate(deploy.get("snapshot", {})),
@@ -124,4 +126,9 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         realised=monitor.get("realised", {}), estimated=monitor.get("estimated", {}),
         reference=monitor.get("reference", {}), realised_by_version=monitor.get("realised_by_version", {}),
         previous_reference=monitor.get("previous_reference", {}),
+        release=Release.model_validate(deploy["release"]) if deploy.get("release") else None,
+        recent_versions=[RegisteredVersion.model_validate(v) for v in deploy.get("versions", [])],
+        slo_by_version=[VersionSLO.model_validate(v) for v in monitor.get("slo_by_version", [])],
+        prior=PriorShift.model_validate(monitor["prior"]) if monitor.get("prior") else None,
+        rejected_fields=rejected, null_share=monitor.get("null_share", {}),
         recent_deploys=deploy.get("recent", []), notes=notes)

@@ -105,6 +105,120 @@ def confirmed(feature: FeatureDrift, n_features: int, alpha: float) -> bool:
     return feature.drifted and p is not None and p < alpha / max(n_features, 1)
 
 
+def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
+                        th: MonitoringThresholds) -> tuple[list[Finding], DriftScreenResult]:
+    """Confirmed drifted features, one finding each, and dataset drift when enough of them drifted."""
+    drift = screen(profile, current, drift_share=th.evidently_drift_share)
+    ok = [f for f in drift.features if confirmed(f, len(drift.features), th.drift_alpha)]
+    findings = [Finding(kind="feature_drift", severity="warning", subject=f.name,
+                        message=f"{f.name} drifted: {f.test} {f.statistic:.3g} (threshold {f.threshold:g}), "
+                                f"p={f.confirm_pvalue:.2g}",
+                        evidence={"statistic": f.statistic, "threshold": f.threshold,
+                                  "p_value": f.confirm_pvalue or 0.0})
+                for f in ok]
+    share = len(ok) / len(drift.features) if drift.features else 0.0
+    if ok and share >= th.dataset_drift_share:
+        findings.append(Finding(kind="dataset_drift", severity="critical", subject="dataset",
+                                message=f"{len(ok)}/{len(drift.features)} features drifted", evidence={"share": share}))
+    return findings, drift
+
+
+def check_prediction_drift(score_profile: ReferenceProfile, scores: np.ndarray,
+                           th: MonitoringThresholds) -> tuple[list[Finding], FeatureDrift]:
+    """Drift of the score distribution against the model's scores on the reference rows."""
+    pred_drift = screen_scores(score_profile, scores)
+    if not confirmed(pred_drift, 1, th.drift_alpha):
+        return [], pred_drift
+    return [Finding(kind="prediction_drift", severity="warning", subject="score",
+                    message=f"score distribution drifted: {pred_drift.test} {pred_drift.statistic:.3g}",
+                    evidence={"statistic": pred_drift.statistic})], pred_drift
+
+
+def check_estimate(scores: np.ndarray, reference_scores: np.ndarray, model_threshold: float,
+                   th: MonitoringThresholds) -> tuple[list[Finding], CBPEEstimate]:
+    """The label-free (CBPE) estimate of the headline metric, and a finding when it dropped."""
+    estimate = cbpe_estimate(scores, reference_scores, model_threshold, metric=th.performance_metric,
+                             max_drop=th.max_performance_drop, min_rows=th.min_rows_estimate)
+    if not estimate.dropped:
+        return [], estimate
+    m = th.performance_metric
+    return [Finding(kind="estimated_performance_drop", severity="warning", subject=m,
+                    message=f"estimated {m} {estimate.current[m]:.3f} vs {estimate.reference[m]:.3f}"
+                            " on reference (label-free, assumes calibrated scores)",
+                    evidence={"estimated": estimate.current[m], "reference": estimate.reference[m]})], estimate
+
+
+def check_prior_shift(scores: np.ndarray, reference_scores: np.ndarray, model_threshold: float,
+                      labelled: pd.DataFrame | None, reference_labels: np.ndarray | None,
+                      th: MonitoringThresholds) -> tuple[list[Finding], PriorShift]:
+    """Predicted (and, with labels, actual) positive rates against the reference, and a finding when they moved."""
+    actual = labelled["actual"].to_numpy() if labelled is not None and len(labelled) else None
+    prior = prior_shift(scores, reference_scores, model_threshold, current_actual=actual,
+                        reference_actual=reference_labels, max_abs_shift=th.max_prior_shift, alpha=th.prior_alpha)
+    if not prior.shifted:
+        return [], prior
+    return [Finding(
+        kind="prior_shift", severity="warning", subject="positive_rate",
+        message=f"predicted positive rate {prior.predicted_positive_rate:.3f} vs "
+                f"{prior.reference_predicted_positive_rate:.3f}"
+                + (f"; actual {prior.actual_positive_rate:.3f} vs {prior.reference_actual_positive_rate:.3f}"
+                   if prior.actual_positive_rate is not None else ""),
+        evidence={"predicted_rate": prior.predicted_positive_rate,
+                  "reference_rate": prior.reference_predicted_positive_rate})], prior
+
+
+def check_realised(labelled: pd.DataFrame, reference_metrics: Mapping[str, float], model_threshold: float,
+                   n_predictions: int, th: MonitoringThresholds) -> tuple[list[Finding], RealisedPerformance]:
+    """Realised performance on the labels that arrived, and a finding when the headline metric dropped."""
+    realised = realised_performance(labelled, reference_metrics, model_threshold, n_predictions=n_predictions,
+                                    metric=th.performance_metric, max_drop=th.max_performance_drop,
+                                    min_labels=th.min_labels)
+    if not realised.dropped:
+        return [], realised
+    m = th.performance_metric
+    return [Finding(kind="performance_drop", severity="critical", subject=m,
+                    message=f"realised {m} {realised.metrics[m]:.3f} vs {realised.reference[m]:.3f} "
+                            f"({realised.n_labelled} labels)",
+                    evidence={"realised": realised.metrics[m], "reference": realised.reference[m]})], realised
+
+
+def check_slos(current: pd.DataFrame, th: MonitoringThresholds) -> tuple[list[Finding], SLOReport]:
+    """Per-version latency and error SLOs: a finding per breach, latency before errors for each version."""
+    slo = slo_report(current, p95_latency_ms=th.p95_latency_ms, max_error_rate=th.max_error_rate,
+                     min_requests=th.min_requests)
+    findings = []
+    for v in slo.breaches:
+        if v.latency_breached:
+            findings.append(Finding(kind="latency_slo", severity="warning", subject=v.version,
+                                    message=f"version {v.version} p95 latency {v.p95_ms:.0f} ms > "
+                                            f"{th.p95_latency_ms:.0f} ms",
+                                    evidence={"p95_ms": v.p95_ms, "p99_ms": v.p99_ms}))
+        if v.error_rate_breached:
+            findings.append(Finding(kind="error_rate_slo", severity="critical", subject=v.version,
+                                    message=f"version {v.version} error/fallback rate {v.error_rate:.1%} > "
+                                            f"{th.max_error_rate:.1%}",
+                                    evidence={"error_rate": v.error_rate, "errors": float(v.errors)}))
+    return findings, slo
+
+
+def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, features: Sequence[str],
+                  th: MonitoringThresholds) -> tuple[list[Finding], DataQuality]:
+    """Rejected requests and nulls that got through: a rejection spike, and the worst null share."""
+    quality = data_quality(current, rejections, features, max_rejection_rate=th.max_rejection_rate,
+                           max_null_share=th.max_null_share, min_requests=th.min_requests)
+    findings = []
+    if quality.rejection_breached:
+        findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
+                                message=f"{quality.rejection_rate:.1%} of rows rejected ({quality.n_rejected})",
+                                evidence={"rejection_rate": quality.rejection_rate}))
+    if quality.null_breached:
+        worst = max(quality.null_share, key=quality.null_share.get)
+        findings.append(Finding(kind="null_share", severity="warning", subject=worst,
+                                message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows",
+                                evidence={"null_share": quality.null_share[worst]}))
+    return findings, quality
+
+
 def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Series | None,
               current_window_df: pd.DataFrame, *, model_threshold: float = 0.5,
               reference_metrics: Mapping[str, float] | None = None, labelled: pd.DataFrame | None = None,
@@ -119,102 +233,42 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
     ``reference_scores`` the model's scores on it. Pass ``profile``/``score_profile`` built once to skip
     the reference work; ``labelled`` is ``PredictionLog.labelled()``; ``reference_metrics`` the model's
     test metrics; ``reference_labels`` 0/1 labels of the reference rows for the actual-prior check.
+    Each detector runs only when the window holds what it needs (enough rows, scores, labels, latencies).
     """
     th = thresholds or MonitoringThresholds()
     features = list(feature_columns) if feature_columns is not None else [
         c for c in CHURN_SCHEMA.feature_names if c in reference_df.columns]
     kinds = dict(kinds) if kinds is not None else {k: v for k, v in schema_kinds().items() if k in features}
+    cur, n = current_window_df, len(current_window_df)
     findings: list[Finding] = []
-    cur = current_window_df
-    n = len(cur)
 
     drift = None
     if n >= th.min_rows_drift and all(c in cur.columns for c in features):
-        profile = profile or build_profile(reference_df, features, kinds)
-        drift = screen(profile, cur, drift_share=th.evidently_drift_share)
-        ok = [f for f in drift.features if confirmed(f, len(drift.features), th.drift_alpha)]
-        for f in ok:
-            findings.append(Finding(
-                kind="feature_drift", severity="warning", subject=f.name,
-                message=f"{f.name} drifted: {f.test} {f.statistic:.3g} (threshold {f.threshold:g}), "
-                        f"p={f.confirm_pvalue:.2g}",
-                evidence={"statistic": f.statistic, "threshold": f.threshold, "p_value": f.confirm_pvalue or 0.0}))
-        share = len(ok) / len(drift.features) if drift.features else 0.0
-        if ok and share >= th.dataset_drift_share:
-            findings.append(Finding(kind="dataset_drift", severity="critical", subject="dataset",
-                                    message=f"{len(ok)}/{len(drift.features)} features drifted",
-                                    evidence={"share": share}))
+        found, drift = check_feature_drift(profile or build_profile(reference_df, features, kinds), cur, th)
+        findings += found
 
     scores = cur["score"].to_numpy(float) if "score" in cur and n else None
     pred_drift = estimate = prior = None
     if scores is not None and reference_scores is not None and n >= th.min_rows_drift:
         ref_scores = np.asarray(reference_scores, float)
-        pred_drift = screen_scores(score_profile or build_score_profile(ref_scores), scores)
-        if confirmed(pred_drift, 1, th.drift_alpha):
-            findings.append(Finding(kind="prediction_drift", severity="warning", subject="score",
-                                    message=f"score distribution drifted: {pred_drift.test} "
-                                            f"{pred_drift.statistic:.3g}",
-                                    evidence={"statistic": pred_drift.statistic}))
-        estimate = cbpe_estimate(scores, ref_scores, model_threshold, metric=th.performance_metric,
-                                 max_drop=th.max_performance_drop, min_rows=th.min_rows_estimate)
-        if estimate.dropped:
-            m = th.performance_metric
-            findings.append(Finding(kind="estimated_performance_drop", severity="warning", subject=m,
-                                    message=f"estimated {m} {estimate.current[m]:.3f} vs {estimate.reference[m]:.3f}"
-                                            " on reference (label-free, assumes calibrated scores)",
-                                    evidence={"estimated": estimate.current[m], "reference": estimate.reference[m]}))
-        actual = labelled["actual"].to_numpy() if labelled is not None and len(labelled) else None
-        prior = prior_shift(scores, ref_scores, model_threshold, current_actual=actual,
-                            reference_actual=reference_labels, max_abs_shift=th.max_prior_shift,
-                            alpha=th.prior_alpha)
-        if prior.shifted:
-            findings.append(Finding(
-                kind="prior_shift", severity="warning", subject="positive_rate",
-                message=f"predicted positive rate {prior.predicted_positive_rate:.3f} vs "
-                        f"{prior.reference_predicted_positive_rate:.3f}"
-                        + (f"; actual {prior.actual_positive_rate:.3f} vs {prior.reference_actual_positive_rate:.3f}"
-                           if prior.actual_positive_rate is not None else ""),
-                evidence={"predicted_rate": prior.predicted_positive_rate,
-                          "reference_rate": prior.reference_predicted_positive_rate}))
+        found, pred_drift = check_prediction_drift(score_profile or build_score_profile(ref_scores), scores, th)
+        findings += found
+        found, estimate = check_estimate(scores, ref_scores, model_threshold, th)
+        findings += found
+        found, prior = check_prior_shift(scores, ref_scores, model_threshold, labelled, reference_labels, th)
+        findings += found
 
     realised = None
     if labelled is not None and reference_metrics is not None:
-        realised = realised_performance(labelled, reference_metrics, model_threshold, n_predictions=n,
-                                        metric=th.performance_metric, max_drop=th.max_performance_drop,
-                                        min_labels=th.min_labels)
-        if realised.dropped:
-            m = th.performance_metric
-            findings.append(Finding(kind="performance_drop", severity="critical", subject=m,
-                                    message=f"realised {m} {realised.metrics[m]:.3f} vs {realised.reference[m]:.3f} "
-                                            f"({realised.n_labelled} labels)",
-                                    evidence={"realised": realised.metrics[m], "reference": realised.reference[m]}))
+        found, realised = check_realised(labelled, reference_metrics, model_threshold, n, th)
+        findings += found
 
     slo = None
     if n and "latency_ms" in cur:
-        slo = slo_report(cur, p95_latency_ms=th.p95_latency_ms, max_error_rate=th.max_error_rate,
-                         min_requests=th.min_requests)
-        for v in slo.breaches:
-            if v.latency_breached:
-                findings.append(Finding(kind="latency_slo", severity="warning", subject=v.version,
-                                        message=f"version {v.version} p95 latency {v.p95_ms:.0f} ms > "
-                                                f"{th.p95_latency_ms:.0f} ms",
-                                        evidence={"p95_ms": v.p95_ms, "p99_ms": v.p99_ms}))
-            if v.error_rate_breached:
-                findings.append(Finding(kind="error_rate_slo", severity="critical", subject=v.version,
-                                        message=f"version {v.version} error/fallback rate {v.error_rate:.1%} > "
-                                                f"{th.max_error_rate:.1%}",
-                                        evidence={"error_rate": v.error_rate, "errors": float(v.errors)}))
-    quality = data_quality(cur, rejections, features, max_rejection_rate=th.max_rejection_rate,
-                           max_null_share=th.max_null_share, min_requests=th.min_requests)
-    if quality.rejection_breached:
-        findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
-                                message=f"{quality.rejection_rate:.1%} of rows rejected ({quality.n_rejected})",
-                                evidence={"rejection_rate": quality.rejection_rate}))
-    if quality.null_breached:
-        worst = max(quality.null_share, key=quality.null_share.get)
-        findings.append(Finding(kind="null_share", severity="warning", subject=worst,
-                                message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows",
-                                evidence={"null_share": quality.null_share[worst]}))
+        found, slo = check_slos(cur, th)
+        findings += found
+    found, quality = check_quality(cur, rejections, features, th)
+    findings += found
 
     status = max((f.severity for f in findings), key=_RANK.get, default="ok")
     return MonitoringResult(status=status, summary=summarise(n, findings), n_rows=n, findings=findings, drift=drift,

@@ -53,16 +53,16 @@ class CBPEEstimate(BaseModel):
 class PriorShift(BaseModel):
     """Label shift: predicted positive rate, mean score and (with labels) actual positive rate."""
 
-    n: int
-    predicted_positive_rate: float
-    reference_predicted_positive_rate: float
-    mean_score: float
-    reference_mean_score: float
-    predicted_rate_pvalue: float
-    actual_positive_rate: float | None = None
-    reference_actual_positive_rate: float | None = None
-    actual_rate_pvalue: float | None = None
-    shifted: bool
+    n: int = Field(description="scored rows in the window")
+    predicted_positive_rate: float = Field(description="share of the window's rows scored at or above the threshold")
+    reference_predicted_positive_rate: float = Field(description="the same share on the reference rows")
+    mean_score: float = Field(description="mean score in the window")
+    reference_mean_score: float = Field(description="mean score on the reference rows")
+    predicted_rate_pvalue: float = Field(description="two-proportion z-test of the predicted rates")
+    actual_positive_rate: float | None = Field(None, description="share of positives among the window's labels")
+    reference_actual_positive_rate: float | None = Field(None, description="share of positives in the reference")
+    actual_rate_pvalue: float | None = Field(None, description="two-proportion z-test of the actual rates")
+    shifted: bool = Field(description="a rate moved by at least the threshold, significantly")
 
 
 def realised_performance(labelled: pd.DataFrame, reference_metrics: Mapping[str, float], threshold: float, *,

@@ -1,34 +1,43 @@
 """Service-level objectives and data quality from a prediction-log window.
 
 A row is an error when a fallback answered it (``role == "fallback"`` or ``fallback_reason`` set); it is
-charged to the version the router meant to use (``intended_version``) when the log names one. The
-rejection rate counts rejected rows against rejected plus answered rows.
+charged to the version the router meant to use (``intended_version``) when the log names one. An error
+whose ``fallback_reason`` starts with "timeout" is also a timeout: the version answered too slowly rather
+than crashed. The rejection rate counts rejected rows against rejected plus answered rows; the rejected
+fields come from the scoring service's structured error list (the ``reason`` JSON of each rejection).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 LOG_COLUMNS = frozenset({"request_id", "record_id", "ts", "model", "version", "role", "fallback_reason",
                          "intended_version", "score", "label", "latency_ms"})
+# The scoring service's problem codes about one field's value (ml_core.serving.contract); the others
+# (bad_body, batch_too_large, malformed_json) are about the request as a whole.
+FIELD_PROBLEMS = frozenset({"missing", "null", "wrong_type", "out_of_range", "unknown_category"})
+MAX_REJECTED_FIELDS = 8
 
 
 class VersionSLO(BaseModel):
-    """Latency percentiles and error rate for one version (or ``"all"``)."""
+    """Latency percentiles, errors and timeouts for one version (or ``"all"``)."""
 
-    version: str
-    n: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    errors: int
-    error_rate: float
-    latency_breached: bool
-    error_rate_breached: bool
+    version: str = Field(description="the version the router meant to use, or 'all'")
+    n: int = Field(description="requests charged to this version")
+    p50_ms: float = Field(description="median latency, ms")
+    p95_ms: float = Field(description="95th-percentile latency, ms")
+    p99_ms: float = Field(description="99th-percentile latency, ms")
+    errors: int = Field(description="requests a fallback answered instead of this version")
+    timeouts: int = Field(0, description="errors whose fallback reason is a timeout (too slow, not a crash)")
+    error_rate: float = Field(description="errors / n")
+    latency_breached: bool = Field(description="p95 above the latency SLO, with enough requests to judge")
+    error_rate_breached: bool = Field(description="error rate above the error SLO, with enough requests to judge")
 
 
 class SLOReport(BaseModel):
@@ -43,6 +52,14 @@ class SLOReport(BaseModel):
         return [v for v in self.versions if v.latency_breached or v.error_rate_breached]
 
 
+class RejectedField(BaseModel):
+    """One (field, problem) pair the scoring service rejected requests for, and how often."""
+
+    field: str = Field(description="the request field the service rejected")
+    problem: str = Field(description="the service's problem code, e.g. null, missing, wrong_type, out_of_range")
+    count: int = Field(description="error entries with this field and problem in the window's rejections")
+
+
 class DataQuality(BaseModel):
     """Rejections (schema breaks, null storms caught at the door) and nulls that got through."""
 
@@ -53,6 +70,9 @@ class DataQuality(BaseModel):
     max_null_share: float
     rejection_breached: bool
     null_breached: bool
+    rejected_fields: list[RejectedField] = Field(
+        default_factory=list, description=f"the {MAX_REJECTED_FIELDS} most frequent (field, problem) pairs behind "
+        "the rejections, most frequent first")
 
 
 def _errors(window: pd.DataFrame) -> pd.Series:
@@ -64,7 +84,14 @@ def _errors(window: pd.DataFrame) -> pd.Series:
     return err
 
 
-def _version_slo(name: str, latency: np.ndarray, errors: np.ndarray, p95_latency_ms: float,
+def _timeouts(window: pd.DataFrame, errors: pd.Series) -> pd.Series:
+    if "fallback_reason" not in window:
+        return pd.Series(False, index=window.index)
+    reason = window["fallback_reason"]
+    return errors & reason.notna() & reason.astype(str).str.startswith("timeout")
+
+
+def _version_slo(name: str, latency: np.ndarray, errors: np.ndarray, timeouts: np.ndarray, p95_latency_ms: float,
                  max_error_rate: float, min_requests: int) -> VersionSLO:
     n = len(latency)
     p50, p95, p99 = (np.percentile(latency, [50, 95, 99]) if n else (np.nan, np.nan, np.nan))
@@ -72,23 +99,26 @@ def _version_slo(name: str, latency: np.ndarray, errors: np.ndarray, p95_latency
     rate = n_err / n if n else 0.0
     enough = n >= min_requests
     return VersionSLO(version=name, n=n, p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99), errors=n_err,
-                      error_rate=rate, latency_breached=bool(enough and p95 > p95_latency_ms),
+                      timeouts=int(timeouts.sum()), error_rate=rate,
+                      latency_breached=bool(enough and p95 > p95_latency_ms),
                       error_rate_breached=bool(enough and rate > max_error_rate))
 
 
 def slo_report(window: pd.DataFrame, *, p95_latency_ms: float = 250.0, max_error_rate: float = 0.01,
                min_requests: int = 20) -> SLOReport:
-    """Latency p50/p95/p99 and error rate overall and per version, against the SLO thresholds."""
+    """Latency p50/p95/p99, error rate and timeouts overall and per version, against the SLO thresholds."""
     errors = _errors(window)
+    timeouts = _timeouts(window, errors).to_numpy()
     by = window["version"].astype(str)
     if "intended_version" in window:
         by = window["intended_version"].where(window["intended_version"].notna() & errors, by).astype(str)
     latency = window["latency_ms"].to_numpy(float) if len(window) else np.zeros(0)
+    err = errors.to_numpy()
     versions = [
-        _version_slo(str(v), latency[idx], errors.to_numpy()[idx], p95_latency_ms, max_error_rate, min_requests)
+        _version_slo(str(v), latency[idx], err[idx], timeouts[idx], p95_latency_ms, max_error_rate, min_requests)
         for v, idx in sorted(by.groupby(by).indices.items())
     ]
-    overall = _version_slo("all", latency, errors.to_numpy(), p95_latency_ms, max_error_rate, min_requests)
+    overall = _version_slo("all", latency, err, timeouts, p95_latency_ms, max_error_rate, min_requests)
     return SLOReport(n_requests=len(window), overall=overall, versions=versions, p95_latency_ms=p95_latency_ms,
                      max_error_rate=max_error_rate)
 
@@ -113,4 +143,22 @@ def data_quality(window: pd.DataFrame, rejections: pd.DataFrame | int | None, fe
     worst = max(nulls.values(), default=0.0)
     return DataQuality(n_requests=n, n_rejected=n_rej, rejection_rate=rate, null_share=nulls, max_null_share=worst,
                        rejection_breached=bool(offered >= min_requests and rate > max_rejection_rate),
-                       null_breached=bool(n >= min_requests and worst > max_null_share))
+                       null_breached=bool(n >= min_requests and worst > max_null_share),
+                       rejected_fields=rejected_fields(rejections) if isinstance(rejections, pd.DataFrame) else [])
+
+
+def rejected_fields(rejections: pd.DataFrame, limit: int = MAX_REJECTED_FIELDS) -> list[RejectedField]:
+    """The most frequent (field, problem) pairs in ``PredictionLog.rejections()``, most frequent first.
+
+    Each rejection's ``reason`` is the JSON body the scoring service wrote (``{"errors": [{"field": ...,
+    "problem": ...}, ...]}``); reasons that are not such JSON, and errors without a field, are skipped.
+    """
+    counts: Counter[tuple[str, str]] = Counter()
+    for reason in rejections.get("reason", []):
+        try:
+            errors = json.loads(reason).get("errors", [])
+        except (TypeError, ValueError, AttributeError):
+            continue
+        counts.update((str(e["field"]), str(e.get("problem"))) for e in errors
+                      if isinstance(e, dict) and e.get("field"))
+    return [RejectedField(field=f, problem=p, count=c) for (f, p), c in counts.most_common(limit)]

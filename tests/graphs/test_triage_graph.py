@@ -86,6 +86,27 @@ def test_offline_policy_finishes_triage_when_the_llm_fails(drift_world, failure)
     assert "rm_rf_the_registry" not in out.tools_called
 
 
+def test_the_monitoring_pass_fills_the_typed_signals(drift_world):
+    import time
+
+    from graphs.signals import gather_deploys, gather_monitoring, signals_from
+    from ml_core.data.schema import CHURN_SCHEMA
+
+    ctx = make_ctx(drift_world.layout)
+    since, until = drift_world.drift_since - 1, time.time() + 1
+    s = signals_from("churn", since, until, gather_monitoring(ctx, "churn", since, until),
+                     gather_deploys(ctx, "churn", since))
+    assert [(v.version, v.n, v.errors, v.timeouts) for v in s.slo_by_version] == [
+        (drift_world.champion, s.n_predictions, 0, 0)]
+    assert set(s.null_share) == set(CHURN_SCHEMA.feature_names) and max(s.null_share.values()) == 0.0
+    assert s.prior is not None and s.prior.actual_positive_rate is not None  # the labels were delivered
+    assert s.rejected_fields == []
+    # the champion was registered and deployed before the drifted traffic: nothing went live in the window
+    assert s.release is None
+    assert [(v.version, v.in_window, v.aliases) for v in s.recent_versions] == [
+        (drift_world.champion, False, ["champion"])]
+
+
 def test_text_inside_logged_records_never_reaches_the_llm(drift_world, churn_df):
     import httpx
 

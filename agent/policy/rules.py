@@ -1,0 +1,155 @@
+"""The offline diagnosis: which rule fires for one window's typed signals, and the Diagnosis it writes.
+
+Rules, in priority order (each fault the simulator injects lands on exactly one):
+
+1. a latency or error SLO breach names a version → ``latency`` / ``errors``, roll it back (a slow release
+   shows up as fallbacks, i.e. errors, whose version breaches latency or times out in the monitoring pass);
+2. rejected requests or nulls → ``data_quality``, fix the data, blame the fields the service rejected;
+3. a realised performance drop → ``bad_release`` if a version went live in the window, else ``data_drift``
+   with drifted features, else ``concept_drift``; retrain (or roll back the release);
+4. the *actual* positive rate moved while performance held → ``label_shift``, retune the threshold (label
+   shift drags feature distributions along, so feature drift does not argue against it);
+5. feature drift → ``data_drift``: retrain when it costs performance (an estimated drop, or realised F1/AUC
+   down by ``HARM_DROP``), otherwise watch (action none): a benign drift must not trigger a retrain.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from agent.diagnosis import Action, Diagnosis, TriageSignals
+from agent.policy.readers import (
+    actual_rate_moved,
+    drifted,
+    new_release,
+    of,
+    quality_culprits,
+    realised_harm,
+    release_is_worse,
+    release_regressed,
+    slow_versions,
+    unique,
+)
+from agent.proposals import Evidence
+from ml_core.simulator.scenario import Category
+
+BRAIN = "offline policy"
+
+
+class Verdict(NamedTuple):
+    """What the first matching rule concludes, and how many signals agree with it."""
+
+    category: Category
+    culprit: list[str]
+    action: Action
+    reason: str  # one sentence, completing "<category>: ..."
+    agree: int
+
+
+def _service(signals: TriageSignals) -> Verdict | None:
+    """Rule 1: a version breaks its latency or error SLO; the slow versions are blamed first."""
+    slo = of(signals, "latency_slo", "error_rate_slo")
+    if not slo:
+        return None
+    slow = slow_versions(signals)
+    versions = unique([f.subject for f in slo if f.subject in slow] or [f.subject for f in slo])
+    agree = len(slo) + (new_release(signals) in versions)
+    if slow:
+        return Verdict("latency", versions, "rollback", f"version {', '.join(versions)} answers too slowly", agree)
+    return Verdict("errors", versions, "rollback", f"version {', '.join(versions)} fails on requests", agree)
+
+
+def _quality(signals: TriageSignals) -> Verdict | None:
+    """Rule 2: rejected requests or nulls."""
+    quality = of(signals, "rejection_spike", "null_share")
+    if not quality:
+        return None
+    fields = quality_culprits(signals)
+    where = f" in {', '.join(fields)}" if fields else ""
+    return Verdict("data_quality", fields, "fix_data", f"a broken input feed: rejected or null values{where}",
+                   len(quality) + bool(fields))
+
+
+def _performance(signals: TriageSignals) -> Verdict | None:
+    """Rule 3: a promoted release that regressed, or a realised drop: the release, the drift or the concept."""
+    features, estimated = drifted(signals), of(signals, "estimated_performance_drop")
+    if regressed := release_regressed(signals, bool(features)):
+        version, own_f1, prev_f1 = regressed
+        return Verdict("bad_release", [version], "rollback", f"version {version} went live and its decisions score "
+                       f"F1 {own_f1:.3f}, below the {prev_f1:.3f} test F1 of the version it replaced", 2)
+    if not of(signals, "performance_drop"):
+        return None
+    fresh = new_release(signals)
+    if fresh and release_is_worse(signals, fresh, bool(features)):
+        return Verdict("bad_release", [fresh], "rollback", f"performance fell after version {fresh} went live", 2)
+    if features:
+        return Verdict("data_drift", features, "retrain", f"performance fell while {', '.join(features)} drifted",
+                       1 + len(features) + len(estimated))
+    # The label-free estimate cannot see concept drift, so its silence agrees with it.
+    return Verdict("concept_drift", [], "retrain", "performance fell while the inputs did not shift",
+                   1 + (not estimated))
+
+
+def _shift_and_drift(signals: TriageSignals) -> Verdict:
+    """Rules 4 and 5: label shift, then feature drift (harmful or benign), then what is left."""
+    features, estimated = drifted(signals), of(signals, "estimated_performance_drop")
+    if actual_rate_moved(signals):
+        return Verdict("label_shift", [], "retune_threshold", "the share of positives changed while performance held",
+                       1 + len(of(signals, "prediction_drift")) + bool(features))
+    if of(signals, "prior_shift") and not features:
+        return Verdict("label_shift", [], "retune_threshold", "the predicted positive rate moved with no input drift",
+                       1)
+    if features:
+        harm = realised_harm(signals)
+        if estimated or harm:
+            return Verdict("data_drift", features, "retrain", "the inputs drifted and performance suffers",
+                           len(features) + len(estimated) + len(harm))
+        return Verdict("data_drift", features, "none",
+                       "the inputs drifted but performance holds: watch, do not retrain", len(features))
+    if estimated:  # CBPE alone, no drifted feature: the labels must confirm it before anyone retrains
+        return Verdict("data_drift", [], "none", "estimated performance fell with no drifted feature: wait for labels",
+                       len(estimated))
+    if signals.findings:  # prediction drift alone: nothing to act on yet
+        return Verdict("data_drift", [], "none", "the score distribution moved without a known cause: watch", 1)
+    return Verdict("none", [], "none", "nothing flagged", 0)
+
+
+def decide(signals: TriageSignals) -> Verdict:
+    """The first rule that matches, in priority order."""
+    return _service(signals) or _quality(signals) or _performance(signals) or _shift_and_drift(signals)
+
+
+def _evidence(signals: TriageSignals, category: Category, action: Action) -> list[Evidence]:
+    evidence = [Evidence(source=f"monitoring {f.kind}", detail=f.message) for f in signals.findings]
+    if category in ("data_drift", "concept_drift") and action != "none":
+        evidence += [Evidence(source="realised performance", detail=line) for line in realised_harm(signals)]
+    if category == "bad_release":
+        if regressed := release_regressed(signals, bool(of(signals, "feature_drift"))):
+            evidence.append(Evidence(source="realised performance", detail=(
+                f"v{regressed[0]}'s own decisions: realised f1 {regressed[1]:.3f}; the version it replaced scored "
+                f"{regressed[2]:.3f} on its test set")))
+        evidence += [Evidence(source="recent deploys", detail=line) for line in signals.recent_deploys[:3]]
+    if signals.drift_report_dir and category == "data_drift":
+        evidence.append(Evidence(source="drift report", detail=signals.drift_report_dir))
+    evidence += [Evidence(source=f"memory {h.id}", detail=f"similar past {h.kind} (similarity {h.similarity:.2f}): "
+                                                          f"{h.text[:200]}") for h in signals.similar_incidents[:3]]
+    return evidence
+
+
+def diagnose(signals: TriageSignals) -> Diagnosis:
+    """The offline diagnosis of one window: category, culprit, action, evidence and a confidence."""
+    category, culprit, action, reason, agree = decide(signals)
+    evidence = _evidence(signals, category, action)
+    if category == "none":
+        return Diagnosis(detected=False, summary=f"{signals.model}: {signals.n_predictions} predictions checked, "
+                         "nothing flagged.", evidence=evidence, confidence=0.9, brain=BRAIN)
+    hits = signals.similar_incidents[:3]
+    past = f" Similar past incidents: {', '.join(h.id for h in hits)}." if hits else ""
+    todo = {"none": "No action yet; keep watching.", "retrain": "Proposed: retrain.",
+            "rollback": f"Proposed: roll back {', '.join(culprit) or 'the release'}.",
+            "fix_data": "Proposed: fix the upstream data feed.",
+            "retune_threshold": "Proposed: retune the decision threshold."}[action]
+    summary = f"{signals.model}: {category.replace('_', ' ')}: {reason}. {todo}{past}"
+    confidence = min(0.95, 0.55 + 0.1 * agree + (0.05 if culprit else 0.0))
+    return Diagnosis(detected=True, category=category, culprit=culprit, action=action, summary=summary,
+                     evidence=evidence, confidence=round(confidence, 2), brain=BRAIN)
