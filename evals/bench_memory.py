@@ -158,9 +158,8 @@ def bench_records(memory: Memory, n: int, seed: int, table: Table) -> None:
 
 
 def bench_recall(memory: Memory, n_queries: int, seed: int, table: Table) -> dict[str, float]:
-    """Time recall per filter mode and engine; add rows to ``table``; return Memory.search p95 per mode.
-
-    One function on purpose: the three engines must see the same queries, in the same loop, in one run."""
+    """Time recall per filter mode and engine (one function: all engines see the same queries in one loop);
+    add rows to ``table``; return Memory.search p95 per mode."""
     rng = np.random.default_rng(seed + 1)
     ids, matrix, metas = stored_vectors(memory)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
