@@ -43,6 +43,15 @@ from pydantic import BaseModel, Field
 from scipy import stats
 from scipy.spatial import distance
 
+from ml_core.monitoring.drift_stats import (
+    cdf_gaps,
+    chi_square,
+    homogeneity_pvalue,
+    ks_asymptotic_pvalue,
+    wasserstein_from_gaps,
+    z_test,
+)
+
 ColumnKind = Literal["numerical", "categorical"]
 TestName = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon"]
 
@@ -191,70 +200,6 @@ def _aligned_counts(ref: ColumnProfile, cur_values: np.ndarray, cur_counts: np.n
     return keys.to_numpy(), r, c
 
 
-def _cdf_gaps(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|F_ref - F_cur| just right of each merged value (but the last) and the gaps between merged values.
-
-    These are the arrays scipy's ``_cdf_distance`` builds. Where two merged values differ, the count of
-    reference values <= the left one is its position minus the current values before it, so one
-    ``searchsorted`` of the current values replaces two searches over the merged values.
-    """
-    n, m = len(ref_sorted), len(cur_sorted)
-    pos_cur = np.arange(m) + np.searchsorted(ref_sorted, cur_sorted, side="right")
-    is_cur = np.zeros(n + m, dtype=bool)
-    is_cur[pos_cur] = True
-    merged = np.empty(n + m)
-    merged[pos_cur] = cur_sorted
-    merged[~is_cur] = ref_sorted
-    cur_le = np.cumsum(is_cur[:-1])
-    ref_le = np.arange(1, n + m) - cur_le
-    return np.abs(ref_le / n - cur_le / m), np.diff(merged)
-
-
-def wasserstein_normed(ref_sorted: np.ndarray, cur_sorted: np.ndarray, ref_std: float) -> float:
-    """scipy's ``wasserstein_distance`` / max(std_ref, 0.001) (Evidently's normed Wasserstein)."""
-    gaps, deltas = _cdf_gaps(ref_sorted, cur_sorted)
-    return _wasserstein(gaps, deltas, ref_std)
-
-
-def _wasserstein(gaps: np.ndarray, deltas: np.ndarray, ref_std: float) -> float:
-    dot = getattr(np, "vecdot", np.dot)
-    return float(dot(gaps, deltas)) / max(ref_std, 0.001)
-
-
-def _ks_asymptotic_pvalue(gaps: np.ndarray, deltas: np.ndarray, n: int, m: int) -> float:
-    """Two-sided K-S p-value (scipy's asymptotic mode); the statistic is read where values change."""
-    d = float(gaps[deltas > 0].max()) if (deltas > 0).any() else 0.0
-    return float(stats.kstwo.sf(d, round(n * m / (n + m))))
-
-
-def _z_test(keys: np.ndarray, r: np.ndarray, c: np.ndarray) -> float:
-    n1, n2 = r.sum(), c.sum()
-    if (r > 0).sum() == 1 and (c > 0).sum() == 1 and np.argmax(r) == np.argmax(c):
-        return 1.0
-    first = int(np.argmin(keys)) if keys.dtype != object else sorted(range(len(keys)), key=lambda i: keys[i])[0]
-    p1 = float(n1 - r[first]) / n1
-    p2 = float(n2 - c[first]) / n2
-    pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    return float(2 * (1 - stats.norm.cdf(np.abs(z))))
-
-
-def _chi_square(r: np.ndarray, c: np.ndarray) -> float:
-    n_ref, n_cur = r.sum(), c.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(stats.chisquare(c, r * (n_cur / n_ref))[1])
-
-
-def _homogeneity_pvalue(r: np.ndarray, c: np.ndarray) -> float:
-    """Chi-square test that two samples share one categorical distribution (zeros on one side allowed)."""
-    keep = (r + c) > 0
-    table = np.vstack([r[keep], c[keep]])
-    if table.shape[1] < 2:
-        return 1.0
-    return float(stats.chi2_contingency(table, correction=False)[1])
-
-
 def _screen_column(ref: ColumnProfile, current: pd.Series) -> FeatureDrift | None:
     kind = ref.kind or infer_column_kind(current)
     if kind is None:
@@ -292,14 +237,14 @@ def _screen_column(ref: ColumnProfile, current: pd.Series) -> FeatureDrift | Non
         statistic = float(stats.ks_2samp(ref.sorted_values, cur)[1])
         drifted = statistic <= threshold
     elif test == "wasserstein":
-        gaps, deltas = _cdf_gaps(ref.sorted_values, cur)
-        statistic = _wasserstein(gaps, deltas, ref.std)
+        gaps, deltas = cdf_gaps(ref.sorted_values, cur)
+        statistic = wasserstein_from_gaps(gaps, deltas, ref.std)
         drifted = statistic >= threshold
     elif test == "chisquare":
-        statistic = _chi_square(r, c)
+        statistic = chi_square(r, c)
         drifted = statistic < threshold
     elif test == "z":
-        statistic = _z_test(keys, r, c)
+        statistic = z_test(keys, r, c)
         drifted = statistic < threshold
     else:
         statistic = float(distance.jensenshannon(r / ref.n, c / n_cur))
@@ -310,9 +255,9 @@ def _screen_column(ref: ColumnProfile, current: pd.Series) -> FeatureDrift | Non
         if test in P_VALUE_TESTS:
             confirm = statistic
         elif test == "wasserstein":
-            confirm = _ks_asymptotic_pvalue(gaps, deltas, ref.n, n_cur)
+            confirm = ks_asymptotic_pvalue(gaps, deltas, ref.n, n_cur)
         else:
-            confirm = _homogeneity_pvalue(r, c)
+            confirm = homogeneity_pvalue(r, c)
     return FeatureDrift(name=ref.name, kind=kind, test=test, statistic=statistic, threshold=threshold,
                         drifted=bool(drifted), n_reference=ref.n, n_current=n_cur, confirm_pvalue=confirm)
 

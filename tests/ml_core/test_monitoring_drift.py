@@ -16,8 +16,8 @@ from ml_core.monitoring.drift_screen import (
     infer_column_kind,
     screen,
     screen_scores,
-    wasserstein_normed,
 )
+from ml_core.monitoring.drift_stats import wasserstein_normed
 from ml_core.monitoring.evidently_report import run_evidently_drift, verdicts_from_snapshot, write_drift_report
 
 

@@ -1,0 +1,78 @@
+"""The statistics behind the drift screen, on sorted values and aligned counts: the merged-CDF gaps that give the
+normed Wasserstein distance and the K-S p-value, Evidently's Z-test and chi-square, and a homogeneity test.
+
+Each equals what scipy (and so Evidently) computes; they are apart from ``drift_screen`` so the screen reads
+as the choice of test per column, and these as the numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def cdf_gaps(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|F_ref - F_cur| just right of each merged value (but the last) and the gaps between merged values.
+
+    These are the arrays scipy's ``_cdf_distance`` builds. Where two merged values differ, the count of
+    reference values <= the left one is its position minus the current values before it, so one
+    ``searchsorted`` of the current values replaces two searches over the merged values.
+    """
+    n, m = len(ref_sorted), len(cur_sorted)
+    pos_cur = np.arange(m) + np.searchsorted(ref_sorted, cur_sorted, side="right")
+    is_cur = np.zeros(n + m, dtype=bool)
+    is_cur[pos_cur] = True
+    merged = np.empty(n + m)
+    merged[pos_cur] = cur_sorted
+    merged[~is_cur] = ref_sorted
+    cur_le = np.cumsum(is_cur[:-1])
+    ref_le = np.arange(1, n + m) - cur_le
+    return np.abs(ref_le / n - cur_le / m), np.diff(merged)
+
+
+def wasserstein_normed(ref_sorted: np.ndarray, cur_sorted: np.ndarray, ref_std: float) -> float:
+    """scipy's ``wasserstein_distance`` / max(std_ref, 0.001) (Evidently's normed Wasserstein)."""
+    gaps, deltas = cdf_gaps(ref_sorted, cur_sorted)
+    return wasserstein_from_gaps(gaps, deltas, ref_std)
+
+
+def wasserstein_from_gaps(gaps: np.ndarray, deltas: np.ndarray, ref_std: float) -> float:
+    """The normed Wasserstein distance from ``cdf_gaps``: the integral of |F_ref - F_cur|, over the std."""
+    dot = getattr(np, "vecdot", np.dot)
+    return float(dot(gaps, deltas)) / max(ref_std, 0.001)
+
+
+def ks_asymptotic_pvalue(gaps: np.ndarray, deltas: np.ndarray, n: int, m: int) -> float:
+    """Two-sided K-S p-value (scipy's asymptotic mode); the statistic is read where values change."""
+    d = float(gaps[deltas > 0].max()) if (deltas > 0).any() else 0.0
+    return float(stats.kstwo.sf(d, round(n * m / (n + m))))
+
+
+def z_test(keys: np.ndarray, r: np.ndarray, c: np.ndarray) -> float:
+    """Evidently's two-proportion Z-test p-value on the share of the first category (reference vs current)."""
+    n1, n2 = r.sum(), c.sum()
+    if (r > 0).sum() == 1 and (c > 0).sum() == 1 and np.argmax(r) == np.argmax(c):
+        return 1.0
+    first = int(np.argmin(keys)) if keys.dtype != object else sorted(range(len(keys)), key=lambda i: keys[i])[0]
+    p1 = float(n1 - r[first]) / n1
+    p2 = float(n2 - c[first]) / n2
+    pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
+    return float(2 * (1 - stats.norm.cdf(np.abs(z))))
+
+
+def chi_square(r: np.ndarray, c: np.ndarray) -> float:
+    """Evidently's chi-square goodness-of-fit p-value: current counts against reference shares."""
+    n_ref, n_cur = r.sum(), c.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(stats.chisquare(c, r * (n_cur / n_ref))[1])
+
+
+def homogeneity_pvalue(r: np.ndarray, c: np.ndarray) -> float:
+    """Chi-square test that two samples share one categorical distribution (zeros on one side allowed)."""
+    keep = (r + c) > 0
+    table = np.vstack([r[keep], c[keep]])
+    if table.shape[1] < 2:
+        return 1.0
+    return float(stats.chi2_contingency(table, correction=False)[1])
