@@ -91,11 +91,8 @@ def run_demo(layout: HomeLayout, narrator: Narrator, *, model_name: str = "churn
     drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
 
     def traffic(url: str, scenario: Scenario, label: str) -> None:
-        log = PredictionLog(layout.predictions_db(model_name))
-        try:
+        with PredictionLog(layout.predictions_db(model_name)) as log:
             deliver_labels(log, run_traffic(url, scenario, pool, progress=narrator.progress(label, scenario.requests)))
-        finally:
-            log.close()
 
     def canary_traffic(url: str, _seconds: float) -> None:
         traffic(url, drift.model_copy(update={"seed": 8}), "canary traffic")

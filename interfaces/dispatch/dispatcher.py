@@ -338,5 +338,6 @@ class Dispatcher:
         if still:
             logger.warning("stopping with %d job(s) still running; their last checkpoint stands: %s",
                            len(still), ", ".join(j.id for j in still))
+        self._store_ctx.close()  # the reads' stores; a late read reopens them
         return still
 
