@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from ml_core.store import Handle, Store, upsert
+from ml_core.store import Handle, Store, insert_many, upsert
 
 metadata = sa.MetaData()
 predictions_table = sa.Table(
@@ -51,7 +51,6 @@ labels_table = sa.Table(
     sa.Column("ts", sa.Float, nullable=False),
     sa.Column("label", sa.Integer, nullable=False),
 )
-_INSERT_PREDICTIONS = predictions_table.insert()  # built once: the write path runs for every scored request
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,13 @@ class PredictionLog(Handle):
 
     def write_predictions(self, rows: Sequence[PredictionRow]) -> None:
         """Append one request's predictions in one transaction (committed before the answer goes out)."""
-        data = [{"request_id": r.request_id, "record_id": r.record_id, "ts": r.ts, "model": r.model,
-                 "version": r.version, "role": r.role, "fallback_reason": r.fallback_reason,
-                 "intended_version": r.intended_version, "score": r.score, "label": r.label,
-                 "latency_ms": r.latency_ms, "features": json.dumps(r.features)} for r in rows]
+        # The table's column order; float()/int() as Core's types would (a numpy score is fine too).
+        data = [(r.request_id, r.record_id, float(r.ts), r.model, r.version, r.role, r.fallback_reason,
+                 r.intended_version, float(r.score), int(r.label), float(r.latency_ms), json.dumps(r.features))
+                for r in rows]
         if data:
             with self.store.write() as conn:
-                conn.execute(_INSERT_PREDICTIONS, data)
+                insert_many(conn, predictions_table, data)
 
     def write_rejection(self, request_id: str, model: str, reason: list | dict, rows: int) -> None:
         """Record a request the service refused, with the validation errors."""

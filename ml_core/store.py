@@ -13,6 +13,7 @@ database is a URL (and its driver), not a rewrite — apart from ``rowid``, see 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -216,6 +217,31 @@ def upsert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
     stmt = stmt.on_conflict_do_update(index_elements=list(keys),
                                       set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
     conn.execute(stmt, list(rows))
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT ``rows`` in one executemany of Core's statement; each row is a tuple of every column's value, in
+    the table's column order, of types the driver takes as they are (str, int, float, None).
+
+    ``conn.execute(table.insert(), dicts)`` would build each row's parameters in Python and pass every value
+    through its type's bind processor (``float()`` for a Float): half the prediction log's write time, on the
+    path the scoring service takes for every request. The statement is still Core's, for any dialect.
+    """
+    if not rows:
+        return
+    sql, positional = _insert_sql(table, conn.dialect)
+    keys = table.columns.keys()
+    conn.exec_driver_sql(sql, [tuple(r) for r in rows] if positional else [dict(zip(keys, r, strict=True))
+                                                                          for r in rows])
+
+
+@functools.cache
+def _insert_sql(table: sa.Table, dialect: sa.Dialect) -> tuple[str, bool]:
+    """The INSERT of every column of ``table`` compiled for ``dialect``, and whether it takes positional rows."""
+    compiled = table.insert().compile(dialect=dialect)
+    if compiled.positional and list(compiled.positiontup or []) != table.columns.keys():
+        raise RuntimeError(f"the INSERT into {table.name} does not take its columns in table order")  # never seen
+    return str(compiled), bool(compiled.positional)
 
 
 def rowid(table: sa.Table) -> ColumnElement[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -9,11 +10,12 @@ import textwrap
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from ml_core.predlog import PredictionLog
+from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.store import Store, append_only, sqlite_connect, upsert
 
 
@@ -227,3 +229,18 @@ def test_a_prediction_log_written_by_the_old_code_still_reads_and_takes_writes(t
         assert log.labelled_features(until=15.0)[["record_id", "actual", "age"]].to_dict("records") == [
             {"record_id": "c1", "actual": 1, "age": 30}]
         assert log.count() == 2
+
+
+def test_written_predictions_read_back_as_given(tmp_path):
+    row = PredictionRow("q1", None, 5.0, "churn", "2", "canary", None, None, np.float32(0.25), np.int64(1), 3,
+                        {"plan": "b", "age": 41})  # numpy numbers, as a model's output may be
+    with PredictionLog(tmp_path / "churn.db") as log:
+        log.write_predictions([row, dataclasses.replace(row, request_id="q2", record_id="c2", ts=6.0)])
+        log.write_predictions([])
+        assert log.predictions().to_dict("records") == [
+            {"request_id": "q1", "record_id": None, "ts": 5.0, "model": "churn", "version": "2", "role": "canary",
+             "fallback_reason": None, "intended_version": None, "score": 0.25, "label": 1, "latency_ms": 3.0,
+             "plan": "b", "age": 41},
+            {"request_id": "q2", "record_id": "c2", "ts": 6.0, "model": "churn", "version": "2", "role": "canary",
+             "fallback_reason": None, "intended_version": None, "score": 0.25, "label": 1, "latency_ms": 3.0,
+             "plan": "b", "age": 41}]
