@@ -22,6 +22,7 @@ bench: setup
 	.venv/bin/python -m evals.bench_serving
 	.venv/bin/python -m evals.bench_training
 	.venv/bin/python -m evals.bench_memory
+	.venv/bin/python -m evals.bench_predlog
 	.venv/bin/python -m evals.bench_demo
 
 eval: setup

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection, RowMapping
 
-from agent.audit import AuditEntry, AuditLog, Db, to_json
+from agent import audit
+from agent.audit import AuditEntry, AuditLog, to_json
 from agent.proposals import Proposal, proposal_from_dict
+from ml_core.store import Handle, Store, rowid
 
 ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed"]
 Decision = Literal["accept", "edit", "response", "ignore"]
@@ -36,26 +39,27 @@ _DECISIONS: dict[str, Decision] = {"accepted": "accept", "edited": "edit", "edit
                                    "responded": "response", "ignored": "ignore", "rejected": "ignore"}
 LIST_HINT = "list proposal ids with `opsagent approvals list`"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS proposals (
-    id TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    thread_id TEXT,
-    source TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    decided_by TEXT,
-    decided_via TEXT,
-    decision TEXT,
-    outcome TEXT NOT NULL DEFAULT '',
-    body TEXT NOT NULL               -- the proposal as JSON
-);
-CREATE INDEX IF NOT EXISTS proposals_status ON proposals(status, expires_at);
-CREATE INDEX IF NOT EXISTS proposals_model ON proposals(model, created_at);
-"""
+metadata = sa.MetaData()
+proposals = sa.Table(
+    "proposals", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("thread_id", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_via", sa.Text),
+    sa.Column("decision", sa.Text),
+    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=False),  # the proposal as JSON
+    sa.Index("proposals_status", "status", "expires_at"),
+    sa.Index("proposals_model", "model", "created_at"),
+)
+_c = proposals.c
 
 
 class ApprovalError(Exception):
@@ -81,29 +85,27 @@ class ProposalRecord(BaseModel):
         return self.proposal.id
 
 
-class ApprovalStore:
-    """The inbox on one SQLite file; ``.audit`` is the append-only log on the same connection."""
+class ApprovalStore(Handle):
+    """The inbox on one database (a SQLite path or a URL); ``.audit`` is the append-only log on the same store."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time):
         self.path = path
         self.clock = clock
-        self.db = Db(path)
-        self.db.schema(SCHEMA)
-        self.audit = AuditLog(path, db=self.db, clock=clock)
+        self.store = Store(path, metadata, audit.metadata)
+        self.audit = AuditLog(path, store=self.store, clock=clock)
 
     def add(self, proposal: Proposal, *, thread_id: str | None, source: str, actor: str) -> ProposalRecord:
         """File a new pending proposal; audits ``proposed``."""
         now = self.clock()
         try:
-            with self.db.write() as conn:
-                conn.execute(
-                    "INSERT INTO proposals (id, model, kind, status, thread_id, source, created_at, updated_at, "
-                    "expires_at, body) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-                    (proposal.id, proposal.model, proposal.kind, thread_id, source, now, now, proposal.expires_at,
-                     proposal.model_dump_json()))
+            with self.store.write() as conn:
+                conn.execute(proposals.insert().values(
+                    id=proposal.id, model=proposal.model, kind=proposal.kind, status="pending", thread_id=thread_id,
+                    source=source, created_at=now, updated_at=now, expires_at=proposal.expires_at,
+                    body=proposal.model_dump_json()))
                 self.audit.insert(conn, "proposed", actor=actor, via=source, proposal_id=proposal.id,
                                   detail={"kind": proposal.kind, "title": proposal.title, "model": proposal.model})
-        except sqlite3.IntegrityError as exc:
+        except sa.exc.IntegrityError as exc:
             raise ApprovalError(f"proposal {proposal.id} is already in the inbox") from exc
         return self.get(proposal.id)
 
@@ -113,11 +115,13 @@ class ApprovalStore:
 
     def list(self, *, status: ProposalStatus | None = None, model: str | None = None) -> builtins.list[ProposalRecord]:
         """Proposals newest first, optionally only one status or one model's."""
-        clauses = [(c, v) for c, v in (("status = ?", status), ("model = ?", model)) if v is not None]
-        where = ("WHERE " + " AND ".join(c for c, _ in clauses)) if clauses else ""
-        rows = self.db.read(f"SELECT * FROM proposals {where} ORDER BY created_at DESC, rowid DESC",
-                            tuple(v for _, v in clauses))
-        return [_record(r) for r in rows]
+        query = sa.select(proposals).order_by(_c.created_at.desc(), rowid(proposals).desc())
+        if status is not None:
+            query = query.where(_c.status == status)
+        if model is not None:
+            query = query.where(_c.model == model)
+        with self.store.read() as conn:
+            return [_record(r) for r in conn.execute(query).mappings()]
 
     def pending(self, model: str | None = None) -> builtins.list[ProposalRecord]:
         """Proposals still waiting for an answer, newest first."""
@@ -133,12 +137,12 @@ class ApprovalStore:
         pid = self._resolve(proposal_id)
         if proposal.id != pid:
             raise ApprovalError(f"the edited proposal has id {proposal.id}, not {pid}")
-        with self.db.write() as conn:
+        with self.store.write() as conn:
             status = self._status(conn, pid)
             if status != "pending":
                 raise ApprovalError(f"proposal {pid} is {status}; only a pending proposal can be edited")
-            conn.execute("UPDATE proposals SET body = ?, expires_at = ?, updated_at = ? WHERE id = ?",
-                         (proposal.model_dump_json(), proposal.expires_at, self.clock(), pid))
+            conn.execute(proposals.update().where(_c.id == pid).values(
+                body=proposal.model_dump_json(), expires_at=proposal.expires_at, updated_at=self.clock()))
             self.audit.insert(conn, "edited", actor=actor, via=via, proposal_id=pid,
                               detail={"changes": json.loads(to_json(changes))})
         return self.get(pid)
@@ -154,23 +158,19 @@ class ApprovalStore:
         """
         pid = self._resolve(proposal_id)
         event = event or status
-        with self.db.write() as conn:
+        with self.store.write() as conn:
             current = self._status(conn, pid)
             if status not in TRANSITIONS.get(current, frozenset()):
                 raise ApprovalError(_refusal(pid, current, status))
-            sets = ["status = ?", "updated_at = ?"]
-            params: builtins.list[Any] = [status, self.clock()]
+            values: dict[str, Any] = {"status": status, "updated_at": self.clock()}
             if current == "pending":
                 decision = _DECISIONS.get(event)
-                if decision == "accept" and conn.execute(
-                        "SELECT 1 FROM audit WHERE proposal_id = ? AND event = 'edited' LIMIT 1", (pid,)).fetchone():
+                if decision == "accept" and _was_edited(conn, pid):
                     decision = "edit"
-                sets += ["decided_by = ?", "decided_via = ?", "decision = ?"]
-                params += [actor, via, decision]
+                values.update(decided_by=actor, decided_via=via, decision=decision)
             if outcome is not None:
-                sets.append("outcome = ?")
-                params.append(outcome)
-            conn.execute(f"UPDATE proposals SET {', '.join(sets)} WHERE id = ?", (*params, pid))
+                values["outcome"] = outcome
+            conn.execute(proposals.update().where(_c.id == pid).values(**values))
             self.audit.insert(conn, event, actor=actor, via=via, proposal_id=pid,
                               detail={"from": current, "to": status, **({"outcome": outcome} if outcome else {}),
                                       **(detail or {})})
@@ -184,28 +184,26 @@ class ApprovalStore:
     def expire_due(self, now: float, *, via: str = "scheduler") -> builtins.list[str]:
         """Expire every pending proposal whose ``expires_at`` has passed; returns their ids (audited as opsagent)."""
         expired: builtins.list[str] = []
-        with self.db.write() as conn:
-            rows = conn.execute("SELECT id, expires_at FROM proposals WHERE status = 'pending' AND expires_at <= ? "
-                                "ORDER BY created_at", (now,)).fetchall()
-            for r in rows:
-                conn.execute("UPDATE proposals SET status = 'expired', updated_at = ?, decided_by = 'opsagent', "
-                             "decided_via = ? WHERE id = ?", (now, via, r["id"]))
-                self.audit.insert(conn, "expired", actor="opsagent", via=via, proposal_id=r["id"],
-                                  detail={"from": "pending", "to": "expired", "expires_at": r["expires_at"]})
-                expired.append(r["id"])
+        with self.store.write() as conn:
+            rows = conn.execute(sa.select(_c.id, _c.expires_at).where(_c.status == "pending", _c.expires_at <= now)
+                                .order_by(_c.created_at)).all()
+            for pid, expires_at in rows:
+                conn.execute(proposals.update().where(_c.id == pid).values(
+                    status="expired", updated_at=now, decided_by="opsagent", decided_via=via))
+                self.audit.insert(conn, "expired", actor="opsagent", via=via, proposal_id=pid,
+                                  detail={"from": "pending", "to": "expired", "expires_at": expires_at})
+                expired.append(pid)
         return expired
-
-    def close(self) -> None:
-        self.db.close()
 
     def _resolve(self, proposal_id: str) -> str:
         """The full id for an id or a unique prefix of one."""
         key = proposal_id.strip()
         if not key:
             raise ApprovalError(f"give a proposal id; {LIST_HINT}")
-        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        ids = [r["id"] for r in self.db.read(
-            "SELECT id FROM proposals WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6", (key, escaped + "%"))]
+        query = (sa.select(_c.id).where(sa.or_(_c.id == key, _c.id.startswith(key, autoescape=True)))
+                 .order_by(_c.id).limit(6))
+        with self.store.read() as conn:
+            ids = list(conn.execute(query).scalars())
         if key in ids:
             return key
         if not ids:
@@ -213,20 +211,28 @@ class ApprovalStore:
         if len(ids) > 1:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
             raise ApprovalError(f"{key!r} matches several proposals ({shown}); give more of the id")
-        return ids[0]
+        return str(ids[0])
 
-    def _row(self, pid: str) -> sqlite3.Row:
-        rows = self.db.read("SELECT * FROM proposals WHERE id = ?", (pid,))
-        if not rows:
-            raise ApprovalError(f"no proposal {pid!r}; {LIST_HINT}")
-        return rows[0]
-
-    @staticmethod
-    def _status(conn: sqlite3.Connection, pid: str) -> str:
-        row = conn.execute("SELECT status FROM proposals WHERE id = ?", (pid,)).fetchone()
+    def _row(self, pid: str) -> RowMapping:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(proposals).where(_c.id == pid)).mappings().first()
         if row is None:
             raise ApprovalError(f"no proposal {pid!r}; {LIST_HINT}")
-        return str(row["status"])
+        return row
+
+    @staticmethod
+    def _status(conn: Connection, pid: str) -> str:
+        status = conn.execute(sa.select(_c.status).where(_c.id == pid)).scalar()
+        if status is None:
+            raise ApprovalError(f"no proposal {pid!r}; {LIST_HINT}")
+        return str(status)
+
+
+def _was_edited(conn: Connection, pid: str) -> bool:
+    """Whether the proposal was edited before this decision (the audit log, inside the same transaction)."""
+    log = audit.audit_table.c
+    return conn.execute(sa.select(sa.literal(1)).where(log.proposal_id == pid, log.event == "edited")
+                        .limit(1)).first() is not None
 
 
 def _refusal(pid: str, current: str, target: str) -> str:
@@ -236,7 +242,7 @@ def _refusal(pid: str, current: str, target: str) -> str:
     return f"proposal {pid} is {current} and cannot become {target}; from {current} it can become {allowed}"
 
 
-def _record(row: sqlite3.Row) -> ProposalRecord:
+def _record(row: RowMapping) -> ProposalRecord:
     return ProposalRecord(
         proposal=proposal_from_dict(json.loads(row["body"])), status=row["status"], thread_id=row["thread_id"],
         source=row["source"], created_at=row["created_at"], updated_at=row["updated_at"],

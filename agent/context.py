@@ -1,7 +1,8 @@
 """The typed context every tool and graph node receives: settings plus the infrastructure built from them.
 
 Infrastructure reaches tools through this object, never module globals, and it never appears in the
-schema an LLM sees. Expensive handles (MLflow registry, Chroma memory) are opened on first use.
+schema an LLM sees. Expensive handles (MLflow registry, Chroma memory) are opened on first use; ``close()``
+(or a ``with`` block) closes the database handles it opened.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from agent.settings import Settings
 from ml_core.paths import HomeLayout
 
 if TYPE_CHECKING:
     from agent.approvals import ApprovalStore
+    from agent.incidents import IncidentStore
     from agent.memory import Memory
     from agent.proposals import Proposal
     from ml_core.deploy.base import DeploymentBackend
@@ -71,6 +73,13 @@ class OpsContext:
         return ApprovalStore(self.layout.approvals_db, clock=self.clock)
 
     @cached_property
+    def incidents(self) -> IncidentStore:
+        """Incidents, in the approvals file, on the context's clock."""
+        from agent.incidents import IncidentStore
+
+        return IncidentStore(self.layout.approvals_db, clock=self.clock)
+
+    @cached_property
     def thresholds(self) -> MonitoringThresholds:
         """The monitoring thresholds every check uses, with the latency and error-rate SLOs from settings."""
         from ml_core.monitoring.check import MonitoringThresholds
@@ -85,7 +94,20 @@ class OpsContext:
         return LocalBackend(self.layout, model, self.registry, latency_budget_ms=self.settings.latency_budget_ms)
 
     def prediction_log(self, model: str) -> PredictionLog:
-        """The model's prediction log; the caller closes it."""
+        """The model's prediction log, a new handle each call: use it in ``with`` (or close it)."""
         from ml_core.predlog import PredictionLog
 
         return PredictionLog(self.layout.predictions_db(model))
+
+    def close(self) -> None:
+        """Close the stores this context opened (the registry needs nothing; Memory has no close yet)."""
+        for name in ("approvals", "incidents"):
+            store = self.__dict__.pop(name, None)  # opened only if a cached_property ran
+            if store is not None:
+                store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -91,11 +91,8 @@ def _labelled(ctx: OpsContext, model: str, since: float | None, until: float | N
     """Predictions in the window whose labels arrived (score, actual, version); empty without a log."""
     if not ctx.layout.predictions_db(model).exists():
         return pd.DataFrame(columns=["score", "actual", "version"])
-    log = ctx.prediction_log(model)
-    try:
+    with ctx.prediction_log(model) as log:
         return log.labelled(since, until)
-    finally:
-        log.close()
 
 
 @functools.cache

@@ -9,30 +9,33 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.audit import Db
+from ml_core.store import Handle, Store, rowid
 
 IncidentStatus = Literal["open", "proposed", "mitigated", "closed", "no_action"]
 LIST_HINT = "list incident ids with `opsagent incidents list`"
 _FIXED = frozenset({"id", "model", "opened_at", "updated_at"})  # identity and history; update() refuses them
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS incidents (
-    id TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    opened_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    proposal_id TEXT,
-    body TEXT NOT NULL               -- the whole record as JSON
-);
-CREATE INDEX IF NOT EXISTS incidents_model ON incidents(model, opened_at);
-CREATE INDEX IF NOT EXISTS incidents_proposal ON incidents(proposal_id);
-"""
+metadata = sa.MetaData()
+incidents = sa.Table(
+    "incidents", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("proposal_id", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),  # the whole record as JSON
+    sa.Index("incidents_model", "model", "opened_at"),
+    sa.Index("incidents_proposal", "proposal_id"),
+)
+_c = incidents.c
+_NEWEST = (_c.opened_at.desc(), rowid(incidents).desc())
 
 
 class IncidentError(Exception):
@@ -64,14 +67,13 @@ class IncidentRecord(BaseModel):
     updated_at: float
 
 
-class IncidentStore:
-    """Incidents in their own table of the approvals SQLite file (own connection, thread-safe)."""
+class IncidentStore(Handle):
+    """Incidents in their own table of the approvals database (own store, thread-safe)."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time):
         self.path = path
         self.clock = clock
-        self.db = Db(path)
-        self.db.schema(SCHEMA)
+        self.store = Store(path, metadata)
 
     def open(self, model: str, *, window_since: float | None = None, window_until: float | None = None,
              opened_at: float | None = None, **fields: Any) -> IncidentRecord:
@@ -83,11 +85,10 @@ class IncidentStore:
                                     updated_at=now, **fields)
         except ValidationError as exc:
             raise IncidentError(f"invalid incident: {_errors(exc)}") from exc
-        with self.db.write() as conn:
-            conn.execute("INSERT INTO incidents (id, model, opened_at, status, proposal_id, body) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         (record.id, record.model, record.opened_at, record.status, record.proposal_id,
-                          record.model_dump_json()))
+        with self.store.write() as conn:
+            conn.execute(incidents.insert().values(id=record.id, model=record.model, opened_at=record.opened_at,
+                                                   status=record.status, proposal_id=record.proposal_id,
+                                                   body=record.model_dump_json()))
         return record
 
     def get(self, incident_id: str) -> IncidentRecord:
@@ -95,25 +96,25 @@ class IncidentStore:
         key = incident_id.strip()
         if not key:
             raise IncidentError(f"give an incident id; {LIST_HINT}")
-        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self.db.read("SELECT id, body FROM incidents WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6",
-                            (key, escaped + "%"))
-        exact = [r for r in rows if r["id"] == key]
+        query = (sa.select(_c.id, _c.body).where(sa.or_(_c.id == key, _c.id.startswith(key, autoescape=True)))
+                 .order_by(_c.id).limit(6))
+        rows = self._read(query)
+        exact = [r for r in rows if r[0] == key]
         if exact:
             rows = exact
         if not rows:
             raise IncidentError(f"no incident {key!r}; {LIST_HINT}")
         if len(rows) > 1:
-            shown = ", ".join(r["id"] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            shown = ", ".join(r[0] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
             raise IncidentError(f"{key!r} matches several incidents ({shown}); give more of the id")
-        return IncidentRecord.model_validate_json(rows[0]["body"])
+        return IncidentRecord.model_validate_json(rows[0][1])
 
     def list(self, model: str | None = None, limit: int = 20) -> builtins.list[IncidentRecord]:
         """The latest ``limit`` incidents, newest first, optionally one model's."""
-        where, params = ("WHERE model = ?", (model,)) if model is not None else ("", ())
-        rows = self.db.read(f"SELECT body FROM incidents {where} ORDER BY opened_at DESC, rowid DESC LIMIT ?",
-                            (*params, max(int(limit), 0)))
-        return [IncidentRecord.model_validate_json(r["body"]) for r in rows]
+        query = sa.select(_c.body).order_by(*_NEWEST).limit(max(int(limit), 0))
+        if model is not None:
+            query = query.where(_c.model == model)
+        return [IncidentRecord.model_validate_json(r[0]) for r in self._read(query)]
 
     def update(self, incident_id: str, **fields: Any) -> IncidentRecord:
         """Change fields of an incident (validated); ``updated_at`` moves to now."""
@@ -124,26 +125,26 @@ class IncidentStore:
         if unknown:
             raise IncidentError(f"incidents have no field {', '.join(unknown)}")
         iid = self.get(incident_id).id
-        with self.db.write() as conn:
+        with self.store.write() as conn:
             # Re-read inside the write transaction so two updaters of different fields both land.
             current = IncidentRecord.model_validate_json(
-                conn.execute("SELECT body FROM incidents WHERE id = ?", (iid,)).fetchone()["body"])
+                conn.execute(sa.select(_c.body).where(_c.id == iid)).scalar_one())
             try:
                 record = IncidentRecord.model_validate({**current.model_dump(), **fields, "updated_at": self.clock()})
             except ValidationError as exc:
                 raise IncidentError(f"invalid incident update: {_errors(exc)}") from exc
-            conn.execute("UPDATE incidents SET status = ?, proposal_id = ?, body = ? WHERE id = ?",
-                         (record.status, record.proposal_id, record.model_dump_json(), iid))
+            conn.execute(incidents.update().where(_c.id == iid).values(
+                status=record.status, proposal_id=record.proposal_id, body=record.model_dump_json()))
         return record
 
     def for_proposal(self, proposal_id: str) -> IncidentRecord | None:
         """The incident that filed this proposal, if any (the latest, should there be several)."""
-        rows = self.db.read("SELECT body FROM incidents WHERE proposal_id = ? ORDER BY opened_at DESC, rowid DESC "
-                            "LIMIT 1", (proposal_id,))
-        return IncidentRecord.model_validate_json(rows[0]["body"]) if rows else None
+        rows = self._read(sa.select(_c.body).where(_c.proposal_id == proposal_id).order_by(*_NEWEST).limit(1))
+        return IncidentRecord.model_validate_json(rows[0][0]) if rows else None
 
-    def close(self) -> None:
-        self.db.close()
+    def _read(self, query: sa.Select[Any]) -> Sequence[Any]:
+        with self.store.read() as conn:
+            return conn.execute(query).all()
 
 
 def _errors(exc: ValidationError) -> str:

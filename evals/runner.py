@@ -183,7 +183,8 @@ def _spent(runner: Any, incident_id: str, world: World) -> tuple[int, int, float
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         return tokens_in, tokens_out, cost_usd(runner.ctx.settings, tokens_in, tokens_out)
     try:
-        rec = IncidentStore(world.layout.approvals_db).get(incident_id)
+        with IncidentStore(world.layout.approvals_db) as store:
+            rec = store.get(incident_id)
     except IncidentError:
         return 0, 0, 0.0
     return rec.tokens_in, rec.tokens_out, rec.cost_usd

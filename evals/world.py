@@ -148,11 +148,8 @@ class World:
         if seed_offset:
             scenario = scenario.model_copy(update={"seed": scenario.seed + seed_offset})
         result = run_traffic(self.url, scenario, self.pool if n == 0 else self.fault_pool)
-        log = PredictionLog(self.layout.predictions_db(MODEL))
-        try:
+        with PredictionLog(self.layout.predictions_db(MODEL)) as log:
             deliver_labels(log, result)
-        finally:
-            log.close()
         return result
 
     def ship_release(self) -> str | None:

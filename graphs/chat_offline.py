@@ -110,9 +110,7 @@ def _approvals(ctx: OpsContext) -> str:
 
 
 def _incidents(ctx: OpsContext, model: str) -> str:
-    from agent.incidents import IncidentStore
-
-    found = IncidentStore(ctx.layout.approvals_db).list(model=model, limit=5)
+    found = ctx.incidents.list(model=model, limit=5)
     if not found:
         return f"**incidents**: none recorded for {model}."
     lines = [f"**incidents** of {model} (newest first)"]

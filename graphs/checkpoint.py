@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,14 +9,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graphs.serde import state_serializer
 from ml_core.paths import HomeLayout
+from ml_core.store import sqlite_connect
 
 
 @contextmanager
 def open_checkpointer(layout: HomeLayout) -> Iterator[SqliteSaver]:
     """A checkpointer on ``layout.checkpoints_db``; several processes may share the file (WAL, busy timeout)."""
-    layout.home.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(layout.checkpoints_db, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite_connect(layout.checkpoints_db)  # SqliteSaver needs a raw connection; the same setup as the stores
     saver = SqliteSaver(conn, serde=state_serializer())
     saver.setup()
     try:

@@ -78,16 +78,13 @@ def _retrain(ctx: OpsContext, p: RetrainProposal, run: Execution) -> None:
     _serving(ctx, p.model)  # fail before spending minutes on training when nothing could take the canary
     _step(ctx, run, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, gate on {p.gate_metric} "
                     f"(min gain {p.gate_min_gain:+.3f})")
-    log = ctx.prediction_log(p.model)
-    try:
+    with ctx.prediction_log(p.model) as log:
         out = retrain(ctx.registry, log, RetrainRequest(
             model_name=p.model, window_since=p.window_since, window_until=p.window_until,
             include_reference=p.include_reference,
             config=TrainConfig(epochs=p.epochs, seed=p.seed, lr=p.learning_rate),
             policy=GatePolicy(metric=p.gate_metric, min_gain=p.gate_min_gain), reason=p.title),
             on_step=lambda m: _step(ctx, run, m))
-    finally:
-        log.close()
     run.result.update({"version": out.version, "run_id": out.run_id, "gate_passed": out.verdict.passed,
                        "gate": "; ".join(out.verdict.reasons), "train_seconds": round(out.seconds, 1),
                        "challenger_metrics": out.challenger_metrics, "rows_window": out.rows_window})
@@ -149,11 +146,8 @@ def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> 
     """Why the canary must not be promoted (empty when healthy), and how many requests it served."""
     watched = check_window(ctx.layout, ctx.registry, model, since=since, until=ctx.clock() + 1, write_report=False,
                            thresholds=ctx.thresholds)
-    log = ctx.prediction_log(model)
-    try:
+    with ctx.prediction_log(model) as log:
         window = log.predictions(since, ctx.clock() + 1, with_features=False)
-    finally:
-        log.close()
     served = int((window["version"].astype(str) == version).sum()) if len(window) else 0
     problems = [f.message for f in watched.result.findings
                 if f.kind in ("latency_slo", "error_rate_slo") and f.subject == version]

@@ -39,10 +39,9 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
 
 def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
                      decision: str | None) -> None:
-    from agent.incidents import IncidentStore
     from agent.reports.postmortem_files import append_decision
 
-    store = IncidentStore(ctx.layout.approvals_db)
+    store = ctx.incidents
     try:
         store.update(incident_id, status="mitigated" if fixed else ("closed" if status == "rejected" else "open"))
     except Exception:  # an incident filed by another home or deleted: the outcome is still in memory and audit

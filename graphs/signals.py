@@ -62,11 +62,8 @@ def previous_reference(ctx: OpsContext, model: str, since: float) -> dict[str, f
 
 def realised_by_version(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, dict[str, float]]:
     """Each version's realised F1 on its own labelled decisions: a release is judged by what it decided."""
-    log = ctx.prediction_log(model)
-    try:
+    with ctx.prediction_log(model) as log:
         labelled = log.labelled(since, until)
-    finally:
-        log.close()
     out: dict[str, dict[str, float]] = {}
     for version, g in labelled.groupby(labelled["version"].astype(str)) if len(labelled) else []:
         tp = float(((g["predicted"] == 1) & (g["actual"] == 1)).sum())

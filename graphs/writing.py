@@ -81,8 +81,6 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
 
 def record_incident(ctx: OpsContext, state: TriageState) -> None:
     """The incident in the store (for `opsagent incidents`) and in memory (for the next triage's recall)."""
-    from agent.incidents import IncidentStore
-
     d = state["diagnosis"]
     if not d.detected:
         ctx.progress("nothing wrong: no incident opened")
@@ -100,7 +98,7 @@ def record_incident(ctx: OpsContext, state: TriageState) -> None:
     from agent.llm import cost_usd
 
     cost = cost_usd(ctx.settings, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
-    IncidentStore(ctx.layout.approvals_db, clock=ctx.clock).open(
+    ctx.incidents.open(
         signals.model, id=state["incident_id"], window_since=signals.window_since,
         window_until=signals.window_until, status="proposed" if proposal else "no_action", category=d.category,
         culprit=d.culprit, action=d.action, summary=d.summary, brain=d.brain,

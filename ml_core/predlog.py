@@ -7,46 +7,50 @@ work at once; each write commits before the HTTP answer goes out, so an answered
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS predictions (
-    request_id TEXT NOT NULL,
-    record_id TEXT,
-    ts REAL NOT NULL,
-    model TEXT NOT NULL,
-    version TEXT NOT NULL,
-    role TEXT NOT NULL,           -- champion | canary | fallback
-    fallback_reason TEXT,         -- why the primary version did not answer (error, timeout)
-    intended_version TEXT,        -- the version the router picked, when a fallback answered
-    score REAL NOT NULL,
-    label INTEGER NOT NULL,
-    latency_ms REAL NOT NULL,
-    features TEXT NOT NULL        -- JSON object of the validated input row
-);
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions(ts);
-CREATE INDEX IF NOT EXISTS predictions_record ON predictions(record_id);
-CREATE TABLE IF NOT EXISTS rejections (
-    request_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    model TEXT NOT NULL,
-    reason TEXT NOT NULL,         -- JSON list of validation errors
-    rows INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rejections_ts ON rejections(ts);
-CREATE TABLE IF NOT EXISTS labels (
-    record_id TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    label INTEGER NOT NULL
-);
-"""
+from ml_core.store import Handle, Store, insert_many, upsert
+
+metadata = sa.MetaData()
+predictions_table = sa.Table(
+    "predictions", metadata,
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("record_id", sa.Text),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),            # champion | canary | fallback
+    sa.Column("fallback_reason", sa.Text),                 # why the primary version did not answer (error, timeout)
+    sa.Column("intended_version", sa.Text),                # the version the router picked, when a fallback answered
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("label", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("features", sa.Text, nullable=False),        # JSON object of the validated input row
+    sa.Index("predictions_ts", "ts"),
+    sa.Index("predictions_record", "record_id"),
+)
+rejections_table = sa.Table(
+    "rejections", metadata,
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),          # JSON list of validation errors
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Index("rejections_ts", "ts"),
+)
+labels_table = sa.Table(
+    "labels", metadata,
+    sa.Column("record_id", sa.Text, primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("label", sa.Integer, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -65,41 +69,41 @@ class PredictionRow:
     features: dict
 
 
-class PredictionLog:
-    """Thread-safe access to one model's prediction log file."""
+class PredictionLog(Handle):
+    """Thread-safe access to one model's prediction log (a SQLite path or a database URL); usable in ``with``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | str):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA_SQL)
+        self.store = Store(path, metadata)
 
     def write_predictions(self, rows: Sequence[PredictionRow]) -> None:
-        data = [(r.request_id, r.record_id, r.ts, r.model, r.version, r.role, r.fallback_reason,
-                 r.intended_version, r.score, r.label, r.latency_ms, json.dumps(r.features)) for r in rows]
-        with self._lock, self._conn:
-            self._conn.executemany("INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", data)
+        """Append one request's predictions in one transaction (committed before the answer goes out)."""
+        # The table's column order; float()/int() as Core's types would (a numpy score is fine too).
+        data = [(r.request_id, r.record_id, float(r.ts), r.model, r.version, r.role, r.fallback_reason,
+                 r.intended_version, float(r.score), int(r.label), float(r.latency_ms), json.dumps(r.features))
+                for r in rows]
+        if data:
+            with self.store.write() as conn:
+                insert_many(conn, predictions_table, data)
 
     def write_rejection(self, request_id: str, model: str, reason: list | dict, rows: int) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("INSERT INTO rejections VALUES (?,?,?,?,?)",
-                               (request_id, time.time(), model, json.dumps(reason, default=str), rows))
+        """Record a request the service refused, with the validation errors."""
+        with self.store.write() as conn:
+            conn.execute(rejections_table.insert().values(request_id=request_id, ts=time.time(), model=model,
+                                                          reason=json.dumps(reason, default=str), rows=rows))
 
     def write_labels(self, labels: Iterable[tuple[str, int]], ts: float | None = None) -> int:
+        """Store delayed labels by record id (a later label for the same record replaces the earlier one)."""
         now = ts or time.time()
-        data = [(rid, now, int(y)) for rid, y in labels]
-        with self._lock, self._conn:
-            self._conn.executemany("INSERT OR REPLACE INTO labels VALUES (?,?,?)", data)
+        data = [{"record_id": rid, "ts": now, "label": int(y)} for rid, y in labels]
+        with self.store.write() as conn:
+            upsert(conn, labels_table, data, keys=["record_id"])
         return len(data)
 
     def predictions(self, since: float | None = None, until: float | None = None,
                     with_features: bool = True) -> pd.DataFrame:
         """Predictions in [since, until); features expanded into columns when asked."""
-        where, args = self._window(since, until)
-        df = pd.read_sql_query(f"SELECT * FROM predictions {where} ORDER BY ts", self._conn, params=args)
+        df = self._frame(_window(sa.select(predictions_table), predictions_table, since, until))
         if with_features and len(df):
             feats = pd.DataFrame.from_records([json.loads(f) for f in df.pop("features")], index=df.index)
             df = pd.concat([df, feats], axis=1)
@@ -108,41 +112,41 @@ class PredictionLog:
         return df
 
     def rejections(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
-        where, args = self._window(since, until)
-        return pd.read_sql_query(f"SELECT * FROM rejections {where} ORDER BY ts", self._conn, params=args)
+        """Rejected requests in [since, until), oldest first."""
+        return self._frame(_window(sa.select(rejections_table), rejections_table, since, until))
 
     def labelled(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Predictions in the window joined with the labels that have arrived for them."""
-        where, args = self._window(since, until, prefix="p.")
-        q = (f"SELECT p.record_id, p.ts, p.version, p.role, p.score, p.label AS predicted, l.label AS actual "
-             f"FROM predictions p JOIN labels l ON p.record_id = l.record_id {where} ORDER BY p.ts")
-        return pd.read_sql_query(q, self._conn, params=args)
+        p, lb = predictions_table.c, labels_table.c
+        q = sa.select(p.record_id, p.ts, p.version, p.role, p.score, p.label.label("predicted"),
+                      lb.label.label("actual")).join_from(predictions_table, labels_table, p.record_id == lb.record_id)
+        return self._frame(_window(q, predictions_table, since, until))
 
     def labelled_features(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Features of labelled predictions in the window plus their actual label: training data."""
-        where, args = self._window(since, until, prefix="p.")
-        q = (f"SELECT p.record_id, p.features, l.label AS actual FROM predictions p "
-             f"JOIN labels l ON p.record_id = l.record_id {where} ORDER BY p.ts")
-        df = pd.read_sql_query(q, self._conn, params=args)
+        p, lb = predictions_table.c, labels_table.c
+        q = sa.select(p.record_id, p.features, lb.label.label("actual")).join_from(
+            predictions_table, labels_table, p.record_id == lb.record_id)
+        df = self._frame(_window(q, predictions_table, since, until))
         if not len(df):
             return df
         feats = pd.DataFrame.from_records([json.loads(f) for f in df.pop("features")], index=df.index)
         return pd.concat([df, feats], axis=1)
 
     def count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+        """How many predictions the log holds."""
+        with self.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(predictions_table)).scalar_one())
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
+        with self.store.read() as conn:
+            return pd.read_sql_query(query, conn)
 
-    @staticmethod
-    def _window(since: float | None, until: float | None, prefix: str = "") -> tuple[str, list[float]]:
-        clauses, args = [], []
-        if since is not None:
-            clauses.append(f"{prefix}ts >= ?")
-            args.append(since)
-        if until is not None:
-            clauses.append(f"{prefix}ts < ?")
-            args.append(until)
-        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+def _window(query: sa.Select[Any], table: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:
+    """``query`` restricted to rows of ``table`` with ``since <= ts < until`` (either bound optional), by time."""
+    if since is not None:
+        query = query.where(table.c.ts >= since)
+    if until is not None:
+        query = query.where(table.c.ts < until)
+    return query.order_by(table.c.ts)

@@ -72,13 +72,10 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
     until = until if until is not None else time.time()
     since = since if since is not None else until - minutes * 60
     ref = reference or load_reference(registry, model_name, schema=schema)
-    log = PredictionLog(layout.predictions_db(model_name))
-    try:
+    with PredictionLog(layout.predictions_db(model_name)) as log:
         window = log.predictions(since, until)
         labelled = log.labelled(since, until)
         rejections = log.rejections(since, until)
-    finally:
-        log.close()
     reference_metrics = registry.version(model_name, ref.version).test_metrics
     result = run_check(ref.frame, ref.scores, window, model_threshold=ref.model.threshold,
                        reference_metrics=reference_metrics, labelled=labelled, rejections=rejections,

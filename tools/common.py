@@ -88,11 +88,8 @@ def open_log(ctx: OpsContext, model: str) -> Iterator[PredictionLog | None]:
     if not ctx.layout.predictions_db(model).exists():
         yield None
         return
-    log = ctx.prediction_log(model)
-    try:
+    with ctx.prediction_log(model) as log:
         yield log
-    finally:
-        log.close()
 
 
 def brain_of(ctx: OpsContext) -> str:

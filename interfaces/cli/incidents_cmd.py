@@ -25,7 +25,8 @@ def _store():  # type: ignore[no-untyped-def]
 def list_(model: str | None = typer.Option(None, help="only this model's incidents"),
           limit: int = typer.Option(20, min=1, max=500, help="how many, newest first")) -> None:
     """Incidents, newest first."""
-    found = _store().list(model=model, limit=limit)
+    with _store() as store:
+        found = store.list(model=model, limit=limit)
     if not found:
         console.print("no incidents yet — `opsagent triage` opens one when it finds a problem")
         return
@@ -42,7 +43,8 @@ def list_(model: str | None = typer.Option(None, help="only this model's inciden
 @app.command("show")
 def show(incident_id: str = typer.Argument(..., help="incident id (a unique prefix is enough)")) -> None:
     """The incident's post-mortem (Markdown), or its summary when none was written."""
-    incident = _store().get(incident_id)
+    with _store() as store:
+        incident = store.get(incident_id)
     path = Path(incident.postmortem_path) if incident.postmortem_path else None
     if path and path.exists():
         console.print(Markdown(path.read_text()))

@@ -42,9 +42,8 @@ def simulate(
         result = run_traffic(status.url, spec, pool,
                              progress=lambda done, total: bar.update(bar.task_ids[0], completed=done))
     if labels:
-        log = PredictionLog(settings.layout.predictions_db(b.model_name))
-        delivered = deliver_labels(log, result)
-        log.close()
+        with PredictionLog(settings.layout.predictions_db(b.model_name)) as log:
+            delivered = deliver_labels(log, result)
     else:
         delivered = 0
     table = Table(title=f"traffic: {spec.name}", show_header=False)

@@ -100,11 +100,8 @@ class _Story:
     def traffic(self, url: str, scenario: Scenario, label: str) -> None:
         """Customers from the held-out pool against the service; their labels arrive afterwards."""
         sent = run_traffic(url, scenario, self.pool, progress=self.narrator.progress(label, scenario.requests))
-        log = PredictionLog(self.layout.predictions_db(self.model_name))
-        try:
+        with PredictionLog(self.layout.predictions_db(self.model_name)) as log:
             deliver_labels(log, sent)
-        finally:
-            log.close()
 
     def canary_traffic(self, url: str, _seconds: float) -> None:
         self.traffic(url, self.drift.model_copy(update={"seed": 8}), "canary traffic")

@@ -87,7 +87,9 @@ class Dispatcher:
 
     def shutdown(self, grace_s: float | None = None) -> list[Job]:
         """Refuse new jobs, wait up to ``grace_s`` for running ones; returns the jobs still running."""
-        return self.pool.shutdown(self.settings.shutdown_grace_s if grace_s is None else grace_s)
+        still = self.pool.shutdown(self.settings.shutdown_grace_s if grace_s is None else grace_s)
+        self._store_ctx.close()  # the reads' stores; a late read reopens them
+        return still
 
     # ---- reads -----------------------------------------------------------------------------------
     @property

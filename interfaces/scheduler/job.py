@@ -44,9 +44,9 @@ def run_triage_job(home: str, model: str) -> RunRecord:
     with _lock:
         make_context = _contexts.get(home)
     if make_context is None:  # a job fired by something other than a started TriageScheduler
-        log = RunLog.for_home(home)
         error = ScheduleError(f"no scheduler for {home} is running in this process; start one with `opsagent serve`")
-        return failed(log, model, "scheduler", log.clock(), error)
+        with RunLog.for_home(home) as log:
+            return failed(log, model, "scheduler", log.clock(), error)
     return run_triage(make_context(model), model)
 
 
@@ -54,7 +54,6 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
     """Triage one model now through the graphs with ``ctx``, and append how it ended to the run log."""
     from graphs.runner import GraphRunner
 
-    log = RunLog(ctx.layout.schedules_db, clock=ctx.clock)
     started = ctx.clock()
     try:
         known = ctx.registry.models()
@@ -63,12 +62,14 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
         with GraphRunner(ctx) as runner:
             out = runner.triage(model)
     except Exception as exc:
-        return failed(log, model, ctx.via, started, exc)
+        with RunLog(ctx.layout.schedules_db, clock=ctx.clock) as log:
+            return failed(log, model, ctx.via, started, exc)
     record = RunRecord(model=model, started_at=started, finished_at=ctx.clock(),
                        status="incident" if out.diagnosis.detected else "ok", via=ctx.via,
                        incident_id=out.incident_id, proposal_id=out.proposal_id, postmortem=out.postmortem,
                        detail=out.diagnosis.summary if out.diagnosis.detected else out.summary)
-    log.append(record)
+    with RunLog(ctx.layout.schedules_db, clock=ctx.clock) as log:
+        log.append(record)
     logger.info("triage of %s (%s): %s %s", model, ctx.via, record.status, record.incident_id)
     return record
 

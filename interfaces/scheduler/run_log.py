@@ -6,32 +6,37 @@ model's last result, including runs that crashed.
 
 from __future__ import annotations
 
-import sqlite3
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import sqlalchemy as sa
+
 from ml_core.paths import HomeLayout
+from ml_core.store import Handle, Store
 
 RunStatus = Literal["ok", "incident", "failed"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS scheduled_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    model TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    via TEXT NOT NULL,
-    incident_id TEXT,
-    proposal_id TEXT,
-    postmortem TEXT,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS scheduled_runs_model ON scheduled_runs (model, id);
-"""
+metadata = sa.MetaData()
+scheduled_runs = sa.Table(
+    "scheduled_runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("via", sa.Text, nullable=False),
+    sa.Column("incident_id", sa.Text),
+    sa.Column("proposal_id", sa.Text),
+    sa.Column("postmortem", sa.Text),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Index("scheduled_runs_model", "model", "id"),
+    sqlite_autoincrement=True,
+)
+_c = scheduled_runs.c
 
 
 @dataclass(frozen=True)
@@ -49,42 +54,35 @@ class RunRecord:
     detail: str = ""
 
 
-class RunLog:
-    """Append and read run records. Each call opens its own connection: jobs run on several threads."""
+_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]  # the columns a record reads back, in its order
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+
+class RunLog(Handle):
+    """Append and read run records; thread-safe (jobs run on several threads and share the log)."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time):
         self.path = path
         self.clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        # The job store and concurrent runs write to the same file: the store's busy timeout covers both.
+        self.store = Store(path, metadata)
 
     @classmethod
     def for_home(cls, home: str | Path) -> RunLog:
         """The run log of the home at ``home`` (``schedules.db``)."""
         return cls(HomeLayout(Path(home).expanduser().resolve()).schedules_db)
 
-    def _connect(self) -> sqlite3.Connection:
-        # A generous timeout: the job store and concurrent runs write to the same file.
-        return sqlite3.connect(self.path, timeout=30)
-
     def append(self, record: RunRecord) -> None:
         """Record one finished run."""
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO scheduled_runs (model, started_at, finished_at, status, via, incident_id, proposal_id,"
-                " postmortem, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.model, record.started_at, record.finished_at, record.status, record.via,
-                 record.incident_id, record.proposal_id, record.postmortem, record.detail))
+        with self.store.write() as conn:
+            conn.execute(scheduled_runs.insert().values(**dataclasses.asdict(record)))
 
     def recent(self, model: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The newest runs first, of one model or of all."""
-        where, args = ("WHERE model = ?", [model]) if model else ("", [])
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT model, started_at, finished_at, status, via, incident_id, proposal_id, postmortem, detail"
-                f" FROM scheduled_runs {where} ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
-        return [RunRecord(*row) for row in rows]
+        query = sa.select(*(_c[name] for name in _FIELDS)).order_by(_c.id.desc()).limit(limit)
+        if model:
+            query = query.where(_c.model == model)
+        with self.store.read() as conn:
+            return [RunRecord(*row) for row in conn.execute(query)]
 
     def last(self, model: str) -> RunRecord | None:
         """The model's latest run, or None if it never ran."""

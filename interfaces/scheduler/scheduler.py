@@ -33,6 +33,7 @@ from agent.settings import Settings
 from interfaces.scheduler.job import ScheduleError, register, run_triage_job, unregister
 from interfaces.scheduler.run_log import RunLog, RunRecord
 from interfaces.scheduler.store_migration import migrate_job_refs
+from ml_core.store import make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,9 @@ class TriageScheduler:
         self.tz = _timezone(settings.schedule_timezone)
         self.on_result = on_result
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.layout.schedules_db}"),
+            # Our engine: the stores' WAL and busy timeout, and a write lock taken up front (see make_engine).
+            jobstores={"default": SQLAlchemyJobStore(engine=make_engine(self.layout.schedules_db,
+                                                                        begin_immediate=True)),
                        _INTERNAL: MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(max_workers=max_workers)},
             # One run per model at a time; missed runs coalesced into one; a run later than the grace is skipped.
@@ -133,8 +136,9 @@ class TriageScheduler:
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop; with ``wait``, running triages finish first."""
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=wait)
+            self.scheduler.shutdown(wait=wait)  # the job store disposes of its engine
         unregister(str(self.layout.home), self.make_context)
+        self.log.close()
 
     def add(self, model: str, *, every_minutes: float | None = None, cron: str | None = None) -> Job:
         """Watch MODEL on an interval or a cron expression; replaces the model's previous schedule."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from ml_core.store import make_engine
+
 CURRENT_REF = "interfaces.scheduler.job:run_triage_job"
 OLD_REFS = frozenset({"agent.scheduler:run_triage_job", "interfaces.scheduler.scheduler:run_triage_job"})
 JOBS_TABLE = "apscheduler_jobs"  # SQLAlchemyJobStore's default table name
@@ -19,7 +21,7 @@ def migrate_job_refs(path: Path) -> int:
     """Point every stored job at ``CURRENT_REF``; returns how many jobs were rewritten."""
     if not path.exists():
         return 0
-    engine = sa.create_engine(f"sqlite:///{path}")
+    engine = make_engine(path, begin_immediate=True)  # read-modify-write of the pickled jobs
     try:
         if not sa.inspect(engine).has_table(JOBS_TABLE):
             return 0

@@ -126,15 +126,10 @@ class SlackNotifier:
         self.client.chat_update(channel=thread.channel, ts=thread.ts, text=truncate(event.text, 2900), blocks=blocks)
 
     def _incident_summary(self, incident_id: str) -> str:
-        from agent.incidents import IncidentStore
-
-        store = IncidentStore(self.dispatcher.ctx.layout.approvals_db)
         try:
-            return store.get(incident_id).summary or incident_id
+            return self.dispatcher.ctx.incidents.get(incident_id).summary or incident_id
         except Exception:
             return incident_id
-        finally:
-            store.close()
 
 
 def _reason(exc: Exception) -> str:

@@ -7,24 +7,26 @@ find the thread again from a later event, possibly after a restart, so the map i
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+import sqlalchemy as sa
+
+from ml_core.store import Handle, Store, upsert
+
 Kind = Literal["incident", "proposal"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS threads (
-    kind TEXT NOT NULL,          -- incident | proposal
-    key TEXT NOT NULL,           -- the incident or proposal id
-    channel TEXT NOT NULL,
-    ts TEXT NOT NULL,            -- the top-level message; replies go in its thread
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-"""
+metadata = sa.MetaData()
+threads = sa.Table(
+    "threads", metadata,
+    sa.Column("kind", sa.Text, primary_key=True),     # incident | proposal
+    sa.Column("key", sa.Text, primary_key=True),      # the incident or proposal id
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("ts", sa.Text, nullable=False),         # the top-level message; replies go in its thread
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+_c = threads.c
 
 
 class SlackThread(NamedTuple):
@@ -32,48 +34,38 @@ class SlackThread(NamedTuple):
     ts: str
 
 
-class ThreadMap:
-    """A tiny thread-safe map (incident|proposal, id) → (channel, ts) on one SQLite file."""
+class ThreadMap(Handle):
+    """A tiny thread-safe map (incident|proposal, id) → (channel, ts) on one database (a SQLite path or a URL)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | str):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        # Notifier calls come from the dispatcher's job threads and Bolt's listener threads: one guarded connection.
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
-        with self._lock, self._conn:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
+        # Notifier calls come from the dispatcher's job threads and Bolt's listener threads: the store is shared.
+        self.store = Store(path, metadata)
 
     def remember(self, kind: Kind, key: str, channel: str, ts: str) -> None:
         """Point ``kind`` ``key`` at the message ``ts`` in ``channel`` (replaces an earlier one)."""
-        with self._lock, self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO threads (kind, key, channel, ts, updated_at) "
-                               "VALUES (?, ?, ?, ?, ?)", (kind, key, channel, ts, time.time()))
+        with self.store.write() as conn:
+            upsert(conn, threads, [{"kind": kind, "key": key, "channel": channel, "ts": ts,
+                                    "updated_at": time.time()}], keys=["kind", "key"])
 
     def get(self, kind: Kind, key: str | None) -> SlackThread | None:
         """The message for ``kind`` ``key``, or None if it was never posted."""
         if not key:
             return None
-        with self._lock:
-            row = self._conn.execute("SELECT channel, ts FROM threads WHERE kind = ? AND key = ?",
-                                     (kind, key)).fetchone()
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(_c.channel, _c.ts).where(_c.kind == kind, _c.key == key)).first()
         return SlackThread(row[0], row[1]) if row else None
 
     def incident_at(self, thread: SlackThread) -> str | None:
         """The incident whose top-level message is ``thread``, if any."""
-        with self._lock:
-            row = self._conn.execute("SELECT key FROM threads WHERE kind = 'incident' AND channel = ? AND ts = ?",
-                                     (thread.channel, thread.ts)).fetchone()
-        return str(row[0]) if row else None
+        with self.store.read() as conn:
+            key = conn.execute(sa.select(_c.key).where(_c.kind == "incident", _c.channel == thread.channel,
+                                                       _c.ts == thread.ts)).scalar()
+        return str(key) if key is not None else None
 
     def find(self, incident_id: str | None, proposal_id: str | None) -> SlackThread | None:
         """The thread of an incident, else of its proposal (a proposal filed from chat has no incident)."""
         return self.get("incident", incident_id) or self.get("proposal", proposal_id)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 def thread_map(home: Path) -> ThreadMap:

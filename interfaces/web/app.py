@@ -17,7 +17,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from agent.incidents import IncidentStore
 from interfaces.dispatch import Dispatcher
 from interfaces.web import api, pages
 from interfaces.web.auth import WebAuth
@@ -55,7 +54,7 @@ def create_web_app(dispatcher: Dispatcher, *, users: dict[str, str], session_sec
     app.state.web_auth = WebAuth(users, session_secret, public_url=dispatcher.settings.web_public_url)
     app.state.templates = templates()
     layout = dispatcher.ctx.layout
-    app.state.incidents = IncidentStore(layout.approvals_db)
+    app.state.incidents = dispatcher.ctx.incidents
     app.state.threads = ThreadIndex.for_home(layout)
     app.add_middleware(WebLimits)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -4,27 +4,29 @@ read back from the chat graph's checkpointed state (the checkpointer is the one 
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlalchemy as sa
+
 from ml_core.paths import HomeLayout
+from ml_core.store import Handle, Store
 
 INDEX_FILE = "web_threads.db"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS threads (
-    id TEXT PRIMARY KEY,
-    user TEXT NOT NULL,
-    title TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS threads_user ON threads(user, updated_at);
-"""
+metadata = sa.MetaData()
+threads = sa.Table(
+    "threads", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("user", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("threads_user", "user", "updated_at"),
+)
+_c = threads.c
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,11 @@ class Turn:
     calls: list[dict[str, str]] = field(default_factory=list)  # tool calls: {"call": ..., "result": ...}
 
 
-class ThreadIndex:
+class ThreadIndex(Handle):
     """Which chat threads each web user has (title, times); thread-safe."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        with self._lock, self._conn:
-            self._conn.executescript(SCHEMA)
+    def __init__(self, path: Path | str):
+        self.store = Store(path, metadata)
 
     @classmethod
     def for_home(cls, layout: HomeLayout) -> ThreadIndex:
@@ -68,30 +65,27 @@ class ThreadIndex:
     def create(self, user: str, title: str) -> ThreadInfo:
         now = time.time()
         info = ThreadInfo(id=uuid.uuid4().hex[:12], user=user, title=_title(title), created_at=now, updated_at=now)
-        with self._lock, self._conn:
-            self._conn.execute("INSERT INTO threads VALUES (?, ?, ?, ?, ?)",
-                               (info.id, info.user, info.title, info.created_at, info.updated_at))
+        with self.store.write() as conn:
+            conn.execute(threads.insert().values(id=info.id, user=info.user, title=info.title,
+                                                 created_at=info.created_at, updated_at=info.updated_at))
         return info
 
     def get(self, user: str, thread_id: str) -> ThreadInfo | None:
         """The user's thread with this id; another user's thread is None (as if it did not exist)."""
-        with self._lock:
-            row = self._conn.execute("SELECT * FROM threads WHERE id = ? AND user = ?", (thread_id, user)).fetchone()
-        return ThreadInfo(**dict(row)) if row else None
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(threads).where(_c.id == thread_id, _c.user == user)).mappings().first()
+        return ThreadInfo(**row) if row else None
 
     def touch(self, info: ThreadInfo) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (time.time(), info.id))
+        with self.store.write() as conn:
+            conn.execute(threads.update().where(_c.id == info.id).values(updated_at=time.time()))
 
     def list(self, user: str, limit: int = 50) -> list[ThreadInfo]:
         """The user's threads, most recently used first."""
-        with self._lock:
-            rows = self._conn.execute("SELECT * FROM threads WHERE user = ? ORDER BY updated_at DESC LIMIT ?",
-                                      (user, limit)).fetchall()
-        return [ThreadInfo(**dict(r)) for r in rows]
-
-    def close(self) -> None:
-        self._conn.close()
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(threads).where(_c.user == user).order_by(_c.updated_at.desc())
+                                .limit(limit)).mappings().all()
+        return [ThreadInfo(**r) for r in rows]
 
 
 def _title(text: str) -> str:

@@ -109,9 +109,8 @@ def test_promote_needs_a_canary(ctx):
 def test_threshold_is_retuned_on_the_labelled_window(ctx, home):
     layout, registry, job, now = home
     p = draft_threshold(ctx, "churn", reason="label shift", brain="b", **_window(ctx))
-    log = PredictionLog(layout.predictions_db("churn"))
-    lab = log.labelled(now - 3600, now)
-    log.close()
+    with PredictionLog(layout.predictions_db("churn")) as log:
+        lab = log.labelled(now - 3600, now)
     assert p.proposed_threshold == best_f1_threshold(lab["actual"].to_numpy(), lab["score"].to_numpy())
     assert p.current_threshold == registry.load("churn", job.version).threshold and p.version == "1"
     assert "re-tuned on 300 labelled predictions of v1" in p.evidence[-1].detail and "F1 is" in p.evidence[-1].detail

@@ -48,7 +48,6 @@ def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", request
     t0 = time.time()
     pool = split_frame(churn_df).test
     traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool)
-    log = PredictionLog(layout.predictions_db("churn"))
-    deliver_labels(log, traffic)
-    log.close()
+    with PredictionLog(layout.predictions_db("churn")) as log:
+        deliver_labels(log, traffic)
     return World(layout, registry, backend, status.url, job.version, t0)

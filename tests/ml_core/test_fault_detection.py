@@ -40,9 +40,8 @@ def run_and_check(world, name: str, **overrides):
     status = backend.status()
     start = time.time()
     result = run_traffic(status.url, scenario, pool)
-    log = PredictionLog(layout.predictions_db("churn"))
-    deliver_labels(log, result)
-    log.close()
+    with PredictionLog(layout.predictions_db("churn")) as log:
+        deliver_labels(log, result)
     checked = check_window(layout, registry, "churn", since=start, until=time.time() + 1, reference=reference,
                            write_report=False)
     if scenario.release_fault is not None:

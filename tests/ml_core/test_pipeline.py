@@ -22,15 +22,14 @@ pytestmark = pytest.mark.slow
 def world(champion_home, churn_df):
     layout, registry, job = champion_home
     data = churn_df
-    log = PredictionLog(layout.predictions_db("churn"))
     rows = split_frame(data).test.head(300)
     now = time.time()
-    log.write_predictions([PredictionRow(f"r{i}", r["customer_id"], now, "churn", "1", "champion", None, None, 0.1, 0,
-                                         1.0, {k: r[k] for k in rows.columns if k not in ("churn", "customer_id")})
-                           for i, r in rows.iterrows()])
-    log.write_labels([(r["customer_id"], int(r["churn"] == "yes")) for _, r in rows.iterrows()])
-    yield layout, registry, log, job, now
-    log.close()
+    features = [k for k in rows.columns if k not in ("churn", "customer_id")]
+    with PredictionLog(layout.predictions_db("churn")) as log:
+        log.write_predictions([PredictionRow(f"r{i}", r["customer_id"], now, "churn", "1", "champion", None, None, 0.1,
+                                             0, 1.0, {k: r[k] for k in features}) for i, r in rows.iterrows()])
+        log.write_labels([(r["customer_id"], int(r["churn"] == "yes")) for _, r in rows.iterrows()])
+        yield layout, registry, log, job, now
 
 
 def test_reference_rows_travel_with_the_bundle(world):

@@ -45,16 +45,13 @@ def write_traffic(layout: HomeLayout, registry: Registry, data: pd.DataFrame, *,
         rows += [PredictionRow(f"can-{i}", f"can-{i}", now - 600 + i, "churn", version if i < 15 else canary,
                                "fallback" if i < 15 else "canary", "error" if i < 15 else None,
                                canary if i < 15 else None, 0.2, 0, 300.0 + i, records[i]) for i in range(60)]
-    log = PredictionLog(layout.predictions_db("churn"))
-    try:
+    with PredictionLog(layout.predictions_db("churn")) as log:
         log.write_predictions(rows)
         y = CHURN_SCHEMA.labels_to_int(sample[CHURN_SCHEMA.label]).to_numpy()
         log.write_labels([(ids[i], int(y[i])) for i in range(labels)], ts=now - 60)
         if canary is not None:
             log.write_rejection("rej-1", "churn", {"errors": [{"field": "total_day_minutes", "problem": "missing"}]},
                                 rows=5)
-    finally:
-        log.close()
     return ids
 
 

@@ -1,0 +1,253 @@
+"""One way to open the project's databases: SQLAlchemy Core engines, set up the same way for every table.
+
+Approvals, audit and incidents (``approvals.db``), the prediction logs, the Slack and web thread maps and
+the schedule run log all go through ``Store``; LangGraph's checkpointer takes a raw connection from
+``sqlite_connect`` and APScheduler's job store an engine from ``make_engine``, so the setup lives here only.
+
+A store is built from a database URL or a SQLite path. On SQLite every connection gets WAL (readers never
+block the writer), a 30 s busy timeout (the CLI, the scheduler and the scoring service open the same files
+at once) and ``synchronous=NORMAL``; writes are short transactions that take the write lock up front
+(``BEGIN IMMEDIATE``), reads take none. Everything SQLite-specific is guarded by the dialect, so another
+database is a URL (and its driver), not a rewrite — apart from ``rowid``, see there.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+BUSY_TIMEOUT_S = 30.0
+_IMMEDIATE = "opsagent_begin_immediate"  # an execution option: this transaction will write
+
+
+def database_url(target: str | Path) -> sa.URL:
+    """The URL of ``target``: a URL string as given, or a SQLite file path."""
+    if isinstance(target, str) and "://" in target:
+        return sa.make_url(target)
+    return sa.URL.create("sqlite", database=str(Path(target)))
+
+
+def apply_sqlite_pragmas(dbapi_conn: Any) -> None:
+    """The setup every SQLite connection gets, whoever opens it (engines here, the checkpointer)."""
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")  # first: the next pragma may wait
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; safe with WAL
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def sqlite_connect(path: Path) -> sqlite3.Connection:
+    """A raw ``sqlite3`` connection with the same setup, for libraries that need one (LangGraph's SqliteSaver).
+
+    The driver's own transaction handling is left as it is: the library manages its transactions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    apply_sqlite_pragmas(conn)
+    return conn
+
+
+def make_engine(target: str | Path, *, begin_immediate: bool = False) -> Engine:
+    """An engine on ``target`` (a URL or a SQLite path); on SQLite, with the pragmas and explicit BEGINs.
+
+    ``begin_immediate`` makes every transaction take the write lock up front: for a library whose
+    transactions read and then write (APScheduler's job store), which a deferred SQLite transaction cannot
+    always upgrade once another process has committed.
+    """
+    url = database_url(target)
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url)
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, execution_options={_IMMEDIATE: True} if begin_immediate else {})
+    sa.event.listen(engine, "connect", _on_connect)
+    sa.event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # SQLAlchemy's pysqlite recipe: turn off the driver's own BEGIN, which it emits lazily before the first
+    # write and never for reads; ``_on_begin`` emits the BEGIN we want instead.
+    dbapi_conn.isolation_level = None
+    apply_sqlite_pragmas(dbapi_conn)
+
+
+def _on_begin(conn: Connection) -> None:
+    # A deferred BEGIN takes no lock until the first write; IMMEDIATE takes the write lock now, waiting up to
+    # the busy timeout, instead of failing later when a read lock cannot be upgraded. Sent on the driver
+    # connection rather than through exec_driver_sql, which would build a whole execution context for it:
+    # measurably less time per transaction on the prediction log's write path.
+    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        "BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
+
+
+class Store:
+    """One database and its tables: short write transactions, reads without the write lock, thread-safe.
+
+    Each thread gets its own pooled connection, so web, Slack and scheduler threads can share one store.
+    Opening creates the missing tables of each ``metadata`` and adds the columns and indexes an existing
+    file lacks (``migrate``).
+    """
+
+    def __init__(self, target: str | Path, *metadata: sa.MetaData):
+        self.engine = make_engine(target)
+        self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        for tables in metadata:  # several modules may keep their tables in one file (approvals.db)
+            migrate(self, tables)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on any error."""
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading; its transaction is never committed (nothing to commit)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        """Close the pooled connections (a later call would open new ones)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class Handle:
+    """Base of the objects that own a ``Store``: ``close()`` and ``with`` support."""
+
+    store: Store
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+# ---- schema ----------------------------------------------------------------------------------------
+def migrate(store: Store, metadata: sa.MetaData) -> None:
+    """Create missing tables (with their indexes and triggers) and add missing columns and indexes.
+
+    Only adding is automatic: a new column needs a server default (or to be nullable) so existing rows
+    get a value. The check runs first without the write lock; most opens find nothing to do.
+    """
+    with store.read() as conn:
+        if not _schema_gaps(conn, metadata):
+            return
+    with store.write() as conn:  # one process at a time; re-check under the lock
+        metadata.create_all(conn)
+        for table, columns, indexes in _schema_gaps(conn, metadata):
+            for column in columns:
+                _add_column(conn, table, column)
+            for index in indexes:
+                index.create(conn, checkfirst=True)
+
+
+def _schema_gaps(conn: Connection, metadata: sa.MetaData
+                 ) -> list[tuple[sa.Table, list[sa.Column[Any]], list[sa.Index]]]:
+    """Per table: whether it is missing (no columns listed), else its missing columns and indexes."""
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    gaps: list[tuple[sa.Table, list[sa.Column[Any]], list[sa.Index]]] = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            gaps.append((table, [], []))
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        indexed = {i["name"] for i in inspector.get_indexes(table.name)}
+        columns = [c for c in table.columns if c.name not in have]
+        indexes = [i for i in table.indexes if i.name not in indexed]
+        if columns or indexes:
+            gaps.append((table, columns, indexes))
+    return gaps
+
+
+def _add_column(conn: Connection, table: sa.Table, column: sa.Column[Any]) -> None:
+    if column.primary_key or (not column.nullable and column.server_default is None):
+        raise ValueError(f"cannot add column {table.name}.{column.name} to an existing table: a new column "
+                         f"must be nullable or have a server_default, and cannot be part of the primary key")
+    spec = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} ADD COLUMN {spec}")
+
+
+def append_only(table: sa.Table) -> sa.Table:
+    """Make the database refuse UPDATE and DELETE on ``table`` (SQLite triggers, created with the table)."""
+    for verb, what in (("UPDATE", "changed"), ("DELETE", "deleted")):
+        sa.event.listen(table, "after_create", sa.DDL(
+            f"CREATE TRIGGER IF NOT EXISTS {table.name}_no_{verb.lower()} BEFORE {verb} ON {table.name} "
+            f"BEGIN SELECT RAISE(ABORT, 'the {table.name} log is append-only: entries cannot be {what}'); END"
+        ).execute_if(dialect="sqlite"))  # PostgreSQL would need a trigger function; not written yet
+    return table
+
+
+# ---- statements ------------------------------------------------------------------------------------
+def upsert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, keys: Sequence[str]) -> None:
+    """Insert ``rows``, replacing the other columns of a row whose ``keys`` already exist."""
+    if not rows:
+        return
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:
+        raise NotImplementedError(f"no upsert for {name}")
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+    conn.execute(stmt, list(rows))
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT ``rows`` in one executemany of Core's statement; each row is a tuple of every column's value, in
+    the table's column order, of types the driver takes as they are (str, int, float, None).
+
+    ``conn.execute(table.insert(), dicts)`` would build each row's parameters in Python and pass every value
+    through its type's bind processor (``float()`` for a Float): half the prediction log's write time, on the
+    path the scoring service takes for every request. The statement is still Core's, for any dialect.
+    """
+    if not rows:
+        return
+    sql, positional = _insert_sql(table, conn.dialect)
+    keys = table.columns.keys()
+    conn.exec_driver_sql(sql, [tuple(r) for r in rows] if positional else [dict(zip(keys, r, strict=True))
+                                                                          for r in rows])
+
+
+@functools.cache
+def _insert_sql(table: sa.Table, dialect: sa.Dialect) -> tuple[str, bool]:
+    """The INSERT of every column of ``table`` compiled for ``dialect``, and whether it takes positional rows."""
+    compiled = table.insert().compile(dialect=dialect)
+    if compiled.positional and list(compiled.positiontup or []) != table.columns.keys():
+        raise RuntimeError(f"the INSERT into {table.name} does not take its columns in table order")  # never seen
+    return str(compiled), bool(compiled.positional)
+
+
+def rowid(table: sa.Table) -> ColumnElement[int]:
+    """SQLite's insertion order of ``table``'s rows (the tie-break of lists ordered by time).
+
+    The one SQLite-only column the stores use: on PostgreSQL these tables would need an identity column.
+    """
+    return sa.literal_column(f"{table.name}.rowid")
+
