@@ -1,37 +1,53 @@
-"""The prediction log's write path, raw sqlite3 (before the store module) vs SQLAlchemy Core (now).
+"""The prediction log's write path: SQLAlchemy Core (the store module) vs a raw sqlite3 writer, same run.
 
-    python -m evals.bench_predlog [--writes 2000] [--rows 10] [--rounds 3] [--rev 15b9f1a]
+    python -m evals.bench_predlog [--writes 2000] [--rows 10] [--rounds 3]
 
 The scoring service writes every request's rows in one transaction before it answers, so a slower write
-is added to every request's latency. The old ``PredictionLog`` is read from git (``--rev``, the last
-commit with the raw-sqlite log) and both write ``--writes`` requests of ``--rows`` rows to fresh files in
-the same temporary folder, alternating, ``--rounds`` times; the best round of each is compared.
+is added to every request's latency. The peer is the raw-sqlite3 write path the prediction log had before
+the store module (``RawSqliteLog`` below: the same table, WAL, ``synchronous=NORMAL``, one locked
+``executemany`` per request); both write ``--writes`` requests of ``--rows`` rows to fresh files in the same
+temporary folder, alternating, ``--rounds`` times; the best round of each is compared.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
+import json
+import sqlite3
 import tempfile
+import threading
 import time
-import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ml_core.predlog import PredictionLog, PredictionRow
 
-OLD_REV = "15b9f1a"  # the last commit whose ml_core/predlog.py opened SQLite by hand
+_PREDICTIONS = """CREATE TABLE IF NOT EXISTS predictions (request_id TEXT NOT NULL, record_id TEXT, ts REAL NOT NULL,
+    model TEXT NOT NULL, version TEXT NOT NULL, role TEXT NOT NULL, fallback_reason TEXT, intended_version TEXT,
+    score REAL NOT NULL, label INTEGER NOT NULL, latency_ms REAL NOT NULL, features TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions(ts);
+CREATE INDEX IF NOT EXISTS predictions_record ON predictions(record_id);"""
 
 
-def old_module(rev: str) -> types.ModuleType:
-    """The ``ml_core.predlog`` module as it was at ``rev``."""
-    source = subprocess.run(["git", "show", f"{rev}:ml_core/predlog.py"], capture_output=True, text=True,
-                            check=True, cwd=Path(__file__).resolve().parents[1]).stdout
-    module = types.ModuleType("old_predlog")
-    sys.modules[module.__name__] = module  # dataclasses look their module up while building the class
-    exec(compile(source, "old_predlog.py", "exec"), module.__dict__)  # noqa: S102 - our own file at a known commit
-    return module
+class RawSqliteLog:
+    """The peer: the prediction log's write path as it was, on one locked sqlite3 connection."""
+
+    def __init__(self, path: Path):
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_PREDICTIONS)
+
+    def write_predictions(self, rows: Sequence[PredictionRow]) -> None:
+        data = [(r.request_id, r.record_id, r.ts, r.model, r.version, r.role, r.fallback_reason,
+                 r.intended_version, r.score, r.label, r.latency_ms, json.dumps(r.features)) for r in rows]
+        with self._lock, self._conn:
+            self._conn.executemany("INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", data)
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def requests(row_type: Any, writes: int, rows: int) -> list[list[Any]]:
@@ -55,16 +71,13 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--rows", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rev", default=OLD_REV)
     args = parser.parse_args()
-    old = old_module(args.rev)
-    old_batch, new_batch = requests(old.PredictionRow, args.writes, args.rows), requests(PredictionRow, args.writes,
-                                                                                       args.rows)
+    batch = requests(PredictionRow, args.writes, args.rows)
     best = {"old": float("inf"), "new": float("inf")}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            best["old"] = min(best["old"], seconds_per_write(old.PredictionLog(Path(tmp) / f"old{r}.db"), old_batch))
-            best["new"] = min(best["new"], seconds_per_write(PredictionLog(Path(tmp) / f"new{r}.db"), new_batch))
+            best["old"] = min(best["old"], seconds_per_write(RawSqliteLog(Path(tmp) / f"old{r}.db"), batch))
+            best["new"] = min(best["new"], seconds_per_write(PredictionLog(Path(tmp) / f"new{r}.db"), batch))
     print(f"{args.writes} writes of {args.rows} rows, best of {args.rounds}: "
           f"raw sqlite3 {best['old'] * 1e6:.0f} µs/write, SQLAlchemy Core {best['new'] * 1e6:.0f} µs/write, "
           f"new/old {best['new'] / best['old']:.2f}x")

@@ -123,7 +123,7 @@ def test_two_processes_writing_one_file_at_once_both_succeed(tmp_path):
                               text=True) for who in "pq"]
     go.touch()
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
-    assert results == [(0, ""), (0, "")]
+    assert results == [(0, ""), (0, "")], "\n".join(err for _, err in results)  # the whole traceback, if any
     with Store(path, notes_tables()) as store:
         rows = notes(store)
     assert [n for who, n in rows if who == "p"] == list(range(200))
@@ -244,3 +244,28 @@ def test_written_predictions_read_back_as_given(tmp_path):
             {"request_id": "q2", "record_id": "c2", "ts": 6.0, "model": "churn", "version": "2", "role": "canary",
              "fallback_reason": None, "intended_version": None, "score": 0.25, "label": 1, "latency_ms": 3.0,
              "plan": "b", "age": 41}]
+
+
+class _BusyThenWal:
+    """A cursor whose first two WAL switches are refused as SQLite refuses them when waiting could deadlock."""
+
+    def __init__(self, refusals: int, name: str = "SQLITE_BUSY"):
+        self.refusals, self.name, self.calls = refusals, name, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.refusals:
+            self.refusals -= 1
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorname = self.name  # type: ignore[attr-defined]
+            raise exc
+
+
+def test_switching_to_wal_waits_out_a_busy_file_and_raises_anything_else():
+    from ml_core.store import _switch_to_wal
+
+    busy = _BusyThenWal(refusals=2)
+    _switch_to_wal(busy)
+    assert busy.calls == 3
+    with pytest.raises(sqlite3.OperationalError):
+        _switch_to_wal(_BusyThenWal(refusals=1, name="SQLITE_IOERR"))
