@@ -25,7 +25,6 @@ from graphs.signals import gather_deploys, gather_monitoring, signals_from
 from graphs.state import TriageState
 from tools.catalog import call_tool
 
-MAX_PLANNED_CALLS = 4
 RECALL_MIN_SIMILARITY = 0.35
 
 
@@ -92,7 +91,7 @@ def investigate(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, A
 
 def _planned(ctx: OpsContext, signals: TriageSignals) -> dict[str, Any]:
     done: list[str] = []
-    for _ in range(MAX_PLANNED_CALLS):
+    for _ in range(policy.MAX_PLANNED_CALLS):
         call = policy.next_tool(signals, done)
         if call is None:
             break
