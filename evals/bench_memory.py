@@ -226,8 +226,7 @@ def bench_recall(memory: Memory, n_queries: int, seed: int, table: Table) -> dic
     return p95_search
 
 
-def main(argv: list[str] | None = None) -> int:
-    # A benchmark script reads top to bottom (arguments, the store, the measured runs, the table): kept whole.
+def main(argv: list[str] | None = None) -> int:  # reads top to bottom (arguments, store, runs, table): kept whole
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=TARGET_DOCS, help="memories to store")
     ap.add_argument("--queries", type=int, default=200, help="recall queries per filter mode")
