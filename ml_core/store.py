@@ -109,7 +109,20 @@ def _on_begin(conn: Connection) -> None:
         "BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
 
 
-class Store:
+class Closing:
+    """``with`` support for anything with a ``close()``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class Store(Closing):
     """One database and its tables: short write transactions, reads without the write lock, thread-safe.
 
     Each thread gets its own pooled connection, so web, Slack and scheduler threads can share one store.
@@ -139,14 +152,8 @@ class Store:
         """Close the pooled connections (a later call would open new ones)."""
         self.engine.dispose()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-
-class Handle:
+class Handle(Closing):
     """Base of the objects that own a ``Store``: ``close()`` and ``with`` support."""
 
     store: Store
@@ -154,12 +161,6 @@ class Handle:
     def close(self) -> None:
         """Release the database connections."""
         self.store.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 # ---- schema ----------------------------------------------------------------------------------------
