@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ml_core.monitoring.check import MonitoringThresholds
     from ml_core.predlog import PredictionLog
     from ml_core.registry import Registry
+    from ml_core.spec.model_spec import ModelSpec
+    from ml_core.watch import WatchResult
 
 # Drives traffic at a deployed service while remediation watches a canary: (service url, seconds).
 # The demo and tests replay simulated customers; in production real traffic arrives and this is None.
@@ -79,19 +81,42 @@ class OpsContext:
 
         return IncidentStore(self.layout.approvals_db, clock=self.clock)
 
-    @cached_property
-    def thresholds(self) -> MonitoringThresholds:
-        """The monitoring thresholds every check uses, with the latency and error-rate SLOs from settings."""
-        from ml_core.monitoring.check import MonitoringThresholds
+    def spec(self, model: str) -> ModelSpec:
+        """The model's spec, read (and validated) afresh: a user may edit the YAML between two ticks."""
+        from ml_core.spec.store import SpecStore
 
-        return MonitoringThresholds(p95_latency_ms=self.settings.slo_p95_latency_ms,
-                                    max_error_rate=self.settings.slo_error_rate)
+        return SpecStore(self.layout).get(model)
+
+    def thresholds(self, model: str) -> MonitoringThresholds:
+        """The monitoring thresholds every check of ``model`` uses: its spec's drift settings and SLOs, the
+        settings' SLOs where the spec leaves them unset."""
+        from ml_core.spec.thresholds import monitoring_thresholds
+
+        return monitoring_thresholds(self.spec(model), self.settings.slo_p95_latency_ms, self.settings.slo_error_rate)
+
+    def check_window(self, model: str, **kwargs: Any) -> WatchResult:
+        """``ml_core.watch.check_window`` for ``model`` with its spec's schema and thresholds (``kwargs``: since,
+        until, minutes, write_report, reference, thresholds)."""
+        from ml_core.data.tables import split_frame
+        from ml_core.spec.data import load_spec_data
+        from ml_core.watch import check_window, load_reference
+
+        spec = self.spec(model)
+        kwargs.setdefault("thresholds", self.thresholds(model))
+        if kwargs.get("reference") is None:
+            kwargs["reference"] = load_reference(
+                self.registry, model, spec.schema,
+                fallback=lambda: split_frame(load_spec_data(spec), spec.schema, seed=self.settings.seed).train)
+        return check_window(self.layout, self.registry, model, schema=spec.schema, **kwargs)
+
+    def latency_budget_ms(self, model: str) -> float:
+        return self.spec(model).slo.latency_budget_ms or self.settings.latency_budget_ms
 
     def backend(self, model: str) -> DeploymentBackend:
         """The deployment backend for one model (local processes; Kubernetes later)."""
         from ml_core.deploy.local import LocalBackend
 
-        return LocalBackend(self.layout, model, self.registry, latency_budget_ms=self.settings.latency_budget_ms)
+        return LocalBackend(self.layout, model, self.registry, latency_budget_ms=self.latency_budget_ms(model))
 
     def prediction_log(self, model: str) -> PredictionLog:
         """The model's prediction log, a new handle each call: use it in ``with`` (or close it)."""

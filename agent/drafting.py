@@ -7,7 +7,6 @@ executes it. Every proposal records the champion it was drafted against (the pre
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +29,6 @@ from agent.proposals import (
 )
 from ml_core.evaluation import best_f1_threshold, classification_metrics
 from ml_core.registry import CHAMPION, RegistryError, VersionInfo
-from ml_core.watch import check_window
 
 GATE_METRIC = "f1"
 GATE_MIN_GAIN = 0.01
@@ -95,12 +93,14 @@ def _labelled(ctx: OpsContext, model: str, since: float | None, until: float | N
         return log.labelled(since, until)
 
 
-@functools.cache
-def _reference_rows() -> int:
-    """Rows of the reference data a retrain adds to the window (the pipeline's default: the churn table)."""
-    from ml_core.data.churn import load_churn
+def _reference_rows(ctx: OpsContext, model: str, champion: VersionInfo | None) -> int:
+    """Rows of the reference data a retrain adds to the window (the champion's training rows)."""
+    from ml_core.pipeline import champion_reference
 
-    return len(load_churn())
+    try:
+        return len(champion_reference(ctx.registry, model, champion))
+    except ValueError:
+        return 0
 
 
 def _training_run(ctx: OpsContext, champion: VersionInfo | None) -> Run | None:
@@ -111,13 +111,13 @@ def _training_run(ctx: OpsContext, champion: VersionInfo | None) -> Run | None:
         return None
 
 
-def _estimate_seconds(run: Run, window_rows: int, epochs: int) -> tuple[float, str]:
+def _estimate_seconds(run: Run, reference_rows: int, window_rows: int, epochs: int) -> tuple[float, str]:
     """Training seconds for the retrain, scaled from the champion's run, and how the number was reached."""
     info, params = run.info, run.data.params
     took = ((info.end_time - info.start_time) / 1000 if info.end_time and info.start_time
             else float(run.data.metrics.get("train_seconds", 0.0)))
     old_rows, old_epochs = int(params.get("rows") or 0), int(params.get("epochs") or 0)
-    rows = _reference_rows() + window_rows
+    rows = reference_rows + window_rows
     seconds = took * (rows / old_rows if old_rows else 1.0) * (epochs / old_epochs if old_epochs else 1.0)
     return seconds, (f"the champion's run {info.run_id} took {took:.0f} s for {old_rows} rows x {old_epochs} "
                      f"epochs; scaled to {rows} rows ({window_rows} from the window) x {epochs} epochs")
@@ -142,7 +142,7 @@ def _window_performance(ctx: OpsContext, model: str, since: float | None, until:
     if not ctx.layout.predictions_db(model).exists():
         return {}, {}, 0
     try:
-        r = check_window(ctx.layout, ctx.registry, model, since=since, until=until, write_report=False).result
+        r = ctx.check_window(model, since=since, until=until, write_report=False).result
     except RegistryError:
         return {}, {}, 0
     realised = r.realised.metrics if r.realised and r.realised.n_labelled else {}
@@ -178,7 +178,8 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     params = run.data.params if run else {}
     epochs = epochs or int(params.get("epochs") or 40)
     window_rows = len(_labelled(ctx, model, window_since, window_until))
-    seconds, basis = _estimate_seconds(run, window_rows, epochs) if run else (0.0, "no champion run to time")
+    seconds, basis = (_estimate_seconds(run, _reference_rows(ctx, model, champion), window_rows, epochs) if run
+                      else (0.0, "no champion run to time"))
     realised, estimated, n_labelled = _window_performance(ctx, model, window_since, window_until, signals)
     reference = (signals.reference if signals and signals.reference else
                  champion.test_metrics if champion else {})

@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from ml_core.data.churn import CHURN_SCHEMA
+
 MODEL = "churn"
 
 
@@ -95,7 +97,7 @@ def prepare_home(home: Path) -> str:
     versions = reg.versions(MODEL) if MODEL in reg.models() else []
     if versions:
         return versions[-1].version
-    return train_and_register(reg, load_churn(), TrainConfig(epochs=2), model_name=MODEL).version
+    return train_and_register(reg, load_churn(), TrainConfig(epochs=2), model_name=MODEL, schema=CHURN_SCHEMA).version
 
 
 def main(argv: list[str] | None = None) -> None:

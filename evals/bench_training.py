@@ -22,8 +22,8 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from ml_core.data.churn import Split, load_churn, split_frame
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
+from ml_core.data.tables import Split, split_frame
 from ml_core.epoch_log import EpochLogger
 from ml_core.features import Preprocessor
 from ml_core.model import build_net
@@ -74,7 +74,7 @@ def _plain(split: Split, config: TrainConfig, device: torch.device) -> float:
 
 def ours_unlogged(split: Split, config: TrainConfig) -> float:
     """train_model with no callback: validation and early-stopping bookkeeping only; returns loop seconds."""
-    return train_model(split, config).seconds
+    return train_model(split, config, CHURN_SCHEMA).seconds
 
 
 def ours(split: Split, config: TrainConfig, tracking_dir: Path, batched: bool) -> float:
@@ -85,7 +85,7 @@ def ours(split: Split, config: TrainConfig, tracking_dir: Path, batched: bool) -
     mlflow.set_experiment("bench-training")
     with mlflow.start_run() as run:
         logger = EpochLogger(MlflowClient(), run.info.run_id, every=5 if batched else 1)
-        result = train_model(split, config, on_epoch=logger)
+        result = train_model(split, config, CHURN_SCHEMA, on_epoch=logger)
         t0 = time.perf_counter()
         logger.flush()
         flush = time.perf_counter() - t0
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
 
-    split = split_frame(load_churn(), seed=7)
+    split = split_frame(load_churn(), CHURN_SCHEMA, seed=7)
     config = TrainConfig(epochs=args.epochs, patience=args.epochs, device=args.device)
     samples = len(split.train) * args.epochs
     times: dict[str, list[float]] = {"plain": [], "ours (no log)": [], "ours (log every epoch)": [],

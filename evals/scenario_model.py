@@ -74,7 +74,7 @@ class JointShift(BaseModel):
 
     @model_validator(mode="after")
     def _numeric(self) -> JointShift:
-        from ml_core.data.schema import CHURN_SCHEMA
+        from ml_core.data.churn import CHURN_SCHEMA
 
         numeric = set(CHURN_SCHEMA.numeric_names)
         bad = [n for n in [self.lead, *self.follow] if n not in numeric]

@@ -23,8 +23,8 @@ import pandas as pd
 
 from evals.scenario_model import BadModelRelease, EvalScenario, HealthyRelease
 from ml_core.baseline import SimpleBaseline
-from ml_core.data.churn import load_churn, split_frame
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
+from ml_core.data.tables import split_frame
 from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
 from ml_core.jobs import train_and_register
@@ -60,11 +60,11 @@ def build_template(root: Path, *, epochs: int = 30, progress: Progress = lambda 
     registry = Registry(layout)
     data = load_churn()
     progress(f"training the champion shared by every world ({epochs} epochs)")
-    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name=MODEL, run_name="eval-v1",
+    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name=MODEL, schema=CHURN_SCHEMA, run_name="eval-v1",
                              with_baseline=False)
     registry.set_alias(MODEL, CHAMPION, job.version)
     registry.mark_ready(MODEL, job.version)
-    SimpleBaseline.fit(job.split.train).save(layout.deploy_dir / f"{MODEL}.baseline")  # timeouts fall back to it
+    SimpleBaseline.fit(job.split.train, CHURN_SCHEMA).save(layout.deploy_dir / f"{MODEL}.baseline")  # timeouts fall back to it
     return Template(layout.home, job.version, dict(job.test_metrics), time.time() - started)
 
 
@@ -109,7 +109,7 @@ class World:
         self.registry = Registry(self.layout)
         self.backend = LocalBackend(self.layout, MODEL, self.registry, free_port(), latency_budget_ms=250,
                                     start_timeout_s=READY_TIMEOUT_S)
-        self.pool = split_frame(load_churn()).test  # customers the champion never trained on
+        self.pool = split_frame(load_churn(), CHURN_SCHEMA).test  # customers the champion never trained on
         self.fault_pool = joint_shifted(self.pool, scenario, np.random.default_rng(scenario.traffic.seed))
         self.released: str | None = None  # the version the scenario shipped, for culprit "@release"
         self.url = ""
@@ -147,7 +147,7 @@ class World:
         scenario = self.scenario.traffic_scenario(n)
         if seed_offset:
             scenario = scenario.model_copy(update={"seed": scenario.seed + seed_offset})
-        result = run_traffic(self.url, scenario, self.pool if n == 0 else self.fault_pool)
+        result = run_traffic(self.url, scenario, self.pool if n == 0 else self.fault_pool, schema=CHURN_SCHEMA)
         with PredictionLog(self.layout.predictions_db(MODEL)) as log:
             deliver_labels(log, result)
         return result
@@ -180,7 +180,7 @@ class World:
         bad = data.copy()
         bad[CHURN_SCHEMA.label] = pd.Series(label, index=data.index)
         job = train_and_register(self.registry, bad, TrainConfig(epochs=spec.epochs, patience=spec.epochs),
-                                 model_name=MODEL, run_name=f"release-{self.scenario.name}", with_baseline=False,
+                                 model_name=MODEL, schema=CHURN_SCHEMA, run_name=f"release-{self.scenario.name}", with_baseline=False,
                                  parent_version=self.template.version)
         self.backend.deploy_canary(job.version, spec.canary_weight)
         if spec.promote:

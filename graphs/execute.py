@@ -20,11 +20,9 @@ from agent.proposals import (
 )
 from graphs.signals import realised_by_version
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
-from ml_core.gate import GatePolicy
 from ml_core.pipeline import RetrainRequest, retrain
 from ml_core.release import register_model_bundle
 from ml_core.training import TrainConfig
-from ml_core.watch import check_window
 
 CANARY_MAX_F1_LOSS = 0.05  # with enough labels, a canary worse than this against the champion is rolled back
 CANARY_MIN_LABELS = 50
@@ -78,13 +76,15 @@ def _retrain(ctx: OpsContext, p: RetrainProposal, run: Execution) -> None:
     _serving(ctx, p.model)  # fail before spending minutes on training when nothing could take the canary
     _step(ctx, run, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, gate on {p.gate_metric} "
                     f"(min gain {p.gate_min_gain:+.3f})")
+    spec = ctx.spec(p.model)
     with ctx.prediction_log(p.model) as log:
         out = retrain(ctx.registry, log, RetrainRequest(
             model_name=p.model, window_since=p.window_since, window_until=p.window_until,
             include_reference=p.include_reference,
-            config=TrainConfig(epochs=p.epochs, seed=p.seed, lr=p.learning_rate),
-            policy=GatePolicy(metric=p.gate_metric, min_gain=p.gate_min_gain), reason=p.title),
-            on_step=lambda m: _step(ctx, run, m))
+            config=TrainConfig(epochs=p.epochs, seed=p.seed, lr=p.learning_rate,
+                               exclude_columns=tuple(spec.exclude_from_training)),
+            policy=spec.gate.model_copy(update={"metric": p.gate_metric, "min_gain": p.gate_min_gain}),
+            reason=p.title), on_step=lambda m: _step(ctx, run, m), schema=spec.schema)
     run.result.update({"version": out.version, "run_id": out.run_id, "gate_passed": out.verdict.passed,
                        "gate": "; ".join(out.verdict.reasons), "train_seconds": round(out.seconds, 1),
                        "challenger_metrics": out.challenger_metrics, "rows_window": out.rows_window})
@@ -144,8 +144,7 @@ def _watch(ctx: OpsContext, url: str, model: str) -> None:
 
 def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> tuple[list[str], int]:
     """Why the canary must not be promoted (empty when healthy), and how many requests it served."""
-    watched = check_window(ctx.layout, ctx.registry, model, since=since, until=ctx.clock() + 1, write_report=False,
-                           thresholds=ctx.thresholds)
+    watched = ctx.check_window(model, since=since, until=ctx.clock() + 1, write_report=False)
     with ctx.prediction_log(model) as log:
         window = log.predictions(since, ctx.clock() + 1, with_features=False)
     served = int((window["version"].astype(str) == version).sum()) if len(window) else 0

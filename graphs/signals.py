@@ -17,7 +17,6 @@ from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versions, release_in_window
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.registry import RegistryError, VersionInfo
-from ml_core.watch import check_window
 
 DEPLOY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason")
 
@@ -25,7 +24,7 @@ DEPLOY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason")
 def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any]:
     """Drift (with the Evidently report), realised and estimated performance, prior shift, SLOs, quality."""
     try:
-        watched = check_window(ctx.layout, ctx.registry, model, since=since, until=until, thresholds=ctx.thresholds)
+        watched = ctx.check_window(model, since=since, until=until)
     except RegistryError as exc:
         return {"summary": f"cannot check {model}: {exc}", "findings": [], "n_rows": 0}
     r = watched.result

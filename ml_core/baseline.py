@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -11,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core.data.churn import Split
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
+from ml_core.data.tables import Split
 from ml_core.evaluation import best_f1_threshold, classification_metrics
-from ml_core.features import Preprocessor, engineered
+from ml_core.features import Preprocessor, churn_engineered
 
 
 @dataclass
@@ -28,12 +29,12 @@ class BaselineResult:
     test_metrics: dict[str, float]
     seconds: float = 0.0
 
-    def predict_proba(self, df: pd.DataFrame, schema: TableSchema = CHURN_SCHEMA) -> np.ndarray:
-        return self.model.predict_proba(self.preprocessor.transform(df, schema))[:, 1]
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(self.preprocessor.transform(df))[:, 1]
 
 
-def train_baseline(split: Split, schema: TableSchema = CHURN_SCHEMA, *, seed: int = 7,
-                   exclude: tuple[str, ...] = ("state",)) -> BaselineResult:
+def train_baseline(split: Split, schema: TableSchema, *, seed: int = 7,
+                   exclude: tuple[str, ...] = ()) -> BaselineResult:
     """Fit scikit-learn's HistGradientBoostingClassifier on the same features the PyTorch model sees
     (raw + engineered, without the piecewise-linear bins a tree does not need); tune the threshold for F1
     on ``split.valid`` and report metrics on ``split.test``."""
@@ -45,35 +46,50 @@ def train_baseline(split: Split, schema: TableSchema = CHURN_SCHEMA, *, seed: in
     model = HistGradientBoostingClassifier(random_state=seed)
     # One OpenMP thread: on 3,000 rows thread hand-offs cost more than they save, badly so on a busy box.
     with threadpool_limits(limits=1, user_api="openmp"):
-        model.fit(pre.transform(split.train, schema), schema.labels_to_int(split.train[schema.label]).to_numpy())
+        model.fit(pre.transform(split.train), schema.labels_to_int(split.train[schema.label]).to_numpy())
     result = BaselineResult(model, pre, 0.5, {}, {})
     y_va = schema.labels_to_int(split.valid[schema.label]).to_numpy()
-    p_va = result.predict_proba(split.valid, schema)
+    p_va = result.predict_proba(split.valid)
     result.threshold = best_f1_threshold(y_va, p_va)
     result.valid_metrics = classification_metrics(y_va, p_va, result.threshold)
     y_te = schema.labels_to_int(split.test[schema.label]).to_numpy()
-    result.test_metrics = classification_metrics(y_te, result.predict_proba(split.test, schema), result.threshold)
+    result.test_metrics = classification_metrics(y_te, result.predict_proba(split.test), result.threshold)
     result.seconds = time.perf_counter() - start
     return result
 
 
-# The handful of signals that carry most of the churn risk; each is computable from raw columns alone.
+# The churn demo's handful of signals that carry most of its risk; each is computable from raw columns alone.
+# A model of another feature set uses its numeric columns and one indicator per category.
 SIMPLE_FEATURES = ("total_charge", "number_customer_service_calls", "cs_calls_high", "cs_x_low_charge",
                    "intl_plan", "intl_plan_x_minutes_high", "intl_plan_x_calls_low", "voice_mail_plan",
                    "high_charge")
 
 
-def _simple_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The SIMPLE_FEATURES of ``df``; missing inputs become NaN (filled with training means later)."""
+MAX_INDICATOR_CATEGORIES = 20  # a categorical with more levels than this adds no indicators (too sparse)
+
+
+def simple_features(schema: TableSchema) -> list[str]:
+    if schema.feature_set == "churn":
+        return list(SIMPLE_FEATURES)
+    return [*schema.numeric_names, *(f"{c.name}={v}" for c in schema.columns if c.kind == "categorical"
+                                     and len(c.categories) <= MAX_INDICATOR_CATEGORIES for v in c.categories)]
+
+
+def _simple_frame(df: pd.DataFrame, features: list[str], feature_set: str) -> pd.DataFrame:
+    """The ``features`` of ``df``; missing inputs become NaN (filled with training means later)."""
     out = pd.DataFrame(index=df.index)
-    try:
-        eng = engineered(df)
-    except (KeyError, TypeError, ValueError):
-        eng = pd.DataFrame(index=df.index)
-    for name in SIMPLE_FEATURES:
+    eng = pd.DataFrame(index=df.index)
+    if feature_set == "churn":
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # inputs missing: those features are NaN
+            eng = churn_engineered(df)
+    for name in features:
         if name in eng.columns:
             out[name] = eng[name]
-        elif name in ("intl_plan", "voice_mail_plan"):
+        elif "=" in name:
+            col, value = name.split("=", 1)
+            out[name] = (df[col].astype(str) == value).astype("float64").where(df[col].notna()) \
+                if col in df.columns else np.nan
+        elif feature_set == "churn" and name in ("intl_plan", "voice_mail_plan"):
             src = "international_plan" if name == "intl_plan" else "voice_mail_plan"
             out[name] = (df[src] == "yes").astype("float64") if src in df.columns else np.nan
         elif name in df.columns:
@@ -93,6 +109,7 @@ class SimpleBaseline:
     """
 
     features: list[str] = field(default_factory=lambda: list(SIMPLE_FEATURES))
+    feature_set: str = "churn"
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     coef: list[float] = field(default_factory=list)
@@ -101,17 +118,17 @@ class SimpleBaseline:
     prior: float = 0.0
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, schema: TableSchema = CHURN_SCHEMA,
+    def fit(cls, df: pd.DataFrame, schema: TableSchema,
             valid: pd.DataFrame | None = None) -> SimpleBaseline:
         """Fit on labelled rows; the F1 threshold is tuned on ``valid`` when given, else on ``df``."""
         from sklearn.linear_model import LogisticRegression
 
-        x = _simple_frame(df)
+        x = _simple_frame(df, simple_features(schema), schema.feature_set)
         y = schema.labels_to_int(df[schema.label]).to_numpy()
         mean = x.mean().fillna(0.0)
         std = x.std(ddof=0).fillna(1.0).replace(0, 1.0)
         prior = float(y.mean()) if len(y) else 0.0
-        model = cls(list(x.columns), mean.tolist(), std.tolist(), [0.0] * x.shape[1],
+        model = cls(list(x.columns), schema.feature_set, mean.tolist(), std.tolist(), [0.0] * x.shape[1],
                     float(np.log(max(prior, 1e-6) / max(1 - prior, 1e-6))), 0.5, prior)
         if len(np.unique(y)) == 2:
             lr = LogisticRegression(max_iter=2000).fit(model._standardise(x), y)
@@ -128,21 +145,25 @@ class SimpleBaseline:
         return (arr - mean) / np.asarray(self.std)
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
-        """Churn probability per row."""
-        z = self._standardise(_simple_frame(df)) @ np.asarray(self.coef) + self.intercept
+        """Positive-class probability per row."""
+        x = self._standardise(_simple_frame(df, self.features, self.feature_set))
+        z = x @ np.asarray(self.coef) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(df) >= self.threshold).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "simple_baseline", "features": self.features, "mean": self.mean, "std": self.std,
+        return {"kind": "simple_baseline", "features": self.features, "feature_set": self.feature_set,
+                "mean": self.mean, "std": self.std,
                 "coef": self.coef, "intercept": self.intercept, "threshold": self.threshold,
                 "prior": self.prior}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimpleBaseline:
-        return cls(list(d["features"]), [float(v) for v in d["mean"]], [float(v) for v in d["std"]],
+        # Fallbacks saved before specs existed are the churn demo's.
+        return cls(list(d["features"]), d.get("feature_set", "churn"), [float(v) for v in d["mean"]],
+                   [float(v) for v in d["std"]],
                    [float(v) for v in d["coef"]], float(d["intercept"]), float(d["threshold"]),
                    float(d.get("prior", 0.0)))
 

@@ -10,7 +10,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score, roc_auc_score
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
 
 MIN_SLICE_ROWS = 30
 
@@ -174,7 +174,7 @@ class EvaluationReport(BaseModel):
         return "\n".join(lines)
 
 
-def evaluate(model: Scorer, df: pd.DataFrame, schema: TableSchema = CHURN_SCHEMA, *,
+def evaluate(model: Scorer, df: pd.DataFrame, schema: TableSchema, *,
              slice_columns: Sequence[str] | None = None, bias_metric: str = "recall",
              max_gap: float = 0.15, min_slice_rows: int = MIN_SLICE_ROWS) -> EvaluationReport:
     """Score ``df`` (which must carry the label) and report overall metrics, per-slice metrics and a

@@ -9,15 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
 
 CHARGES = ["total_day_charge", "total_eve_charge", "total_night_charge", "total_intl_charge"]
 MINUTES = ["total_day_minutes", "total_eve_minutes", "total_night_minutes", "total_intl_minutes"]
 CALLS = ["total_day_calls", "total_eve_calls", "total_night_calls", "total_intl_calls"]
 
 
-def engineered(df: pd.DataFrame) -> pd.DataFrame:
-    """Domain features a tree finds by itself but an MLP learns slowly from raw columns."""
+def churn_engineered(df: pd.DataFrame) -> pd.DataFrame:
+    """The churn demo's domain features (feature_set 'churn'): a tree finds them by itself, an MLP learns
+    them slowly from raw columns."""
     intl_plan = (df["international_plan"] == "yes").astype("float64")
     vmail_plan = (df["voice_mail_plan"] == "yes").astype("float64")
     cs = df["number_customer_service_calls"].astype("float64")
@@ -34,6 +35,9 @@ def engineered(df: pd.DataFrame) -> pd.DataFrame:
         "intl_plan_x_minutes_high": intl_plan * (df["total_intl_minutes"] > 13),
         "no_vmail_x_day_minutes": (1 - vmail_plan) * df["total_day_minutes"],
     }, index=df.index).astype("float64")
+
+
+ENGINEERED = {"churn": churn_engineered}  # feature_set -> function; "plain" adds none
 
 
 def _quantile_edges(values: np.ndarray, n_bins: int) -> list[float]:
@@ -53,8 +57,11 @@ def piecewise_linear(x: np.ndarray, edges: Sequence[float]) -> np.ndarray:
 @dataclass
 class Preprocessor:
     """Standardises numeric (raw + engineered) columns, adds piecewise-linear bins of them and
-    one-hot encodes categoricals. Columns in ``excluded`` are ignored (``state``: 51 levels of noise
-    at this data size)."""
+    one-hot encodes categoricals. Gaps are imputed with what training learned: a numeric null becomes
+    the training median plus a 1 in the column's ``<name>#null`` indicator; a categorical null (or an
+    unknown category) is an all-zero one-hot row. Columns in ``excluded`` are ignored (the churn demo's
+    ``state``: 51 levels of noise at its data size). Everything it needs is saved with the model, so
+    serving applies exactly the training transform without the spec."""
 
     numeric: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
@@ -62,27 +69,46 @@ class Preprocessor:
     std: list[float] = field(default_factory=list)
     bin_edges: dict[str, list[float]] = field(default_factory=dict)
     excluded: list[str] = field(default_factory=list)
+    raw_numeric: list[str] = field(default_factory=list)  # the table's own numeric columns, in order
+    feature_set: str = "plain"
+    medians: dict[str, float] = field(default_factory=dict)  # nullable numeric column -> imputed value
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, schema: TableSchema = CHURN_SCHEMA, *, n_bins: int = 0,
+    def fit(cls, df: pd.DataFrame, schema: TableSchema, *, n_bins: int = 0,
             exclude: Sequence[str] = ()) -> Preprocessor:
         """Learn the transform from training rows; ``n_bins=0`` turns the piecewise-linear bins off."""
-        num = cls._numeric_frame(df, schema)
-        num = num[[c for c in num.columns if c not in exclude]]
+        raw_numeric = [c for c in schema.numeric_names if c not in exclude]
+        medians = {}
+        for c in raw_numeric:
+            col = df[c].astype("float64")
+            if schema.column(c).nullable or col.isna().any():
+                medians[c] = float(col.median()) if col.notna().any() else 0.0
+        pre = cls(raw_numeric=raw_numeric, feature_set=schema.feature_set, medians=medians, excluded=list(exclude))
+        num = pre._numeric_frame(df)
         std = num.std(ddof=0).replace(0, 1.0)
         cats = {c: list(schema.column(c).categories) for c in schema.categorical_names if c not in exclude}
         edges: dict[str, list[float]] = {}
         if n_bins > 1:
             for col in num.columns:
+                if col.endswith("#null"):
+                    continue
                 e = _quantile_edges(num[col].to_numpy(dtype=np.float64), n_bins)
                 if e:
                     edges[col] = e
-        return cls(list(num.columns), cats, num.mean().tolist(), std.tolist(), edges, list(exclude))
+        pre.numeric, pre.categories, pre.mean, pre.std, pre.bin_edges = (
+            list(num.columns), cats, num.mean().tolist(), std.tolist(), edges)
+        return pre
 
-    @staticmethod
-    def _numeric_frame(df: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
-        raw = df[schema.numeric_names].astype("float64")
-        return pd.concat([raw, engineered(df)], axis=1)
+    def _numeric_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        raw = df[self.raw_numeric].astype("float64")
+        blocks = [raw.fillna(self.medians) if self.medians else raw]
+        if self.medians:
+            blocks.append(pd.DataFrame({f"{c}#null": df[c].isna().astype("float64") for c in self.medians},
+                                       index=df.index))
+        make = ENGINEERED.get(self.feature_set)
+        if make is not None:
+            blocks.append(make(blocks[0].join(df.drop(columns=self.raw_numeric, errors="ignore"))))
+        return pd.concat(blocks, axis=1)
 
     @property
     def n_features(self) -> int:
@@ -94,8 +120,8 @@ class Preprocessor:
         bins = [f"{c}#bin{i}" for c, e in self.bin_edges.items() for i in range(len(e) - 1)]
         return self.numeric + bins + [f"{c}={v}" for c, vals in self.categories.items() for v in vals]
 
-    def transform(self, df: pd.DataFrame, schema: TableSchema = CHURN_SCHEMA) -> np.ndarray:
-        frame = self._numeric_frame(df, schema)[self.numeric]
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        frame = self._numeric_frame(df)[self.numeric]
         num = frame.to_numpy(dtype=np.float64)
         blocks = [((num - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)]
         for col, edges in self.bin_edges.items():
@@ -110,11 +136,24 @@ class Preprocessor:
 
     def to_dict(self) -> dict[str, Any]:
         return {"numeric": self.numeric, "categories": self.categories, "mean": self.mean, "std": self.std,
-                "bin_edges": self.bin_edges, "excluded": self.excluded}
+                "bin_edges": self.bin_edges, "excluded": self.excluded, "raw_numeric": self.raw_numeric,
+                "feature_set": self.feature_set, "medians": self.medians}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
-        # bin_edges/excluded are optional so bundles saved before they existed still load.
-        return cls(list(d["numeric"]), {k: list(v) for k, v in d["categories"].items()},
-                   list(d["mean"]), list(d["std"]),
-                   {k: list(v) for k, v in d.get("bin_edges", {}).items()}, list(d.get("excluded", [])))
+        # Bundles saved before specs existed are the churn demo's: raw columns are the numeric ones
+        # that are not its engineered features, and the feature set is churn's.
+        numeric = list(d["numeric"])
+        if "raw_numeric" in d:
+            raw, feature_set = list(d["raw_numeric"]), d["feature_set"]
+        else:
+            engineered = set(churn_engineered(pd.DataFrame(0.0, index=[0], columns=_CHURN_INPUTS)).columns)
+            raw, feature_set = [c for c in numeric if c not in engineered], "churn"
+        return cls(numeric, {k: list(v) for k, v in d["categories"].items()}, list(d["mean"]), list(d["std"]),
+                   {k: list(v) for k, v in d.get("bin_edges", {}).items()}, list(d.get("excluded", [])),
+                   raw, feature_set, {k: float(v) for k, v in d.get("medians", {}).items()})
+
+
+# The columns churn_engineered reads, to name its outputs when loading an old bundle.
+_CHURN_INPUTS = ["international_plan", "voice_mail_plan", "number_customer_service_calls", *CHARGES, *MINUTES,
+                 *CALLS]

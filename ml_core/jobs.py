@@ -8,8 +8,8 @@ import mlflow
 import pandas as pd
 
 from ml_core.baseline import train_baseline
-from ml_core.data.churn import Split, fingerprint, split_frame
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
+from ml_core.data.tables import Split, fingerprint, split_frame
 from ml_core.epoch_log import EpochLogger
 from ml_core.evaluation import classification_metrics
 from ml_core.registry import Registry, VersionInfo
@@ -31,7 +31,7 @@ class TrainJobResult:
 
 
 def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConfig, *, model_name: str,
-                       schema: TableSchema = CHURN_SCHEMA, parent_version: str | None = None,
+                       schema: TableSchema, parent_version: str | None = None,
                        on_epoch: EpochCallback | None = None, run_name: str | None = None,
                        with_baseline: bool = True) -> TrainJobResult:
     """Split, train, evaluate on the held-out test set, log everything and register a new version.
@@ -65,7 +65,7 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
         mlflow.set_tag("device", result.device)
         extra: dict[str, float] = {}
         if with_baseline:
-            base = train_baseline(split, schema, seed=config.seed)
+            base = train_baseline(split, schema, seed=config.seed, exclude=config.exclude_columns)
             extra = {"baseline_test_auc": base.test_metrics["auc"], "baseline_test_f1": base.test_metrics["f1"]}
             mlflow.log_metrics(extra)
         result.model.meta.update({"data_fingerprint": fp, "run_id": run.info.run_id})

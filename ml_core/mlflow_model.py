@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from ml_core.model import ChurnModel
+from ml_core.model import TabularModel
 
 
 class ChurnPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
-        self.model = ChurnModel.load(Path(context.artifacts["bundle"]))
+        self.model = TabularModel.load(Path(context.artifacts["bundle"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         score = self.model.predict_proba(model_input)

@@ -1,4 +1,4 @@
-"""The churn model: preprocessing + a PyTorch MLP + calibration + decision threshold, as one bundle."""
+"""A tabular binary classifier: preprocessing + a PyTorch MLP + calibration + decision threshold, one bundle."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ml_core.features import Preprocessor
 BUNDLE_FILE = "bundle.pt"
 
 
-class ChurnNet(nn.Module):
+class TabularNet(nn.Module):
     """A small residual MLP for a tabular classifier."""
 
     def __init__(self, n_in: int, hidden: int = 128, depth: int = 2, dropout: float = 0.1):
@@ -37,13 +37,13 @@ class ChurnNet(nn.Module):
         return self.out(h).squeeze(-1)
 
 
-class ChurnEnsemble(nn.Module):
-    """Several independently initialised ChurnNets trained side by side; the logit is their mean.
+class TabularEnsemble(nn.Module):
+    """Several independently initialised TabularNets trained side by side; the logit is their mean.
     On 5,000 rows one net's validation score swings by ±0.01 AUC from seed to seed; the mean does not."""
 
     def __init__(self, n_in: int, members: int = 3, **net_kwargs: Any):
         super().__init__()
-        self.members = nn.ModuleList(ChurnNet(n_in, **net_kwargs) for _ in range(members))
+        self.members = nn.ModuleList(TabularNet(n_in, **net_kwargs) for _ in range(members))
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """One row of logits per member: shape (members, batch)."""
@@ -55,8 +55,8 @@ class ChurnEnsemble(nn.Module):
 
 def build_net(n_in: int, members: int = 1, **arch: Any) -> nn.Module:
     """The network an ``arch`` dict describes; ``members=1`` (and bundles saved before ensembles
-    existed) gives a plain ChurnNet."""
-    return ChurnNet(n_in, **arch) if members <= 1 else ChurnEnsemble(n_in, members, **arch)
+    existed) gives a plain TabularNet."""
+    return TabularNet(n_in, **arch) if members <= 1 else TabularEnsemble(n_in, members, **arch)
 
 
 @dataclass
@@ -69,9 +69,9 @@ class Fault:
 
 
 @dataclass
-class ChurnModel:
+class TabularModel:
     preprocessor: Preprocessor
-    net: nn.Module  # ChurnNet or ChurnEnsemble, as built by build_net(**arch)
+    net: nn.Module  # TabularNet or TabularEnsemble, as built by build_net(**arch)
     arch: dict[str, Any]
     threshold: float = 0.5
     calibration: tuple[float, float] = (1.0, 0.0)  # Platt scaling on the logit: sigmoid(a*z + b)
@@ -85,7 +85,7 @@ class ChurnModel:
             return self.net(x).float().numpy()
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
-        """Calibrated churn probability per row."""
+        """Calibrated positive-class probability per row."""
         if self.fault is not None:
             self._apply_fault()
         a, b = self.calibration
@@ -117,7 +117,7 @@ class ChurnModel:
         return path
 
     @classmethod
-    def load(cls, directory: Path) -> ChurnModel:
+    def load(cls, directory: Path) -> TabularModel:
         path = directory / BUNDLE_FILE if directory.is_dir() else directory
         blob = torch.load(path, map_location="cpu", weights_only=True)
         meta = json.loads(blob["meta"])

@@ -48,6 +48,11 @@ class HomeLayout:
         return self.home / "memory"
 
     @property
+    def models_dir(self) -> Path:
+        """One spec per watched model: NAME.yaml."""
+        return self.home / "models"
+
+    @property
     def data_dir(self) -> Path:
         return self.home / "data"
 
@@ -68,6 +73,6 @@ class HomeLayout:
 
     def ensure(self) -> HomeLayout:
         for d in (self.home, self.mlflow_artifacts, self.predictions_dir, self.reports_dir,
-                  self.deploy_dir, self.quarantine_dir, self.data_dir):
+                  self.deploy_dir, self.quarantine_dir, self.data_dir, self.models_dir):
             d.mkdir(parents=True, exist_ok=True)
         return self

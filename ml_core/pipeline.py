@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml_core.data.churn import customer_of, load_churn
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
+from ml_core.data.tables import customer_of
 from ml_core.data.validation import DataValidationError, validate_frame
 from ml_core.evaluation import EvaluationReport, evaluate
 from ml_core.gate import GatePolicy, GateVerdict, gate
@@ -55,14 +55,26 @@ class RetrainResult(BaseModel):
 
 
 def window_frame(log: PredictionLog, since: float | None, until: float | None,
-                 schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
+                 schema: TableSchema) -> pd.DataFrame:
     """Labelled production records in the window, shaped like the training table."""
     df = log.labelled_features(since, until)
     if not len(df):
         return pd.DataFrame(columns=[schema.id_column, *schema.feature_names, schema.label])
-    df[schema.label] = df.pop("actual").map({1: schema.positive_label, 0: "no"})
-    df[schema.id_column or "customer_id"] = df.pop("record_id")
+    df[schema.label] = df.pop("actual").map({1: schema.positive_label, 0: schema.negative_label or "other"})
+    df[schema.id_column or "record_id"] = df.pop("record_id")
     return validate_frame(df, schema, require_label=True, quarantine=True).clean
+
+
+def champion_reference(registry: Registry, model_name: str, champion: VersionInfo | None) -> pd.DataFrame:
+    """The rows the champion trained on (saved with its bundle): what a retrain keeps besides the window."""
+    if champion is None:
+        raise DataValidationError(f"model '{model_name}' has no champion to take reference data from; "
+                                  "train one first or pass the reference data")
+    path = registry.bundle_dir(model_name, champion.version) / "reference.parquet"
+    if not path.exists():
+        raise DataValidationError(f"{model_name} v{champion.version} has no training data saved with it; "
+                                  "retrain with include_reference off, or train a version with opsagent")
+    return pd.read_parquet(path)
 
 
 def training_ids(registry: Registry, model_name: str, version: str, schema: TableSchema) -> set[str] | None:
@@ -74,7 +86,7 @@ def training_ids(registry: Registry, model_name: str, version: str, schema: Tabl
 
 def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResult, policy: GatePolicy, *,
                           champion: VersionInfo | None = None, on_step: Step | None = None,
-                          schema: TableSchema = CHURN_SCHEMA
+                          schema: TableSchema
                           ) -> tuple[GateVerdict, EvaluationReport, EvaluationReport | None]:
     """Judge a freshly trained version against the champion on rows neither was trained on.
 
@@ -103,7 +115,7 @@ def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResu
 
 def retrain(registry: Registry, log: PredictionLog | None, request: RetrainRequest, *,
             reference: pd.DataFrame | None = None, on_epoch: EpochCallback | None = None,
-            on_step: Step | None = None, schema: TableSchema = CHURN_SCHEMA) -> RetrainResult:
+            on_step: Step | None = None, schema: TableSchema) -> RetrainResult:
     """Train a challenger on reference + window data, gate it against the champion, register it."""
     start = time.perf_counter()
     step = on_step or (lambda _msg: None)
@@ -114,14 +126,16 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
         raise DataValidationError(
             f"only {len(window)} labelled production records in the window (need {request.min_window_rows}); "
             "wait for more delayed labels or widen the window")
-    ref = (reference if reference is not None else load_churn()) if request.include_reference else None
+    ref = None
+    if request.include_reference:
+        ref = reference if reference is not None else champion_reference(registry, request.model_name, champion)
     parts = [p for p in (ref, window) if p is not None and len(p)]
     if not parts:
         raise DataValidationError("no training data: the window is empty and include_reference is off")
     data = pd.concat(parts, ignore_index=True)
 
     step(f"training on {len(data)} rows")
-    job = train_and_register(registry, data, request.config, model_name=request.model_name,
+    job = train_and_register(registry, data, request.config, model_name=request.model_name, schema=schema,
                              parent_version=champion.version if champion else None, on_epoch=on_epoch,
                              run_name=f"retrain-{request.model_name}")
     verdict, challenger_report, champion_report = gate_against_champion(

@@ -13,7 +13,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ml_core.model import ChurnModel
+from ml_core.model import TabularModel
 from ml_core.paths import HomeLayout
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -146,9 +146,9 @@ class Registry:
             shutil.rmtree(tmp, ignore_errors=True)
         return target
 
-    def load(self, name: str, version: str | int) -> ChurnModel:
+    def load(self, name: str, version: str | int) -> TabularModel:
         self.version(name, version)
-        return ChurnModel.load(self.bundle_dir(name, version))
+        return TabularModel.load(self.bundle_dir(name, version))
 
     def _safe_versions(self, name: str) -> list[VersionInfo]:
         try:

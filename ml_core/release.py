@@ -1,4 +1,4 @@
-"""Register an in-memory ChurnModel as a new registry version (hotfixes, fault-injection releases, tests).
+"""Register an in-memory TabularModel as a new registry version (hotfixes, fault-injection releases, tests).
 
 ``jobs.train_and_register`` trains and registers; this registers a model that already exists, logged
 the same way (an MLflow run holding the pyfunc wrapper and the bundle), so ``Registry.load`` and
@@ -14,7 +14,7 @@ import mlflow
 import pandas as pd
 
 from ml_core.mlflow_model import ChurnPyfunc
-from ml_core.model import ChurnModel
+from ml_core.model import TabularModel
 from ml_core.registry import Registry, VersionInfo
 
 
@@ -25,7 +25,7 @@ def pip_requirements() -> list[str]:
     return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "torch", "pandas", "numpy")]
 
 
-def log_bundle(model: ChurnModel, input_example: pd.DataFrame | None = None,
+def log_bundle(model: TabularModel, input_example: pd.DataFrame | None = None,
                reference: pd.DataFrame | None = None) -> str:
     """Log ``model`` (and its monitoring reference rows) as a pyfunc in the active run; returns its URI."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,7 +39,7 @@ def log_bundle(model: ChurnModel, input_example: pd.DataFrame | None = None,
     return info.model_uri
 
 
-def register_model_bundle(registry: Registry, model_name: str, model: ChurnModel,
+def register_model_bundle(registry: Registry, model_name: str, model: TabularModel,
                           tags: dict[str, str] | None = None, run_name: str | None = None,
                           input_example: pd.DataFrame | None = None) -> VersionInfo:
     """Log ``model`` in a new MLflow run and register it as the next version of ``model_name``.

@@ -1,4 +1,4 @@
-"""Train the churn model: seeded, early-stopped, class-weighted, mixed precision on CUDA."""
+"""Train a tabular model: seeded, early-stopped, class-weighted, mixed precision on CUDA."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import rankdata
 from torch import nn
 
-from ml_core.data.churn import Split
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
+from ml_core.data.tables import Split
 from ml_core.evaluation import best_f1_threshold
 from ml_core.features import Preprocessor
-from ml_core.model import ChurnModel, build_net
+from ml_core.model import TabularModel, build_net
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
@@ -37,7 +37,8 @@ class TrainConfig(BaseModel):
     dropout: float = Field(default=0.2, ge=0, lt=1)
     members: int = Field(default=3, ge=1, le=16, description="independently initialised nets averaged")
     n_bins: int = Field(default=8, ge=0, le=64, description="piecewise-linear bins per numeric feature; 0 = off")
-    exclude_columns: tuple[str, ...] = Field(default=("state",), description="input columns left out")
+    exclude_columns: tuple[str, ...] = Field(default=(), description="input columns left out "
+                                             "(a spec's exclude_from_training)")
     patience: int = Field(default=15, ge=1, description="epochs without validation-loss gain before stopping")
     min_delta: float = Field(default=1e-4, ge=0, description="smallest validation-loss drop that counts")
     pos_weight: float | None = Field(default=None, description="positive-class weight; None = neg/pos ratio")
@@ -49,7 +50,7 @@ class TrainConfig(BaseModel):
 
 @dataclass
 class TrainResult:
-    model: ChurnModel
+    model: TabularModel
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     device: str = "cpu"
@@ -112,7 +113,7 @@ def _snapshot(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def train_model(split: Split, config: TrainConfig, schema: TableSchema = CHURN_SCHEMA,
+def train_model(split: Split, config: TrainConfig, schema: TableSchema,
                 on_epoch: EpochCallback | None = None) -> TrainResult:
     """Fit the preprocessor and the network on ``split.train``; early-stop and calibrate on ``split.valid``.
 
@@ -150,9 +151,9 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
     seed_everything(config.seed, device)
     pre = Preprocessor.fit(split.train, schema, n_bins=config.n_bins, exclude=config.exclude_columns)
     data = _Tensors(
-        x_tr=torch.from_numpy(pre.transform(split.train, schema)),
+        x_tr=torch.from_numpy(pre.transform(split.train)),
         y_tr=torch.from_numpy(schema.labels_to_int(split.train[schema.label]).to_numpy().astype(np.float32)),
-        x_va=torch.from_numpy(pre.transform(split.valid, schema)).to(device),
+        x_va=torch.from_numpy(pre.transform(split.valid)).to(device),
         y_va=schema.labels_to_int(split.valid[schema.label]).to_numpy(), y_va_t=torch.zeros(0))
     data.y_va_t = torch.from_numpy(data.y_va.astype(np.float32)).to(device)
     arch = {"hidden": config.hidden, "depth": config.depth, "dropout": config.dropout,
@@ -166,7 +167,7 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
     calibration = _fit_platt(z_va_np, data.y_va)
     p_va = 1 / (1 + np.exp(-(calibration[0] * z_va_np + calibration[1])))
     threshold = best_f1_threshold(data.y_va, p_va)
-    model = ChurnModel(pre, net, arch, threshold, calibration, meta={"best_epoch": fit.best_epoch})
+    model = TabularModel(pre, net, arch, threshold, calibration, meta={"best_epoch": fit.best_epoch})
     n = len(data.x_tr)
     return TrainResult(model, fit.history, fit.best_epoch, device.type, fit.seconds,
                        n * len(fit.history) / max(fit.seconds, 1e-9), fit.stopped)

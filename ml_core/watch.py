@@ -7,15 +7,15 @@ bundle (what the model learned from) and the champion's own scores on it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ml_core.data.churn import load_churn, split_frame
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
-from ml_core.model import ChurnModel
+from ml_core.data.schema import TableSchema
+from ml_core.model import TabularModel
 from ml_core.monitoring.check import MonitoringResult, MonitoringThresholds, run_check
 from ml_core.monitoring.evidently_report import EvidentlyDriftReport, write_drift_report
 from ml_core.paths import HomeLayout
@@ -31,7 +31,7 @@ class Reference:
     frame: pd.DataFrame
     scores: np.ndarray
     labels: np.ndarray
-    model: ChurnModel
+    model: TabularModel
 
 
 @dataclass
@@ -48,30 +48,50 @@ class WatchResult:
         return self.report.directory if self.report else None
 
 
-def load_reference(registry: Registry, model_name: str, version: str | None = None,
-                   schema: TableSchema = CHURN_SCHEMA) -> Reference:
-    """The training rows stored with a version's bundle (bundles without them: the churn training split)."""
+def load_reference(registry: Registry, model_name: str, schema: TableSchema, version: str | None = None,
+                   fallback: Callable[[], pd.DataFrame] | None = None) -> Reference:
+    """The training rows stored with a version's bundle, or with the version it was derived from (a threshold
+    hotfix, a fault-injection release: tag ``parent_version``); without either, ``fallback()`` (the spec's
+    training split)."""
     if version is None:
         champion = registry.alias(model_name, CHAMPION)
         if champion is None:
             raise RegistryError(f"model '{model_name}' has no champion; train and deploy one first")
         version = champion.version
     bundle = registry.bundle_dir(model_name, version)
-    model = ChurnModel.load(bundle)
-    path = bundle / REFERENCE_FILE
-    frame = pd.read_parquet(path) if path.exists() else split_frame(load_churn(), schema).train
+    model = TabularModel.load(bundle)
+    path = _reference_path(registry, model_name, version)
+    if path is not None:
+        frame = pd.read_parquet(path)
+    elif fallback is not None:
+        frame = fallback()
+    else:
+        raise RegistryError(f"{model_name} v{version} has no training data saved with it, so there is nothing "
+                            "to compare traffic with; retrain it with opsagent, or add the spec's data")
     labels = schema.labels_to_int(frame[schema.label]).to_numpy()
     return Reference(version, frame, model.predict_proba(frame), labels, model)
+
+
+def _reference_path(registry: Registry, model_name: str, version: str) -> Path | None:
+    seen: set[str] = set()
+    current: str | None = version
+    while current and current not in seen:
+        seen.add(current)
+        path = registry.bundle_dir(model_name, current) / REFERENCE_FILE
+        if path.exists():
+            return path
+        current = registry.version(model_name, current).tags.get("parent_version") or None
+    return None
 
 
 def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, since: float | None = None,
                  until: float | None = None, minutes: float = 60.0, thresholds: MonitoringThresholds | None = None,
                  reference: Reference | None = None, write_report: bool = True,
-                 schema: TableSchema = CHURN_SCHEMA) -> WatchResult:
+                 schema: TableSchema) -> WatchResult:
     """Run the monitoring check on predictions in [since, until) (default: the last ``minutes``)."""
     until = until if until is not None else time.time()
     since = since if since is not None else until - minutes * 60
-    ref = reference or load_reference(registry, model_name, schema=schema)
+    ref = reference or load_reference(registry, model_name, schema)
     with PredictionLog(layout.predictions_db(model_name)) as log:
         window = log.predictions(since, until)
         labelled = log.labelled(since, until)
@@ -79,7 +99,7 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
     reference_metrics = registry.version(model_name, ref.version).test_metrics
     result = run_check(ref.frame, ref.scores, window, model_threshold=ref.model.threshold,
                        reference_metrics=reference_metrics, labelled=labelled, rejections=rejections,
-                       reference_labels=ref.labels, thresholds=thresholds)
+                       reference_labels=ref.labels, thresholds=thresholds, schema=schema)
     report = None
     features = [c for c in schema.feature_names if c in window.columns]
     if write_report and len(window) >= 30 and features:

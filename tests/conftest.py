@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml_core.data.churn import load_churn
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.paths import HomeLayout
 
 
@@ -31,7 +31,8 @@ def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3):
 
     layout = HomeLayout(root).ensure()
     registry = Registry(layout)
-    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name="churn", with_baseline=False)
+    job = train_and_register(registry, data, TrainConfig(epochs=epochs, exclude_columns=("state",)), model_name="churn",
+                             schema=CHURN_SCHEMA, with_baseline=False)
     registry.set_alias("churn", CHAMPION, job.version)
     return layout, registry, job
 

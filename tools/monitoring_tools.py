@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from agent.context import OpsContext
 from ml_core.monitoring.slo import VersionSLO, data_quality, slo_report
-from ml_core.watch import WatchResult, check_window
+from ml_core.watch import WatchResult
 from tools.common import (
     ToolInputError,
     errors_as_data,
@@ -46,8 +46,7 @@ def _watch(ctx: OpsContext, model: str, minutes: float, write_report: bool) -> W
     since, until = window(ctx, minutes)
     if not ctx.layout.predictions_db(model).exists():  # check_window would create an empty log
         raise _empty(model, minutes)
-    watched = check_window(ctx.layout, ctx.registry, model, since=since, until=until, thresholds=ctx.thresholds,
-                           write_report=write_report)
+    watched = ctx.check_window(model, since=since, until=until, write_report=write_report)
     if watched.result.n_rows == 0:
         raise _empty(model, minutes, watched.result.quality.n_rejected if watched.result.quality else 0)
     return watched
@@ -144,7 +143,7 @@ def slo_status(ctx: OpsContext, model: str, window_minutes: float = 60) -> SLOSt
         rejections = log.rejections(since, until)
     if not len(rows) and not len(rejections):
         raise _empty(model, window_minutes)
-    th = ctx.thresholds
+    th = ctx.thresholds(model)
     quality = data_quality(rows, rejections, [], max_rejection_rate=th.max_rejection_rate,
                            min_requests=th.min_requests)
     slo = slo_report(rows, p95_latency_ms=th.p95_latency_ms, max_error_rate=th.max_error_rate,

@@ -30,9 +30,10 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from ml_core.deploy.base import DeploymentError
     from ml_core.registry import RegistryError
     from ml_core.simulator.scenario import ScenarioError
+    from ml_core.spec.errors import SpecError
 
     return (UserError, DataValidationError, RegistryError, ScenarioError, ProposalEditError, ApprovalError,
-            IncidentError, DeploymentError)
+            IncidentError, DeploymentError, SpecError)
 
 
 def load_settings() -> Settings:
@@ -43,6 +44,13 @@ def load_settings() -> Settings:
         raise UserError(f"invalid settings from the environment or the config file: {bad}") from exc
     except ValueError as exc:  # OPSAGENT_CONFIG names no file, or the TOML does not parse
         raise UserError(f"could not read the settings: {exc}") from exc
+
+
+def model_spec(settings: Settings, name: str | None):
+    """The spec of model ``name`` (default: the setting), validated; a SpecError names what is wrong."""
+    from ml_core.spec.store import SpecStore
+
+    return SpecStore(settings.layout.ensure()).get(name or settings.model_name)
 
 
 def quiet_libraries() -> None:

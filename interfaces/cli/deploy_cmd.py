@@ -11,14 +11,19 @@ app = typer.Typer(help="Deploy model versions with the local backend: a real ser
                   "Traffic only ever goes to versions that pass readiness.", no_args_is_help=True)
 
 
-def backend(model: str | None):
+def backend(model: str | None, port: int | None = None):
+    """The model's deployment backend. The default model listens on OPSAGENT_SERVE_PORT; any other model on
+    ``port``, or the port its running (or last) service used, or a free one, so two models never collide."""
+    from interfaces.cli.common import model_spec
     from ml_core.deploy.local import LocalBackend
     from ml_core.registry import Registry
 
     settings = load_settings()
+    spec = model_spec(settings, model)
     registry = Registry(settings.layout, settings.mlflow_tracking_uri)
-    return LocalBackend(settings.layout, model or settings.model_name, registry, settings.serve_port,
-                        host=settings.serve_host, latency_budget_ms=settings.latency_budget_ms), registry
+    port = port or (settings.serve_port if spec.name == settings.model_name else None)
+    return LocalBackend(settings.layout, spec.name, registry, port, host=settings.serve_host,
+                        latency_budget_ms=spec.slo.latency_budget_ms or settings.latency_budget_ms), registry
 
 
 def show(status) -> None:
@@ -51,9 +56,13 @@ def _resolve(registry, name: str, ref: str | None) -> str | None:
 @app.command("start")
 def start(version: str | None = typer.Argument(None, help="version or alias to serve as champion when none is "
                                                 "deployed yet (default: the champion alias)"),
-          model: str | None = typer.Option(None)) -> None:
-    """Start the service in the background (idempotent)."""
-    b, reg = backend(model)
+          model: str | None = typer.Option(None, help="model name (default from settings)"),
+          port: int | None = typer.Option(None, min=1, max=65535, help="listen here (default: OPSAGENT_SERVE_PORT "
+                                          "for the default model, a free port for others)")) -> None:
+    """Start the service in the background (idempotent).
+
+    Example: opsagent deploy start --model credit"""
+    b, reg = backend(model, port)
     ref = version or ("champion" if b.status().champion is None else None)
     show(b.start(_resolve(reg, b.model_name, ref)))
 

@@ -13,35 +13,37 @@ from interfaces.cli.common import UserError, console
 def evaluate(
     version: str = typer.Argument("champion", help="version number or alias to evaluate"),
     against: str | None = typer.Option(None, help="gate VERSION against this version/alias, e.g. champion"),
-    data: Path | None = typer.Option(None, help="labelled CSV/Parquet; default: the churn rows that no compared "
-                                     "version was trained on"),
+    data: Path | None = typer.Option(None, help="labelled CSV/Parquet; default: the rows of the spec's data "
+                                     "that no compared version was trained on"),
     min_gain: float = typer.Option(0.0, help="gate: minimum AUC gain over the compared version"),
     model: str | None = typer.Option(None),
 ) -> None:
     """Evaluate a registered version: F1, AUC, precision, recall, Brier, calibration, per slice, bias."""
+    from interfaces.cli.common import model_spec
     from interfaces.cli.model_cmds import _load_data, _registry, resolve_version
-    from ml_core.data.churn import load_churn
-    from ml_core.data.schema import CHURN_SCHEMA
+    from ml_core.data.tables import customer_of
     from ml_core.evaluation import evaluate as run_evaluation
-    from ml_core.gate import GatePolicy, gate
+    from ml_core.gate import gate
     from ml_core.pipeline import training_ids
+    from ml_core.spec.data import load_spec_data
 
     settings, reg = _registry()
-    name = model or settings.model_name
+    spec = model_spec(settings, model)
+    schema, name = spec.schema, spec.name
     info = resolve_version(reg, name, version)
     other = resolve_version(reg, name, against) if against else None
     if data is None:
         # Judge models only on rows they never trained on, or the scores flatter them.
-        frame = load_churn()
+        frame = load_spec_data(spec)
         for v in [info] + ([other] if other else []):
-            seen = training_ids(reg, name, v.version, CHURN_SCHEMA)
-            if seen is not None:
-                frame = frame[~frame["customer_id"].isin(seen)]
+            seen = training_ids(reg, name, v.version, schema)
+            if seen is not None and schema.id_column:
+                frame = frame[~customer_of(frame[schema.id_column]).isin(seen)]
         if len(frame) < 100:
             raise UserError(f"only {len(frame)} rows are unseen by the compared versions; pass --data")
     else:
-        frame = _load_data(data, False, settings)
-    report = run_evaluation(reg.load(name, info.version), frame)
+        frame = _load_data(data, False, settings, spec)
+    report = run_evaluation(reg.load(name, info.version), frame, schema)
     table = Table(title=f"{name} v{info.version} on {len(frame)} labelled rows")
     table.add_column("slice")
     for key in ("auc", "f1", "precision", "recall", "brier", "ece"):
@@ -56,8 +58,8 @@ def evaluate(
     console.print(table)
     console.print(report.bias.summary())
     if other is not None:
-        base = run_evaluation(reg.load(name, other.version), frame)
-        verdict = gate(base, report, GatePolicy(min_gain=min_gain))
+        base = run_evaluation(reg.load(name, other.version), frame, schema)
+        verdict = gate(base, report, spec.gate.model_copy(update={"min_gain": min_gain}))
         colour = "green" if verdict.passed else "red"
         console.print(f"[bold {colour}]gate {'PASSED' if verdict.passed else 'FAILED'}[/] "
                       f"v{info.version} vs v{other.version}:")

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import UserError, console, load_settings, progress_bar
+from interfaces.cli.common import UserError, console, load_settings, model_spec, progress_bar
 
 if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command runs, not for --help
     from agent.settings import Settings
     from ml_core.gate import GateVerdict
     from ml_core.jobs import TrainJobResult
     from ml_core.registry import VersionInfo
+    from ml_core.spec.model_spec import ModelSpec
 
 registry_app = typer.Typer(help="Inspect the MLflow model registry: versions, aliases, lineage.",
                            no_args_is_help=True)
@@ -27,23 +28,28 @@ def _registry():
     return settings, Registry(settings.layout, settings.mlflow_tracking_uri)
 
 
-def _load_data(data: Path | None, quarantine: bool, settings):
-    from ml_core.data.churn import load_churn, load_table
+def _load_data(data: Path | None, quarantine: bool, settings, spec: ModelSpec):
+    """The table to train or evaluate on: ``--data``, else the spec's data; validated against the spec."""
+    from ml_core.data.tables import load_table
+    from ml_core.spec.data import load_spec_data
 
     if data is None:
-        return load_churn()
-    report = load_table(data, quarantine=quarantine, quarantine_dir=settings.layout.quarantine_dir)
-    if report.issues:
-        console.print(f"[yellow]{report.summary()}[/]\nquarantined rows saved in {settings.layout.quarantine_dir}")
-    if len(report.clean) < 100:
-        raise UserError(f"only {len(report.clean)} valid rows in {data}; need at least 100 to train")
-    return report.clean
+        frame = load_spec_data(spec, quarantine=quarantine)
+    else:
+        report = load_table(data, spec.schema, quarantine=quarantine, quarantine_dir=settings.layout.quarantine_dir)
+        if report.issues:
+            console.print(f"[yellow]{report.summary()}[/]\nquarantined rows saved in {settings.layout.quarantine_dir}")
+        frame = report.clean
+    if len(frame) < 100:
+        raise UserError(f"only {len(frame)} valid rows in {data or spec.data}; need at least 100 to train")
+    return frame
 
 
 def train(
-    data: Path | None = typer.Option(None, help="CSV/Parquet with the churn columns and label; "
-                                     "default: the bundled telecom churn data set"),
-    model: str | None = typer.Option(None, help="registered model name (default from settings: churn)"),
+    data: Path | None = typer.Option(None, help="CSV/Parquet with the spec's columns and label; "
+                                     "default: the data the spec names (churn: the bundled telecom data set)"),
+    model: str | None = typer.Option(None, help="model name, as in `opsagent models list` (default from "
+                                     "settings: churn)"),
     epochs: int | None = typer.Option(None, min=1, help="maximum epochs (default 40; early stopping may end "
                                       "sooner)"),
     batch_size: int | None = typer.Option(None, min=8, help="default 128"),
@@ -54,8 +60,9 @@ def train(
     alias: str | None = typer.Option(None, help="alias for the new version; default champion if none exists, "
                                      "else challenger"),
 ) -> None:
-    """Train the churn model (PyTorch), log everything to MLflow and register a new version."""
-    from ml_core.gate import GatePolicy
+    """Train a model from its spec (PyTorch), log everything to MLflow and register a new version.
+
+    Example: opsagent train --model credit --epochs 30"""
     from ml_core.jobs import train_and_register
     from ml_core.pipeline import gate_against_champion
     from ml_core.registry import CHALLENGER, CHAMPION
@@ -64,10 +71,15 @@ def train(
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device must be auto, cpu or cuda, not '{device}'")
     settings, reg = _registry()
-    name = model or settings.model_name
-    frame = _load_data(data, quarantine, settings)
+    spec = model_spec(settings, model)
+    name = spec.name
+    if not spec.trainable:
+        raise UserError(f"model '{name}' is trained by your own pipeline (its spec says trainable: false); "
+                        "register new versions with `opsagent models adopt`, or set trainable: true in the spec")
+    frame = _load_data(data, quarantine, settings, spec)
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-    config = TrainConfig(device=device, seed=settings.seed if seed is None else seed, **overrides)
+    config = TrainConfig(device=device, seed=settings.seed if seed is None else seed,
+                         exclude_columns=tuple(spec.exclude_from_training), **overrides)
     with progress_bar(f"training {name}", config.epochs) as bar:
         def on_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
             bar.update(bar.task_ids[0], completed=epoch,
@@ -75,13 +87,13 @@ def train(
 
         try:
             parent = reg.alias(name, CHAMPION)
-            result = train_and_register(reg, frame, config, model_name=name, on_epoch=on_epoch,
+            result = train_and_register(reg, frame, config, model_name=name, schema=spec.schema, on_epoch=on_epoch,
                                         parent_version=parent.version if parent else None)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         bar.update(bar.task_ids[0], completed=config.epochs)
     champion = reg.alias(name, CHAMPION)
-    verdict, _, _ = gate_against_champion(reg, name, result, GatePolicy(), champion=champion)
+    verdict, _, _ = gate_against_champion(reg, name, result, spec.gate, champion=champion, schema=spec.schema)
     # An explicit --alias or the first champion is set as asked; otherwise the gate decides the challenger.
     target: str | None = alias or (None if champion else CHAMPION)
     if target:

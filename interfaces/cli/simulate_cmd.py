@@ -18,18 +18,22 @@ def simulate(
     model: str | None = typer.Option(None),
 ) -> None:
     """Send traffic to the deployed model; faults start after the scenario's onset."""
+    from interfaces.cli.common import model_spec
     from interfaces.cli.deploy_cmd import backend
-    from ml_core.data.churn import load_churn, split_frame
+    from ml_core.data.tables import split_frame
     from ml_core.predlog import PredictionLog
     from ml_core.simulator.release import ship_faulty_release
     from ml_core.simulator.scenario import load_scenario
     from ml_core.simulator.traffic import deliver_labels, run_traffic
+    from ml_core.spec.data import load_spec_data
 
     spec = load_scenario(scenario)
     updates = {k: v for k, v in {"requests": requests, "rate": rate}.items() if v is not None}
     spec = spec.model_copy(update=updates)
     settings = load_settings()
-    b, registry = backend(model)
+    model_of = model_spec(settings, model)
+    spec.check_features(model_of.schema, model_of.name)
+    b, registry = backend(model_of.name)
     status = b.status()
     if not status.ready or not status.url:
         why = status.ready_reason or status.detail or "not running"
@@ -37,9 +41,10 @@ def simulate(
     released = ship_faulty_release(spec, registry, b, b.model_name)
     if released and spec.release_fault is not None:
         console.print(f"shipped faulty release v{released} as canary ({spec.release_fault.kind})")
-    pool = split_frame(load_churn(), seed=settings.seed).test  # unseen in training; the reference is .train
+    # Rows unseen in training (the reference is the split's .train).
+    pool = split_frame(load_spec_data(model_of), model_of.schema, seed=settings.seed).test
     with progress_bar(f"simulating {spec.name}", spec.requests) as bar:
-        result = run_traffic(status.url, spec, pool,
+        result = run_traffic(status.url, spec, pool, schema=model_of.schema,
                              progress=lambda done, total: bar.update(bar.task_ids[0], completed=done))
     if labels:
         with PredictionLog(settings.layout.predictions_db(b.model_name)) as log:

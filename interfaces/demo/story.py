@@ -18,7 +18,7 @@ from agent.settings import Settings
 from graphs.runner import GraphRunner, TriageOutcome
 from interfaces.demo.narrator import Narrator
 from ml_core.baseline import SimpleBaseline
-from ml_core.data.churn import load_churn, split_frame
+from ml_core.data.tables import split_frame
 from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
 from ml_core.jobs import TrainJobResult, train_and_register
@@ -28,6 +28,8 @@ from ml_core.registry import CHAMPION, Registry
 from ml_core.serving.server import free_port
 from ml_core.simulator.scenario import Scenario, load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
+from ml_core.spec.data import load_spec_data
+from ml_core.spec.store import SpecStore
 from ml_core.training import EpochCallback, TrainConfig
 
 # Decides on the proposal: returns the answer (accept/edit/response/ignore) given the proposal id.
@@ -77,8 +79,10 @@ class _Story:
         self.layout, self.narrator, self.model_name = layout, narrator, model_name
         self.settings = settings.model_copy(update={"home": layout.home, "model_name": model_name})
         self.registry = Registry(layout, self.settings.mlflow_tracking_uri)
-        self.data = load_churn()
-        self.pool = split_frame(self.data).test  # customers the model never trained on
+        self.spec = SpecStore(layout).get(model_name)  # the demo's churn spec, written on first use
+        self.schema = self.spec.schema
+        self.data = load_spec_data(self.spec)
+        self.pool = split_frame(self.data, self.schema).test  # customers the model never trained on
         self.requests = requests
         self.drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
         self.memory = Memory(layout.memory_dir)
@@ -86,11 +90,13 @@ class _Story:
     def train_v1(self, epochs: int) -> TrainJobResult:
         self.narrator.step("1. Train churn v1 (PyTorch, logged to MLflow) and register it as champion")
         name = self.model_name
-        job = train_and_register(self.registry, self.data, TrainConfig(epochs=epochs), model_name=name,
+        config = TrainConfig(epochs=epochs, exclude_columns=tuple(self.spec.exclude_from_training))
+        job = train_and_register(self.registry, self.data, config, model_name=name, schema=self.schema,
                                  on_epoch=self.narrator.epochs("training v1", epochs), run_name="demo-v1")
         self.registry.set_alias(name, CHAMPION, job.version)
         self.registry.mark_ready(name, job.version)
-        SimpleBaseline.fit(job.split.train).save(self.layout.deploy_dir / f"{name}.baseline")  # last-resort fallback
+        fallback = SimpleBaseline.fit(job.split.train, self.schema)  # the service's last-resort fallback
+        fallback.save(self.layout.deploy_dir / f"{name}.baseline")
         metrics = f"test AUC {job.test_metrics['auc']:.3f}, F1 {job.test_metrics['f1']:.3f}"
         self.narrator.info(f"v{job.version}: {metrics} (run {job.run_id[:12]})")
         self.memory.record("training_run", f"{name} v{job.version} trained for the demo: {metrics}", model=name,
@@ -99,7 +105,8 @@ class _Story:
 
     def traffic(self, url: str, scenario: Scenario, label: str) -> None:
         """Customers from the held-out pool against the service; their labels arrive afterwards."""
-        sent = run_traffic(url, scenario, self.pool, progress=self.narrator.progress(label, scenario.requests))
+        sent = run_traffic(url, scenario, self.pool, schema=self.schema,
+                           progress=self.narrator.progress(label, scenario.requests))
         with PredictionLog(self.layout.predictions_db(self.model_name)) as log:
             deliver_labels(log, sent)
 

@@ -1,4 +1,4 @@
-"""The churn table's schema: column kinds, allowed ranges and categories."""
+"""A table's schema (column kinds, allowed ranges and categories), and the churn demo's."""
 
 from __future__ import annotations
 
@@ -15,13 +15,7 @@ class Column:
     low: float | None = None
     high: float | None = None
     categories: tuple[str, ...] = ()
-
-
-STATES = [
-    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN", "KS",
-    "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ", "NM", "NV",
-    "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
-]
+    nullable: bool = False  # nulls are expected and imputed; in a non-nullable column a null is bad data
 
 
 @dataclass(frozen=True)
@@ -29,8 +23,10 @@ class TableSchema:
     columns: tuple[Column, ...]
     label: str
     positive_label: str
+    negative_label: str | None  # None: every value but the positive one is negative (one-vs-rest)
     id_column: str | None = None
     slice_columns: tuple[str, ...] = field(default=())
+    feature_set: str = "plain"  # engineered features the preprocessor adds: "plain" (none) or "churn"
 
     @property
     def feature_names(self) -> list[str]:
@@ -50,40 +46,14 @@ class TableSchema:
                 return c
         raise KeyError(name)
 
+    @property
+    def label_values(self) -> tuple[str, ...] | None:
+        """The valid label values, or None when any value is (one-vs-rest)."""
+        return None if self.negative_label is None else (self.negative_label, self.positive_label)
+
+    @property
+    def nullable_names(self) -> list[str]:
+        return [c.name for c in self.columns if c.nullable]
+
     def labels_to_int(self, labels: pd.Series) -> pd.Series:
         return (labels.astype(str) == self.positive_label).astype("int64")
-
-
-def _num(name: str, high: float, kind: Literal["numeric", "integer"] = "numeric") -> Column:
-    return Column(name, kind, 0.0, high)
-
-
-# Ranges are the physically plausible bounds (a day has 1440 minutes), wide enough for real drift
-# to pass validation: validation rejects broken data, drift detection judges shifted data.
-CHURN_SCHEMA = TableSchema(
-    columns=(
-        Column("state", "categorical", categories=tuple(STATES)),
-        _num("account_length", 1000, "integer"),
-        Column("area_code", "categorical", categories=("area_code_408", "area_code_415", "area_code_510")),
-        Column("international_plan", "categorical", categories=("no", "yes")),
-        Column("voice_mail_plan", "categorical", categories=("no", "yes")),
-        _num("number_vmail_messages", 200, "integer"),
-        _num("total_day_minutes", 1440),
-        _num("total_day_calls", 1000, "integer"),
-        _num("total_day_charge", 500),
-        _num("total_eve_minutes", 1440),
-        _num("total_eve_calls", 1000, "integer"),
-        _num("total_eve_charge", 500),
-        _num("total_night_minutes", 1440),
-        _num("total_night_calls", 1000, "integer"),
-        _num("total_night_charge", 500),
-        _num("total_intl_minutes", 1440),
-        _num("total_intl_calls", 1000, "integer"),
-        _num("total_intl_charge", 500),
-        _num("number_customer_service_calls", 100, "integer"),
-    ),
-    label="churn",
-    positive_label="yes",
-    id_column="customer_id",
-    slice_columns=("international_plan", "voice_mail_plan", "area_code"),
-)

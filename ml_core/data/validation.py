@@ -70,7 +70,8 @@ class ValidationReport:
 def _check_column(col: Column, raw: pd.Series, flag: Callable[..., None]) -> pd.Series:
     """Flag the column's nulls, unknown categories, non-numbers and out-of-range values; returns it coerced."""
     nulls = raw.isna().to_numpy()
-    flag(col.name, "null", nulls)
+    if not col.nullable:
+        flag(col.name, "null", nulls)
     if col.kind == "categorical":
         values = raw.astype("string")
         unknown = (~values.isin(col.categories)).to_numpy() & ~nulls
@@ -120,7 +121,10 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool
         out[col.name] = _check_column(col, out[col.name], flag)
     if require_label:
         labels = out[schema.label].astype("string")
-        flag(schema.label, "unknown_category", (~labels.isin(["yes", "no"])).to_numpy(), "allowed: yes, no")
+        flag(schema.label, "null", labels.isna().to_numpy())
+        if schema.label_values is not None:
+            flag(schema.label, "unknown_category", (~labels.isin(schema.label_values)).to_numpy() & labels.notna()
+                 .to_numpy(), f"allowed: {', '.join(schema.label_values)}")
 
     report = ValidationReport(clean=out.loc[~bad].reset_index(drop=True),
                               quarantined=df.loc[bad].reset_index(drop=True),
@@ -131,5 +135,7 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool
             + "\nFix the data, or pass quarantine=True (CLI: --quarantine) to set the bad rows aside.", issues)
     for col in schema.columns:
         if col.kind == "integer" and len(report.clean):
-            report.clean[col.name] = report.clean[col.name].round().astype("int64")
+            rounded = report.clean[col.name].round()
+            # A nullable integer column with gaps stays float (NaN is the gap); the rest are int64.
+            report.clean[col.name] = rounded if rounded.isna().any() else rounded.astype("int64")
     return report

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
 from ml_core.monitoring.drift_screen import (
     ColumnKind,
     DriftScreenResult,
@@ -94,7 +94,7 @@ class MonitoringResult(BaseModel):
         return [f.subject for f in self.findings if f.kind == "feature_drift"]
 
 
-def schema_kinds(schema: TableSchema = CHURN_SCHEMA) -> dict[str, ColumnKind]:
+def schema_kinds(schema: TableSchema) -> dict[str, ColumnKind]:
     """Fixed drift kinds from the table schema, so a window's typing never depends on its contents."""
     return {c.name: ("categorical" if c.kind == "categorical" else "numerical") for c in schema.columns}
 
@@ -202,20 +202,26 @@ def check_slos(current: pd.DataFrame, th: MonitoringThresholds) -> tuple[list[Fi
 
 
 def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, features: Sequence[str],
-                  th: MonitoringThresholds) -> tuple[list[Finding], DataQuality]:
-    """Rejected requests and nulls that got through: a rejection spike, and the worst null share."""
+                  th: MonitoringThresholds, reference_null_share: Mapping[str, float] | None = None
+                  ) -> tuple[list[Finding], DataQuality]:
+    """Rejected requests and nulls that got through: a rejection spike, and the worst null share (above the
+    reference's, for columns that had gaps in training)."""
     quality = data_quality(current, rejections, features, max_rejection_rate=th.max_rejection_rate,
-                           max_null_share=th.max_null_share, min_requests=th.min_requests)
+                           max_null_share=th.max_null_share, min_requests=th.min_requests,
+                           reference_null_share=reference_null_share)
     findings = []
     if quality.rejection_breached:
         findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
                                 message=f"{quality.rejection_rate:.1%} of rows rejected ({quality.n_rejected})",
                                 evidence={"rejection_rate": quality.rejection_rate}))
     if quality.null_breached:
-        worst = max(quality.null_share, key=quality.null_share.get)
+        ref = quality.reference_null_share
+        worst = max(quality.null_share, key=lambda c: quality.null_share[c] - ref.get(c, 0.0))
+        was = f" (reference {ref[worst]:.1%})" if ref.get(worst) else ""
         findings.append(Finding(kind="null_share", severity="warning", subject=worst,
-                                message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows",
-                                evidence={"null_share": quality.null_share[worst]}))
+                                message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows{was}",
+                                evidence={"null_share": quality.null_share[worst],
+                                          "reference_null_share": ref.get(worst, 0.0)}))
     return findings, quality
 
 
@@ -225,20 +231,32 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
               rejections: pd.DataFrame | int | None = None, reference_labels: np.ndarray | None = None,
               feature_columns: Sequence[str] | None = None, kinds: Mapping[str, ColumnKind] | None = None,
               profile: ReferenceProfile | None = None, score_profile: ReferenceProfile | None = None,
-              thresholds: MonitoringThresholds | None = None) -> MonitoringResult:
+              thresholds: MonitoringThresholds | None = None, schema: TableSchema | None = None) -> MonitoringResult:
     """Everything a scheduled triage needs about one window, as findings with severity and a summary.
 
     ``current_window_df`` is ``PredictionLog.predictions()`` (features as columns, plus ``score``,
     ``latency_ms``, ``role`` ...); ``reference_df`` the training/reference features and
-    ``reference_scores`` the model's scores on it. Pass ``profile``/``score_profile`` built once to skip
+    ``reference_scores`` the model's scores on it. The features and their kinds come from ``schema`` (or
+    ``feature_columns``/``kinds``; without either, the reference's columns that the window also has).
+    Pass ``profile``/``score_profile`` built once to skip
     the reference work; ``labelled`` is ``PredictionLog.labelled()``; ``reference_metrics`` the model's
     test metrics; ``reference_labels`` 0/1 labels of the reference rows for the actual-prior check.
     Each detector runs only when the window holds what it needs (enough rows, scores, labels, latencies).
     """
     th = thresholds or MonitoringThresholds()
-    features = list(feature_columns) if feature_columns is not None else [
-        c for c in CHURN_SCHEMA.feature_names if c in reference_df.columns]
-    kinds = dict(kinds) if kinds is not None else {k: v for k, v in schema_kinds().items() if k in features}
+    if feature_columns is not None:
+        features = list(feature_columns)
+    elif schema is not None:
+        features = [c for c in schema.feature_names if c in reference_df.columns]
+    else:
+        features = [c for c in reference_df.columns if c in current_window_df.columns]
+    if kinds is None:
+        known = schema_kinds(schema) if schema is not None else {}
+        kinds = {c: known.get(c) or ("numerical" if pd.api.types.is_numeric_dtype(reference_df[c]) else "categorical")
+                 for c in features}
+    kinds = dict(kinds)
+    reference_nulls = {c: float(reference_df[c].isna().mean()) for c in features
+                       if c in reference_df.columns and len(reference_df)}
     cur, n = current_window_df, len(current_window_df)
     findings: list[Finding] = []
 
@@ -267,7 +285,7 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
     if n and "latency_ms" in cur:
         found, slo = check_slos(cur, th)
         findings += found
-    found, quality = check_quality(cur, rejections, features, th)
+    found, quality = check_quality(cur, rejections, features, th, reference_nulls)
     findings += found
 
     status = max((f.severity for f in findings), key=_RANK.get, default="ok")

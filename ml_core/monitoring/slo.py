@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,8 @@ class DataQuality(BaseModel):
     max_null_share: float
     rejection_breached: bool
     null_breached: bool
+    reference_null_share: dict[str, float] = Field(
+        default_factory=dict, description="null share per feature in the reference (nullable columns have gaps)")
     rejected_fields: list[RejectedField] = Field(
         default_factory=list, description=f"the {MAX_REJECTED_FIELDS} most frequent (field, problem) pairs behind "
         "the rejections, most frequent first")
@@ -125,8 +127,11 @@ def slo_report(window: pd.DataFrame, *, p95_latency_ms: float = 250.0, max_error
 
 def data_quality(window: pd.DataFrame, rejections: pd.DataFrame | int | None, feature_columns: Sequence[str], *,
                  max_rejection_rate: float = 0.02, max_null_share: float = 0.05,
-                 min_requests: int = 20) -> DataQuality:
-    """Rejection rate (rows rejected / rows offered) and null share per feature among answered rows."""
+                 min_requests: int = 20, reference_null_share: Mapping[str, float] | None = None) -> DataQuality:
+    """Rejection rate (rows rejected / rows offered) and null share per feature among answered rows.
+
+    A column that had gaps in the reference (a nullable column) is judged by its null share *above* the
+    reference's, so a table whose Income is 9 % null is not an alarm until it is 9 % + ``max_null_share``."""
     if rejections is None:
         n_rej = 0
     elif isinstance(rejections, int):
@@ -140,8 +145,11 @@ def data_quality(window: pd.DataFrame, rejections: pd.DataFrame | int | None, fe
     missing = [c for c in feature_columns if c not in window.columns]
     nulls = {c: float(window[c].isna().mean()) if n else 0.0 for c in cols}
     nulls.update({c: 1.0 for c in missing})  # a column the log lacks entirely is a schema break
-    worst = max(nulls.values(), default=0.0)
+    ref = {c: float(v) for c, v in (reference_null_share or {}).items() if c in nulls}
+    excess = {c: nulls[c] - ref.get(c, 0.0) for c in nulls}
+    worst = max(excess.values(), default=0.0)
     return DataQuality(n_requests=n, n_rejected=n_rej, rejection_rate=rate, null_share=nulls, max_null_share=worst,
+                       reference_null_share=ref,
                        rejection_breached=bool(offered >= min_requests and rate > max_rejection_rate),
                        null_breached=bool(n >= min_requests and worst > max_null_share),
                        rejected_fields=rejected_fields(rejections) if isinstance(rejections, pd.DataFrame) else [])

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ml_core.data.schema import TableSchema
 from ml_core.paths import HomeLayout
 from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
 from ml_core.serving.service import ModelLoader, ReloadError, ScoringService
@@ -51,11 +52,17 @@ def registry_loader(layout: HomeLayout, model_name: str) -> ModelLoader:
 
 
 def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | None = None,
-               state_file: Path | None = None, autoload: bool = True, seed: int | None = None) -> FastAPI:
-    """Build the app. ``autoload=False`` starts with nothing loaded (``/ready`` 503) until ``/admin/reload``."""
+               state_file: Path | None = None, autoload: bool = True, seed: int | None = None,
+               schema: TableSchema | None = None) -> FastAPI:
+    """Build the app. ``autoload=False`` starts with nothing loaded (``/ready`` 503) until ``/admin/reload``.
+    Requests are validated against ``schema``, by default the model's spec in ``layout``."""
     layout.ensure()
+    if schema is None:
+        from ml_core.spec.store import SpecStore
+
+        schema = SpecStore(layout).get(model_name).schema
     service = ScoringService(layout, model_name, loader or registry_loader(layout, model_name),
-                             state_file=state_file, seed=seed)
+                             state_file=state_file, seed=seed, schema=schema)
     token = ensure_admin_token(token_path(layout, model_name))
 
     async def lifespan(app: FastAPI):

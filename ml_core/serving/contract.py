@@ -19,7 +19,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
 
 MAX_RECORDS = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -56,11 +56,11 @@ class RequestRejected(Exception):
 class RecordValidator:
     """Validates JSON records for one schema; returns cleaned feature dicts and record ids."""
 
-    def __init__(self, schema: TableSchema = CHURN_SCHEMA, max_records: int = MAX_RECORDS):
+    def __init__(self, schema: TableSchema, max_records: int = MAX_RECORDS):
         self.schema = schema
         self.max_records = max_records
         self.id_column = schema.id_column
-        self._checks = [(c.name, c.kind, c.low, c.high, frozenset(c.categories)) for c in schema.columns]
+        self._checks = [(c.name, c.kind, c.low, c.high, frozenset(c.categories), c.nullable) for c in schema.columns]
         self._allowed = {c.name: ", ".join(c.categories[:6]) + ("…" if len(c.categories) > 6 else "")
                          for c in schema.columns}
 
@@ -95,13 +95,14 @@ class RecordValidator:
 
     def _record(self, i: int, rec: dict[str, Any], errors: list[FieldError]) -> tuple[dict[str, Any], str | None]:
         row: dict[str, Any] = {}
-        for name, kind, low, high, cats in self._checks:
-            if name not in rec:
+        for name, kind, low, high, cats, nullable in self._checks:
+            if name not in rec and not nullable:
                 errors.append(FieldError(i, name, "missing", "required field"))
                 continue
-            v = rec[name]
+            v = rec.get(name)
             if v is None:
-                errors.append(FieldError(i, name, "null", "value is null"))
+                if not nullable:
+                    errors.append(FieldError(i, name, "null", "value is null"))
             elif kind == "categorical":
                 if not isinstance(v, str):
                     errors.append(FieldError(i, name, "wrong_type", f"expected a string, got {type(v).__name__}"))

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
-from ml_core.model import ChurnModel
+from ml_core.data.schema import TableSchema
+from ml_core.model import TabularModel
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.serving.batching import LogWriter, ModelWorker
@@ -28,7 +28,7 @@ from ml_core.serving.state import DeploymentState, baseline_path, read_state, st
 
 log = logging.getLogger(__name__)
 
-ModelLoader = Callable[[str], ChurnModel]
+ModelLoader = Callable[[str], TabularModel]
 
 
 class ReloadError(RuntimeError):
@@ -38,7 +38,7 @@ class ReloadError(RuntimeError):
 @dataclass
 class LoadedVersion:
     version: str
-    model: ChurnModel
+    model: TabularModel
     worker: ModelWorker
     smoke_ms: float
 
@@ -60,7 +60,7 @@ class ServiceStatus:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def smoke_record(schema: TableSchema = CHURN_SCHEMA) -> dict[str, Any]:
+def smoke_record(schema: TableSchema) -> dict[str, Any]:
     """One plausible, valid record built from the schema (mid-low numbers, first categories)."""
     row: dict[str, Any] = {}
     for c in schema.columns:
@@ -72,7 +72,7 @@ def smoke_record(schema: TableSchema = CHURN_SCHEMA) -> dict[str, Any]:
     return row
 
 
-def smoke_check(model: ChurnModel, schema: TableSchema = CHURN_SCHEMA) -> float:
+def smoke_check(model: TabularModel, schema: TableSchema) -> float:
     """Readiness: the artifact scores a valid record with finite probabilities. Returns milliseconds.
 
     Injected faults (``model.fault``) are set aside: they stand for failures that only live traffic
@@ -93,7 +93,7 @@ class ScoringService:
     """Holds loaded versions and the routing; scores validated batches with fallback and logging."""
 
     def __init__(self, layout: HomeLayout, model_name: str, loader: ModelLoader, *,
-                 state_file: Path | None = None, schema: TableSchema = CHURN_SCHEMA, seed: int | None = None):
+                 state_file: Path | None = None, schema: TableSchema, seed: int | None = None):
         self.layout = layout
         self.model_name = model_name
         self.loader = loader

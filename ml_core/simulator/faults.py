@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
 from ml_core.simulator.scenario import (
     ConceptDrift,
     CovariateDrift,
@@ -19,7 +19,7 @@ from ml_core.simulator.scenario import (
 
 
 def sample_customers(pool: pd.DataFrame, n: int, rng: np.random.Generator, scenario: Scenario | None,
-                     active: bool, schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
+                     active: bool, schema: TableSchema) -> pd.DataFrame:
     """Draw ``n`` customers; under label shift, churners are drawn at the scenario's rate.
 
     Without label shift, customers come in a random order without repeats until the pool is used up:
@@ -53,7 +53,7 @@ def _next_indices(pool: pd.DataFrame, n: int, rng: np.random.Generator) -> np.nd
 
 
 def apply_feature_faults(batch: pd.DataFrame, scenario: Scenario, reference_std: dict[str, float],
-                         rng: np.random.Generator, schema: TableSchema = CHURN_SCHEMA) -> pd.DataFrame:
+                         rng: np.random.Generator, schema: TableSchema) -> pd.DataFrame:
     """Covariate drift on the features (validation faults are applied later, on the JSON records)."""
     out = batch.copy()
     for fault in scenario.faults:
@@ -72,20 +72,32 @@ def apply_feature_faults(batch: pd.DataFrame, scenario: Scenario, reference_std:
 
 
 def relabel(batch: pd.DataFrame, scenario: Scenario, rng: np.random.Generator,
-            schema: TableSchema = CHURN_SCHEMA) -> np.ndarray:
+            schema: TableSchema) -> np.ndarray:
     """The labels that will arrive later; concept drift draws a share of them from a new relation."""
     y = schema.labels_to_int(batch[schema.label]).to_numpy().copy()
     for fault in scenario.faults:
         if isinstance(fault, ConceptDrift):
-            # New relation: voice-mail customers, whom the model thinks loyal, leave.
-            new = (batch["voice_mail_plan"] == "yes").to_numpy().astype(np.int64)
+            new = _new_relation(batch, fault, schema)
             take = rng.random(len(y)) < fault.strength
             y = np.where(take, new, y)
     return y
 
 
+def _new_relation(batch: pd.DataFrame, fault: ConceptDrift, schema: TableSchema) -> np.ndarray:
+    """The labels of the new relation: positive where ``fault.feature`` equals ``fault.value`` (a category),
+    or is above it (a number; default the batch median). Unset feature: the first categorical column."""
+    name = fault.feature or next((c.name for c in schema.columns if c.kind == "categorical"), schema.feature_names[0])
+    col = schema.column(name)
+    values = batch[name]
+    if col.kind == "categorical":
+        value = fault.value if fault.value is not None else col.categories[0]
+        return (values.astype(str) == str(value)).to_numpy().astype(np.int64)
+    cut = float(fault.value) if fault.value is not None else float(values.astype("float64").median())
+    return (values.astype("float64") > cut).to_numpy().astype(np.int64)
+
+
 def to_records(batch: pd.DataFrame, scenario: Scenario | None, active: bool, rng: np.random.Generator,
-               schema: TableSchema = CHURN_SCHEMA) -> list[dict]:
+               schema: TableSchema) -> list[dict]:
     """JSON-ready records, with null storms and schema breaks applied when active."""
     cols = schema.feature_names + ([schema.id_column] if schema.id_column else [])
     records = batch[cols].to_dict(orient="records")

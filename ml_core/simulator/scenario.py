@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.schema import TableSchema
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
@@ -33,6 +33,10 @@ class ConceptDrift(_Fault):
 
     kind: Literal["concept_drift"] = "concept_drift"
     strength: float = Field(default=0.5, gt=0, le=1, description="share of labels drawn from the new relation")
+    feature: str | None = Field(default=None, description="the new relation: positive where this column ... "
+                                "(default: the schema's first categorical column)")
+    value: str | float | None = Field(default=None, description="... equals this category, or is above this "
+                                      "number (default: its first category / the batch median)")
 
 
 class LabelShift(_Fault):
@@ -110,16 +114,16 @@ class Scenario(BaseModel):
     faults: list[FaultSpec] = Field(default_factory=list)
     expected: Expected = Field(default_factory=lambda: Expected(detected=False))
 
-    @model_validator(mode="after")
-    def _features_exist(self) -> Scenario:
-        known = set(CHURN_SCHEMA.feature_names)
+    def check_features(self, schema: TableSchema, model: str = "the model") -> Scenario:
+        """Raise ScenarioError if a fault names a column the model's schema lacks; returns self."""
+        known = set(schema.feature_names)
         for f in self.faults:
             names = list(getattr(f, "features", [])) + list(getattr(f, "rename", {}))
-            names += list(getattr(f, "stringify", []))
+            names += list(getattr(f, "stringify", [])) + [n for n in [getattr(f, "feature", None)] if n]
             unknown = [n for n in names if n not in known]
             if unknown:
-                raise ValueError(f"fault '{f.kind}' names unknown feature(s) {unknown}; "
-                                 f"known features: {', '.join(sorted(known))}")
+                raise ScenarioError(f"scenario '{self.name}': fault '{f.kind}' names unknown feature(s) {unknown} "
+                                    f"of {model}; its features: {', '.join(sorted(known))}")
         return self
 
     @property

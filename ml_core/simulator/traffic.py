@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import CHURN_SCHEMA, TableSchema
+from ml_core.data.schema import TableSchema
 from ml_core.predlog import PredictionLog
 from ml_core.simulator.faults import apply_feature_faults, relabel, sample_customers, to_records
 from ml_core.simulator.scenario import Scenario
@@ -43,7 +43,7 @@ class TrafficResult:
                 "seconds": round(self.finished - self.started, 2)}
 
 
-def run_traffic(base_url: str, scenario: Scenario, pool: pd.DataFrame, *, schema: TableSchema = CHURN_SCHEMA,
+def run_traffic(base_url: str, scenario: Scenario, pool: pd.DataFrame, *, schema: TableSchema,
                 reference_std: dict[str, float] | None = None, progress: Progress | None = None,
                 timeout_s: float = 10.0) -> TrafficResult:
     """Send ``scenario.requests`` batches to ``base_url``/predict; faults start after ``scenario.onset``.

@@ -14,7 +14,8 @@ from world import make_ctx
 
 from agent.proposals import Accept, Edit, FixDataProposal, Ignore, Respond, RetrainProposal
 from graphs.runner import GraphRunner
-from ml_core.data.churn import split_frame
+from ml_core.data.churn import CHURN_SCHEMA
+from ml_core.data.tables import split_frame
 from ml_core.simulator.scenario import load_scenario
 from ml_core.simulator.traffic import run_traffic
 
@@ -138,11 +139,11 @@ def test_reject_executes_nothing_and_is_remembered(drift_world):
 
 def test_an_edit_changes_what_is_executed(drift_world, churn_df):
     """Last in the module: it retrains, deploys a canary and promotes or rolls back."""
-    pool = split_frame(churn_df).test
+    pool = split_frame(churn_df, CHURN_SCHEMA).test
     scenario = load_scenario("covariate_drift").model_copy(update={"requests": 60, "seed": 21})
 
     def canary_traffic(url: str, _seconds: float) -> None:
-        run_traffic(url, scenario, pool)
+        run_traffic(url, scenario, pool, schema=CHURN_SCHEMA)
 
     ctx = make_ctx(drift_world.layout, canary_traffic=canary_traffic)
     before = versions(drift_world)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from agent.context import OpsContext
 from agent.settings import Settings
-from ml_core.data.churn import split_frame
+from ml_core.data.churn import CHURN_SCHEMA
+from ml_core.data.tables import split_frame
 from ml_core.deploy.local import LocalBackend
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
@@ -46,8 +47,8 @@ def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", request
         status = backend.status()
     assert status.ready and status.url, status
     t0 = time.time()
-    pool = split_frame(churn_df).test
-    traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool)
+    pool = split_frame(churn_df, CHURN_SCHEMA).test
+    traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool, schema=CHURN_SCHEMA)
     with PredictionLog(layout.predictions_db("churn")) as log:
         deliver_labels(log, traffic)
     return World(layout, registry, backend, status.url, job.version, t0)

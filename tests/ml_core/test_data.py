@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from ml_core.data.churn import customer_of, fingerprint, load_churn, load_table, split_frame
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
+from ml_core.data.tables import customer_of, fingerprint, load_table, split_frame
 from ml_core.data.validation import DataValidationError, validate_frame
 
 
@@ -54,15 +54,15 @@ def test_bad_rows_named_with_counts_or_quarantined(churn, tmp_path):
 
 def test_load_table_reports_unreadable_and_missing_files(tmp_path):
     with pytest.raises(DataValidationError, match="not found"):
-        load_table(tmp_path / "nope.csv")
+        load_table(tmp_path / "nope.csv", CHURN_SCHEMA)
     garbage = tmp_path / "garbage.csv"
     garbage.write_text("just,one\nline")
     with pytest.raises(DataValidationError, match="missing"):
-        load_table(garbage)
+        load_table(garbage, CHURN_SCHEMA)
 
 
 def test_split_is_stratified_and_seeded(churn):
-    a, b = split_frame(churn, seed=3), split_frame(churn, seed=3)
+    a, b = split_frame(churn, CHURN_SCHEMA, seed=3), split_frame(churn, CHURN_SCHEMA, seed=3)
     assert a.test["customer_id"].tolist() == b.test["customer_id"].tolist()
     rates = [(s["churn"] == "yes").mean() for s in (a.train, a.valid, a.test)]
     assert max(rates) - min(rates) < 0.01
@@ -78,13 +78,13 @@ def test_fingerprint_tracks_content_not_column_order(churn):
 
 def test_single_class_label_is_refused(churn):
     with pytest.raises(DataValidationError, match="single class"):
-        split_frame(churn[churn["churn"] == "no"])
+        split_frame(churn[churn["churn"] == "no"], CHURN_SCHEMA)
 
 
 def test_split_keeps_a_customers_rows_together(churn):
     copies = churn.sample(400, random_state=1).copy()
     copies["customer_id"] = copies["customer_id"] + "~prod-req-1"
-    split = split_frame(pd.concat([churn, copies], ignore_index=True))
+    split = split_frame(pd.concat([churn, copies], ignore_index=True), CHURN_SCHEMA)
     sides = [set(customer_of(part["customer_id"])) for part in (split.train, split.valid, split.test)]
     assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
     assert sum(len(p) for p in (split.train, split.valid, split.test)) == 5400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.evaluation import (
     EvaluationReport,
     SliceMetrics,

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from ml_core.data.churn import split_frame
+from ml_core.data.churn import CHURN_SCHEMA
+from ml_core.data.tables import split_frame
 from ml_core.deploy.local import LocalBackend
 from ml_core.predlog import PredictionLog
 from ml_core.serving.server import free_port
@@ -27,8 +28,8 @@ def world(champion_home, churn_df):
     layout, registry, job = champion_home
     backend = LocalBackend(layout, "churn", registry, free_port(), latency_budget_ms=150)
     backend.start(job.version)
-    pool = split_frame(churn_df).test  # unseen in training; the reference is the training split
-    reference = load_reference(registry, "churn")
+    pool = split_frame(churn_df, CHURN_SCHEMA).test  # unseen in training; the reference is the training split
+    reference = load_reference(registry, "churn", CHURN_SCHEMA)
     yield layout, registry, backend, pool, reference
     backend.stop()
 
@@ -39,10 +40,10 @@ def run_and_check(world, name: str, **overrides):
     ship_faulty_release(scenario, registry, backend, "churn")
     status = backend.status()
     start = time.time()
-    result = run_traffic(status.url, scenario, pool)
+    result = run_traffic(status.url, scenario, pool, schema=CHURN_SCHEMA)
     with PredictionLog(layout.predictions_db("churn")) as log:
         deliver_labels(log, result)
-    checked = check_window(layout, registry, "churn", since=start, until=time.time() + 1, reference=reference,
+    checked = check_window(layout, registry, "churn", schema=CHURN_SCHEMA, since=start, until=time.time() + 1, reference=reference,
                            write_report=False)
     if scenario.release_fault is not None:
         backend.rollback()

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_core.data.churn import load_churn
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.monitoring.check import MonitoringThresholds, run_check
 from ml_core.monitoring.performance import cbpe_estimate, estimate_metrics, prior_shift, realised_performance
 from ml_core.monitoring.slo import data_quality, slo_report

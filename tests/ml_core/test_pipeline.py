@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from ml_core.data.churn import split_frame
+from ml_core.data.churn import CHURN_SCHEMA
+from ml_core.data.tables import split_frame
 from ml_core.data.validation import DataValidationError
 from ml_core.gate import GatePolicy
 from ml_core.pipeline import RetrainRequest, retrain
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 def world(champion_home, churn_df):
     layout, registry, job = champion_home
     data = churn_df
-    rows = split_frame(data).test.head(300)
+    rows = split_frame(data, CHURN_SCHEMA).test.head(300)
     now = time.time()
     features = [k for k in rows.columns if k not in ("churn", "customer_id")]
     with PredictionLog(layout.predictions_db("churn")) as log:
@@ -34,7 +35,7 @@ def world(champion_home, churn_df):
 
 def test_reference_rows_travel_with_the_bundle(world):
     _, registry, _, job, _ = world
-    ref = load_reference(registry, "churn")
+    ref = load_reference(registry, "churn", CHURN_SCHEMA)
     assert len(ref.frame) == len(job.split.train)
     assert len(ref.scores) == len(ref.frame)
 
@@ -45,7 +46,7 @@ def test_retrain_registers_a_gated_challenger_with_lineage(world):
                              config=TrainConfig(epochs=3, seed=11), policy=GatePolicy(min_gain=-0.05),
                              reason="test")
     steps: list[str] = []
-    result = retrain(registry, log, request, on_step=steps.append)
+    result = retrain(registry, log, request, schema=CHURN_SCHEMA, on_step=steps.append)
     assert result.rows_window == 300 and result.rows_reference == 5000
     assert result.parent_version == job.version
     assert result.verdict.reasons and any(s.startswith("gate") for s in steps)
@@ -61,7 +62,7 @@ def test_strict_gate_keeps_a_no_better_model_out(world):
     _, registry, log, _, now = world
     request = RetrainRequest(model_name="churn", include_reference=True, config=TrainConfig(epochs=1, seed=3),
                              policy=GatePolicy(min_gain=0.1))
-    result = retrain(registry, None, request)
+    result = retrain(registry, None, request, schema=CHURN_SCHEMA)
     assert not result.verdict.passed and result.alias is None
     assert not registry.version("churn", result.version).ready_for_deploy
 
@@ -70,4 +71,4 @@ def test_empty_window_is_refused_with_a_clear_message(world):
     _, registry, log, _, now = world
     request = RetrainRequest(model_name="churn", window_since=now + 3600, window_until=now + 7200)
     with pytest.raises(DataValidationError, match="labelled production records"):
-        retrain(registry, log, request)
+        retrain(registry, log, request, schema=CHURN_SCHEMA)

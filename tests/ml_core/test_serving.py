@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from test_serving_support import BROKEN, GOOD, GOOD2, MODEL, SLOW, SLOW_MS, UNLOADABLE, base_home
 
+from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.serving.app import ADMIN_HEADER, create_app
@@ -200,10 +201,10 @@ def test_broken_champion_without_previous_or_baseline_answers_with_the_prior(hom
 
 def test_broken_champion_without_previous_answers_with_a_saved_baseline(tmp_path: Path, churn_df) -> None:
     from ml_core.baseline import SimpleBaseline
-    from ml_core.data.churn import split_frame
+    from ml_core.data.tables import split_frame
 
     layout = base_home().copy_to(tmp_path / "home")
-    SimpleBaseline.fit(split_frame(churn_df).train).save(baseline_path(layout, MODEL))
+    SimpleBaseline.fit(split_frame(churn_df, CHURN_SCHEMA).train, CHURN_SCHEMA).save(baseline_path(layout, MODEL))
     state = DeploymentState(model=MODEL, champion=BROKEN, fallback_prior=0.14)
     with serve(layout, state) as (_, client, _):
         [p] = client.post("/predict", json={"records": base_home().records(1)}).json()["predictions"]

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_core.data.churn import load_churn
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.jobs import train_and_register
-from ml_core.model import ChurnModel, Fault
+from ml_core.model import Fault, TabularModel
 from ml_core.paths import HomeLayout
 from ml_core.registry import Registry
 from ml_core.release import register_model_bundle
@@ -33,7 +33,7 @@ SLOW_MS = 1500.0  # far past the budget, so a loaded CI machine still shows the 
 class BaseHome:
     home: Path
     data: pd.DataFrame
-    model: ChurnModel
+    model: TabularModel
 
     def records(self, n: int = 1, start: int = 0) -> list[dict]:
         return self.data.drop(columns=["churn"]).iloc[start:start + n].to_dict("records")
@@ -56,7 +56,7 @@ def base_home() -> BaseHome:
         layout = HomeLayout(home).ensure()
         reg = Registry(layout)
         data = load_churn()
-        res = train_and_register(reg, data, TrainConfig(epochs=2), model_name=MODEL)
+        res = train_and_register(reg, data, TrainConfig(epochs=2), model_name=MODEL, schema=CHURN_SCHEMA)
         assert res.version == GOOD
         model = reg.load(MODEL, GOOD)
         good2 = copy.deepcopy(model)

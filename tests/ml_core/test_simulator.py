@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_core.data.churn import load_churn
+from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.simulator.faults import apply_feature_faults, relabel, sample_customers, to_records
 from ml_core.simulator.scenario import ScenarioError, builtin_names, load_scenario
 
@@ -26,8 +26,9 @@ def test_every_builtin_scenario_validates():
 def test_bad_scenario_files_get_clear_messages(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nfaults:\n  - kind: covariate_drift\n    features: [no_such_feature]\n")
+    # A scenario is checked against the model it is run on: the file is valid, the churn model lacks the column.
     with pytest.raises(ScenarioError, match="no_such_feature"):
-        load_scenario(bad)
+        load_scenario(bad).check_features(CHURN_SCHEMA, "churn")
     bad.write_text("name: x\nfaults:\n  - kind: meteor_strike\n")
     with pytest.raises(ScenarioError, match="faults"):
         load_scenario(bad)
@@ -41,8 +42,8 @@ def test_bad_scenario_files_get_clear_messages(tmp_path):
 def test_covariate_drift_scales_only_the_named_feature(pool):
     s = load_scenario("covariate_drift")
     rng = np.random.default_rng(0)
-    batch = sample_customers(pool, 400, rng, s, True)
-    drifted = apply_feature_faults(batch, s, {}, rng)
+    batch = sample_customers(pool, 400, rng, s, True, CHURN_SCHEMA)
+    drifted = apply_feature_faults(batch, s, {}, rng, CHURN_SCHEMA)
     ratio = drifted["total_day_minutes"].mean() / batch["total_day_minutes"].mean()
     assert ratio == pytest.approx(1.25, rel=0.01)
     assert drifted["total_eve_minutes"].equals(batch["total_eve_minutes"])
@@ -51,30 +52,30 @@ def test_covariate_drift_scales_only_the_named_feature(pool):
 def test_label_shift_changes_the_prior(pool):
     s = load_scenario("label_shift")
     rng = np.random.default_rng(0)
-    before = (sample_customers(pool, 2000, rng, s, False)["churn"] == "yes").mean()
-    after = (sample_customers(pool, 2000, rng, s, True)["churn"] == "yes").mean()
+    before = (sample_customers(pool, 2000, rng, s, False, CHURN_SCHEMA)["churn"] == "yes").mean()
+    after = (sample_customers(pool, 2000, rng, s, True, CHURN_SCHEMA)["churn"] == "yes").mean()
     assert before < 0.2 and after == pytest.approx(0.45, abs=0.04)
 
 
 def test_concept_drift_changes_labels_not_features(pool):
     s = load_scenario("concept_drift")
     rng = np.random.default_rng(0)
-    batch = sample_customers(pool, 2000, rng, s, True)
-    y_new = relabel(batch, s, rng)
+    batch = sample_customers(pool, 2000, rng, s, True, CHURN_SCHEMA)
+    y_new = relabel(batch, s, rng, CHURN_SCHEMA)
     y_old = (batch["churn"] == "yes").to_numpy().astype(int)
     vm = (batch["voice_mail_plan"] == "yes").to_numpy()
     assert y_new[vm].mean() > y_old[vm].mean() + 0.3
-    assert apply_feature_faults(batch, s, {}, rng).equals(batch)
+    assert apply_feature_faults(batch, s, {}, rng, CHURN_SCHEMA).equals(batch)
 
 
 def test_null_storm_and_schema_break_break_records(pool):
     rng = np.random.default_rng(0)
-    batch = sample_customers(pool, 200, rng, None, False)
-    nulls = to_records(batch, load_scenario("null_storm"), True, rng)
+    batch = sample_customers(pool, 200, rng, None, False, CHURN_SCHEMA)
+    nulls = to_records(batch, load_scenario("null_storm"), True, rng, CHURN_SCHEMA)
     share = np.mean([r["total_eve_charge"] is None for r in nulls])
     assert 0.2 < share < 0.4
-    broken = to_records(batch, load_scenario("schema_break"), True, rng)
+    broken = to_records(batch, load_scenario("schema_break"), True, rng, CHURN_SCHEMA)
     assert "total_night_minutes" not in broken[0] and "night_minutes" in broken[0]
     assert isinstance(broken[0]["account_length"], str)
-    clean = to_records(batch, load_scenario("null_storm"), False, rng)
+    clean = to_records(batch, load_scenario("null_storm"), False, rng, CHURN_SCHEMA)
     assert all(r["total_eve_charge"] is not None for r in clean)

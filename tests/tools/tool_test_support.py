@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ml_core.data.schema import CHURN_SCHEMA
+from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.registry import Registry
