@@ -94,11 +94,13 @@ def _labelled(ctx: OpsContext, model: str, since: float | None, until: float | N
 
 
 def _reference_rows(ctx: OpsContext, model: str, champion: VersionInfo | None) -> int:
-    """Rows of the reference data a retrain adds to the window (the champion's training rows)."""
+    """Rows of the reference data a retrain adds to the window: the spec's table, else the champion's rows."""
     from ml_core.pipeline import champion_reference
+    from ml_core.spec.data import retrain_reference
 
     try:
-        return len(champion_reference(ctx.registry, model, champion))
+        reference = retrain_reference(ctx.spec(model))
+        return len(reference if reference is not None else champion_reference(ctx.registry, model, champion))
     except ValueError:
         return 0
 

@@ -22,6 +22,7 @@ from graphs.signals import realised_by_version
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
 from ml_core.pipeline import RetrainRequest, retrain
 from ml_core.release import register_model_bundle
+from ml_core.spec.data import retrain_reference
 from ml_core.training import TrainConfig
 
 CANARY_MAX_F1_LOSS = 0.05  # with enough labels, a canary worse than this against the champion is rolled back
@@ -84,7 +85,8 @@ def _retrain(ctx: OpsContext, p: RetrainProposal, run: Execution) -> None:
             config=TrainConfig(epochs=p.epochs, seed=p.seed, lr=p.learning_rate,
                                exclude_columns=tuple(spec.exclude_from_training)),
             policy=spec.gate.model_copy(update={"metric": p.gate_metric, "min_gain": p.gate_min_gain}),
-            reason=p.title), on_step=lambda m: _step(ctx, run, m), schema=spec.schema)
+            reason=p.title), reference=retrain_reference(spec) if p.include_reference else None,
+            on_step=lambda m: _step(ctx, run, m), schema=spec.schema)
     run.result.update({"version": out.version, "run_id": out.run_id, "gate_passed": out.verdict.passed,
                        "gate": "; ".join(out.verdict.reasons), "train_seconds": round(out.seconds, 1),
                        "challenger_metrics": out.challenger_metrics, "rows_window": out.rows_window})

@@ -14,6 +14,12 @@ from ml_core.spec.model_spec import ModelSpec
 BUILTIN_PREFIX = "builtin:"
 
 
+def retrain_reference(spec: ModelSpec) -> pd.DataFrame | None:
+    """What a retrain keeps besides the window: the spec's whole training table when it names one (None: the
+    pipeline falls back to the rows the champion trained on)."""
+    return load_spec_data(spec) if spec.data else None
+
+
 def load_spec_data(spec: ModelSpec, path: Path | None = None, *, quarantine: bool = False,
                    quarantine_dir: Path | None = None) -> pd.DataFrame:
     """The validated training table: ``path`` when given, else the spec's ``data``."""
