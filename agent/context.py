@@ -90,7 +90,7 @@ class OpsContext:
     def thresholds(self, model: str) -> MonitoringThresholds:
         """The monitoring thresholds every check of ``model`` uses: its spec's drift settings and SLOs, the
         settings' SLOs where the spec leaves them unset."""
-        from ml_core.spec.thresholds import monitoring_thresholds
+        from ml_core.monitoring.spec_thresholds import monitoring_thresholds
 
         return monitoring_thresholds(self.spec(model), self.settings.slo_p95_latency_ms, self.settings.slo_error_rate)
 

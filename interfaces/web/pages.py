@@ -30,6 +30,8 @@ from interfaces.web.evidence import (
     report_url,
 )
 from interfaces.web.threads import ThreadIndex, history
+from ml_core.spec.errors import SpecError
+from ml_core.spec.store import SpecStore
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -231,8 +233,14 @@ def models_page(request: Request, identity: Identity = Depends(page_user)) -> Re
         names = dispatcher.models()
     except Exception as exc:
         names, error = [], f"cannot reach the model registry: {exc}"
+    names = sorted(set(names) | set(SpecStore(dispatcher.ctx.layout).names()))  # specs not trained yet too
     for name in names:
-        row: dict[str, Any] = {"name": name, "versions": [], "status": None, "status_error": ""}
+        row: dict[str, Any] = {"name": name, "versions": [], "status": None, "status_error": "", "spec": None,
+                               "spec_error": ""}
+        try:
+            row["spec"] = dispatcher.ctx.spec(name)
+        except SpecError as exc:  # an edited-invalid spec is shown with its error; the page stays up
+            row["spec_error"] = str(exc)
         try:
             row["versions"] = dispatcher.ctx.registry.versions(name)
         except Exception as exc:

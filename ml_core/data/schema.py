@@ -56,4 +56,13 @@ class TableSchema:
         return [c.name for c in self.columns if c.nullable]
 
     def labels_to_int(self, labels: pd.Series) -> pd.Series:
-        return (labels.astype(str) == self.positive_label).astype("int64")
+        return (label_text(labels) == self.positive_label).fillna(False).astype("int64")
+
+
+def label_text(labels: pd.Series) -> pd.Series:
+    """Label values as the strings a spec stores: a 0/1 column read as floats (gaps, Parquet) gives "1", not "1.0"."""
+    if pd.api.types.is_float_dtype(labels):
+        whole = labels.dropna()
+        if len(whole) and (whole % 1 == 0).all():
+            return labels.astype("Int64").astype("string")
+    return labels.astype("string")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_core.data.schema import Column, TableSchema
+from ml_core.data.schema import Column, TableSchema, label_text
 
 
 class DataValidationError(ValueError):
@@ -120,7 +120,7 @@ def validate_frame(df: pd.DataFrame, schema: TableSchema, *, require_label: bool
     for col in schema.columns:
         out[col.name] = _check_column(col, out[col.name], flag)
     if require_label:
-        labels = out[schema.label].astype("string")
+        labels = label_text(out[schema.label])
         flag(schema.label, "null", labels.isna().to_numpy())
         if schema.label_values is not None:
             flag(schema.label, "unknown_category", (~labels.isin(schema.label_values)).to_numpy() & labels.notna()

@@ -120,8 +120,8 @@ class ModelSpec(_Strict):
                 raise ValueError(f"slice column '{s}' must be categorical, not {kinds[s]}")
         return self
 
-    @property
-    def schema(self) -> TableSchema:
+    @property  # pydantic's deprecated BaseModel.schema() classmethod is not used anywhere in opsagent
+    def schema(self) -> TableSchema:  # type: ignore[override]
         return TableSchema(columns=tuple(c.column() for c in self.columns), label=self.label.column,
                            positive_label=self.label.positive, negative_label=self.label.negative,
                            id_column=self.id_column, slice_columns=tuple(self.slices),
