@@ -142,7 +142,7 @@ def _champion_lookup(settings: Settings):
         from ml_core.registry import Registry
 
         registry = Registry(settings.layout, settings.mlflow_tracking_uri)
-    except Exception:  # noqa: BLE001 — any registry failure only blanks the champion column
+    except Exception:  # any registry failure only blanks the champion column
         registry = None
 
     def champion(name: str) -> str:
@@ -150,7 +150,7 @@ def _champion_lookup(settings: Settings):
             return "?"
         try:
             info = registry.alias(name, "champion")
-        except Exception:  # noqa: BLE001
+        except Exception:  # likewise: "?" rather than no listing
             return "?"
         return f"v{info.version}" if info else "-"
 
