@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from ml_core.spec.errors import SpecError
+from ml_core.spec.errors import SpecError, check_name, describe_errors
 from ml_core.spec.model_spec import ColumnSpec, ModelSpec
 
 # A text column with this many distinct values, most of them unique, is an id or free text, not a category.
@@ -228,8 +228,6 @@ def infer_spec(df: pd.DataFrame, name: str, *, label: str, positive: str | None 
                id_column: str | None = None, slices: Sequence[str] | None = None, drop: Sequence[str] = (),
                data: str | None = None, **fields: object) -> Inferred:
     """The spec a table implies. Raises SpecError naming the column and the fix for anything unusable."""
-    from ml_core.spec.store import check_name, describe_errors
-
     check_name(name)
     if df.empty:
         raise SpecError("the table has no rows")
