@@ -156,7 +156,8 @@ def test_store_builtins_are_valid_and_written_on_first_use(tmp_path):
     credit = store.get("credit")
     assert [c.name for c in credit.columns if c.nullable] == CREDIT_NULLABLE
     assert credit.label.positive == "bad" and store.path("credit").exists()
-    assert store.get("churn").label.column == "churn"
+    churn = store.get("churn")
+    assert churn.label.column == "churn" and store.get("churn") == churn  # read back from its file: the same
     assert {"churn", "credit"} <= set(store.names())
     assert parse_spec(store.path("credit").read_text(), "credit") == credit
 
