@@ -17,6 +17,7 @@ from interfaces.cli import (
     incidents_cmd,
     memory_cmd,
     model_cmds,
+    models_cmd,
     schedule_cmd,
     serve_cmd,
     simulate_cmd,
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
+app.add_typer(models_cmd.app, name="models")
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("serve")(serve_cmd.serve)
 app.command("serve-model")(serve_cmd.serve_model)
