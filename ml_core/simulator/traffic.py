@@ -70,7 +70,9 @@ def run_traffic(base_url: str, scenario: Scenario, pool: pd.DataFrame, *, schema
             if active:
                 batch = apply_feature_faults(batch, scenario, std, rng, schema)
             # <customer>~<request>: unique per record, yet traceable to the customer (grouped splits).
-            id_col = schema.id_column or "customer_id"
+            id_col = schema.id_column or "record_id"
+            if id_col not in batch.columns:  # a table without ids: each record is its own "customer"
+                batch[id_col] = [f"r{i}-{j}" for j in range(len(batch))]
             ids = [f"{c}~{scenario.name}-{run_id}-{i}-{j}" for j, c in enumerate(batch[id_col].astype(str))]
             batch[id_col] = ids
             labels = relabel(batch, scenario, rng, schema) if active else schema.labels_to_int(

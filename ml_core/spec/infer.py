@@ -20,6 +20,7 @@ from ml_core.spec.model_spec import ColumnSpec, ModelSpec
 # A text column with this many distinct values, most of them unique, is an id or free text, not a category.
 MIN_ID_LIKE_VALUES = 20
 # More categories than this one-hot encode into noise and make the spec unreadable.
+SYNTHETIC_ID = "record_id"
 MAX_CATEGORIES = 200
 MAX_DEFAULT_SLICES = 3
 MIN_POSITIVE_ROWS = 20
@@ -244,6 +245,12 @@ def infer_spec(df: pd.DataFrame, name: str, *, label: str, positive: str | None 
     if slices is None and chosen:
         notes.append(f"slices (metrics judged per group): {', '.join(chosen)}; choose others with --slices")
     notes.extend(_id_notes(df, id_column))
+    if id_column is None:
+        # Delayed labels are joined to predictions by record id, so every model has one: a table without an id
+        # column gets row numbers when it is loaded, and callers send their own ids in this field.
+        id_column = SYNTHETIC_ID if SYNTHETIC_ID not in df.columns else f"{SYNTHETIC_ID}_"
+        notes.append(f"no --id: records are identified by '{id_column}' (row numbers in the training data; send "
+                     "your own ids in it with each prediction, so delayed labels can be joined)")
     try:
         spec = ModelSpec.model_validate({
             "name": name, "data": data, "label": {"column": label, "positive": positive, "negative": negative},
