@@ -101,6 +101,8 @@ def train(
     elif verdict.passed:
         target = CHALLENGER
     _show_training(result, verdict, champion, target)
+    if target == CHAMPION:
+        _save_fallback(settings, name, result, spec)
     _remember_training(settings, name, len(frame), result, verdict, champion)
 
 
@@ -127,6 +129,17 @@ def _show_training(result: TrainJobResult, verdict: GateVerdict, champion: Versi
     console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
                   + "; ".join(verdict.reasons))
     console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
+
+
+def _save_fallback(settings: Settings, name: str, result: TrainJobResult, spec: ModelSpec) -> None:
+    """The champion's last-resort fallback: a JSON logistic regression on the same training rows, which the
+    scoring service answers with when no model version can (see ml_core/serving/fallback.py)."""
+    from ml_core.baseline import SimpleBaseline
+    from ml_core.serving.state import baseline_path
+
+    fallback = SimpleBaseline.fit(result.split.train, spec.schema, valid=result.split.valid)
+    path = fallback.save(baseline_path(settings.layout, name))
+    console.print(f"fallback: simple baseline saved to {path}")
 
 
 def _remember_training(settings: Settings, name: str, rows: int, result: TrainJobResult, verdict: GateVerdict,
