@@ -56,7 +56,8 @@ def _odd_rows(split: Split) -> pd.DataFrame:
 def test_credit_model_learns_and_round_trips(credit_spec, credit_split, credit_model, tmp_path):
     assert _auc(credit_spec, credit_model, credit_split.test) > 0.8  # the prior alone scores 0.5
     loaded = TabularModel.load(credit_model.save(tmp_path / "bundle"))
-    np.testing.assert_array_equal(loaded.predict_proba(credit_split.test), credit_model.predict_proba(credit_split.test))
+    test = credit_split.test
+    np.testing.assert_array_equal(loaded.predict_proba(test), credit_model.predict_proba(test))
     assert loaded.threshold == credit_model.threshold and loaded.preprocessor == credit_model.preprocessor
 
 
@@ -130,3 +131,13 @@ def test_bundle_saved_before_specs_still_loads(churn_df):
     loaded = Preprocessor.from_dict(old)
     assert loaded.feature_set == "churn" and loaded.log_columns == [] and loaded.raw_numeric == pre.raw_numeric
     np.testing.assert_array_equal(loaded.transform(split.test), pre.transform(split.test))
+
+
+@pytest.mark.slow
+def test_default_config_matches_gradient_boosting_on_credit(credit_spec, credit_split):
+    """The quality bar of issue 11: test AUC within 0.01 of HistGradientBoosting on the same split."""
+    config = TrainConfig(exclude_columns=tuple(credit_spec.exclude_from_training))
+    model = train_model(credit_split, config, credit_spec.schema).model
+    base = train_baseline(credit_split, credit_spec.schema, exclude=config.exclude_columns)
+    ours = _auc(credit_spec, model, credit_split.test)
+    assert ours >= base.test_metrics["auc"] - 0.01, (ours, base.test_metrics)
