@@ -24,6 +24,7 @@ from ml_core.data.tables import split_frame
 from ml_core.evaluation import classification_metrics
 from ml_core.paths import HomeLayout
 from ml_core.spec.data import load_spec_data
+from ml_core.spec.errors import SpecError
 from ml_core.spec.store import SpecStore
 from ml_core.training import TrainConfig, train_model
 
@@ -131,6 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SpecStore(HomeLayout(Path(tmp)))
         for name in [s.strip() for s in args.specs.split(",") if s.strip()]:
+            try:
+                store.get(name)
+            except SpecError as exc:  # a typo in --specs: the message lists the known names
+                ap.error(str(exc).split(";")[0])
             for seed in args.seeds:
                 rows.append(measure(name, seed, store, overrides))
     summary = summarise(rows)
