@@ -40,6 +40,23 @@ def churn_engineered(df: pd.DataFrame) -> pd.DataFrame:
 ENGINEERED = {"churn": churn_engineered}  # feature_set -> function; "plain" adds none
 
 
+SKEW_FOR_LOG = 2.0  # a non-negative column skewed more than this in training is standardised on log1p scale
+
+
+def skewed_non_negative(num: pd.DataFrame) -> list[str]:
+    """Columns to log-transform, decided from training rows: never negative and with a long right tail
+    (sample skewness above SKEW_FOR_LOG), like money amounts. Standardised raw, one large value sits tens of
+    deviations out and dominates its first layer's input; on log1p scale it is a few deviations out."""
+    chosen = []
+    for col in num.columns:
+        if col.endswith("#null"):
+            continue
+        x = num[col].dropna()
+        if len(x) > 2 and x.min() >= 0 and x.nunique() > 2 and float(x.skew()) > SKEW_FOR_LOG:
+            chosen.append(col)
+    return chosen
+
+
 def _quantile_edges(values: np.ndarray, n_bins: int) -> list[float]:
     edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)))
     return edges.tolist() if len(edges) >= 3 else []
@@ -56,12 +73,12 @@ def piecewise_linear(x: np.ndarray, edges: Sequence[float]) -> np.ndarray:
 
 @dataclass
 class Preprocessor:
-    """Standardises numeric (raw + engineered) columns, adds piecewise-linear bins of them and
-    one-hot encodes categoricals. Gaps are imputed with what training learned: a numeric null becomes
-    the training median plus a 1 in the column's ``<name>#null`` indicator; a categorical null (or an
-    unknown category) is an all-zero one-hot row. Columns in ``excluded`` are ignored (the churn demo's
-    ``state``: 51 levels of noise at its data size). Everything it needs is saved with the model, so
-    serving applies exactly the training transform without the spec."""
+    """Standardises numeric (raw + engineered) columns, long-tailed non-negative ones on log1p scale, adds
+    piecewise-linear bins of them and one-hot encodes categoricals. Gaps are imputed with what training
+    learned: a numeric null becomes the training median plus a 1 in the column's ``<name>#null`` indicator;
+    a categorical null (or an unknown category) is an all-zero one-hot row. Columns in ``excluded`` are
+    ignored (the churn demo's ``state``: 51 levels of noise at its data size). Everything it needs is saved
+    with the model, so serving applies exactly the training transform without the spec."""
 
     numeric: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
@@ -72,11 +89,13 @@ class Preprocessor:
     raw_numeric: list[str] = field(default_factory=list)  # the table's own numeric columns, in order
     feature_set: str = "plain"
     medians: dict[str, float] = field(default_factory=dict)  # nullable numeric column -> imputed value
+    log_columns: list[str] = field(default_factory=list)  # numeric features standardised on log1p scale
 
     @classmethod
     def fit(cls, df: pd.DataFrame, schema: TableSchema, *, n_bins: int = 0,
-            exclude: Sequence[str] = ()) -> Preprocessor:
-        """Learn the transform from training rows; ``n_bins=0`` turns the piecewise-linear bins off."""
+            exclude: Sequence[str] = (), log_skewed: bool = True) -> Preprocessor:
+        """Learn the transform from training rows; ``n_bins=0`` turns the piecewise-linear bins off and
+        ``log_skewed=False`` the log1p scale of long-tailed columns."""
         raw_numeric = [c for c in schema.numeric_names if c not in exclude]
         medians = {}
         for c in raw_numeric:
@@ -85,6 +104,9 @@ class Preprocessor:
                 medians[c] = float(col.median()) if col.notna().any() else 0.0
         pre = cls(raw_numeric=raw_numeric, feature_set=schema.feature_set, medians=medians, excluded=list(exclude))
         num = pre._numeric_frame(df)
+        if log_skewed:
+            pre.log_columns = skewed_non_negative(num)
+            num = pre._log_scaled(num)
         std = num.std(ddof=0).replace(0, 1.0)
         cats = {c: list(schema.column(c).categories) for c in schema.categorical_names if c not in exclude}
         edges: dict[str, list[float]] = {}
@@ -110,6 +132,14 @@ class Preprocessor:
             blocks.append(make(blocks[0].join(df.drop(columns=self.raw_numeric, errors="ignore"))))
         return pd.concat(blocks, axis=1)
 
+    def _log_scaled(self, num: pd.DataFrame) -> pd.DataFrame:
+        if not self.log_columns:
+            return num
+        out = num.copy()
+        # Clipped at 0: the column was never negative in training, so a negative value is out of range anyway.
+        out[self.log_columns] = np.log1p(num[self.log_columns].clip(lower=0.0))
+        return out
+
     @property
     def n_features(self) -> int:
         return (len(self.numeric) + sum(len(e) - 1 for e in self.bin_edges.values())
@@ -121,7 +151,7 @@ class Preprocessor:
         return self.numeric + bins + [f"{c}={v}" for c, vals in self.categories.items() for v in vals]
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        frame = self._numeric_frame(df)[self.numeric]
+        frame = self._log_scaled(self._numeric_frame(df))[self.numeric]
         num = frame.to_numpy(dtype=np.float64)
         blocks = [((num - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)]
         for col, edges in self.bin_edges.items():
@@ -137,7 +167,8 @@ class Preprocessor:
     def to_dict(self) -> dict[str, Any]:
         return {"numeric": self.numeric, "categories": self.categories, "mean": self.mean, "std": self.std,
                 "bin_edges": self.bin_edges, "excluded": self.excluded, "raw_numeric": self.raw_numeric,
-                "feature_set": self.feature_set, "medians": self.medians}
+                "feature_set": self.feature_set, "medians": self.medians,
+                "log_columns": self.log_columns}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
@@ -151,7 +182,8 @@ class Preprocessor:
             raw, feature_set = [c for c in numeric if c not in engineered], "churn"
         return cls(numeric, {k: list(v) for k, v in d["categories"].items()}, list(d["mean"]), list(d["std"]),
                    {k: list(v) for k, v in d.get("bin_edges", {}).items()}, list(d.get("excluded", [])),
-                   raw, feature_set, {k: float(v) for k, v in d.get("medians", {}).items()})
+                   raw, feature_set, {k: float(v) for k, v in d.get("medians", {}).items()},
+                   list(d.get("log_columns", [])))
 
 
 # The columns churn_engineered reads, to name its outputs when loading an old bundle.

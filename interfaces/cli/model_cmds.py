@@ -65,7 +65,7 @@ def train(
     Example: opsagent train --model credit --epochs 30"""
     from ml_core.jobs import train_and_register
     from ml_core.pipeline import gate_against_champion
-    from ml_core.registry import CHALLENGER, CHAMPION
+    from ml_core.registry import CHAMPION
     from ml_core.training import TrainConfig
 
     if device not in ("auto", "cpu", "cuda"):
@@ -94,14 +94,27 @@ def train(
         bar.update(bar.task_ids[0], completed=config.epochs)
     champion = reg.alias(name, CHAMPION)
     verdict, _, _ = gate_against_champion(reg, name, result, spec.gate, champion=champion, schema=spec.schema)
-    # An explicit --alias or the first champion is set as asked; otherwise the gate decides the challenger.
-    target: str | None = alias or (None if champion else CHAMPION)
-    if target:
-        reg.set_alias(name, target, result.version)
-    elif verdict.passed:
-        target = CHALLENGER
+    target = _place_alias(reg, name, result.version, alias, champion, verdict.passed)
     _show_training(result, verdict, champion, target)
+    if target == CHAMPION:
+        _save_fallback(settings, name, result, spec)
     _remember_training(settings, name, len(frame), result, verdict, champion)
+
+
+def _place_alias(reg, name: str, version: str, alias: str | None, champion: VersionInfo | None,
+                 passed: bool) -> str | None:
+    """An explicit --alias or the first champion is set as asked; otherwise the gate decided the challenger.
+    Returns the alias the new version holds, if any."""
+    from ml_core.registry import CHALLENGER, CHAMPION
+
+    target = alias or (None if champion else CHAMPION)
+    if target is None:
+        return CHALLENGER if passed else None
+    reg.set_alias(name, target, version)
+    challenger = reg.alias(name, CHALLENGER)
+    if target == CHAMPION and challenger is not None and challenger.version == version:
+        reg.delete_alias(name, CHALLENGER)  # the gate's pick is now the champion, not a contender beside it
+    return target
 
 
 def _show_training(result: TrainJobResult, verdict: GateVerdict, champion: VersionInfo | None,
@@ -127,6 +140,17 @@ def _show_training(result: TrainJobResult, verdict: GateVerdict, champion: Versi
     console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
                   + "; ".join(verdict.reasons))
     console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
+
+
+def _save_fallback(settings: Settings, name: str, result: TrainJobResult, spec: ModelSpec) -> None:
+    """The champion's last-resort fallback: a JSON logistic regression on the same training rows, which the
+    scoring service answers with when no model version can (see ml_core/serving/fallback.py)."""
+    from ml_core.baseline import SimpleBaseline
+    from ml_core.serving.state import baseline_path
+
+    fallback = SimpleBaseline.fit(result.split.train, spec.schema, valid=result.split.valid)
+    path = fallback.save(baseline_path(settings.layout, name))
+    console.print(f"fallback: simple baseline saved to {path}")
 
 
 def _remember_training(settings: Settings, name: str, rows: int, result: TrainJobResult, verdict: GateVerdict,
