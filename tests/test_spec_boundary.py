@@ -37,7 +37,8 @@ def _imports_churn(tree: ast.AST) -> bool:
 
 
 def test_churn_schema_is_imported_only_where_churn_data_is_loaded():
-    offenders = [rel for rel, path in _modules() if rel not in CHURN_HOMES and _imports_churn(ast.parse(path.read_text()))]
+    offenders = [rel for rel, path in _modules()
+                 if rel not in CHURN_HOMES and _imports_churn(ast.parse(path.read_text()))]
     assert offenders == []
 
 

@@ -9,6 +9,7 @@ from fakes import ScriptedChatModel, answer, tool_call
 from world import make_ctx
 
 from graphs.runner import GraphRunner
+from ml_core.data.churn import CHURN_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +91,6 @@ def test_the_monitoring_pass_fills_the_typed_signals(drift_world):
     import time
 
     from graphs.signals import gather_deploys, gather_monitoring, signals_from
-    from ml_core.data.churn import CHURN_SCHEMA
 
     ctx = make_ctx(drift_world.layout)
     since, until = drift_world.drift_since - 1, time.time() + 1

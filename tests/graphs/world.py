@@ -48,7 +48,8 @@ def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", request
     assert status.ready and status.url, status
     t0 = time.time()
     pool = split_frame(churn_df, CHURN_SCHEMA).test
-    traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool, schema=CHURN_SCHEMA)
+    traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool,
+                          schema=CHURN_SCHEMA)
     with PredictionLog(layout.predictions_db("churn")) as log:
         deliver_labels(log, traffic)
     return World(layout, registry, backend, status.url, job.version, t0)

@@ -43,8 +43,8 @@ def run_and_check(world, name: str, **overrides):
     result = run_traffic(status.url, scenario, pool, schema=CHURN_SCHEMA)
     with PredictionLog(layout.predictions_db("churn")) as log:
         deliver_labels(log, result)
-    checked = check_window(layout, registry, "churn", schema=CHURN_SCHEMA, since=start, until=time.time() + 1, reference=reference,
-                           write_report=False)
+    checked = check_window(layout, registry, "churn", schema=CHURN_SCHEMA, since=start, until=time.time() + 1,
+                           reference=reference, write_report=False)
     if scenario.release_fault is not None:
         backend.rollback()
     return result, checked.result
