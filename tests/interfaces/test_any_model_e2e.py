@@ -41,8 +41,12 @@ def test_a_csv_from_an_unknown_table_goes_to_a_triage_and_a_proposal(tmp_path):
     table.to_csv(csv, index=False)
     home = tmp_path / "home"
     scenario = tmp_path / "income_drift.yaml"
+    # Pay rises 60 % across the board while people who do not work overtime start leaving (a new competitor):
+    # input drift in one feature that also hurts the model, so triage must both name the feature and act.
+    # (Drift alone, with performance holding, is "watch, do not retrain": no proposal, rightly.)
     scenario.write_text(f"name: income_drift\nrequests: 60\nbatch_size: 10\nrate: 60\nonset: 0\n"
-                        f"faults:\n  - kind: covariate_drift\n    features: [{DRIFTED}]\n    scale: 1.6\n")
+                        f"faults:\n  - kind: covariate_drift\n    features: [{DRIFTED}]\n    scale: 1.6\n"
+                        f"  - kind: concept_drift\n    strength: 0.5\n    feature: OverTime\n    value: 'No'\n")
 
     added = _run(home, "models", "add", "hr", "--data", str(csv), "--label", "Attrition", "--positive", "Yes")
     assert (home / "models" / "hr.yaml").exists() and DRIFTED in added.stdout
