@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import pandas as pd
@@ -17,6 +16,7 @@ from ml_core.monitoring.slo import rejected_fields
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.registry import Registry
 from ml_core.spec.store import SpecStore
+from tests.ingest_support import prediction_records
 
 NOW = time.time()
 
@@ -35,16 +35,6 @@ def spec(layout):
 def log(layout):
     with PredictionLog(layout.predictions_db("credit")) as handle:
         yield handle
-
-
-def prediction_records(rows: pd.DataFrame, start: float = NOW - 600) -> list[dict]:
-    """Records as another serving system would send them: the features, id, timestamp, score and version."""
-    out = []
-    for i, row in enumerate(rows.drop(columns=["Status"]).to_dict("records")):
-        rec = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        rec.update(timestamp=start + i, score=round(0.05 + 0.9 * (i % 10) / 10, 3), version="3", latency_ms=12.5)
-        out.append(rec)
-    return out
 
 
 def test_jsonl_predictions_land_like_served_ones(tmp_path, spec, log, credit_rows):
