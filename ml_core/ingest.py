@@ -13,6 +13,12 @@ label, optional timestamp). Each record is checked on its own — the features b
   the rejection log counts refused *inputs*, and a label is not one.
 
 ``row`` in an error is the record's 1-based position in the batch (the file's data row, the JSON list's item).
+
+What the ingested traffic is compared with is the same reference a served model has (``ml_core.watch``): the
+training rows saved with the model's registered champion (trained by opsagent, or adopted from the user's
+MLflow), scored by that version; the spec's data is the fallback when a version saved no rows. A model with
+no registered version at all cannot be checked yet: prediction drift and the label-free estimate need a model
+to score the reference with.
 """
 
 from __future__ import annotations

@@ -8,7 +8,12 @@ session cookie plus the CSRF header). Each record is validated against NAME's sp
 - 422: none was valid (nothing logged but the rejections), or the body is not ``{"records": [objects]}``;
 - 400: the body is not JSON; 401: not signed in; 404: no model NAME; 413: too many records or bytes.
 
-The errors' ``row`` is the record's 1-based position in ``records``.
+The errors' ``row`` is the record's 1-based position in ``records``. For example::
+
+    curl -X POST http://127.0.0.1:8780/api/v1/models/credit/predictions \
+      -H "Authorization: Bearer $OPSAGENT_WEB_TOKEN" -H "Content-Type: application/json" \
+      -d '{"records": [{"credit_id": "k1", "timestamp": "2024-05-01T12:00:00Z", "score": 0.31,
+                        "version": "3", "Income": 130, "Home": "rent", ...every feature of the spec...}]}'
 """
 
 from __future__ import annotations
