@@ -234,7 +234,9 @@ def _version(i: int, rec: dict[str, Any], errors: list[RecordError]) -> str | No
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors.append(RecordError(i, "version", "wrong_type", f"expected a string, got {type(value).__name__}"))
         return None
-    return str(value).strip().removeprefix("v") if str(value).strip()[1:].isdigit() else str(value).strip()
+    text = str(value).strip()
+    # "v3" is how many serving systems name what the registry calls version 3: one name, so versions line up
+    return text[1:] if text[:1] == "v" and text[1:].isdigit() else text
 
 
 def _label(i: int, rec: Any, spec: ModelSpec, now: float, errors: list[RecordError]) -> tuple[str, int, float] | None:
