@@ -7,7 +7,6 @@ executes it. Every proposal records the champion it was drafted against (the pre
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis, TriageSignals
+from agent.handover import HandOverError, executor_for, hand_over, user_rollback, when
 from agent.memory import MemoryHit
 from agent.proposals import (
     Evidence,
@@ -58,7 +58,8 @@ def _draft_for(ctx: OpsContext, signals: TriageSignals, diagnosis: Diagnosis, *,
         return draft_retrain(ctx, m, reason=why, window_since=signals.window_since, window_until=signals.window_until,
                              evidence=ev, brain=brain, incident_id=incident_id, signals=signals)
     if diagnosis.action == "rollback":
-        return draft_rollback(ctx, m, reason=why, evidence=ev, brain=brain, incident_id=incident_id)
+        return draft_rollback(ctx, m, reason=why, evidence=ev, brain=brain, incident_id=incident_id,
+                              culprit=diagnosis.culprit, window=(signals.window_since, signals.window_until))
     if diagnosis.action == "retune_threshold":
         return draft_threshold(ctx, m, reason=why, window_since=signals.window_since,
                                window_until=signals.window_until, evidence=ev, brain=brain, incident_id=incident_id)
@@ -72,17 +73,13 @@ def _draft_for(ctx: OpsContext, signals: TriageSignals, diagnosis: Diagnosis, *,
 def _base(ctx: OpsContext, model: str, *, evidence: Sequence[Evidence], brain: str,
           incident_id: str | None) -> dict[str, Any]:
     known = ctx.registry.models()
-    if model not in known:
+    if model not in known and executor_for(ctx, model, "rollback") == "opsagent":  # served elsewhere: may be unknown
         raise DraftError(f"unknown model '{model}'; registered models: {', '.join(known) or 'none'}")
     champion = ctx.registry.alias(model, CHAMPION)
     now = ctx.clock()
     return {"model": model, "champion_version": champion.version if champion else None, "created_at": now,
             "expires_at": now + ctx.settings.approval_ttl_minutes * 60, "brain": brain, "incident_id": incident_id,
             "evidence": list(evidence)}
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
 
 def _labelled(ctx: OpsContext, model: str, since: float | None, until: float | None) -> pd.DataFrame:
@@ -196,23 +193,29 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
         extra.append(Evidence(source=f"mlflow run {run.info.run_id}", detail=basis))
     base["evidence"] += extra
     champ = f"v{champion.version}" if champion else "no champion"
-    span = (f"{_when(window_since)} to {_when(window_until)}" if window_since and window_until
+    span = (f"{when(window_since)} to {when(window_until)}" if window_since and window_until
             else "the reference data only")
     usd = seconds / 3600 * ctx.settings.train_usd_per_hour
-    return RetrainProposal(
+    return hand_over(ctx, RetrainProposal(
         **base, title=f"Retrain {model} on the reference data plus {window_rows} labelled records; gate on "
                       f"{GATE_METRIC.upper()} vs {champ}",
         rationale=f"{reason.strip()} Expected: {gain}. Training on {span}, est. {seconds:.0f} s (${usd:.2f}).",
         window_since=window_since, window_until=window_until, epochs=epochs, learning_rate=float(params.get("lr")
         or 5e-4), gate_metric=GATE_METRIC, gate_min_gain=GATE_MIN_GAIN, canary_weight=ctx.settings.canary_weight,
         expected_gain=gain, estimated_train_seconds=round(seconds, 1), estimated_cost_usd=round(usd, 4),
-        rollback_plan=f"the canary is dropped; {champ} stays champion")
+        rollback_plan=f"the canary is dropped; {champ} stays champion"), reason=reason)
 
 
 def draft_rollback(ctx: OpsContext, model: str, *, reason: str, evidence: Sequence[Evidence] = (), brain: str,
-                   incident_id: str | None = None) -> RollbackProposal:
-    """Take the canary out of traffic, or (with no canary) go back to the previous champion."""
+                   incident_id: str | None = None, culprit: Sequence[str] = (),
+                   window: tuple[float | None, float | None] = (None, None)) -> RollbackProposal:
+    """Take the canary out of traffic, or go back to the previous champion (elsewhere: see agent.handover)."""
     base = _base(ctx, model, evidence=evidence, brain=brain, incident_id=incident_id)
+    if executor_for(ctx, model, "rollback") == "user":
+        try:
+            return user_rollback(ctx, base, model, reason=reason, culprit=culprit, since=window[0], until=window[1])
+        except HandOverError as exc:
+            raise DraftError(str(exc)) from exc
     st = ctx.backend(model).status()
     if st.canary is not None:
         bad, target = st.canary, st.champion
@@ -231,6 +234,8 @@ def draft_promote(ctx: OpsContext, model: str, *, reason: str, evidence: Sequenc
                   incident_id: str | None = None) -> PromoteProposal:
     """Make the deployed canary the champion (the old champion stays as the rollback target)."""
     base = _base(ctx, model, evidence=evidence, brain=brain, incident_id=incident_id)
+    if executor_for(ctx, model, "promote") == "user":
+        raise DraftError(f"opsagent does not serve '{model}': promote a version in your own serving system")
     st = ctx.backend(model).status()
     if st.canary is None:
         raise DraftError(f"'{model}' has no canary to promote; a canary is deployed after an approved retrain")
@@ -252,10 +257,12 @@ def draft_threshold(ctx: OpsContext, model: str, *, proposed: float | None = Non
     until = window_until if window_until is not None else ctx.clock()
     since = window_since if window_since is not None else until - ctx.settings.triage_window_minutes * 60
     lab = _labelled(ctx, model, since, until)
-    lab = lab[lab["version"].astype(str) == champion.version]
+    own = executor_for(ctx, model, "retune_threshold") == "opsagent"  # served elsewhere: its own version names
+    lab = lab[lab["version"].astype(str) == champion.version] if own else lab
     y, p = lab["actual"].to_numpy(int), lab["score"].to_numpy(float)
     enough = len(lab) >= MIN_THRESHOLD_LABELS and len(set(y)) == 2
-    span = f"{len(lab)} labelled predictions of v{champion.version} from {_when(since)} to {_when(until)}"
+    span = (f"{len(lab)} labelled predictions of {f'v{champion.version}' if own else 'every version'} from "
+            f"{when(since)} to {when(until)}")
     if proposed is None:
         if not enough:
             raise DraftError(f"only {span}; re-tuning needs {MIN_THRESHOLD_LABELS} with both outcomes: wait for "
@@ -273,12 +280,12 @@ def draft_threshold(ctx: OpsContext, model: str, *, proposed: float | None = Non
         f1_now, f1_new = (classification_metrics(y, p, t)["f1"] for t in (current, proposed))
         detail += f"; on those records F1 is {f1_new:.3f} at {proposed:.2f} vs {f1_now:.3f} at {current:.2f}"
     base["evidence"].append(Evidence(source="prediction log (delayed labels)", detail=detail))
-    return ThresholdProposal(
+    return hand_over(ctx, ThresholdProposal(
         **base, title=f"Retune {model} v{champion.version} threshold {current:.2f} -> {proposed:.2f} as a canary",
         rationale=f"{reason.strip()} The new threshold: {detail}.", version=champion.version,
         current_threshold=current, proposed_threshold=round(float(proposed), 4),
         canary_weight=ctx.settings.canary_weight,
-        rollback_plan=f"the canary is dropped; v{champion.version} keeps serving at {current:.2f}")
+        rollback_plan=f"the canary is dropped; v{champion.version} keeps serving at {current:.2f}"), reason=reason)
 
 
 def draft_fix_data(ctx: OpsContext, model: str, *, features: Sequence[str], problem: str,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 ActionKind = Literal["retrain", "rollback", "promote", "retune_threshold", "fix_data"]
 Interface = Literal["cli", "web", "slack", "scheduler", "demo", "chat", "test"]
+Executor = Literal["opsagent", "user"]
 
 
 class ProposalEditError(ValueError):
@@ -41,6 +42,10 @@ class ProposalBase(BaseModel):
     brain: str = Field(description="which brain wrote it: 'offline policy' or 'llm <model>'")
     incident_id: str | None = None
     rollback_plan: str = ""
+    # "user": a model opsagent does not serve (spec source: external) or train (trainable: false). The proposal
+    # is an action for the user's own serving system or training pipeline; executing an approved one records
+    # the hand-over and changes nothing. The default keeps proposals stored before this field readable.
+    executor: Executor = Field("opsagent", description="who carries it out: opsagent, or the user's own systems")
 
     # Fields a person may change with an edit; everything else is evidence or precondition.
     editable: ClassVar[frozenset[str]] = frozenset()

@@ -1,6 +1,7 @@
 """What an approved proposal does, kind by kind. Only the remediation graph calls this, and only after a
 person accepted: retrain → gate → canary → watch → promote or roll back; rollback; promote; a new
-decision threshold shipped as a canary; a data fix acknowledged (a person fixes the feed).
+decision threshold shipped as a canary; a data fix acknowledged (a person fixes the feed). A proposal for
+the user's own serving system or training pipeline (``executor="user"``) is recorded as handed over, never run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Execution:
 
 
 def execute(ctx: OpsContext, proposal: Proposal) -> Execution:
+    if proposal.executor == "user":
+        return _hand_over(ctx, proposal)
     run = Execution(ok=False, fixed=False, outcome="")
     try:
         if isinstance(proposal, RetrainProposal):
@@ -57,6 +60,18 @@ def execute(ctx: OpsContext, proposal: Proposal) -> Execution:
         run.ok = False
         run.outcome = f"failed: {exc}"
         _step(ctx, run, run.outcome)
+    return run
+
+
+def _hand_over(ctx: OpsContext, p: Proposal) -> Execution:
+    """A user action (a model opsagent does not serve or train): record that it is the user's to carry out.
+    Nothing is deployed or trained, so nothing is verified or claimed fixed; the next triage judges the effect."""
+    run = Execution(ok=True, fixed=False, result={"handed_over": True, "executor": "user"}, outcome=(
+        f"handed over to the user: {p.title}. opsagent did not carry it out (no deployment, no training); "
+        "the next triage sees its effect in the predictions sent in"))
+    ctx.approvals.audit.append("handed_over", actor=ctx.actor, via=ctx.via, proposal_id=p.id,
+                               detail={"kind": p.kind, "executor": "user"})
+    _step(ctx, run, run.outcome)
     return run
 
 

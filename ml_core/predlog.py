@@ -69,6 +69,17 @@ class PredictionRow:
     features: dict
 
 
+@dataclass(frozen=True)
+class RejectionRow:
+    """One refused request (served) or record (ingested), as ``write_rejection`` stores it."""
+
+    request_id: str
+    ts: float
+    model: str
+    reason: list | dict  # the validation errors, JSON-ready ({"detail", "error_count", "errors": [...]})
+    rows: int
+
+
 class PredictionLog(Handle):
     """Thread-safe access to one model's prediction log (a SQLite path or a database URL); usable in ``with``."""
 
@@ -99,6 +110,21 @@ class PredictionLog(Handle):
         with self.store.write() as conn:
             upsert(conn, labels_table, data, keys=["record_id"])
         return len(data)
+
+    def write_batch(self, *, predictions: Sequence[PredictionRow] = (), labels: Sequence[tuple[str, int, float]] = (),
+                    rejections: Sequence[RejectionRow] = ()) -> None:
+        """An ingested batch in one transaction, all or nothing: predictions, delayed labels (record id, label,
+        arrival time; a later label replaces an earlier one) and the records refused. Rows land exactly as the
+        scoring service writes them, so monitoring reads ingested and served traffic the same way."""
+        data = [_prediction_tuple(r) for r in predictions]
+        refused = [{"request_id": r.request_id, "ts": float(r.ts), "model": r.model,
+                    "reason": json.dumps(r.reason, default=str), "rows": int(r.rows)} for r in rejections]
+        with self.store.write() as conn:
+            insert_many(conn, predictions_table, data)
+            upsert(conn, labels_table, [{"record_id": rid, "ts": float(ts), "label": y} for rid, y, ts in labels],
+                   keys=["record_id"])
+            if refused:
+                conn.execute(rejections_table.insert(), refused)
 
     def predictions(self, since: float | None = None, until: float | None = None,
                     with_features: bool = True) -> pd.DataFrame:
@@ -141,6 +167,12 @@ class PredictionLog(Handle):
     def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
         with self.store.read() as conn:
             return pd.read_sql_query(query, conn)
+
+
+def _prediction_tuple(r: PredictionRow) -> tuple[Any, ...]:
+    """A prediction in the table's column order, as ``write_predictions`` builds it."""
+    return (r.request_id, r.record_id, float(r.ts), r.model, r.version, r.role, r.fallback_reason,
+            r.intended_version, float(r.score), int(r.label), float(r.latency_ms), json.dumps(r.features))
 
 
 def _window(query: sa.Select[Any], table: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:

@@ -15,6 +15,7 @@ from interfaces.cli import (
     eval_cmd,
     evaluate_cmd,
     incidents_cmd,
+    ingest_cmd,
     memory_cmd,
     model_cmds,
     models_cmd,
@@ -50,6 +51,7 @@ app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(schedule_cmd.app, name="schedule")
 app.command("eval")(eval_cmd.eval_)
+app.add_typer(ingest_cmd.app, name="ingest")
 
 
 def main() -> None:

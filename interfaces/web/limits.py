@@ -13,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 256 * 1024  # a chat message is at most 4,000 characters; forms are small
 EXEMPT_PREFIXES = ("/slack/",)
+# Batches of ingested predictions and labels (interfaces/web/ingest_api.py) are far bigger than any form.
+LARGE_BODY_PREFIXES = (("/api/v1/models/", 8 * 1024 * 1024),)
 SECURITY_HEADERS = [
     (b"content-security-policy",
      b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
@@ -35,9 +37,11 @@ class WebLimits:
             await self.app(scope, receive, send)
             return
         send = _with_headers(send)
+        path = str(scope.get("path", ""))
+        limit = next((cap for prefix, cap in LARGE_BODY_PREFIXES if path.startswith(prefix)), self.max_body)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body:
-            await _too_large(send, self.max_body)
+        if declared is not None and declared > limit:
+            await _too_large(send, limit)
             return
         if scope.get("method") in ("POST", "PUT", "PATCH") and declared is None:
             # No Content-Length (chunked): read it all here, within the cap, then replay it to the app.
@@ -49,8 +53,8 @@ class WebLimits:
                     break
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
-                if size > self.max_body:
-                    await _too_large(send, self.max_body)
+                if size > limit:
+                    await _too_large(send, limit)
                     return
                 if not message.get("more_body", False):
                     break
