@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import console, load_settings
+from interfaces.cli.common import console, load_settings, model_spec
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
@@ -16,17 +16,18 @@ def drift(
     minutes: float = typer.Option(60.0, min=0.01, help="look at predictions from the last MINUTES"),
     report: bool = typer.Option(True, help="write Evidently HTML/JSON and PNG plots to OPSAGENT_HOME/reports"),
     as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
-    model: str | None = typer.Option(None),
+    model: str | None = typer.Option(None, help="model name (default from settings)"),
 ) -> None:
-    """Check data drift, prediction drift, performance (labelled and label-free), SLOs and data quality."""
-    from ml_core.registry import Registry
-    from ml_core.watch import check_window
+    """Check data drift, prediction drift, performance (labelled and label-free), SLOs and data quality.
+
+    Example: opsagent drift --model credit --minutes 30 --json"""
+    from agent.context import OpsContext
 
     settings = load_settings()
-    name = model or settings.model_name
-    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
-    with console.status("checking recent traffic…"):
-        watched = check_window(settings.layout, registry, name, minutes=minutes, write_report=report)
+    name = model_spec(settings, model).name
+    # The spec's schema, drift thresholds and SLOs: the same check a scheduled triage of this model runs.
+    with OpsContext(settings) as ctx, console.status("checking recent traffic…"):
+        watched = ctx.check_window(name, minutes=minutes, write_report=report)
     result = watched.result
     if result.n_rows == 0 and not as_json:
         console.print(f"no predictions for '{name}' in the last {minutes:g} minutes: nothing to check. Send traffic "
