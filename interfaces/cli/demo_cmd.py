@@ -142,6 +142,6 @@ def write_timings(path: Path, result) -> None:  # type: ignore[no-untyped-def]
 def run(layout, settings, epochs: int, requests: int, keep_serving: bool, interactive: bool = False):  # type: ignore[no-untyped-def]
     from interfaces.demo.story import auto_approve, run_demo
 
-    return run_demo(layout, RichNarrator(), settings=settings, model_name=settings.model_name, epochs=epochs,
+    return run_demo(layout, RichNarrator(), settings=settings, model_name="churn", epochs=epochs,
                     requests=requests, keep_serving=keep_serving,
                     approver=interactive_approver if interactive else auto_approve)
