@@ -7,6 +7,7 @@ import sys
 import typer
 
 from interfaces.cli import (
+    adopt_cmd,
     approvals_cmd,
     chat_cmd,
     demo_cmd,
@@ -52,6 +53,8 @@ app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(schedule_cmd.app, name="schedule")
 app.command("eval")(eval_cmd.eval_)
 app.add_typer(ingest_cmd.app, name="ingest")
+# Temporary, until the `models` group exists: then `models_cmd.app.command("adopt")(adopt_cmd.adopt)`.
+app.command("adopt-model")(adopt_cmd.adopt)
 
 
 def main() -> None:
