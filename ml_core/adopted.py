@@ -128,8 +128,14 @@ def numeric_casts(pyfunc: Any) -> dict[str, str]:
 
 
 def conform(frame: pd.DataFrame, casts: dict[str, str]) -> pd.DataFrame:
-    """``frame`` with numeric columns cast to the signature's type where that loses nothing."""
+    """``frame`` with numeric columns cast to the signature's type where that loses nothing, and every text null
+    (None from JSON, pandas' NA from validation) as NaN: what ``read_csv`` gives, so what most models were
+    trained on (scikit-learn's imputers treat NaN as missing, but not None, and fail on NA)."""
     out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if (column.dtype == object or isinstance(column.dtype, pd.StringDtype)) and column.isna().any():
+            out[name] = column.astype(object).where(column.notna(), np.nan)
     for name, kind in casts.items():
         if name not in out.columns:
             continue

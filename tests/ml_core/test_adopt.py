@@ -12,7 +12,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from adopt_support import ID, LABEL, POSITIVE, OtherStore, original_scores, other_store
 
 from ml_core.adopted import (
     FAULT_TAG,
@@ -24,6 +23,7 @@ from ml_core.adopted import (
     positive_probability,
 )
 from ml_core.adoption import adopt_version
+from ml_core.data.tables import load_table
 from ml_core.deploy.local import LocalBackend
 from ml_core.model import Fault
 from ml_core.paths import HomeLayout
@@ -34,6 +34,7 @@ from ml_core.spec.infer import infer_spec
 from ml_core.spec.model_spec import ModelSpec
 from ml_core.spec.store import SpecStore
 from ml_core.watch import check_window, load_reference
+from tests.ml_core.adopt_support import ID, LABEL, POSITIVE, OtherStore, original_scores, other_store
 
 NAME = "credit-risk"
 
@@ -54,8 +55,9 @@ def adopted(tmp_path_factory: pytest.TempPathFactory) -> AdoptedHome:
                       trainable=False).spec
     SpecStore(layout).save(spec)
     registry = Registry(layout)
+    validated = load_table(other.csv, spec.schema).clean  # as the CLI reads --data: text nulls are pandas' NA
     first = adopt_version(registry, NAME, other.logistic_uri, schema=spec.schema, tracking_uri=other.tracking_uri,
-                          data=other.data)
+                          data=validated)
     second = adopt_version(registry, NAME, other.boosted_uri, schema=spec.schema, tracking_uri=other.tracking_uri)
     assert (first.version.version, second.version.version) == ("1", "2")
     return AdoptedHome(layout, spec, other)
@@ -101,14 +103,14 @@ def test_the_scoring_service_serves_logs_and_canaries_adopted_versions(adopted: 
     try:
         status = backend.start("1")
         assert status.ready and status.champion == "1", status
-        records = other.records(8, start=100)
+        records = other.records(8, start=25)  # row 29 has null Home, Job, Income, Assets and Debt
         started = time.time()
         with httpx.Client(base_url=status.url, timeout=60) as client:
             body = client.post("/predict", json={"records": records}).json()
             scores = [p["score"] for p in body["predictions"]]
             assert {p["version"] for p in body["predictions"]} == {"1"}
             assert not any(p["fallback"] for p in body["predictions"])
-            np.testing.assert_allclose(scores, original_scores(other.logistic, other.data.iloc[100:108]), atol=1e-9)
+            np.testing.assert_allclose(scores, original_scores(other.logistic, other.data.iloc[25:33]), atol=1e-9)
 
             status = backend.deploy_canary("2", 0.5)
             assert status.ready and status.canary == "2", status
