@@ -43,8 +43,8 @@ def is_adopted(tags: dict[str, str]) -> bool:
     return tags.get(KIND_TAG) == ADOPTED
 
 
-def positive_probability(output: Any, output_column: str | None = None) -> np.ndarray:
-    """The positive-class probability per row in a pyfunc model's output.
+def output_values(output: Any, output_column: str | None = None) -> np.ndarray:
+    """The one value per row in a pyfunc model's output that should be the positive-class probability.
 
     A DataFrame gives its column ``output_column`` (default: ``probability`` if present, else the last column);
     a two-column array gives column 1 (``predict_proba``'s layout); a 1-D array is the probability itself.
@@ -68,6 +68,12 @@ def positive_probability(output: Any, output_column: str | None = None) -> np.nd
         elif values.ndim != 1:
             raise AdoptError(f"the model returned an array of shape {values.shape}; opsagent needs one probability "
                              "per row: a 1-D array, a two-column array (predict_proba) or a DataFrame column")
+    return values
+
+
+def positive_probability(output: Any, output_column: str | None = None) -> np.ndarray:
+    """The positive-class probability per row in a pyfunc model's output (see ``output_values``)."""
+    values = output_values(output, output_column)
     try:
         return values.astype(np.float64)
     except (TypeError, ValueError) as exc:
@@ -75,8 +81,11 @@ def positive_probability(output: Any, output_column: str | None = None) -> np.nd
                          "positive-class probability") from exc
 
 
-def check_probabilities(p: np.ndarray, n_rows: int) -> None:
-    """Raise AdoptError unless ``p`` is ``n_rows`` finite probabilities in [0, 1] that are not class labels."""
+def check_probabilities(output: Any, output_column: str | None, n_rows: int) -> None:
+    """Raise AdoptError unless ``output`` holds ``n_rows`` finite probabilities in [0, 1] that are not class
+    labels (integers, or only 0s and 1s)."""
+    integers = output_values(output, output_column).dtype.kind in "iub"
+    p = positive_probability(output, output_column)
     if p.shape != (n_rows,):
         raise AdoptError(f"the model returned {p.shape[0] if p.ndim else 0} values for {n_rows} rows")
     if not np.isfinite(p).all():
@@ -84,7 +93,7 @@ def check_probabilities(p: np.ndarray, n_rows: int) -> None:
     if (p < 0).any() or (p > 1).any():
         raise AdoptError(f"the model's output ranges {p.min():.3g}..{p.max():.3g}, not a probability in [0, 1]; "
                          "adopt a classifier whose output is the positive-class probability")
-    if n_rows >= 10 and np.isin(p, (0.0, 1.0)).all():
+    if integers or (n_rows >= 10 and np.isin(p, (0.0, 1.0)).all()):
         # scikit-learn's MLflow flavour serves predict() unless logged with pyfunc_predict_fn="predict_proba".
         raise AdoptError("the model's output is only 0s and 1s: class labels, not probabilities; log it so that "
                          "its pyfunc output is the probability (scikit-learn: mlflow.sklearn.log_model(..., "

@@ -33,7 +33,6 @@ from ml_core.adopted import (
     check_probabilities,
     conform,
     numeric_casts,
-    positive_probability,
     signature_columns,
 )
 from ml_core.data.schema import TableSchema
@@ -132,7 +131,7 @@ def try_model(model: AdoptedModel, frame: pd.DataFrame) -> None:
         raw = model.pyfunc.predict(conform(frame[model.settings.input_columns], model.casts))
     except Exception as exc:
         raise AdoptError(f"the model failed to score rows of the spec's columns: {_short(exc)}") from exc
-    check_probabilities(positive_probability(raw, model.settings.output_column), len(frame))
+    check_probabilities(raw, model.settings.output_column, len(frame))
 
 
 def _threshold_on(model: AdoptedModel, data: pd.DataFrame | None,

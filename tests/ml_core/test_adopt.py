@@ -20,6 +20,7 @@ from ml_core.adopted import (
     THRESHOLD_TAG,
     AdoptedModel,
     AdoptError,
+    check_probabilities,
     positive_probability,
 )
 from ml_core.adoption import adopt_version
@@ -164,6 +165,8 @@ def test_models_that_cannot_be_adopted_are_refused_with_the_reason(adopted: Adop
     with pytest.raises(AdoptError, match="class labels, not probabilities"):
         adopt_version(registry, NAME, other.labels_uri, schema=schema, tracking_uri=other.tracking_uri,
                       data=other.data)
+    with pytest.raises(AdoptError, match="class labels"):  # without data: two rows, but integer output
+        adopt_version(registry, NAME, other.labels_uri, schema=schema, tracking_uri=other.tracking_uri)
     assert mlflow.get_tracking_uri() == "sqlite:///elsewhere.db"
     narrow = infer_spec(other.data.drop(columns=["Income"]), NAME, label=LABEL, positive=POSITIVE, id_column=ID)
     with pytest.raises(AdoptError, match="needs column.*Income"):
@@ -189,3 +192,8 @@ def test_an_output_of_another_shape_is_an_error() -> None:
         positive_probability(pd.DataFrame({"probability": [0.2]}), "score")
     with pytest.raises(AdoptError, match=r"shape \(2, 3\)"):
         positive_probability(np.zeros((2, 3)))
+    with pytest.raises(AdoptError, match=r"ranges 0.2..3.5, not a probability"):
+        check_probabilities(np.array([0.2, 3.5]), None, 2)
+    with pytest.raises(AdoptError, match="NaN or infinite"):
+        check_probabilities(pd.DataFrame({"probability": [0.2, np.nan]}), None, 2)
+    check_probabilities(np.array([[0.8, 0.2], [0.4, 0.6]]), None, 2)  # predict_proba's layout is fine
