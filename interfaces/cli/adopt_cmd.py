@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from interfaces.cli.common import UserError, console, load_settings
 
@@ -18,11 +19,7 @@ if TYPE_CHECKING:  # types only: MLflow and pandas load when the command runs, n
 
 def _existing_spec(store: SpecStore, name: str) -> ModelSpec | None:
     """The spec of ``name`` if there is one (a file, or a built-in); an invalid file is an error, not None."""
-    from ml_core.spec.builtin import builtin_spec
-
-    if store.exists(name) or builtin_spec(name) is not None:
-        return store.get(name)
-    return None
+    return store.get(name) if store.exists(name) or store.is_builtin(name) else None
 
 
 def _spec_and_data(store: SpecStore, name: str, data: Path | None, label: str | None, positive: str | None,
@@ -30,8 +27,10 @@ def _spec_and_data(store: SpecStore, name: str, data: Path | None, label: str | 
     """The spec to adopt under (existing, or inferred from ``data``) and the validated reference rows."""
     from ml_core.data.tables import load_table
     from ml_core.spec.infer import infer_spec, read_table
+    from ml_core.spec.store import check_name
 
-    store.path(name)  # a bad model name is reported before anything is read
+    check_name(name)  # a bad model name is reported before anything is read
+    data = data.expanduser().resolve() if data is not None else None
     spec = _existing_spec(store, name)
     notes: list[str] = []
     if spec is None:
@@ -40,7 +39,7 @@ def _spec_and_data(store: SpecStore, name: str, data: Path | None, label: str | 
                             "--data FILE --label COLUMN (a table the model scores, with its label) to infer one, "
                             f"or add the spec first with `opsagent models add {name} --data FILE --label COLUMN`")
         inferred = infer_spec(read_table(data), name, label=label, positive=positive, id_column=id_column,
-                              data=str(data.resolve()), source="adopted", trainable=bool(trainable))
+                              data=str(data), source="adopted", trainable=bool(trainable))
         spec, notes = inferred.spec, inferred.notes
     else:
         if label is not None and label != spec.label.column:
@@ -95,14 +94,15 @@ def adopt(
         raise UserError(str(exc)) from exc
     store.save(spec)  # only once the model is in: a failed adoption leaves no spec behind
     v = result.version.version
-    console.print(f"adopted {model_uri} as [bold]{name} v{v}[/] ({', '.join(result.flavors)}); "
-                  f"spec {store.path(name)} (source adopted, trainable {'yes' if spec.trainable else 'no'})")
+    console.print(f"adopted {escape(model_uri)} as [bold]{name} v{v}[/] ({', '.join(result.flavors)}); "
+                  f"spec {escape(str(store.path(name)))} (source adopted, trainable "
+                  f"{'yes' if spec.trainable else 'no'})")
     for note in notes:
-        console.print(f"  note: {note}")
+        console.print(f"[cyan]note:[/] {escape(note)}")
     if result.threshold_tuned and frame is not None:
         shown = ", ".join(f"{k} {result.metrics[k]:.3f}" for k in ("f1", "auc") if k in result.metrics)
-        console.print(f"threshold {result.threshold:.2f} (F1-tuned on {len(frame)} rows of {data}: {shown}); "
-                      f"those rows are v{v}'s monitoring reference")
+        console.print(f"threshold {result.threshold:.2f} (F1-tuned on {len(frame)} rows of {escape(str(data))}: "
+                      f"{shown}); those rows are v{v}'s monitoring reference")
     else:
         console.print(f"threshold {result.threshold:.2f} (the default: pass --data to tune it and to save a "
                       "monitoring reference)")

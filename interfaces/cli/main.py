@@ -38,6 +38,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
+models_cmd.app.command("adopt")(adopt_cmd.adopt)  # its own module: MLflow import and copy logic
 app.add_typer(models_cmd.app, name="models")
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("serve")(serve_cmd.serve)
@@ -53,8 +54,6 @@ app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(schedule_cmd.app, name="schedule")
 app.command("eval")(eval_cmd.eval_)
 app.add_typer(ingest_cmd.app, name="ingest")
-# Temporary, until the `models` group exists: then `models_cmd.app.command("adopt")(adopt_cmd.adopt)`.
-app.command("adopt-model")(adopt_cmd.adopt)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@ becomes a version of an opsagent model; bad input is a message and exit code 2, 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -18,8 +17,7 @@ from ml_core.registry import Registry
 from tests.ml_core.adopt_support import ID, LABEL, POSITIVE, OtherStore, other_store
 
 OPSAGENT = shutil.which("opsagent") or str(Path(sys.executable).parent / "opsagent")
-# `models adopt` once the models group exists; until then the command is registered on its own.
-ADOPT = ["models", "adopt"] if importlib.util.find_spec("interfaces.cli.models_cmd") else ["adopt-model"]
+ADOPT = ["models", "adopt"]
 
 
 def adopt(args: list[str], home: Path) -> subprocess.CompletedProcess:
