@@ -13,7 +13,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ml_core.model import TabularModel
+from ml_core.adopted import MLMODEL_FILE, SETTINGS_FILE, AdoptedModel, RegistryModel, is_adopted
+from ml_core.model import BUNDLE_FILE, TabularModel
 from ml_core.paths import HomeLayout
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -131,24 +132,34 @@ class Registry:
         }
 
     def bundle_dir(self, name: str, version: str | int) -> Path:
-        """Download (once) and return the directory holding the version's model bundle."""
+        """Download (once) and return the directory holding the version's model bundle.
+
+        An opsagent-trained version's bundle is ``bundle.pt``; an adopted version's is the copied MLflow
+        model folder with its settings file. Either may hold ``reference.parquet``, its training rows."""
         target = self.cache_dir / name / str(version)
-        if (target / "bundle.pt").exists():
+        if (target / BUNDLE_FILE).exists() or (target / SETTINGS_FILE).exists():
             return target
         tmp = Path(tempfile.mkdtemp(dir=self.layout.home))
         try:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}",
-                                                        dst_path=str(tmp))
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}",
+                                                             dst_path=str(tmp), tracking_uri=self.tracking_uri,
+                                                             registry_uri=self.tracking_uri))
+            adopted = (local / SETTINGS_FILE).exists() and (local / MLMODEL_FILE).exists()
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(target, ignore_errors=True)
-            shutil.move(str(Path(local) / "artifacts" / "bundle"), target)
+            shutil.move(str(local if adopted else local / "artifacts" / "bundle"), target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return target
 
-    def load(self, name: str, version: str | int) -> TabularModel:
-        self.version(name, version)
-        return TabularModel.load(self.bundle_dir(name, version))
+    def load(self, name: str, version: str | int) -> RegistryModel:
+        """The version's model: a TabularModel, or an AdoptedModel for a version tagged ``opsagent.kind=adopted``
+        (both score with ``predict_proba`` and carry ``threshold``, ``fault`` and ``meta``)."""
+        info = self.version(name, version)
+        directory = self.bundle_dir(name, version)
+        if is_adopted(info.tags):
+            return AdoptedModel.load(directory, info.tags)
+        return TabularModel.load(directory)
 
     def _safe_versions(self, name: str) -> list[VersionInfo]:
         try:

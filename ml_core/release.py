@@ -1,8 +1,9 @@
-"""Register an in-memory TabularModel as a new registry version (hotfixes, fault-injection releases, tests).
+"""Register an in-memory model as a new registry version (hotfixes, fault-injection releases, tests).
 
 ``jobs.train_and_register`` trains and registers; this registers a model that already exists, logged
 the same way (an MLflow run holding the pyfunc wrapper and the bundle), so ``Registry.load`` and
-``mlflow models serve`` read it exactly like a trained version.
+``mlflow models serve`` read it exactly like a trained version. An adopted model (``AdoptedModel``) is
+re-registered as its own MLflow model folder with the new threshold and fault as tags.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from ml_core.adopted import AdoptedModel, RegistryModel
 from ml_core.mlflow_model import ChurnPyfunc
 from ml_core.model import TabularModel
 from ml_core.registry import Registry, VersionInfo
@@ -39,7 +41,7 @@ def log_bundle(model: TabularModel, input_example: pd.DataFrame | None = None,
     return info.model_uri
 
 
-def register_model_bundle(registry: Registry, model_name: str, model: TabularModel,
+def register_model_bundle(registry: Registry, model_name: str, model: RegistryModel,
                           tags: dict[str, str] | None = None, run_name: str | None = None,
                           input_example: pd.DataFrame | None = None) -> VersionInfo:
     """Log ``model`` in a new MLflow run and register it as the next version of ``model_name``.
@@ -53,6 +55,10 @@ def register_model_bundle(registry: Registry, model_name: str, model: TabularMod
     all_tags = dict(tags or {})
     if model.fault is not None:
         all_tags.setdefault("fault", f"{model.fault.latency_ms:g}ms/{model.fault.error_rate:g}")
+    if isinstance(model, AdoptedModel):
+        from ml_core.adoption import reregister
+
+        return reregister(registry, model_name, model, all_tags, run_name)
     with mlflow.start_run(experiment_id=registry.experiment_id(), run_name=run_name) as run:
         mlflow.set_tags({"opsagent.kind": "release", **all_tags})
         model_uri = log_bundle(model, input_example)

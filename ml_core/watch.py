@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml_core.adopted import RegistryModel
 from ml_core.data.schema import TableSchema
-from ml_core.model import TabularModel
 from ml_core.monitoring.check import MonitoringResult, MonitoringThresholds, run_check
 from ml_core.monitoring.evidently_report import EvidentlyDriftReport, write_drift_report
 from ml_core.paths import HomeLayout
@@ -31,7 +31,7 @@ class Reference:
     frame: pd.DataFrame
     scores: np.ndarray
     labels: np.ndarray
-    model: TabularModel
+    model: RegistryModel
 
 
 @dataclass
@@ -58,8 +58,7 @@ def load_reference(registry: Registry, model_name: str, schema: TableSchema, ver
         if champion is None:
             raise RegistryError(f"model '{model_name}' has no champion; train and deploy one first")
         version = champion.version
-    bundle = registry.bundle_dir(model_name, version)
-    model = TabularModel.load(bundle)
+    model = registry.load(model_name, version)  # an opsagent-trained or an adopted version
     path = _reference_path(registry, model_name, version)
     if path is not None:
         frame = pd.read_parquet(path)

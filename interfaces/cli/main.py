@@ -7,6 +7,7 @@ import sys
 import typer
 
 from interfaces.cli import (
+    adopt_cmd,
     approvals_cmd,
     chat_cmd,
     demo_cmd,
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
+models_cmd.app.command("adopt")(adopt_cmd.adopt)  # its own module: MLflow import and copy logic
 app.add_typer(models_cmd.app, name="models")
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("serve")(serve_cmd.serve)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_core.adopted import RegistryModel
 from ml_core.data.schema import TableSchema
-from ml_core.model import TabularModel
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.serving.batching import LogWriter, ModelWorker
@@ -28,7 +28,7 @@ from ml_core.serving.state import DeploymentState, baseline_path, read_state, st
 
 log = logging.getLogger(__name__)
 
-ModelLoader = Callable[[str], TabularModel]
+ModelLoader = Callable[[str], RegistryModel]  # opsagent-trained or adopted
 
 
 class ReloadError(RuntimeError):
@@ -38,7 +38,7 @@ class ReloadError(RuntimeError):
 @dataclass
 class LoadedVersion:
     version: str
-    model: TabularModel
+    model: RegistryModel
     worker: ModelWorker
     smoke_ms: float
 
@@ -72,7 +72,7 @@ def smoke_record(schema: TableSchema) -> dict[str, Any]:
     return row
 
 
-def smoke_check(model: TabularModel, schema: TableSchema) -> float:
+def smoke_check(model: RegistryModel, schema: TableSchema) -> float:
     """Readiness: the artifact scores a valid record with finite probabilities. Returns milliseconds.
 
     Injected faults (``model.fault``) are set aside: they stand for failures that only live traffic
