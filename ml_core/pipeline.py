@@ -19,6 +19,7 @@ from ml_core.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 from ml_core.training import EpochCallback, TrainConfig
 
 Step = Callable[[str], None]
+MIN_FAIR_HOLDOUT = 50  # below this a metric difference between two versions is mostly noise
 
 
 class RetrainRequest(BaseModel):
@@ -100,6 +101,11 @@ def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResu
         seen = training_ids(registry, model_name, champion.version, schema)
         if seen is not None and schema.id_column:
             holdout = holdout[~customer_of(holdout[schema.id_column]).isin(seen)]
+    if len(holdout) < MIN_FAIR_HOLDOUT:
+        raise DataValidationError(
+            f"only {len(holdout)} held-out rows are unseen by the champion v{champion.version if champion else '?'}: "
+            "too few to judge the two fairly. Retrain on data beyond the champion's own training rows (the spec's "
+            "table, or a window of labelled production records)")
     step(f"evaluating the new version and the champion on the same {len(holdout)} held-out rows")
     challenger_report = evaluate(job.train.model, holdout, schema)
     if champion is not None:

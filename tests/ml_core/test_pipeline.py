@@ -40,13 +40,14 @@ def test_reference_rows_travel_with_the_bundle(world):
     assert len(ref.scores) == len(ref.frame)
 
 
-def test_retrain_registers_a_gated_challenger_with_lineage(world):
+def test_retrain_registers_a_gated_challenger_with_lineage(world, churn_df):
     _, registry, log, job, now = world
     request = RetrainRequest(model_name="churn", window_since=now - 60, window_until=now + 60,
                              config=TrainConfig(epochs=3, seed=11), policy=GatePolicy(min_gain=-0.05),
                              reason="test")
     steps: list[str] = []
-    result = retrain(registry, log, request, schema=CHURN_SCHEMA, on_step=steps.append)
+    # The remediation passes the spec's whole table as reference (ml_core.spec.data.retrain_reference).
+    result = retrain(registry, log, request, reference=churn_df, schema=CHURN_SCHEMA, on_step=steps.append)
     assert result.rows_window == 300 and result.rows_reference == 5000
     assert result.parent_version == job.version
     assert result.verdict.reasons and any(s.startswith("gate") for s in steps)
@@ -58,13 +59,22 @@ def test_retrain_registers_a_gated_challenger_with_lineage(world):
     assert (challenger is not None and challenger.version == result.version) == result.verdict.passed
 
 
-def test_strict_gate_keeps_a_no_better_model_out(world):
+def test_strict_gate_keeps_a_no_better_model_out(world, churn_df):
     _, registry, log, _, now = world
     request = RetrainRequest(model_name="churn", include_reference=True, config=TrainConfig(epochs=1, seed=3),
                              policy=GatePolicy(min_gain=0.1))
-    result = retrain(registry, None, request, schema=CHURN_SCHEMA)
+    result = retrain(registry, None, request, reference=churn_df, schema=CHURN_SCHEMA)
     assert not result.verdict.passed and result.alias is None
     assert not registry.version("churn", result.version).ready_for_deploy
+
+
+def test_retraining_on_the_champions_own_rows_only_is_refused_not_misjudged(world):
+    """No reference given and no window: the champion's saved training rows are all there is, and no held-out row
+    is unseen by the champion, so no fair gate exists; the message says so (it used to crash in sklearn)."""
+    _, registry, _, _, _ = world
+    request = RetrainRequest(model_name="churn", config=TrainConfig(epochs=1, seed=3))
+    with pytest.raises(DataValidationError, match="unseen by the champion"):
+        retrain(registry, None, request, schema=CHURN_SCHEMA)
 
 
 def test_empty_window_is_refused_with_a_clear_message(world):
