@@ -1,7 +1,8 @@
 """Benchmark scenarios as data: one YAML file per ML-ops incident, validated by a pydantic model.
 
-A scenario says how to build its world (traffic per scheduled tick, the faults that start after the
-quiet tick 0), how many scheduled ticks triage gets, whether the benchmark approves the proposal on a
+A scenario says how to build its world (the model it watches — a built-in spec or a spec file, default
+churn —, traffic per scheduled tick, the faults that start after the quiet tick 0, checked against that
+model's schema), how many scheduled ticks triage gets, whether the benchmark approves the proposal on a
 person's behalf, and what a correct agent concludes: detection, culprit, root-cause category, action.
 
 Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two release kinds that only
