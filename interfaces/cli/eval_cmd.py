@@ -6,11 +6,28 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from interfaces.cli.common import console, fail, load_settings
+
+if TYPE_CHECKING:
+    from evals.scenario_model import EvalScenario
+
+
+def _chosen(found: list[EvalScenario], models: list[str], fast: bool) -> list[EvalScenario]:
+    """The scenarios of the ``--model`` data sets (all when none given), only the fast ones with ``--fast``."""
+    if models:
+        known = sorted({s.model_name for s in found})
+        if unknown := [m for m in models if m not in known]:
+            raise fail(f"no scenario of model {', '.join(unknown)} in that folder; its models: {', '.join(known)}")
+        found = [s for s in found if s.model_name in models]
+    if fast:
+        found = [s for s in found if s.fast]
+        if not found:
+            raise fail("no scenario in that folder is marked fast: true" + (" for that model" if models else ""))
+    return found
 
 
 def eval_(
@@ -58,15 +75,7 @@ def eval_(
         found = load_dir(scenarios.expanduser() if scenarios else None, only=list(only) if only else None)
     except ScenarioFileError as exc:
         raise fail(str(exc)) from exc
-    if model:
-        known = sorted({s.model_name for s in found})
-        if unknown := [m for m in model if m not in known]:
-            raise fail(f"no scenario of model {', '.join(unknown)} in that folder; its models: {', '.join(known)}")
-        found = [s for s in found if s.model_name in model]
-    if fast:
-        found = [s for s in found if s.fast]
-        if not found:
-            raise fail("no scenario in that folder is marked fast: true" + (" for that model" if model else ""))
+    found = _chosen(found, list(model or []), fast)
     out_dir = (out.expanduser() if out else
                settings.layout.home / "evals" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     if out_dir.exists() and any(out_dir.iterdir()):
