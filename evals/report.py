@@ -10,13 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
+from rich.console import Group as RichGroup
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from evals.groups import Group, data_set_groups
 from evals.runner import BenchmarkResult
-from evals.scoring import CaseScore, ScenarioRun, Verdict, targets
+from evals.scenario_model import EvalScenario
+from evals.scoring import CaseScore, Rate, ScenarioRun, Totals, Verdict, targets
 
 MARK = {True: "✓", False: "✗", None: "·"}
 
@@ -32,8 +35,25 @@ def _diag(run: ScenarioRun) -> str:
     return f"{t.category} → {t.action}" + (f" [{', '.join(t.culprit)}]" if t.culprit else "")
 
 
+def _scenario(result: BenchmarkResult, name: str) -> EvalScenario:
+    return next(s for s in result.scenarios if s.name == name)
+
+
+def _title(result: BenchmarkResult, name: str) -> str:
+    """The scenario's name, marked when it is held out."""
+    return name + (" (held out)" if _scenario(result, name).holdout else "")
+
+
+def groups(result: BenchmarkResult) -> list[Group]:
+    return data_set_groups(result.scenarios, result.scores, result.runs)
+
+
+def _fraction(rate: Rate) -> str:
+    return f"{rate.hits}/{rate.of}" if rate.of else "-"
+
+
 def _expected(result: BenchmarkResult, name: str) -> str:
-    e = next(s for s in result.scenarios if s.name == name).expected
+    e = _scenario(result, name).expected
     if not e.detected:
         return "quiet"
     return f"{e.category} → {e.action}" + (f" [{', '.join(e.culprit)}]" if e.culprit else "")
@@ -60,12 +80,17 @@ def print_table(result: BenchmarkResult, console: Console | None = None) -> None
     table.add_column(VERDICT_KEY, no_wrap=True)
     table.add_column("TTD", justify="right", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
+    several = len(result.templates) > 1
     for score, run in zip(result.scores, result.runs, strict=True):
         said = f"error: {score.error}" if score.error else _diag(run)
-        what = Group(Text(score.scenario, style="bold"), Padding(Text(said, style="dim"), (0, 0, 0, 2)))
+        if several:
+            said = f"{_scenario(result, score.scenario).model_name} · {said}"
+        what = RichGroup(Text(_title(result, score.scenario), style="bold"),
+                         Padding(Text(said, style="dim"), (0, 0, 0, 2)))
         table.add_row(what, _marks(score), "-" if score.ttd_ticks is None else str(score.ttd_ticks),
                       f"{run.seconds:.0f}", style=None if score.passed else "red")
     console.print(table)
+    print_groups(result, console)
     totals = Table(title="totals (✓ meets the target)")
     for col in ("score", "measured", "target", ""):
         totals.add_column(col)
@@ -81,6 +106,43 @@ def print_table(result: BenchmarkResult, console: Console | None = None) -> None
     console.print(totals)
 
 
+def print_groups(result: BenchmarkResult, console: Console) -> None:
+    """Scores per data set (held-out scenarios apart), when the run has more than one group."""
+    found = groups(result)
+    if len(found) < 2:
+        return
+    table = Table(title="per data set (hits/applicable)")
+    for col in ("data set", "passed", "detect", "locate", "cause", "action", "exec", "FA"):
+        table.add_column(col, no_wrap=col != "data set", overflow="fold")
+    for g in found:
+        t = g.totals
+        table.add_row(g.label, f"{t.passed}/{t.runs}", _fraction(t.detection), _fraction(t.localization),
+                      _fraction(t.root_cause), _fraction(t.mitigation), _fraction(t.executed),
+                      str(t.false_alarms_controls + t.false_alarms_quiet_tick),
+                      style="bold" if g.model is None else None)
+    console.print(table)
+
+
+def _group_lines(result: BenchmarkResult) -> list[str]:
+    lines = ["## Per data set", "",
+             "Held-out scenarios were written before any rule ran on them and are never tuned on; they are "
+             "scored apart from their data set's other scenarios (`all` counts every run).", "",
+             "| data set | scenarios passed | detection | false alarms | localization | root cause | mitigation "
+             "| executed + verified |", "|---|---|---|---|---|---|---|---|"]
+    for g in groups(result):
+        t = g.totals
+        lines.append(f"| {g.label} | {t.passed}/{t.runs} | {t.detection.text()} | "
+                     f"{t.false_alarms_controls + t.false_alarms_quiet_tick} | {t.localization.text()} | "
+                     f"{t.root_cause.text()} | {t.mitigation.text()} | {t.executed.text()} |")
+    return [*lines, ""]
+
+
+def _champion_lines(result: BenchmarkResult) -> list[str]:
+    return [f"- champion: {name} v{t.version}, trained once in {t.train_seconds:.0f} s "
+            f"(test F1 {t.test_metrics.get('f1', 0):.3f}, AUC {t.test_metrics.get('auc', 0):.3f}); every "
+            f"{name} world starts from a copy" for name, t in result.templates.items()]
+
+
 def markdown(result: BenchmarkResult, command: str = "") -> str:
     """The Markdown report: what ran, the totals against the targets, per-scenario verdicts, each miss's reason."""
     t = result.totals
@@ -88,9 +150,7 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
     lines = [f"# opsagent incident benchmark — {result.brain} brain", "",
              f"- run: {when}, {len(result.scenarios)} scenario(s) × {result.repeat} repeat(s), "
              f"wall time {t.wall_seconds:.0f} s" + (f", command `{command}`" if command else ""),
-             f"- champion: churn v{result.template.version}, trained once in {result.template.train_seconds:.0f} s "
-             f"(test F1 {result.template.test_metrics.get('f1', 0):.3f}, "
-             f"AUC {result.template.test_metrics.get('auc', 0):.3f}); every world starts from a copy",
+             *_champion_lines(result),
              "- worlds: " + ("each scenario's world (service logs, post-mortems, MLflow) is kept at the path "
                              "under its verdict" if result.keep_worlds else
                              "not kept (--no-keep-worlds): each world folder, and the template this benchmark "
@@ -103,19 +163,22 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
     for tg in targets(t):
         lines.append(f"| {tg.name} | {tg.measured} | {tg.target} | {MARK[tg.met]} |")
     lines += [f"| mitigation executed + verified (approved scenarios) | {t.executed.text()} | - | |", "",
+              *_group_lines(result),
               "## Scenarios", "",
-              "| scenario | kind | expected | diagnosed | detection | false alarm ok | localization | root cause "
-              "| action | executed | TTD (ticks) | seconds |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| scenario | model | kind | expected | diagnosed | detection | false alarm ok | localization "
+              "| root cause | action | executed | TTD (ticks) | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, r in zip(result.scores, result.runs, strict=True):
-        lines.append(f"| {s.scenario} | {s.kind} | {_expected(result, s.scenario)} | {_diag(r)} | "
+        lines.append(f"| {_title(result, s.scenario)} | {_scenario(result, s.scenario).model_name} | {s.kind} | "
+                     f"{_expected(result, s.scenario)} | {_diag(r)} | "
                      f"{_cell(s.detection)} | {_cell(s.false_alarm)} | {_cell(s.localization)} | "
                      f"{_cell(s.root_cause)} | {_cell(s.mitigation)} | {_cell(s.executed)} | "
                      f"{'-' if s.ttd_ticks is None else s.ttd_ticks} | {r.seconds:.0f} |")
     lines += ["", "✓ right, ✗ missed, · does not apply.", "", "## Verdicts", ""]
     for s, r in zip(result.scores, result.runs, strict=True):
-        scenario = next(x for x in result.scenarios if x.name == s.scenario)
-        lines += [f"### {s.scenario} — {'pass' if s.passed else 'MISS'}", "", scenario.description.strip(), ""]
+        scenario = _scenario(result, s.scenario)
+        lines += [f"### {s.scenario} — {'pass' if s.passed else 'MISS'}" + (" (held out)" if scenario.holdout else ""),
+                  "", f"{scenario.model_name}: {scenario.description.strip()}", ""]
         for miss in s.misses():
             lines.append(f"- **miss** — {miss}")
         for name, v in s.verdicts().items():
@@ -149,20 +212,31 @@ def _git_commit() -> str | None:
 def as_json(result: BenchmarkResult, command: str = "") -> dict[str, Any]:
     """Everything, for tracking over time: totals, targets, and per run its scores and ticks."""
     def case(s: CaseScore, r: ScenarioRun) -> dict[str, Any]:
-        return {"score": s.model_dump(mode="json"), "passed": s.passed, "misses": s.misses(),
-                "run": r.model_dump(mode="json")}
+        scenario = _scenario(result, s.scenario)
+        return {"model": scenario.model_name, "holdout": scenario.holdout, "score": s.model_dump(mode="json"),
+                "passed": s.passed, "misses": s.misses(), "run": r.model_dump(mode="json")}
+
+    def group(g: Group) -> dict[str, Any]:
+        return {"label": g.label, "model": g.model, "holdout": g.holdout, "scenarios": g.scenarios,
+                "totals": g.totals.model_dump(mode="json"), "rates": _rates(g.totals)}
+
+    champions = {name: {"version": t.version, "test_metrics": t.test_metrics, "train_seconds": t.train_seconds}
+                 for name, t in result.templates.items()}
 
     return {"benchmark": "opsagent-incidents", "brain": result.brain, "repeat": result.repeat,
             "keep_worlds": result.keep_worlds,
             "started_at": datetime.fromtimestamp(result.started_at, UTC).isoformat(), "command": command,
             "git_commit": _git_commit(), "python": platform.python_version(), "machine": platform.machine(),
-            "champion": {"version": result.template.version, "test_metrics": result.template.test_metrics,
-                         "train_seconds": result.template.train_seconds},
+            "champions": champions,  # by model name
             "totals": result.totals.model_dump(mode="json"),  # rates as hits/of
-            "rates": {k: getattr(result.totals, k).value for k in ("detection", "localization", "root_cause",
-                                                                   "mitigation", "executed")},
+            "rates": _rates(result.totals),
+            "by_data_set": [group(g) for g in groups(result)],  # per model, held-out apart, then all
             "targets": [tg.model_dump(mode="json") for tg in targets(result.totals)],
             "cases": [case(s, r) for s, r in zip(result.scores, result.runs, strict=True)]}
+
+
+def _rates(t: Totals) -> dict[str, float | None]:
+    return {k: getattr(t, k).value for k in ("detection", "localization", "root_cause", "mitigation", "executed")}
 
 
 def write_outputs(result: BenchmarkResult, out_dir: Path, command: str = "") -> tuple[Path, Path]:

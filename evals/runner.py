@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,8 @@ from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorCont
 from agent.settings import Settings
 from evals.scenario_model import EvalScenario
 from evals.scoring import CaseScore, Mitigation, ScenarioRun, TickResult, Totals, score_run, totals
-from evals.world import MODEL, Template, World, build_template
+from evals.world import Template, World, build_template
+from ml_core.spec.model_spec import ModelSpec
 
 Brain = Literal["offline", "llm"]
 Progress = Callable[[str], None]
@@ -29,14 +30,15 @@ class EvalError(ValueError):
     """A benchmark that cannot start (no LLM endpoint for --brain llm, bad settings): the message says why."""
 
 
-def brain_settings(brain: Brain, home: Path, base: Settings, *, injected_model: bool = False) -> Settings:
-    """Settings for one world: the caller's (SLOs, LLM endpoint; built at its edge) with this world's home; the
-    offline brain drops any configured endpoint so the policy decides alone. ``injected_model``: the llm brain's
-    chat model is given directly (tests' scripted fake), so no endpoint is needed."""
+def brain_settings(brain: Brain, home: Path, base: Settings, *, model: str = "churn",
+                   injected_model: bool = False) -> Settings:
+    """Settings for one world: the caller's (SLOs, LLM endpoint; built at its edge) with this world's home and
+    model; the offline brain drops any configured endpoint so the policy decides alone. ``injected_model``: the
+    llm brain's chat model is given directly (tests' scripted fake), so no endpoint is needed."""
     if brain == "llm" and not injected_model and not base.llm_configured:
         raise EvalError("--brain llm needs an LLM endpoint: set OPSAGENT_LLM_BASE_URL (vLLM, Ollama, llama.cpp) "
                         "or OPSAGENT_LLM_API_KEY, or run with --brain offline")
-    update: dict[str, Any] = {"home": home, "model_name": MODEL}
+    update: dict[str, Any] = {"home": home, "model_name": model}
     if brain == "offline":
         update |= {"llm_base_url": None, "llm_api_key": None}
     return base.model_copy(update=update)
@@ -49,7 +51,7 @@ class BenchmarkResult:
     runs: list[ScenarioRun]
     scores: list[CaseScore]
     totals: Totals
-    template: Template
+    templates: dict[str, Template]  # model name -> the champion home its worlds were copied from
     started_at: float
     repeat: int = 1
     keep_worlds: bool = True  # False: each world folder (and the template it trained) was deleted after its run
@@ -72,14 +74,15 @@ class AIOpsLabScores(Evaluator[EvalScenario, ScenarioRun, None]):
 
 
 class ScenarioRunner:
-    """Runs one scenario at a time in its own world under ``worlds_dir``, copied from one template.
+    """Runs one scenario at a time in its own world under ``worlds_dir``, copied from its model's template.
 
     ``keep_worlds=False`` deletes each world folder once its run is recorded: scoring reads only the returned
     ``ScenarioRun``, and a benchmark's worlds (MLflow artifacts, prediction logs, retrained models) add up."""
 
-    def __init__(self, template: Template, worlds_dir: Path, brain: Brain, *, base_settings: Settings,
-                 chat_model: Any = None, progress: Progress = lambda _m: None, keep_worlds: bool = True):
-        self.template = template
+    def __init__(self, templates: Mapping[str, Template], worlds_dir: Path, brain: Brain, *,
+                 base_settings: Settings, chat_model: Any = None, progress: Progress = lambda _m: None,
+                 keep_worlds: bool = True):
+        self.templates = dict(templates)
         self.worlds_dir = worlds_dir
         self.brain = brain
         self.base_settings = base_settings
@@ -106,8 +109,13 @@ class ScenarioRunner:
         from agent.context import OpsContext
         from graphs.runner import GraphRunner
 
-        settings = brain_settings(self.brain, root, self.base_settings, injected_model=self.chat_model is not None)
-        with World(scenario, self.template, root, progress=self.progress) as world:
+        template = self.templates.get(scenario.model_name)
+        if template is None:
+            raise EvalError(f"no trained champion for model '{scenario.model_name}' (have: "
+                            f"{', '.join(sorted(self.templates)) or 'none'})")
+        settings = brain_settings(self.brain, root, self.base_settings, model=template.model,
+                                  injected_model=self.chat_model is not None)
+        with World(scenario, template, root, progress=self.progress) as world:
             canary_round = iter(range(1, 1000))
 
             def canary_traffic(_url: str, _seconds: float) -> None:
@@ -133,7 +141,7 @@ class ScenarioRunner:
         t0 = time.time()
         traffic = world.tick(n)
         # A scheduled tick looks back over exactly its own interval (plus a little slack).
-        out = runner.triage(MODEL, window_minutes=(time.time() - t0) / 60 + 0.01)
+        out = runner.triage(world.model, window_minutes=(time.time() - t0) / 60 + 0.01)
         d = out.diagnosis
         tokens_in, tokens_out, cost = _spent(runner, out.incident_id, world)
         return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,
@@ -195,29 +203,51 @@ def _findings(summary: str) -> list[str]:
     return [line.strip("- ").strip() for line in summary.splitlines()[1:] if line.strip()][:12]
 
 
+def models_of(scenarios: list[EvalScenario]) -> dict[str, ModelSpec]:
+    """The specs the scenarios' worlds watch, by model name, in the order the scenarios first name them."""
+    specs: dict[str, ModelSpec] = {}
+    for s in scenarios:
+        spec = specs.setdefault(s.model_name, s.spec)
+        if spec != s.spec:
+            raise EvalError(f"scenario '{s.name}': model '{s.model}' is a spec named '{spec.name}', but another "
+                            "scenario's spec of that name differs; give each model spec its own name")
+    return specs
+
+
+def _templates(specs: dict[str, ModelSpec], given: Mapping[str, Template], folder: Path, epochs: int,
+               progress: Progress) -> tuple[dict[str, Template], list[Path]]:
+    """A champion home per model: the caller's where given, else trained here (returned to delete later)."""
+    templates, trained = dict(given), []
+    for name, spec in specs.items():
+        if name not in templates:
+            templates[name] = build_template(folder / name, spec, epochs=epochs, progress=progress)
+            trained.append(templates[name].home)
+        t = templates[name]
+        progress(f"{name} champion v{t.version} trained in {t.train_seconds:.0f} s "
+                 f"(test F1 {t.test_metrics.get('f1', 0):.3f}, AUC {t.test_metrics.get('auc', 0):.3f})")
+    return templates, trained
+
+
 def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, base_settings: Settings, brain: Brain = "offline",
                   repeat: int = 1, epochs: int = 30, chat_model: Any = None,
                   progress: Progress = lambda _m: None, show_progress_bar: bool = True,
-                  template: Template | None = None, keep_worlds: bool = True) -> BenchmarkResult:
-    """Train the shared champion once, run every scenario ``repeat`` times, score and total them.
+                  templates: Mapping[str, Template] | None = None, keep_worlds: bool = True) -> BenchmarkResult:
+    """Train one champion per model the scenarios name, run every scenario ``repeat`` times, score and total.
 
-    ``template``: an already trained champion home to copy instead (``result.template`` of an earlier run).
-    ``keep_worlds=False``: delete each world after its run, and at the end the template this call trained;
-    ``out_dir`` then keeps only what the caller writes there (report.md, results.json)."""
+    ``templates``: already trained champion homes to copy instead, by model name (``result.templates`` of an
+    earlier run). ``keep_worlds=False``: delete each world after its run, and at the end the templates this
+    call trained; ``out_dir`` then keeps only what the caller writes there (report.md, results.json)."""
     if repeat < 1:
         raise EvalError(f"--repeat must be at least 1, not {repeat}")
     if not scenarios:
         raise EvalError("no scenarios to run")
+    specs = models_of(scenarios)
     # Fails early on a missing endpoint or bad settings, before anything is trained.
     base_settings = brain_settings(brain, out_dir, base_settings, injected_model=chat_model is not None)
     started = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
-    trained = template is None
-    if template is None:
-        template = build_template(out_dir / "template", epochs=epochs, progress=progress)
-    progress(f"champion v{template.version} trained in {template.train_seconds:.0f} s "
-             f"(test F1 {template.test_metrics.get('f1', 0):.3f}, AUC {template.test_metrics.get('auc', 0):.3f})")
-    task = ScenarioRunner(template, out_dir / "worlds", brain, base_settings=base_settings, chat_model=chat_model,
+    ready, trained = _templates(specs, templates or {}, out_dir / "templates", epochs, progress)
+    task = ScenarioRunner(ready, out_dir / "worlds", brain, base_settings=base_settings, chat_model=chat_model,
                           progress=progress, keep_worlds=keep_worlds)
     dataset = Dataset[EvalScenario, ScenarioRun, None](
         name="opsagent-incidents", cases=[Case(name=s.name, inputs=s) for s in scenarios],
@@ -235,8 +265,9 @@ def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, base_settings
     runs = [r for _, r in pairs]
     scores = [score_run(s, r) for s, r in pairs]
     if not keep_worlds:
-        for folder in ((out_dir / "worlds", template.home) if trained else (out_dir / "worlds",)):
-            _discard(folder, progress)
+        for folder in (out_dir / "worlds", *([out_dir / "templates"] if trained else [])):
+            _discard(folder, progress)  # "templates" holds only the champions this call trained
     return BenchmarkResult(brain=brain, scenarios=scenarios, runs=runs, scores=scores,
-                           totals=totals(scores, runs, wall_seconds=time.time() - started), template=template,
-                           started_at=started, repeat=repeat, keep_worlds=keep_worlds)
+                           totals=totals(scores, runs, wall_seconds=time.time() - started),
+                           templates={n: ready[n] for n in specs}, started_at=started, repeat=repeat,
+                           keep_worlds=keep_worlds)

@@ -1,7 +1,8 @@
 """Benchmark scenarios as data: one YAML file per ML-ops incident, validated by a pydantic model.
 
-A scenario says how to build its world (traffic per scheduled tick, the faults that start after the
-quiet tick 0), how many scheduled ticks triage gets, whether the benchmark approves the proposal on a
+A scenario says how to build its world (the model it watches — a built-in spec or a spec file, default
+churn —, traffic per scheduled tick, the faults that start after the quiet tick 0, checked against that
+model's schema), how many scheduled ticks triage gets, whether the benchmark approves the proposal on a
 person's behalf, and what a correct agent concludes: detection, culprit, root-cause category, action.
 
 Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two release kinds that only
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from evals.specs import DEFAULT_MODEL, is_spec_path, resolve_spec
 from ml_core.simulator.scenario import (
     BrokenRelease,
     Category,
@@ -29,6 +31,8 @@ from ml_core.simulator.scenario import (
     SlowRelease,
 )
 from ml_core.simulator.scenario import Scenario as TrafficScenario
+from ml_core.spec.errors import SpecError
+from ml_core.spec.model_spec import ModelSpec
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 RELEASE = "@release"  # in an expected culprit: the version the world released, resolved at run time
@@ -72,16 +76,13 @@ class JointShift(BaseModel):
     lead: str
     follow: list[str] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _numeric(self) -> JointShift:
-        from ml_core.data.churn import CHURN_SCHEMA
-
-        numeric = set(CHURN_SCHEMA.numeric_names)
+    def check(self, spec: ModelSpec) -> None:
+        """Raise ValueError unless every column is a numeric feature of the scenario's model."""
+        numeric = set(spec.schema.numeric_names)
         bad = [n for n in [self.lead, *self.follow] if n not in numeric]
         if bad:
-            raise ValueError(f"joint_shift needs numeric features; not numeric or unknown: {bad}; "
+            raise ValueError(f"joint_shift needs numeric features of {spec.name}; not numeric or unknown: {bad}; "
                              f"numeric features: {', '.join(sorted(numeric))}")
-        return self
 
 
 FaultSpec = Annotated[
@@ -132,6 +133,10 @@ class EvalScenario(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="unique; used in reports and --only")
     kind: Kind
+    model: str = Field(default=DEFAULT_MODEL, min_length=1, description="the model the world watches: a built-in "
+                       "spec (churn, credit) or a spec YAML file (relative to the scenario file)")
+    holdout: bool = Field(default=False, description="held out: written before any rule ran on it, reported "
+                          "apart from the rest, and never to be tuned on")
     description: str = ""
     traffic: Traffic = Field(default_factory=Traffic)
     ticks: int = Field(default=2, ge=1, le=10, description="scheduled triage ticks after the fault starts")
@@ -142,6 +147,7 @@ class EvalScenario(BaseModel):
     approve_edit: dict[str, Any] = Field(default_factory=dict, description="fields the approver edits before "
                                          "accepting (e.g. epochs: 8 to keep a retrain short)")
     fast: bool = Field(default=False, description="part of the fast subset the test suite runs")
+    _spec: ModelSpec | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> EvalScenario:
@@ -154,8 +160,25 @@ class EvalScenario(BaseModel):
             raise ValueError("a control scenario must expect detected: false")
         if self.approve_edit and not self.approve:
             raise ValueError("approve_edit needs approve: true")
-        self.traffic_scenario(1)  # the simulator validates feature names
+        try:
+            self._spec = resolve_spec(self.model)
+        except SpecError as exc:
+            raise ValueError(str(exc)) from exc
+        self.traffic_scenario(1).check_features(self._spec.schema, self._spec.name)  # a ScenarioError: a ValueError
+        for shift in self.joint_shifts:
+            shift.check(self._spec)
         return self
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The spec of the model this scenario's world watches (resolved when the scenario was validated)."""
+        if self._spec is None:
+            self._spec = resolve_spec(self.model)
+        return self._spec
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.name
 
     @property
     def release(self) -> ReleaseFault | None:
@@ -193,6 +216,9 @@ def load_file(path: Path) -> EvalScenario:
         raise ScenarioFileError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ScenarioFileError(f"{path}: expected a mapping with name, kind, faults and expected")
+    model = data.get("model")
+    if isinstance(model, str) and is_spec_path(model) and not Path(model).expanduser().is_absolute():
+        data["model"] = str((path.parent / model).resolve())  # a spec file beside the scenario moves with it
     try:
         return EvalScenario.model_validate(data)
     except ValidationError as exc:

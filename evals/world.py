@@ -1,8 +1,9 @@
 """Build one scenario's world with the real ML core: a trained champion, a served model, traffic with the fault.
 
-Training once per scenario would dominate the benchmark, so one *template* home is trained per run and
-copied for each world (MLflow keeps absolute artifact paths in its SQLite file; the copy rewrites them so
-each world writes only into its own folder). A world then deploys the champion with the local backend on
+Training once per scenario would dominate the benchmark, so one *template* home is trained per model (a
+spec: the churn demo, the credit table, or a spec file a scenario names) and copied for each world of that
+model (MLflow keeps absolute artifact paths in its SQLite file; the copy rewrites them so each world writes
+only into its own folder). A world then deploys the champion with the local backend on
 a free port, and each scheduled tick sends one tick of traffic and delivers its labels: tick 0 is quiet;
 from tick 1 the scenario's faults are on (a release fault is shipped just before tick 1's traffic).
 The service is always stopped when the world closes.
@@ -23,7 +24,6 @@ import pandas as pd
 
 from evals.scenario_model import BadModelRelease, EvalScenario, HealthyRelease
 from ml_core.baseline import SimpleBaseline
-from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.data.tables import split_frame
 from ml_core.deploy.base import DeploymentError
 from ml_core.deploy.local import LocalBackend
@@ -36,36 +36,48 @@ from ml_core.serving.server import free_port
 from ml_core.simulator.release import ship_faulty_release
 from ml_core.simulator.scenario import BrokenRelease, SlowRelease
 from ml_core.simulator.traffic import TrafficResult, deliver_labels, run_traffic
+from ml_core.spec.data import load_spec_data
+from ml_core.spec.model_spec import ModelSpec
+from ml_core.spec.store import SpecStore
 from ml_core.training import TrainConfig
 
-MODEL = "churn"
+DEFAULT_LATENCY_BUDGET_MS = 250.0  # the budget the release scenarios are written against, unless a spec sets one
 READY_TIMEOUT_S = 180.0  # a loaded two-core machine can take a while to import torch and load the model
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Template:
-    """A trained home to copy: churn ``version`` is champion, with a fallback baseline beside it."""
+    """A trained home to copy: ``model``'s ``version`` is champion, its spec saved, a fallback baseline beside it."""
 
     home: Path
     version: str
     test_metrics: dict[str, float]
     train_seconds: float
+    model: str = "churn"
 
 
-def build_template(root: Path, *, epochs: int = 30, progress: Progress = lambda _m: None) -> Template:
-    """Train churn v1 once (PyTorch, MLflow on SQLite), alias it champion and save the fallback baseline."""
+def train_config(spec: ModelSpec, epochs: int, **overrides: int) -> TrainConfig:
+    """The training config of a model's champion (or of a bad release of it), as `opsagent train` builds it."""
+    return TrainConfig(epochs=epochs, exclude_columns=tuple(spec.exclude_from_training), **overrides)
+
+
+def build_template(root: Path, spec: ModelSpec, *, epochs: int = 30,
+                   progress: Progress = lambda _m: None) -> Template:
+    """Train the spec's v1 once (PyTorch, MLflow on SQLite), alias it champion and save the fallback baseline."""
     started = time.time()
     layout = HomeLayout(root).ensure()
+    SpecStore(layout).save(spec)  # every world reads its model's spec from its own home, as the agent does
     registry = Registry(layout)
-    data = load_churn()
-    progress(f"training the champion shared by every world ({epochs} epochs)")
-    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name=MODEL, schema=CHURN_SCHEMA, run_name="eval-v1",
-                             with_baseline=False)
-    registry.set_alias(MODEL, CHAMPION, job.version)
-    registry.mark_ready(MODEL, job.version)
-    SimpleBaseline.fit(job.split.train, CHURN_SCHEMA).save(layout.deploy_dir / f"{MODEL}.baseline")  # timeouts fall back to it
-    return Template(layout.home, job.version, dict(job.test_metrics), time.time() - started)
+    data = load_spec_data(spec)
+    progress(f"training the {spec.name} champion shared by its worlds ({epochs} epochs)")
+    job = train_and_register(registry, data, train_config(spec, epochs), model_name=spec.name, schema=spec.schema,
+                             run_name="eval-v1", with_baseline=False)
+    registry.set_alias(spec.name, CHAMPION, job.version)
+    registry.mark_ready(spec.name, job.version)
+    # Timeouts fall back to it.
+    SimpleBaseline.fit(job.split.train, spec.schema).save(layout.deploy_dir / f"{spec.name}.baseline")
+    return Template(layout.home, job.version, dict(job.test_metrics), time.time() - started, spec.name)
 
 
 def copy_home(template: Path, dest: Path) -> HomeLayout:
@@ -105,11 +117,17 @@ class World:
         self.scenario = scenario
         self.template = template
         self.progress = progress
+        self.model = template.model
         self.layout = copy_home(template.home, root)
+        self.spec = SpecStore(self.layout).get(self.model)
+        self.schema = self.spec.schema
         self.registry = Registry(self.layout)
-        self.backend = LocalBackend(self.layout, MODEL, self.registry, free_port(), latency_budget_ms=250,
+        self.backend = LocalBackend(self.layout, self.model, self.registry, free_port(),
+                                    latency_budget_ms=self.spec.slo.latency_budget_ms or DEFAULT_LATENCY_BUDGET_MS,
                                     start_timeout_s=READY_TIMEOUT_S)
-        self.pool = split_frame(load_churn(), CHURN_SCHEMA).test  # customers the champion never trained on
+        scenario.traffic_scenario(1).check_features(self.schema, self.model)  # a spec file edited since loading
+        self.data = load_spec_data(self.spec)
+        self.pool = split_frame(self.data, self.schema).test  # customers the champion never trained on
         self.fault_pool = joint_shifted(self.pool, scenario, np.random.default_rng(scenario.traffic.seed))
         self.released: str | None = None  # the version the scenario shipped, for culprit "@release"
         self.url = ""
@@ -147,8 +165,8 @@ class World:
         scenario = self.scenario.traffic_scenario(n)
         if seed_offset:
             scenario = scenario.model_copy(update={"seed": scenario.seed + seed_offset})
-        result = run_traffic(self.url, scenario, self.pool if n == 0 else self.fault_pool, schema=CHURN_SCHEMA)
-        with PredictionLog(self.layout.predictions_db(MODEL)) as log:
+        result = run_traffic(self.url, scenario, self.pool if n == 0 else self.fault_pool, schema=self.schema)
+        with PredictionLog(self.layout.predictions_db(self.model)) as log:
             deliver_labels(log, result)
         return result
 
@@ -158,12 +176,13 @@ class World:
         if spec is None:
             return None
         if isinstance(spec, SlowRelease | BrokenRelease):
-            version = ship_faulty_release(self.scenario.traffic_scenario(1), self.registry, self.backend, MODEL)
+            version = ship_faulty_release(self.scenario.traffic_scenario(1), self.registry, self.backend,
+                                          self.model)
             self.progress(f"shipped faulty release v{version} ({spec.kind})")
             return version
         if isinstance(spec, HealthyRelease):
-            model = self.registry.load(MODEL, self.template.version)
-            info = register_model_bundle(self.registry, MODEL, model, run_name=f"release-{self.scenario.name}",
+            model = self.registry.load(self.model, self.template.version)
+            info = register_model_bundle(self.registry, self.model, model, run_name=f"release-{self.scenario.name}",
                                          tags={"parent_version": self.template.version})
             self.backend.deploy_canary(info.version, spec.canary_weight)
             self.progress(f"shipped healthy release v{info.version} as a {spec.canary_weight:.0%} canary")
@@ -172,16 +191,16 @@ class World:
 
     def _ship_bad_model(self, spec: BadModelRelease) -> str:
         """Train on labels a broken join shuffled, register it, ship it (and promote it, as the release did)."""
-        data = load_churn()
+        data, label_column = self.data, self.schema.label
         rng = np.random.default_rng(self.scenario.traffic.seed)
-        label = data[CHURN_SCHEMA.label].to_numpy().copy()
+        label = data[label_column].to_numpy().copy()
         idx = np.flatnonzero(rng.random(len(data)) < spec.shuffled_share)
         label[idx] = rng.permutation(label[idx])
         bad = data.copy()
-        bad[CHURN_SCHEMA.label] = pd.Series(label, index=data.index)
-        job = train_and_register(self.registry, bad, TrainConfig(epochs=spec.epochs, patience=spec.epochs),
-                                 model_name=MODEL, schema=CHURN_SCHEMA, run_name=f"release-{self.scenario.name}", with_baseline=False,
-                                 parent_version=self.template.version)
+        bad[label_column] = pd.Series(label, index=data.index)
+        job = train_and_register(self.registry, bad, train_config(self.spec, spec.epochs, patience=spec.epochs),
+                                 model_name=self.model, schema=self.schema, run_name=f"release-{self.scenario.name}",
+                                 with_baseline=False, parent_version=self.template.version)
         self.backend.deploy_canary(job.version, spec.canary_weight)
         if spec.promote:
             self.backend.promote()

@@ -6,11 +6,28 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from interfaces.cli.common import console, fail, load_settings
+
+if TYPE_CHECKING:
+    from evals.scenario_model import EvalScenario
+
+
+def _chosen(found: list[EvalScenario], models: list[str], fast: bool) -> list[EvalScenario]:
+    """The scenarios of the ``--model`` data sets (all when none given), only the fast ones with ``--fast``."""
+    if models:
+        known = sorted({s.model_name for s in found})
+        if unknown := [m for m in models if m not in known]:
+            raise fail(f"no scenario of model {', '.join(unknown)} in that folder; its models: {', '.join(known)}")
+        found = [s for s in found if s.model_name in models]
+    if fast:
+        found = [s for s in found if s.fast]
+        if not found:
+            raise fail("no scenario in that folder is marked fast: true" + (" for that model" if models else ""))
+    return found
 
 
 def eval_(
@@ -23,6 +40,8 @@ def eval_(
                                     "(default OPSAGENT_HOME/evals/<timestamp>)"),
     only: list[str] | None = typer.Option(None, "--only", help="run only these scenarios (repeatable)"),
     fast: bool = typer.Option(False, "--fast", help="run only the scenarios marked fast: true (the CI subset)"),
+    model: list[str] | None = typer.Option(None, "--model", help="run only the scenarios of this data set / model "
+                                           "(churn, credit, or a spec's name; repeatable; default: all)"),
     epochs: int = typer.Option(30, min=1, max=500, help="training epochs of the champion shared by all worlds"),
     keep_worlds: bool = typer.Option(True, "--keep-worlds/--no-keep-worlds", help="keep each scenario's world "
                                      "(service logs, post-mortems, MLflow) under --out; --no-keep-worlds deletes "
@@ -30,7 +49,17 @@ def eval_(
 ) -> None:
     """Score the agent on ML incidents: each scenario builds a world (champion, service, traffic with the
     fault), scheduled triage runs tick by tick, approvals go through where the scenario says so, and the
-    runs are scored for detection, localization, root cause, mitigation, false alarms and time to detect."""
+    runs are scored for detection, localization, root cause, mitigation, false alarms and time to detect,
+    per data set (one champion per model; held-out scenarios reported apart) and overall.
+
+    Examples:
+
+      opsagent eval                         # every scenario, churn and credit
+
+      opsagent eval --model credit --out /tmp/credit-eval
+
+      opsagent eval --fast --no-keep-worlds
+    """
     from evals.report import print_table, write_outputs
     from evals.runner import EvalError, run_benchmark
     from evals.scenario_model import ScenarioFileError, load_dir
@@ -46,10 +75,7 @@ def eval_(
         found = load_dir(scenarios.expanduser() if scenarios else None, only=list(only) if only else None)
     except ScenarioFileError as exc:
         raise fail(str(exc)) from exc
-    if fast:
-        found = [s for s in found if s.fast]
-        if not found:
-            raise fail("no scenario in that folder is marked fast: true")
+    found = _chosen(found, list(model or []), fast)
     out_dir = (out.expanduser() if out else
                settings.layout.home / "evals" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     if out_dir.exists() and any(out_dir.iterdir()):

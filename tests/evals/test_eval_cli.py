@@ -63,3 +63,9 @@ def test_run_benchmark_refuses_llm_without_endpoint_and_zero_repeats(tmp_path: P
         run_benchmark(load_dir(only=["control_quiet"]), tmp_path, brain="llm", base_settings=settings)
     with pytest.raises(EvalError, match="at least 1"):
         run_benchmark(load_dir(only=["control_quiet"]), tmp_path, repeat=0, base_settings=settings)
+
+
+def test_an_unknown_model_is_a_message_that_lists_the_scenarios_models(env: Path) -> None:
+    code, out = invoke("--model", "fraud")
+    assert code == 2 and "no scenario of model fraud" in out and "churn, credit" in out
+    assert not (env / "home" / "evals").exists()

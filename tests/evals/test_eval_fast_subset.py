@@ -1,5 +1,6 @@
-"""The real benchmark runner on a fast subset: a quiet control, covariate drift and a broken release, each in
-its own served world (real service on loopback, MLflow on SQLite, real triage graphs, the offline policy)."""
+"""The real benchmark runner on a fast subset: on churn a quiet control, covariate drift and a broken release; on
+credit (a second data set, its own champion) a quiet control and a categorical drift — each in its own served
+world (real service on loopback, MLflow on SQLite, real triage graphs, the offline policy)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ pytestmark = pytest.mark.slow
 def fast_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[BenchmarkResult, Path]:
     out = tmp_path_factory.mktemp("eval")
     chosen = {s.name: s for s in load_dir() if s.fast}
-    assert set(chosen) == {"control_quiet", "covariate_drift_day_minutes", "broken_release"}
+    assert set(chosen) == {"control_quiet", "covariate_drift_day_minutes", "broken_release", "credit_control_quiet",
+                           "credit_covariate_drift_job"}
     # Smaller than the full benchmark: one tick after the quiet one, and no retrain (the broken release's
     # rollback still exercises approve → execute → verify).
     scenarios = [chosen["control_quiet"].model_copy(update={"ticks": 1}),
                  chosen["covariate_drift_day_minutes"].model_copy(update={"approve": False, "ticks": 1}),
-                 chosen["broken_release"].model_copy(update={"ticks": 1})]
+                 chosen["broken_release"].model_copy(update={"ticks": 1}),
+                 chosen["credit_control_quiet"].model_copy(update={"ticks": 1}),
+                 chosen["credit_covariate_drift_job"].model_copy(update={"ticks": 1})]
     settings = Settings(home=out, llm_base_url=None, llm_api_key=None)
     return run_benchmark(scenarios, out, epochs=10, base_settings=settings, show_progress_bar=False), out
 
@@ -43,9 +47,14 @@ def test_the_fast_subset_scores_as_the_offline_policy_should(fast_run: tuple[Ben
     assert broken.executed.ok is True  # rolled back and verified
     run = next(r for r in result.runs if r.scenario == "broken_release")
     assert run.released and broken.localization.reason == f"named {run.released}"
+    assert by_name["credit_control_quiet"].false_alarm.ok is True
+    job = by_name["credit_covariate_drift_job"]
+    assert job.detection.ok and job.localization.ok and job.root_cause.ok, job.misses()
     t = result.totals
-    assert (t.runs, t.errors, t.false_alarms_controls, t.false_alarms_quiet_tick) == (3, 0, 0, 0)
+    assert (t.runs, t.errors, t.false_alarms_controls, t.false_alarms_quiet_tick) == (5, 0, 0, 0)
     assert t.detection.value == 1.0 and t.ttd_max_ticks == 1
+    assert set(result.templates) == {"churn", "credit"}  # one champion per data set
+    assert result.templates["credit"].home != result.templates["churn"].home
     assert t.tokens_in == 0 and t.cost_usd == 0.0  # the offline brain calls no LLM
 
 
@@ -55,14 +64,22 @@ def test_the_three_outputs_exist_and_agree(fast_run: tuple[BenchmarkResult, Path
     print_table(result, console)
     text = console.export_text()
     assert "broken_release" in text and "detection" in text and "false alarms" in text
+    assert "per data set" in text and "credit · data_drift" in text
     md, js = write_outputs(result, out, "opsagent eval --fast")
     report = md.read_text()
     assert "## Verdicts" in report and "### broken_release — pass" in report
     data = json.loads(js.read_text())
-    assert data["totals"]["runs"] == 3 and data["rates"]["detection"] == 1.0
-    assert data["totals"]["detection"] == {"hits": 2, "of": 2}
+    assert data["totals"]["runs"] == 5 and data["rates"]["detection"] == 1.0
+    assert data["totals"]["detection"] == {"hits": 3, "of": 3}
     assert {c["run"]["scenario"] for c in data["cases"]} == {"control_quiet", "covariate_drift_day_minutes",
-                                                             "broken_release"}
+                                                             "broken_release", "credit_control_quiet",
+                                                             "credit_covariate_drift_job"}
+    groups = {g["label"]: g for g in data["by_data_set"]}
+    assert set(groups) == {"churn", "credit", "all"}
+    assert groups["credit"]["totals"]["runs"] == 2 and groups["credit"]["totals"]["detection"] == {"hits": 1, "of": 1}
+    assert groups["churn"]["totals"]["runs"] == 3 and groups["all"]["totals"]["runs"] == 5
+    assert set(data["champions"]) == {"churn", "credit"}
+    assert {c["model"] for c in data["cases"] if c["run"]["scenario"].startswith("credit_")} == {"credit"}
     assert data["command"] == "opsagent eval --fast"
 
 
@@ -73,5 +90,6 @@ def test_every_world_stopped_its_service(fast_run: tuple[BenchmarkResult, Path])
     result, _ = fast_run
     for run in result.runs:
         assert run.world
-        assert not LocalBackend(HomeLayout(Path(run.world)), "churn").status().running
+        model = "credit" if run.scenario.startswith("credit_") else "churn"
+        assert not LocalBackend(HomeLayout(Path(run.world)), model).status().running
 

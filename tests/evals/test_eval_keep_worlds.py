@@ -31,7 +31,7 @@ def untrained(tmp_path: Path) -> tuple[Template, EvalScenario, Settings]:
 
 def test_worlds_are_kept_by_default(tmp_path: Path, untrained: tuple[Template, EvalScenario, Settings]) -> None:
     template, scenario, settings = untrained
-    run = ScenarioRunner(template, tmp_path / "worlds", "offline", base_settings=settings)(scenario)
+    run = ScenarioRunner({"churn": template}, tmp_path / "worlds", "offline", base_settings=settings)(scenario)
     assert run.error and "no version 1" in run.error  # the world failed to deploy: a miss, not an exception
     assert run.world and (Path(run.world) / "marker.txt").is_file()
 
@@ -41,7 +41,7 @@ def test_no_keep_worlds_deletes_each_world_and_the_report_says_so(
     template, scenario, settings = untrained
     out = tmp_path / "out"
     seen: list[str] = []
-    result = run_benchmark([scenario], out, base_settings=settings, template=template, keep_worlds=False,
+    result = run_benchmark([scenario], out, base_settings=settings, templates={"churn": template}, keep_worlds=False,
                            show_progress_bar=False, progress=seen.append)
     (run,) = result.runs
     assert run.error and run.world is None
@@ -54,7 +54,7 @@ def test_no_keep_worlds_deletes_each_world_and_the_report_says_so(
     assert "worlds: not kept (--no-keep-worlds)" in report and "- world: `" not in report
     assert as_json(result)["keep_worlds"] is False and '"world": null' in js.read_text()
 
-    kept = run_benchmark([scenario], tmp_path / "kept", base_settings=settings, template=template,
+    kept = run_benchmark([scenario], tmp_path / "kept", base_settings=settings, templates={"churn": template},
                          show_progress_bar=False)
     assert kept.keep_worlds and "- world: `" in markdown(kept) and "is kept at the path" in markdown(kept)
 

@@ -37,15 +37,15 @@ def scenario() -> EvalScenario:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[BenchmarkResult, Path, ScriptedChatModel]]:
     """Two benchmarks sharing one trained champion: the LLM answers, and the LLM times out at its diagnosis."""
     out: dict[str, tuple[BenchmarkResult, Path, ScriptedChatModel]] = {}
-    template = None
+    templates = None
     for name, script in (("answers", [*investigation(), DIAGNOSIS]),
                          ("times_out", [*investigation(), TimeoutError("request timed out")])):
         folder = tmp_path_factory.mktemp(f"eval-llm-{name}")
         llm = ScriptedChatModel(script=script)
         settings = Settings(home=folder, llm_base_url=None, llm_api_key=None)  # no endpoint: only the fake
         result = run_benchmark([scenario()], folder, brain="llm", epochs=5, base_settings=settings, chat_model=llm,
-                               show_progress_bar=False, template=template)
-        template = result.template
+                               show_progress_bar=False, templates=templates)
+        templates = result.templates
         write_outputs(result, folder, "opsagent eval --brain llm")
         out[name] = (result, folder, llm)
     return out

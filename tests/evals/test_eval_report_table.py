@@ -28,7 +28,9 @@ def result() -> BenchmarkResult:
     scores = [score_run(s, r) for s, r in zip(scenarios, runs, strict=True)]
     return BenchmarkResult(brain="offline", scenarios=scenarios, runs=runs, scores=scores,
                            totals=totals(scores, runs, wall_seconds=600.0),
-                           template=Template(Path("/nowhere"), "1", {"f1": 0.8}, 10.0), started_at=0.0)
+                           templates={"churn": Template(Path("/nowhere"), "1", {"f1": 0.8}, 10.0),
+                                      "credit": Template(Path("/nowhere"), "1", {"f1": 0.6}, 10.0, "credit")},
+                           started_at=0.0)
 
 
 def test_the_table_fits_80_columns_and_diagnoses_wrap_by_words() -> None:
@@ -49,5 +51,32 @@ def test_the_table_fits_80_columns_and_diagnoses_wrap_by_words() -> None:
 
 def test_the_markdown_keeps_a_column_per_verdict() -> None:
     md = markdown(result())
-    assert ("| scenario | kind | expected | diagnosed | detection | false alarm ok | localization | root cause "
-            "| action | executed | TTD (ticks) | seconds |") in md
+    assert ("| scenario | model | kind | expected | diagnosed | detection | false alarm ok | localization "
+            "| root cause | action | executed | TTD (ticks) | seconds |") in md
+
+
+def test_scores_are_reported_per_data_set_with_held_out_scenarios_apart() -> None:
+    r = result()
+    md = markdown(r)
+    assert "## Per data set" in md
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    held_out = [s for s in r.scenarios if s.holdout]
+    assert held_out and all(s.model_name == "credit" for s in held_out)
+
+    def detected(model: str, holdout: bool | None = None) -> int:
+        return sum(s.expected.detected for s in r.scenarios if s.model_name == model
+                   and holdout in (None, s.holdout))
+
+    # Every credit run was diagnosed as expected: root cause right on each one that had something to find.
+    n = detected("credit", False)
+    assert f"| 100% ({n}/{n}) | 0 |" in rows["credit"]
+    n = detected("credit", True)
+    assert f"| 100% ({n}/{n}) | 0 |" in rows["credit · held out"]
+    n = detected("churn")  # the first (churn) run errored: its detection is a miss
+    assert f"| {(n - 1) / n:.0%} ({n - 1}/{n}) |" in rows["churn"]
+    assert f"/{len(r.scenarios)} |" in rows["all"]
+    assert f"### {held_out[0].name} — pass (held out)" in md
+    console = Console(record=True, width=80)
+    print_table(r, console)
+    text = console.export_text()
+    assert "per data set" in text and "credit · held out" in text and "(held out)" in text

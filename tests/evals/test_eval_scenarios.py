@@ -97,3 +97,48 @@ def test_a_folder_reports_every_bad_file_and_refuses_duplicates_and_unknown_name
     (tmp_path / "empty").mkdir()
     with pytest.raises(ScenarioFileError, match="no \\*.yaml"):
         load_dir(tmp_path / "empty")
+
+
+def test_the_credit_scenarios_cover_the_issue_s_kinds_and_two_or_three_are_held_out() -> None:
+    credit = [s for s in load_dir() if s.model == "credit"]
+    assert len(credit) >= 8 and all(s.name.startswith("credit_") and s.model_name == "credit" for s in credit)
+    assert {"control", "covariate_drift", "data_quality", "slow_release", "broken_release", "bad_model_release",
+            "label_shift", "benign_drift"} <= {s.kind for s in credit}
+    faults = {f.kind for s in credit for f in s.faults}
+    assert {"covariate_drift", "nulls", "schema_break", "label_shift", "bad_model_release"} <= faults
+    spec = credit[0].spec
+    drifted = {n for s in credit for f in s.faults if f.kind == "covariate_drift" for n in f.features}
+    kinds = {spec.schema.column(n).kind for n in drifted}
+    assert "categorical" in kinds and kinds - {"categorical"}  # numeric and categorical drift
+    never_null = {c.name for c in spec.columns if not c.nullable}
+    storms = [s for s in credit if s.kind == "data_quality" and any(f.kind == "nulls" for f in s.faults)]
+    assert storms and all(set(s.expected.culprit) <= never_null for s in storms)  # a null there is a finding
+    assert 2 <= sum(s.holdout for s in credit) <= 3
+    assert all(s.model == "churn" and not s.holdout for s in load_dir() if not s.name.startswith("credit_"))
+
+
+def test_a_credit_fault_on_a_churn_column_names_the_model_and_its_columns(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(GOOD.replace("name: tiny", "name: tiny\nmodel: credit"))
+    with pytest.raises(ScenarioFileError, match=r"(?s)total_day_minutes.*credit.*Amount"):
+        load_file(tmp_path / "c.yaml")
+    (tmp_path / "c.yaml").write_text(GOOD.replace("name: tiny", "name: tiny\nmodel: fraud"))
+    with pytest.raises(ScenarioFileError, match=r"model.*no built-in model 'fraud'.*credit"):
+        load_file(tmp_path / "c.yaml")
+
+
+def test_a_spec_file_beside_the_scenario_is_the_world_s_model(tmp_path: Path) -> None:
+    from ml_core.spec.builtin import builtin_spec
+    from ml_core.spec.store import dump_spec
+
+    spec = builtin_spec("credit")
+    assert spec is not None
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "loans.yaml").write_text(dump_spec(spec.model_copy(update={"name": "loans"})))
+    (tmp_path / "s.yaml").write_text(GOOD.replace("name: tiny", "name: tiny\nmodel: specs/loans.yaml")
+                                     .replace("total_day_minutes", "Amount"))
+    s = load_file(tmp_path / "s.yaml")
+    assert s.model == str((tmp_path / "specs" / "loans.yaml").resolve()) and s.model_name == "loans"
+    assert s.spec.schema.label == "Status"
+    (tmp_path / "s.yaml").write_text(GOOD.replace("name: tiny", "name: tiny\nmodel: specs/missing.yaml"))
+    with pytest.raises(ScenarioFileError, match="cannot read the spec file"):
+        load_file(tmp_path / "s.yaml")
