@@ -14,7 +14,6 @@ evaluation, the gate and monitoring use from ``TabularModel``: ``predict_proba``
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core.model import Fault, TabularModel
+from ml_core.model import Fault, TabularModel, apply_fault
 
 KIND_TAG = "opsagent.kind"
 ADOPTED = "adopted"
@@ -191,15 +190,8 @@ class AdoptedModel:
         return (self.predict_proba(df) >= self.threshold).astype(np.int64)
 
     def _apply_fault(self) -> None:
-        # The same semantics as TabularModel's: healthy for after_calls calls, then slow or failing.
         assert self.fault is not None
-        if self.fault.latency_ms:
-            time.sleep(self.fault.latency_ms / 1000)
-        self._calls = getattr(self, "_calls", 0) + 1
-        if self._calls <= self.fault.after_calls:
-            return
-        if self.fault.error_rate and np.random.random() < self.fault.error_rate:
-            raise RuntimeError("injected fault: model release is broken")
+        self._calls = apply_fault(self.fault, getattr(self, "_calls", 0))
 
 
 RegistryModel = TabularModel | AdoptedModel  # what Registry.load returns

@@ -68,6 +68,17 @@ class Fault:
     after_calls: int = 0  # healthy for this many calls first: passes readiness, breaks under traffic
 
 
+def apply_fault(fault: Fault, calls: int) -> int:
+    """An injected fault on one call (slow, then after ``after_calls`` healthy calls maybe failing); returns the
+    call count. Shared by every model kind, so a fault release behaves the same whatever it wraps."""
+    if fault.latency_ms:
+        time.sleep(fault.latency_ms / 1000)
+    calls += 1
+    if calls > fault.after_calls and fault.error_rate and np.random.random() < fault.error_rate:
+        raise RuntimeError("injected fault: model release is broken")
+    return calls
+
+
 @dataclass
 class TabularModel:
     preprocessor: Preprocessor
@@ -97,13 +108,7 @@ class TabularModel:
 
     def _apply_fault(self) -> None:
         assert self.fault is not None
-        if self.fault.latency_ms:
-            time.sleep(self.fault.latency_ms / 1000)
-        self._calls = getattr(self, "_calls", 0) + 1
-        if self._calls <= self.fault.after_calls:
-            return
-        if self.fault.error_rate and np.random.random() < self.fault.error_rate:
-            raise RuntimeError("injected fault: model release is broken")
+        self._calls = apply_fault(self.fault, getattr(self, "_calls", 0))
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

@@ -139,6 +139,13 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
     if not parts:
         raise DataValidationError("no training data: the window is empty and include_reference is off")
     data = pd.concat(parts, ignore_index=True)
+    if champion is not None and reference is None and not len(window):
+        # Only the champion's own training rows: no held-out row would be unseen by it, so no fair gate exists.
+        # Refuse before training, so no unusable version is registered.
+        raise DataValidationError(
+            f"nothing to retrain {request.model_name} on but the rows champion v{champion.version} trained on, so "
+            "no held-out row is unseen by the champion and the gate cannot judge the two fairly. Give a window of "
+            "labelled production records, or the spec's table as reference")
 
     step(f"training on {len(data)} rows")
     job = train_and_register(registry, data, request.config, model_name=request.model_name, schema=schema,

@@ -18,7 +18,9 @@ def evaluate(
     min_gain: float = typer.Option(0.0, help="gate: minimum AUC gain over the compared version"),
     model: str | None = typer.Option(None),
 ) -> None:
-    """Evaluate a registered version: F1, AUC, precision, recall, Brier, calibration, per slice, bias."""
+    """Evaluate a registered version: F1, AUC, precision, recall, Brier, calibration, per slice, bias.
+
+    Example: opsagent evaluate challenger --against champion --model credit"""
     from interfaces.cli.common import model_spec
     from interfaces.cli.model_cmds import _load_data, _registry, resolve_version
     from ml_core.data.tables import customer_of

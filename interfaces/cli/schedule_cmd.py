@@ -23,7 +23,9 @@ def add(model: str = typer.Argument(..., help="registered model to watch"),
         every: float | None = typer.Option(None, "--every", help="run every MINUTES"),
         cron: str | None = typer.Option(None, "--cron", help="five-field cron expression, e.g. '*/15 * * * *'")
         ) -> None:
-    """Watch MODEL: triage it every N minutes or on a cron expression (replaces its previous schedule)."""
+    """Watch MODEL: triage it every N minutes or on a cron expression (replaces its previous schedule).
+
+    Example: opsagent schedule add credit --every 15"""
     from interfaces.scheduler import ScheduleError, make_trigger, schedule_store
 
     settings = load_settings()

@@ -15,9 +15,12 @@ def simulate(
     requests: int | None = typer.Option(None, min=1, help="override the scenario's request count"),
     rate: float | None = typer.Option(None, min=0.1, help="override requests per second"),
     labels: bool = typer.Option(True, help="deliver the delayed labels when the traffic ends"),
-    model: str | None = typer.Option(None),
+    model: str | None = typer.Option(None, help="model name (default from settings)"),
 ) -> None:
-    """Send traffic to the deployed model; faults start after the scenario's onset."""
+    """Send traffic to the deployed model (rows of its spec's data it never trained on); faults start after the
+    scenario's onset. A scenario is checked against the model's columns.
+
+    Example: opsagent simulate covariate_drift --requests 50   |   opsagent simulate my_drift.yaml --model credit"""
     from interfaces.cli.common import model_spec
     from interfaces.cli.deploy_cmd import backend
     from ml_core.data.tables import split_frame

@@ -13,7 +13,9 @@ def triage(model: str | None = typer.Argument(None, help="registered model (defa
                                                "(default: OPSAGENT_TRIAGE_WINDOW_MINUTES, 60)")) -> None:
     """Check drift, performance (with labels and label-free), SLOs and recent deploys; recall similar incidents;
     diagnose (LLM, or the offline policy); write the post-mortem and file a proposal. Nothing is changed:
-    approve the proposal with `opsagent approvals approve ID`."""
+    approve the proposal with `opsagent approvals approve ID`.
+
+    Example: opsagent triage credit --window 30"""
     with agent_runner() as runner:
         name = model or runner.ctx.settings.model_name
         if name not in runner.ctx.registry.models():

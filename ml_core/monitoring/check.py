@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ml_core.data.schema import TableSchema
+from ml_core.monitoring.columns import checked_columns
 from ml_core.monitoring.drift_screen import (
     ColumnKind,
     DriftScreenResult,
@@ -92,11 +93,6 @@ class MonitoringResult(BaseModel):
     @property
     def drifted_features(self) -> list[str]:
         return [f.subject for f in self.findings if f.kind == "feature_drift"]
-
-
-def schema_kinds(schema: TableSchema) -> dict[str, ColumnKind]:
-    """Fixed drift kinds from the table schema, so a window's typing never depends on its contents."""
-    return {c.name: ("categorical" if c.kind == "categorical" else "numerical") for c in schema.columns}
 
 
 def confirmed(feature: FeatureDrift, n_features: int, alpha: float) -> bool:
@@ -244,17 +240,7 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
     Each detector runs only when the window holds what it needs (enough rows, scores, labels, latencies).
     """
     th = thresholds or MonitoringThresholds()
-    if feature_columns is not None:
-        features = list(feature_columns)
-    elif schema is not None:
-        features = [c for c in schema.feature_names if c in reference_df.columns]
-    else:
-        features = [c for c in reference_df.columns if c in current_window_df.columns]
-    if kinds is None:
-        known = schema_kinds(schema) if schema is not None else {}
-        kinds = {c: known.get(c) or ("numerical" if pd.api.types.is_numeric_dtype(reference_df[c]) else "categorical")
-                 for c in features}
-    kinds = dict(kinds)
+    features, kinds = checked_columns(reference_df, current_window_df, schema, feature_columns, kinds)
     reference_nulls = {c: float(reference_df[c].isna().mean()) for c in features
                        if c in reference_df.columns and len(reference_df)}
     cur, n = current_window_df, len(current_window_df)

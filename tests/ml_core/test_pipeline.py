@@ -73,8 +73,10 @@ def test_retraining_on_the_champions_own_rows_only_is_refused_not_misjudged(worl
     is unseen by the champion, so no fair gate exists; the message says so (it used to crash in sklearn)."""
     _, registry, _, _, _ = world
     request = RetrainRequest(model_name="churn", config=TrainConfig(epochs=1, seed=3))
+    before = len(registry.versions("churn"))
     with pytest.raises(DataValidationError, match="unseen by the champion"):
         retrain(registry, None, request, schema=CHURN_SCHEMA)
+    assert len(registry.versions("churn")) == before  # refused before training: nothing registered
 
 
 def test_empty_window_is_refused_with_a_clear_message(world):
