@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # types only: importing them pulls in chromadb and the monito
 CATEGORY_TEXT = {
     "none": "No root cause identified",
     "data_drift": "Data drift: the inputs moved away from the training distribution",
-    "concept_drift": "Concept drift: the relation between the features and churn changed",
-    "label_shift": "Label shift: the churn base rate changed",
+    "concept_drift": "Concept drift: the relation between the features and the label changed",
+    "label_shift": "Label shift: the base rate of the positive class changed",
     "data_quality": "Data quality: an upstream feed delivers nulls or broken values",
     "latency": "Latency: the serving path is slower than its SLO",
     "errors": "Errors: the serving path fails requests",
