@@ -98,11 +98,13 @@ class OpsContext:
         """``ml_core.watch.check_window`` for ``model`` with its spec's schema and thresholds (``kwargs``: since,
         until, minutes, write_report, reference, thresholds)."""
         from ml_core.data.tables import split_frame
+        from ml_core.monitoring.spec_thresholds import monitoring_thresholds
         from ml_core.spec.data import load_spec_data
         from ml_core.watch import check_window, load_reference
 
-        spec = self.spec(model)
-        kwargs.setdefault("thresholds", self.thresholds(model))
+        spec = self.spec(model)  # read once: the schema, thresholds and fallback all come from this one reading
+        kwargs.setdefault("thresholds", monitoring_thresholds(spec, self.settings.slo_p95_latency_ms,
+                                                              self.settings.slo_error_rate))
         if kwargs.get("reference") is None:
             kwargs["reference"] = load_reference(
                 self.registry, model, spec.schema,

@@ -275,12 +275,20 @@ def _label_value(i: int, rec: dict[str, Any], spec: ModelSpec, errors: list[Reco
     return None
 
 
+# (tracking URI, model, version) -> threshold. A registered version never changes (a new threshold is a new
+# version), so each is loaded once per process, not on every ingested batch.
+_THRESHOLDS: dict[tuple[str, str, str], float] = {}
+
+
 def decision_threshold(registry: Registry, model: str) -> float:
     """The threshold that turns an ingested score into a decision: the registered champion's, else 0.5."""
     champion = registry.alias(model, CHAMPION) if model in registry.models() else None
     if champion is None:
         return 0.5
-    try:
-        return float(registry.load(model, champion.version).threshold)
-    except Exception:  # an adopted or foreign artifact without opsagent's bundle: the conventional cut-off
-        return 0.5
+    key = (registry.tracking_uri, model, champion.version)
+    if key not in _THRESHOLDS:
+        try:
+            _THRESHOLDS[key] = float(registry.load(model, champion.version).threshold)
+        except Exception:  # an adopted or foreign artifact without opsagent's bundle: the conventional cut-off
+            return 0.5
+    return _THRESHOLDS[key]

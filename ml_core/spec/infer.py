@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from ml_core.data.schema import label_text
 from ml_core.spec.errors import SpecError, check_name, describe_errors
 from ml_core.spec.model_spec import ColumnSpec, ModelSpec
 
 # A text column with this many distinct values, most of them unique, is an id or free text, not a category.
 MIN_ID_LIKE_VALUES = 20
 # More categories than this one-hot encode into noise and make the spec unreadable.
-SYNTHETIC_ID = "record_id"
 MAX_CATEGORIES = 200
+SYNTHETIC_ID = "record_id"  # the id column of a table that has none (row numbers; callers send their ids)
 MAX_DEFAULT_SLICES = 3
 MIN_POSITIVE_ROWS = 20
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -125,10 +126,9 @@ def _label_classes(df: pd.DataFrame, label: str, positive: str | None) -> tuple[
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Label and category values as the strings the spec stores (integral floats without '.0')."""
-    if pd.api.types.is_float_dtype(values) and len(values) and np.all(np.mod(values.to_numpy(), 1) == 0):
-        values = values.astype("int64")
-    return values.astype(str)
+    """Non-null label and category values as the strings the spec stores: the rule validation and training
+    read labels by (integral floats without '.0'), so a spec never names a value they would not match."""
+    return label_text(values).astype(str)
 
 
 def _numeric_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
