@@ -132,7 +132,8 @@ class ScenarioRunner:
                     self.progress(f"{scenario.name} tick {n}: "
                                   + (f"{tick.category} → {tick.action} ({', '.join(tick.culprit) or '-'})"
                                      if tick.detected else "quiet"))
-                    if n >= 1 and tick.detected:
+                    early = n < scenario.expected.detectable_from and tick.action == "none"
+                    if n >= 1 and tick.detected and not early:  # an early warning: keep watching
                         if scenario.approve and tick.proposal_id:
                             run.mitigation = self._approve(scenario, runner, tick.proposal_id)
                         break

@@ -9,6 +9,11 @@ Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two 
 the benchmark needs — a *bad model release* (a worse model shipped, promoted or as a canary) and a *healthy
 release* (an identical copy shipped as a canary: a control that must stay quiet) — and a *joint shift*
 (columns re-paired across customers: every marginal distribution unchanged, the model's scores moved).
+
+A data fault can be confined to a segment (``segment: {Home: rent}``) or to a share of records (nulls,
+corruption), and can ramp: with ``ramp_ticks: N`` it grows linearly and is fully on from tick N;
+``expected.detectable_from`` says from which tick a correct agent must have concluded (a "watch" verdict
+before that is an early warning, not a miss), and time-to-detect counts from that tick.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ml_core.simulator.scenario import (
     BrokenRelease,
     Category,
     ConceptDrift,
+    Corruption,
     CovariateDrift,
     LabelShift,
     NullStorm,
@@ -41,7 +47,8 @@ Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"]
 # What each scenario exercises; the benchmark must cover every one (tests/evals/test_eval_scenarios.py).
 Kind = Literal["control", "covariate_drift", "covariate_drift_multi", "prediction_drift", "concept_drift",
                "label_shift", "data_quality", "slow_release", "broken_release", "bad_model_release",
-               "benign_drift", "compound"]
+               "benign_drift", "compound", "gradual_drift", "slice_regression", "corruption", "unlabelled",
+               "low_traffic"]
 
 
 class BadModelRelease(BaseModel):
@@ -86,7 +93,7 @@ class JointShift(BaseModel):
 
 
 FaultSpec = Annotated[
-    CovariateDrift | ConceptDrift | LabelShift | NullStorm | SchemaBreak | SlowRelease | BrokenRelease
+    CovariateDrift | ConceptDrift | LabelShift | NullStorm | Corruption | SchemaBreak | SlowRelease | BrokenRelease
     | BadModelRelease | HealthyRelease | JointShift,
     Field(discriminator="kind"),
 ]
@@ -115,6 +122,9 @@ class Expected(BaseModel):
     culprit: list[str] = Field(default_factory=list, description=f"features or versions ({RELEASE}: the "
                                "released version); empty: culprits are not scored")
     action: Action = "none"
+    detectable_from: int = Field(default=1, ge=1, le=10, description="the tick from which the fault is strong "
+                                 "enough to detect (a ramped fault); a watch verdict before it is an early warning, "
+                                 "and time-to-detect counts from it")
 
     @model_validator(mode="after")
     def _consistent(self) -> Expected:
@@ -137,9 +147,13 @@ class EvalScenario(BaseModel):
                        "spec (churn, credit) or a spec YAML file (relative to the scenario file)")
     holdout: bool = Field(default=False, description="held out: written before any rule ran on it, reported "
                           "apart from the rest, and never to be tuned on")
+    batch: str = Field(default="original", pattern=r"^[a-z0-9_]+$", description="the batch of scenarios this one was "
+                       "written in (step6, step7): a report gives each batch, and its held-out half, apart")
     description: str = ""
     traffic: Traffic = Field(default_factory=Traffic)
     ticks: int = Field(default=2, ge=1, le=10, description="scheduled triage ticks after the fault starts")
+    ramp_ticks: int = Field(default=1, ge=1, le=10, description="the data faults grow linearly and reach full "
+                            "strength at this tick (1: fully on from tick 1)")
     faults: list[FaultSpec] = Field(default_factory=list)
     expected: Expected
     approve: bool = Field(default=False, description="accept the proposal on a person's behalf, then score "
@@ -160,6 +174,12 @@ class EvalScenario(BaseModel):
             raise ValueError("a control scenario must expect detected: false")
         if self.approve_edit and not self.approve:
             raise ValueError("approve_edit needs approve: true")
+        if self.expected.detectable_from > self.ticks:
+            raise ValueError(f"expected.detectable_from ({self.expected.detectable_from}) is after the last tick "
+                             f"({self.ticks}); give the scenario more ticks")
+        if self.ramp_ticks > 1 and any(isinstance(f, LabelShift | SchemaBreak) for f in self.faults):
+            raise ValueError("ramp_ticks applies to covariate drift, concept drift, nulls and corruption; a label "
+                             "shift or schema break is either on or off")
         try:
             self._spec = resolve_spec(self.model)
         except SpecError as exc:
@@ -194,12 +214,30 @@ class EvalScenario(BaseModel):
 
     def traffic_scenario(self, tick: int) -> TrafficScenario:
         """The simulator scenario of one tick: tick 0 is quiet; from tick 1 the data faults are on."""
-        data_faults = [] if tick == 0 else [
-            f for f in self.faults if not isinstance(f, BadModelRelease | HealthyRelease | JointShift)]
+        strength = min(1.0, tick / self.ramp_ticks)
+        shipped = BadModelRelease | HealthyRelease | JointShift  # the world applies these, not the traffic
+        data_faults = [] if tick == 0 else [ramped(f, strength) for f in self.faults if not isinstance(f, shipped)]
         t = self.traffic
         return TrafficScenario(name=self.name, seed=t.seed + 101 * tick, requests=t.requests,
                                batch_size=t.batch_size, rate=t.rate, label_fraction=t.label_fraction,
                                faults=data_faults)
+
+
+def ramped(fault: Any, strength: float) -> Any:
+    """A data fault at ``strength`` (0..1] of its full size: a ramp grows the fault linearly tick by tick."""
+    if strength >= 1.0:
+        return fault
+    if isinstance(fault, CovariateDrift):
+        return fault.model_copy(update={"scale": 1 + (fault.scale - 1) * strength,
+                                        "shift_std": fault.shift_std * strength,
+                                        "category_share": {k: v * strength for k, v in fault.category_share.items()}})
+    if isinstance(fault, ConceptDrift):
+        return fault.model_copy(update={"strength": fault.strength * strength})
+    if isinstance(fault, NullStorm):
+        return fault.model_copy(update={"rate": fault.rate * strength})
+    if isinstance(fault, Corruption):
+        return fault.model_copy(update={"share": fault.share * strength})
+    return fault  # releases are shipped whole
 
 
 class ScenarioFileError(ValueError):

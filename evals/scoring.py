@@ -66,6 +66,13 @@ class ScenarioRun(BaseModel):
         """The first tick after the fault started whose triage flagged something."""
         return next((t for t in self.ticks if t.tick >= 1 and t.detected), None)
 
+    def concluding_detection(self, detectable_from: int = 1) -> TickResult | None:
+        """The detection a ramped scenario is scored on: the first from ``detectable_from`` on, or an earlier one
+        that already chose an action; a "watch" verdict before the fault is detectable is an early warning. Without
+        either, the first detection (so an early warning that was never followed up is still scored)."""
+        hits = [t for t in self.ticks if t.tick >= 1 and t.detected]
+        return next((t for t in hits if t.tick >= detectable_from or t.action != "none"), hits[0] if hits else None)
+
     @property
     def llm_fallbacks(self) -> int:
         """Triages where the LLM failed and the offline policy decided (agent.llm.brain_label's wording)."""
@@ -144,7 +151,7 @@ def score_run(scenario: EvalScenario, run: ScenarioRun) -> CaseScore:
     quiet = [t for t in run.ticks if t.tick == 0 and t.detected]
     fa = (Verdict(ok=False, reason=f"tick 0, before the fault, flagged {_diag(quiet[0])}") if quiet
           else Verdict(ok=True, reason="tick 0 quiet"))
-    first = run.first_detection
+    first = run.concluding_detection(exp.detectable_from)
     if first is None:
         last = run.ticks[-1] if run.ticks else None
         why = (f"none of {len([t for t in run.ticks if t.tick >= 1])} ticks after the fault flagged anything"
@@ -168,7 +175,8 @@ def score_run(scenario: EvalScenario, run: ScenarioRun) -> CaseScore:
     mitigation = (Verdict(ok=True, reason=first.action) if first.action == exp.action else
                   Verdict(ok=False, reason=f"chose {first.action}, expected {exp.action}"))
     return CaseScore(**base, detection=detection, false_alarm=fa, localization=localization, root_cause=root,
-                     mitigation=mitigation, executed=_executed(scenario, run, first), ttd_ticks=first.tick)
+                     mitigation=mitigation, executed=_executed(scenario, run, first),
+                     ttd_ticks=max(1, (run.first_detection or first).tick - exp.detectable_from + 1))
 
 
 def _executed(scenario: EvalScenario, run: ScenarioRun, first: TickResult) -> Verdict:

@@ -10,6 +10,7 @@ import pandas as pd
 from ml_core.data.schema import TableSchema
 from ml_core.simulator.scenario import (
     ConceptDrift,
+    Corruption,
     CovariateDrift,
     LabelShift,
     NullStorm,
@@ -52,6 +53,18 @@ def _next_indices(pool: pd.DataFrame, n: int, rng: np.random.Generator) -> np.nd
     return np.asarray(out)
 
 
+def in_segment(batch: pd.DataFrame, segment: dict[str, str]) -> np.ndarray:
+    """Which rows of ``batch`` a segmented fault affects (all rows for an empty segment)."""
+    mask = np.ones(len(batch), dtype=bool)
+    for column, value in segment.items():
+        mask &= (batch[column].astype(str) == str(value)).to_numpy()
+    return mask
+
+
+def _record_in_segment(record: dict, segment: dict[str, str]) -> bool:
+    return all(str(record.get(c)) == str(v) for c, v in segment.items())
+
+
 def apply_feature_faults(batch: pd.DataFrame, scenario: Scenario, reference_std: dict[str, float],
                          rng: np.random.Generator, schema: TableSchema) -> pd.DataFrame:
     """Covariate drift on the features (validation faults are applied later, on the JSON records)."""
@@ -59,15 +72,17 @@ def apply_feature_faults(batch: pd.DataFrame, scenario: Scenario, reference_std:
     for fault in scenario.faults:
         if not isinstance(fault, CovariateDrift):
             continue
+        rows = in_segment(batch, fault.segment)  # the segment as the customers were, before any drift
         for name in fault.features:
             col = schema.column(name)
             if col.kind == "categorical":
                 for value, share in fault.category_share.items():
-                    out.loc[rng.random(len(out)) < share, name] = value
+                    out.loc[rows & (rng.random(len(out)) < share), name] = value
                 continue
             values = out[name].astype("float64") * fault.scale + fault.shift_std * reference_std.get(name, 0.0)
             values = values.clip(col.low, col.high)
-            out[name] = values.round() if col.kind == "integer" else values.round(2)
+            values = values.round() if col.kind == "integer" else values.round(2)
+            out[name] = values.where(rows, out[name].astype("float64"))
     return out
 
 
@@ -78,7 +93,7 @@ def relabel(batch: pd.DataFrame, scenario: Scenario, rng: np.random.Generator,
     for fault in scenario.faults:
         if isinstance(fault, ConceptDrift):
             new = _new_relation(batch, fault, schema)
-            take = rng.random(len(y)) < fault.strength
+            take = (rng.random(len(y)) < fault.strength) & in_segment(batch, fault.segment)
             y = np.where(take, new, y)
     return y
 
@@ -112,9 +127,11 @@ def to_records(batch: pd.DataFrame, scenario: Scenario | None, active: bool, rng
     for fault in scenario.faults:
         if isinstance(fault, NullStorm):
             for r in records:
-                if rng.random() < fault.rate:
+                if rng.random() < fault.rate and _record_in_segment(r, fault.segment):
                     for name in fault.features:
                         r[name] = None
+        elif isinstance(fault, Corruption):
+            corrupt(records, fault, rng, schema)
         elif isinstance(fault, SchemaBreak):
             for r in records:
                 for old, new in fault.rename.items():
@@ -122,3 +139,23 @@ def to_records(batch: pd.DataFrame, scenario: Scenario | None, active: bool, rng
                 for name in fault.stringify:
                     r[name] = f"{r[name]} (n/a)"
     return records
+
+
+def corrupt(records: list[dict], fault: Corruption, rng: np.random.Generator, schema: TableSchema) -> None:
+    """Write the fault's wrong values into a share of the records, in place (a broken feed, not the customers)."""
+    stuck: dict[str, float] = {}
+    for r in records:
+        if not (rng.random() < fault.share and _record_in_segment(r, fault.segment)):
+            continue
+        for name in fault.features:
+            col, value = schema.column(name), r.get(name)
+            if value is None:
+                continue
+            if fault.mode == "zeros":
+                new = 0.0
+            elif fault.mode == "stuck":
+                new = stuck.setdefault(name, fault.value if fault.value is not None else float(value))
+            else:
+                new = max(float(value), (col.low or 0.0) + 1.0) * fault.factor
+                new = min(new, col.high) if col.high is not None else new
+            r[name] = int(round(new)) if col.kind == "integer" else round(float(new), 2)

@@ -17,7 +17,14 @@ class _Fault(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CovariateDrift(_Fault):
+class _Segmented(_Fault):
+    """A fault that can be confined to one segment of the traffic (e.g. ``{Home: rent}``): only records whose
+    columns equal these values are affected; empty: every record."""
+
+    segment: dict[str, str] = Field(default_factory=dict, description="column -> value the affected records have")
+
+
+class CovariateDrift(_Segmented):
     """Shift the inputs: numeric features are scaled and shifted, categoricals re-weighted."""
 
     kind: Literal["covariate_drift"] = "covariate_drift"
@@ -28,7 +35,7 @@ class CovariateDrift(_Fault):
         default_factory=dict, description="for categoricals: value -> share of records forced to it")
 
 
-class ConceptDrift(_Fault):
+class ConceptDrift(_Segmented):
     """The label's relation to the inputs changes: the same customers now churn for other reasons."""
 
     kind: Literal["concept_drift"] = "concept_drift"
@@ -46,12 +53,26 @@ class LabelShift(_Fault):
     positive_rate: float = Field(gt=0, lt=1)
 
 
-class NullStorm(_Fault):
+class NullStorm(_Segmented):
     """An upstream feed starts sending nulls in some fields."""
 
     kind: Literal["nulls"] = "nulls"
     features: list[str] = Field(min_length=1)
     rate: float = Field(default=0.3, gt=0, le=1, description="share of records affected")
+
+
+class Corruption(_Segmented):
+    """An upstream feed writes wrong values into fields of a share of records: zeros, one stuck value, or values
+    beyond anything seen in training (kept within the schema's limits, so the serving contract lets them in)."""
+
+    kind: Literal["corruption"] = "corruption"
+    features: list[str] = Field(min_length=1)
+    mode: Literal["zeros", "stuck", "out_of_range"]
+    share: float = Field(default=1.0, gt=0, le=1, description="share of records affected")
+    value: float | None = Field(default=None, description="stuck: the value written (default: the field's value "
+                                "in the first affected record)")
+    factor: float = Field(default=10.0, gt=1, description="out_of_range: multiply the value by this (at least "
+                          "the column's schema low + 1), clipped to the schema's high")
 
 
 class SchemaBreak(_Fault):
@@ -79,7 +100,7 @@ class BrokenRelease(_Fault):
 
 
 FaultSpec = Annotated[
-    CovariateDrift | ConceptDrift | LabelShift | NullStorm | SchemaBreak | SlowRelease | BrokenRelease,
+    CovariateDrift | ConceptDrift | LabelShift | NullStorm | Corruption | SchemaBreak | SlowRelease | BrokenRelease,
     Field(discriminator="kind"),
 ]
 
@@ -120,6 +141,7 @@ class Scenario(BaseModel):
         for f in self.faults:
             names = list(getattr(f, "features", [])) + list(getattr(f, "rename", {}))
             names += list(getattr(f, "stringify", [])) + [n for n in [getattr(f, "feature", None)] if n]
+            names += list(getattr(f, "segment", {}))
             unknown = [n for n in names if n not in known]
             if unknown:
                 raise ScenarioError(f"scenario '{self.name}': fault '{f.kind}' names unknown feature(s) {unknown} "

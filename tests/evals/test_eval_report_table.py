@@ -61,22 +61,24 @@ def test_scores_are_reported_per_data_set_with_held_out_scenarios_apart() -> Non
     assert "## Per data set" in md
     rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
     held_out = [s for s in r.scenarios if s.holdout]
-    assert held_out and all(s.model_name == "credit" for s in held_out)
+    assert held_out and all(s.batch in ("step6", "step7") for s in held_out)
 
-    def detected(model: str, holdout: bool | None = None) -> int:
-        return sum(s.expected.detected for s in r.scenarios if s.model_name == model
+    def detected(model: str | None, batch: str, holdout: bool | None = None) -> int:
+        return sum(s.expected.detected for s in r.scenarios if model in (None, s.model_name) and s.batch == batch
                    and holdout in (None, s.holdout))
 
     # Every credit run was diagnosed as expected: root cause right on each one that had something to find.
-    n = detected("credit", False)
-    assert f"| 100% ({n}/{n}) | 0 |" in rows["credit"]
-    n = detected("credit", True)
-    assert f"| 100% ({n}/{n}) | 0 |" in rows["credit · held out"]
-    n = detected("churn")  # the first (churn) run errored: its detection is a miss
+    for label, model, batch, holdout in (("credit · step6", "credit", "step6", False),
+                                         ("credit · step6 · held out", "credit", "step6", True),
+                                         ("churn · step7 · held out", "churn", "step7", True),
+                                         ("step7", None, "step7", False), ("step7 · held out", None, "step7", True)):
+        n = detected(model, batch, holdout)
+        assert f"| 100% ({n}/{n}) | 0 |" in rows[label], label
+    n = detected("churn", "original")  # the first (churn) run errored: its detection is a miss
     assert f"| {(n - 1) / n:.0%} ({n - 1}/{n}) |" in rows["churn"]
     assert f"/{len(r.scenarios)} |" in rows["all"]
     assert f"### {held_out[0].name} — pass (held out)" in md
     console = Console(record=True, width=80)
     print_table(r, console)
     text = console.export_text()
-    assert "per data set" in text and "credit · held out" in text and "(held out)" in text
+    assert "per data set" in text and "step7 · held out" in text and "(held out)" in text

@@ -100,7 +100,7 @@ def test_a_folder_reports_every_bad_file_and_refuses_duplicates_and_unknown_name
 
 
 def test_the_credit_scenarios_cover_the_issue_s_kinds_and_two_or_three_are_held_out() -> None:
-    credit = [s for s in load_dir() if s.model == "credit"]
+    credit = [s for s in load_dir() if s.model == "credit" and s.batch == "step6"]
     assert len(credit) >= 8 and all(s.name.startswith("credit_") and s.model_name == "credit" for s in credit)
     assert {"control", "covariate_drift", "data_quality", "slow_release", "broken_release", "bad_model_release",
             "label_shift", "benign_drift"} <= {s.kind for s in credit}
@@ -114,7 +114,7 @@ def test_the_credit_scenarios_cover_the_issue_s_kinds_and_two_or_three_are_held_
     storms = [s for s in credit if s.kind == "data_quality" and any(f.kind == "nulls" for f in s.faults)]
     assert storms and all(set(s.expected.culprit) <= never_null for s in storms)  # a null there is a finding
     assert 2 <= sum(s.holdout for s in credit) <= 3
-    assert all(s.model == "churn" and not s.holdout for s in load_dir() if not s.name.startswith("credit_"))
+    assert all(s.model == "churn" and not s.holdout for s in load_dir() if s.batch == "original")
 
 
 def test_a_credit_fault_on_a_churn_column_names_the_model_and_its_columns(tmp_path: Path) -> None:
@@ -142,3 +142,41 @@ def test_a_spec_file_beside_the_scenario_is_the_world_s_model(tmp_path: Path) ->
     (tmp_path / "s.yaml").write_text(GOOD.replace("name: tiny", "name: tiny\nmodel: specs/missing.yaml"))
     with pytest.raises(ScenarioFileError, match="cannot read the spec file"):
         load_file(tmp_path / "s.yaml")
+
+
+RAMPED = """
+name: ramp
+kind: gradual_drift
+ramp_ticks: 4
+ticks: 4
+faults:
+  - kind: covariate_drift
+    features: [total_day_minutes]
+    scale: 1.4
+  - kind: nulls
+    features: [total_eve_charge]
+    rate: 0.4
+expected: {detected: true, category: data_drift, culprit: [total_day_minutes], action: retrain, detectable_from: 3}
+"""
+
+
+def test_a_ramped_fault_grows_linearly_to_full_strength(tmp_path: Path) -> None:
+    (tmp_path / "ramp.yaml").write_text(RAMPED)
+    s = load_file(tmp_path / "ramp.yaml")
+    assert s.traffic_scenario(0).faults == []
+    scales = [s.traffic_scenario(t).faults[0].scale for t in (1, 2, 3, 4)]
+    rates = [s.traffic_scenario(t).faults[1].rate for t in (1, 2, 3, 4)]
+    assert scales == pytest.approx([1.1, 1.2, 1.3, 1.4])
+    assert rates == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    (tmp_path / "ramp.yaml").write_text(RAMPED.replace("ticks: 4\nfaults", "ticks: 2\nfaults"))
+    with pytest.raises(ScenarioFileError, match="detectable_from"):
+        load_file(tmp_path / "ramp.yaml")
+
+
+def test_half_of_the_step7_scenarios_are_held_out_on_both_data_sets() -> None:
+    new_kinds = {"gradual_drift", "slice_regression", "corruption", "unlabelled", "low_traffic"}
+    new = [s for s in load_dir() if s.batch == "step7"]
+    assert len(new) >= 15 and new_kinds <= {s.kind for s in new}
+    for model in ("churn", "credit"):
+        mine = [s for s in new if s.model_name == model]
+        assert 0.4 <= sum(s.holdout for s in mine) / len(mine) <= 0.6  # about half kept untouched

@@ -79,3 +79,44 @@ def test_null_storm_and_schema_break_break_records(pool):
     assert isinstance(broken[0]["account_length"], str)
     clean = to_records(batch, load_scenario("null_storm"), False, rng, CHURN_SCHEMA)
     assert all(r["total_eve_charge"] is not None for r in clean)
+
+
+def _scenario(*faults: dict):
+    from ml_core.simulator.scenario import Scenario
+
+    return Scenario.model_validate({"name": "t", "faults": list(faults)})
+
+
+def test_a_segmented_fault_touches_only_its_segment(pool):
+    rng = np.random.default_rng(0)
+    batch = sample_customers(pool, 2000, rng, None, False, CHURN_SCHEMA)
+    inside = (batch["international_plan"] == "yes").to_numpy()
+    drift = _scenario({"kind": "covariate_drift", "features": ["total_day_minutes"], "scale": 2.0,
+                       "segment": {"international_plan": "yes"}})
+    out = apply_feature_faults(batch, drift, {}, rng, CHURN_SCHEMA)
+    assert out.loc[~inside, "total_day_minutes"].equals(batch.loc[~inside, "total_day_minutes"].astype(float))
+    ratio = out.loc[inside, "total_day_minutes"].mean() / batch.loc[inside, "total_day_minutes"].mean()
+    assert ratio == pytest.approx(2.0, rel=0.02)
+    concept = _scenario({"kind": "concept_drift", "strength": 1.0, "feature": "voice_mail_plan", "value": "yes",
+                         "segment": {"international_plan": "yes"}})
+    y_old = CHURN_SCHEMA.labels_to_int(batch["churn"]).to_numpy()
+    y_new = relabel(batch, concept, rng, CHURN_SCHEMA)
+    assert (y_new[~inside] == y_old[~inside]).all()
+    assert (y_new[inside] == (batch.loc[inside, "voice_mail_plan"] == "yes").to_numpy()).all()
+
+
+@pytest.mark.parametrize(("mode", "extra", "check"), [
+    ("zeros", {}, lambda v, old: v == 0),
+    ("stuck", {"value": 100}, lambda v, old: v == 100),
+    ("out_of_range", {"factor": 10}, lambda v, old: v == min(max(old, 1.0) * 10, 1440.0)),
+])
+def test_corruption_writes_its_values_into_a_share_of_records(pool, mode, extra, check):
+    rng = np.random.default_rng(1)
+    batch = sample_customers(pool, 1000, rng, None, False, CHURN_SCHEMA)
+    s = _scenario({"kind": "corruption", "features": ["total_intl_minutes"], "mode": mode, "share": 0.3, **extra})
+    records = to_records(batch, s, True, rng, CHURN_SCHEMA)
+    old = batch["total_intl_minutes"].to_numpy()
+    hit = np.array([check(r["total_intl_minutes"], o) and r["total_intl_minutes"] != o
+                    for r, o in zip(records, old, strict=True)])
+    assert 0.25 < hit.mean() < 0.35  # about the share asked for, and only that column
+    assert [r["total_intl_charge"] for r in records] == batch["total_intl_charge"].tolist()
