@@ -17,6 +17,8 @@ from agent.proposals import Evidence
 from ml_core.monitoring.check import Finding
 from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release
+from ml_core.monitoring.shadow import ShadowComparison
+from ml_core.monitoring.slices import SliceRegression
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
 
@@ -59,12 +61,19 @@ class TriageSignals(BaseModel):
         default_factory=dict, description="test metrics of the champion a release replaced in this window: a "
         "promoted bad model matches its own reference, so the one it replaced is the yardstick")
     release: Release | None = Field(None, description="the version that went live in the window: which, how, when")
+    shadow: ShadowComparison | None = Field(None, description="the release against the version it replaced or runs "
+                                            "beside, scored on the same records (shadow evaluation)")
     recent_versions: list[RegisteredVersion] = Field(
         default_factory=list, description="the most recently registered versions, newest first, flagged if "
         "registered in the window")
     slo_by_version: list[VersionSLO] = Field(
         default_factory=list, description="per version the router meant to use: requests, p95, errors, timeouts "
         "and which SLO each breaches, from the monitoring pass")
+    importance: dict[str, float] = Field(
+        default_factory=dict, description="the champion's reliance on each feature: its share of the permutation "
+        "importance (sums to 1); empty when unknown")
+    slice_regressions: list[SliceRegression] = Field(
+        default_factory=list, description="slices whose realised error rate rose above the champion's held-out rate")
     prior: PriorShift | None = Field(None, description="predicted and (with labels) actual positive rates, current "
                                                        "and reference")
     rejected_fields: list[RejectedField] = Field(

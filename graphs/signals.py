@@ -15,10 +15,16 @@ from agent.diagnosis import DeploySnapshot, TriageSignals
 from ml_core.monitoring.check import Finding
 from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versions, release_in_window
+from ml_core.monitoring.shadow import ShadowComparison, shadow_compare
+from ml_core.monitoring.slices import SliceRegression, slice_regressions
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.registry import RegistryError, VersionInfo
 
 DEPLOY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason")
+# A release stays on probation for a day after it goes live: each triage judges it against its baseline on
+# everything it decided since then (a day spans a daily traffic cycle), so a modest regression that one window's
+# labels cannot yet establish is established as the labels add up.
+RELEASE_PROBATION_S = 24 * 3600.0
 
 
 def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any]:
@@ -41,6 +47,8 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "null_share": dict(r.quality.null_share) if r.quality else {},
         "realised_by_version": realised_by_version(ctx, model, since, until),
         "previous_reference": previous_reference(ctx, model, since),
+        "shadow": shadow_release(ctx, model, since, until),
+        "slice_regressions": slice_signal(ctx, model, since, until) if r.realised else [],
     }
     if r.findings and watched.report and watched.report.html:
         out["report_html"] = str(watched.report.html)
@@ -57,6 +65,55 @@ def previous_reference(ctx: OpsContext, model: str, since: float) -> dict[str, f
         return ctx.registry.version(model, st.previous_champion).test_metrics
     except Exception:  # no deployment, or the old version is gone: no yardstick, not a crash
         return {}
+
+
+def shadow_release(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any] | None:
+    """A release that went live in the window or is still on probation, shadow-compared with the version it replaced
+    (a promotion) or runs beside (a canary) on the records it decided since it went live; None without a release
+    or a baseline to compare with."""
+    try:
+        st = ctx.backend(model).status()
+        opened = since - RELEASE_PROBATION_S
+        release = release_in_window(st, recent_versions(ctx.registry.versions(model), opened), opened)
+        baseline = (st.champion if release and release.how == "canary" else st.previous_champion) if release else None
+        if release is None or not baseline or baseline == release.version:
+            return None
+        baseline_model = ctx.registry.load(model, baseline)
+    except Exception:  # no deployment, or the old version cannot be loaded: no shadow, not a crash
+        return None
+    start = max(opened, min(since, release.at or since))  # everything it decided since it went live
+    with ctx.prediction_log(model) as log:
+        window, labelled = log.predictions(start, until), log.labelled(start, until)
+    found = shadow_compare(window, labelled, baseline_model, ctx.spec(model).schema, release=release.version,
+                           baseline=baseline, how=release.how, max_drop=ctx.thresholds(model).max_performance_drop)
+    return found.model_dump(mode="json") if found else None
+
+
+def slice_signal(ctx: OpsContext, model: str, since: float, until: float) -> list[dict[str, Any]]:
+    """The champion's slices (the spec's slice columns) whose realised error rate in the window rose significantly
+    above the champion's on the same slice of the held-out split."""
+    from ml_core.data.tables import split_frame
+    from ml_core.spec.data import load_spec_data
+
+    spec = ctx.spec(model)
+    if not spec.slices:
+        return []
+    with ctx.prediction_log(model) as log:
+        decided, features = log.labelled(since, until), log.labelled_features(since, until)
+    if not len(decided):
+        return []
+    decided = decided[decided["role"].astype(str) == "champion"]
+    version = decided["version"].astype(str).mode()
+    window = decided.merge(features.drop(columns=["actual"]), on="record_id")
+    try:
+        champion = ctx.registry.load(model, str(version.iloc[0]))
+        held_out = split_frame(load_spec_data(spec), spec.schema, seed=ctx.settings.seed).test
+    except Exception:  # no data to compare with (an external model without its table): no slice check
+        return []
+    reference = held_out[list(spec.slices)].copy()
+    reference["predicted"] = (champion.predict_proba(held_out) >= champion.threshold).astype(int)
+    reference["actual"] = spec.schema.labels_to_int(held_out[spec.schema.label]).to_numpy()
+    return [s.model_dump(mode="json") for s in slice_regressions(window, reference, spec.slices)]
 
 
 def realised_by_version(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, dict[str, float]]:
@@ -127,4 +184,6 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         slo_by_version=[VersionSLO.model_validate(v) for v in monitor.get("slo_by_version", [])],
         prior=PriorShift.model_validate(monitor["prior"]) if monitor.get("prior") else None,
         rejected_fields=rejected, null_share=monitor.get("null_share", {}),
+        shadow=ShadowComparison.model_validate(monitor["shadow"]) if monitor.get("shadow") else None,
+        slice_regressions=[SliceRegression.model_validate(s) for s in monitor.get("slice_regressions", [])],
         recent_deploys=deploy.get("recent", []), notes=notes)

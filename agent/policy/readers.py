@@ -16,6 +16,7 @@ from ml_core.monitoring.slo import FIELD_PROBLEMS
 HARM_DROP = {"f1": 0.04, "auc": 0.03}  # realised drops that count as harm below the alerting threshold
 MIN_PRIOR_MOVE = 0.05  # the monitoring check's default max_prior_shift
 MIN_VERSION_LABELS = 30  # labels a version needs before its own F1 can blame (or clear) it
+MIN_HARM_LABELS = 100  # the monitoring check's default min_labels: fewer, and realised harm is not measured
 RELEASE_F1_MARGIN = 0.05  # a release whose own F1 trails the other versions' by more than this is blamed
 # A promoted release whose own realised F1 trails the replaced champion's test F1 by this much is blamed. Wider
 # than the canary margin: the comparison is across data sets (window vs test split), and 30 labels are noisy.
@@ -112,3 +113,13 @@ def realised_harm(signals: TriageSignals) -> list[str]:
         if now is not None and ref is not None and ref - now >= margin:
             out.append(f"realised {metric} {now:.3f} vs {ref:.3f} on reference")
     return out
+
+
+def leaned_on(signals: TriageSignals, features: Sequence[str]) -> bool:
+    """Does the model lean on these features? Together they carry more than an equal share of its permutation
+    importance (len(features) / number of features): a model that used every input alike would give each 1/k, so
+    above that share the features matter more than the average input does."""
+    shares = signals.importance
+    if not shares:
+        return False
+    return sum(shares.get(f, 0.0) for f in features) > len(features) / len(shares)

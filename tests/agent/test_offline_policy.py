@@ -465,3 +465,75 @@ def test_a_promoted_release_is_judged_against_the_champion_it_replaced(findings,
 def test_without_a_replaced_champion_the_old_rules_hold():
     case = signals(realised_by_version={"1": {"f1": 0.25, "n": 200}}, reference={"f1": 0.247}, realised={"f1": 0.25})
     assert diagnose(case).category == "none"
+
+
+# ---- Step 7: shadow evaluation, slices, reliance on drifted features ---------------------------------------------
+def shadow(**kw):
+    from ml_core.monitoring.shadow import ShadowComparison
+
+    base = dict(release="3", baseline="1", how="promoted", n=1000, disagreement=0.12)
+    return ShadowComparison(**{**base, **kw})
+
+
+PROMOTED = dict(deploy=DeploySnapshot(champion="3", previous_champion="1", running=True, ready=True,
+                                      updated_at=T0 + 60), release=Release(version="3", how="promoted", at=T0 + 60))
+
+
+def test_a_release_worse_than_its_baseline_on_the_same_records_is_rolled_back_with_no_drop_flagged() -> None:
+    # Nothing flagged: the bad model matches its own (bad) test metrics; the shadow shows what it costs.
+    s = signals(**PROMOTED, shadow=shadow(n_labelled=1000, release_only_wrong=90, baseline_only_wrong=20,
+                                          p_value=1e-12, release_f1=0.52, baseline_f1=0.85, worse=True))
+    d = diagnose(s)
+    assert (d.category, d.culprit, d.action) == ("bad_release", ["3"], "rollback")
+    assert any(e.source == "shadow evaluation" and "McNemar" in e.detail for e in d.evidence)
+
+
+def test_a_release_the_shadow_clears_is_not_blamed_for_a_drop_its_baseline_shares() -> None:
+    s = signals(drift("total_day_minutes"), perf_drop(0.70), realised={**REF, "f1": 0.70}, **PROMOTED,
+                realised_by_version={"3": {"f1": 0.70, "n": 1000}},
+                shadow=shadow(n_labelled=1000, release_only_wrong=30, baseline_only_wrong=34, p_value=0.7,
+                              release_f1=0.70, baseline_f1=0.69))
+    d = diagnose(s)
+    assert (d.category, d.action) == ("data_drift", "retrain")
+
+
+def test_before_labels_an_estimated_worse_canary_is_rolled_back_unless_the_inputs_drifted() -> None:
+    est = shadow(how="canary", disagreement=0.45, estimated_release_f1=0.31, estimated_baseline_f1=0.80,
+                 estimated_worse=True)
+    quiet = signals(n_labelled=0, realised={}, **CANARY, shadow=est.model_copy(update={"release": "3"}))
+    assert (diagnose(quiet).category, diagnose(quiet).action) == ("bad_release", "rollback")
+    drifted_inputs = signals(drift("total_day_minutes"), n_labelled=0, realised={}, **CANARY, shadow=est)
+    assert diagnose(drifted_inputs).category == "data_drift"  # the baseline is no fair judge of drifted inputs
+
+
+def test_a_slice_regression_with_steady_inputs_is_concept_drift_named_by_the_slice() -> None:
+    from ml_core.monitoring.slices import SliceRegression
+
+    reg = SliceRegression(column="Home", value="rent", n=220, error_rate=0.41, reference_n=180,
+                          reference_error_rate=0.19, p_value=1e-8)
+    d = diagnose(signals(slice_regressions=[reg]))
+    assert (d.detected, d.category, d.culprit, d.action) == (True, "concept_drift", ["Home=rent"], "retrain")
+
+
+IMPORTANCE = {"total_day_minutes": 0.40, "number_customer_service_calls": 0.25, "international_plan": 0.2,
+              "total_night_calls": 0.01, **{f"other_{i}": 0.14 / 15 for i in range(15)}}
+
+
+def test_unlabelled_drift_the_model_leans_on_is_a_retrain_once_labels_confirm() -> None:
+    s = signals(drift("total_day_minutes"), pred_drift(), n_labelled=0, realised={}, importance=IMPORTANCE)
+    d = diagnose(s)
+    assert (d.category, d.culprit, d.action) == ("data_drift", ["total_day_minutes"], "retrain")
+    assert "once labels confirm" in d.summary and "not measured" in d.summary
+
+
+def test_unlabelled_drift_in_a_feature_the_model_barely_uses_is_watched() -> None:
+    s = signals(drift("total_night_calls"), pred_drift(), n_labelled=0, realised={}, importance=IMPORTANCE)
+    d = diagnose(s)
+    assert (d.category, d.action) == ("data_drift", "none")
+    leaned_but_scores_still = signals(drift("total_day_minutes"), n_labelled=0, realised={}, importance=IMPORTANCE)
+    assert diagnose(leaned_but_scores_still).action == "none"
+
+
+def test_with_enough_labels_reliance_does_not_override_measured_harmlessness() -> None:
+    s = signals(drift("total_day_minutes"), pred_drift(), importance=IMPORTANCE)  # 1000 labels, metrics held
+    assert diagnose(s).action == "none"
