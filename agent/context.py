@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from agent.memory import Memory
     from agent.proposals import Proposal
     from ml_core.deploy.base import DeploymentBackend
+    from ml_core.importance import FeatureImportance
     from ml_core.monitoring.check import MonitoringThresholds
     from ml_core.predlog import PredictionLog
     from ml_core.registry import Registry
@@ -110,6 +111,25 @@ class OpsContext:
                 self.registry, model, spec.schema,
                 fallback=lambda: split_frame(load_spec_data(spec), spec.schema, seed=self.settings.seed).train)
         return check_window(self.layout, self.registry, model, schema=spec.schema, **kwargs)
+
+    def importance(self, model: str, version: str | None = None) -> FeatureImportance:
+        """``ml_core.importance_store.load_importance`` for ``model`` v``version`` (default: the champion): stored
+        with the version or its parent, else measured on its training rows — or, for a version saved without
+        any, on the training split of the spec's data — and cached in its bundle."""
+        from ml_core.data.tables import split_frame
+        from ml_core.importance_store import load_importance
+        from ml_core.registry import CHAMPION, RegistryError
+        from ml_core.spec.data import load_spec_data
+
+        spec = self.spec(model)
+        if version is None:
+            champion = self.registry.alias(model, CHAMPION)
+            if champion is None:
+                raise RegistryError(f"model '{model}' has no champion; name a version")
+            version = champion.version
+        fallback = ((lambda: split_frame(load_spec_data(spec), spec.schema, seed=self.settings.seed).train)
+                    if spec.data else None)
+        return load_importance(self.registry, model, version, schema=spec.schema, fallback=fallback)
 
     def latency_budget_ms(self, model: str) -> float:
         return self.spec(model).slo.latency_budget_ms or self.settings.latency_budget_ms

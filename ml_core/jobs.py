@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from ml_core.baseline import train_baseline
@@ -12,6 +14,8 @@ from ml_core.data.schema import TableSchema
 from ml_core.data.tables import Split, fingerprint, split_frame
 from ml_core.epoch_log import EpochLogger
 from ml_core.evaluation import classification_metrics
+from ml_core.importance import IMPORTANCE_FILE, FeatureImportance, ImportanceError, permutation_importance
+from ml_core.model import TabularModel
 from ml_core.registry import Registry, VersionInfo
 from ml_core.release import log_bundle
 from ml_core.training import EpochCallback, TrainConfig, TrainResult, train_model
@@ -28,6 +32,24 @@ class TrainJobResult:
     split: Split
     parent_version: str | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    importance: FeatureImportance | None = None  # None when the test split could not be scored (one class)
+
+
+def measure_importance(model: TabularModel, test: pd.DataFrame, y: np.ndarray, schema: TableSchema,
+                       seed: int) -> FeatureImportance | None:
+    """Permutation importance on the held-out test rows, logged to the active run (``importance.json`` and
+    ``importance_seconds``). Held-out rows, not training rows: on rows it has fitted, a model that memorised
+    a column looks more reliant on it than it is on new traffic."""
+    started = time.perf_counter()
+    try:
+        importance = permutation_importance(model, test, y, schema, seed=seed)
+    except ImportanceError as exc:  # e.g. a tiny table whose test split has one class: measured later instead
+        mlflow.set_tag("importance", f"not measured: {exc}"[:500])
+        return None
+    importance = importance.model_copy(update={"rows_from": "test split"})
+    mlflow.log_dict(importance.model_dump(mode="json"), IMPORTANCE_FILE)
+    mlflow.log_metric("importance_seconds", time.perf_counter() - started)
+    return importance
 
 
 def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConfig, *, model_name: str,
@@ -63,6 +85,7 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
         mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds,
                             "samples_per_second": result.samples_per_second, "threshold": result.model.threshold})
         mlflow.set_tag("device", result.device)
+        importance = measure_importance(result.model, split.test, y, schema, config.seed)
         extra: dict[str, float] = {}
         if with_baseline:
             base = train_baseline(split, schema, seed=config.seed, exclude=config.exclude_columns)
@@ -70,10 +93,12 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
             mlflow.log_metrics(extra)
         result.model.meta.update({"data_fingerprint": fp, "run_id": run.info.run_id})
         # The training rows travel with the model: monitoring compares traffic against them.
-        model_uri = log_bundle(result.model, split.test[schema.feature_names].head(2), reference=split.train)
+        extra_files = {IMPORTANCE_FILE: importance.model_dump_json(indent=2)} if importance else None
+        model_uri = log_bundle(result.model, split.test[schema.feature_names].head(2), reference=split.train,
+                               extra_files=extra_files)
         tags = {"data_fingerprint": fp, "training_run_id": run.info.run_id,
                 "parent_version": parent_version or "", "test_auc": f"{metrics['auc']:.4f}",
                 "test_f1": f"{metrics['f1']:.4f}"}
         version: VersionInfo = registry.register(model_name, model_uri, tags)
     return TrainJobResult(model_name, version.version, run.info.run_id, fp, metrics, result, split, parent_version,
-                          extra)
+                          extra, importance and importance.model_copy(update={"version": version.version}))

@@ -28,13 +28,16 @@ def pip_requirements() -> list[str]:
 
 
 def log_bundle(model: TabularModel, input_example: pd.DataFrame | None = None,
-               reference: pd.DataFrame | None = None) -> str:
-    """Log ``model`` (and its monitoring reference rows) as a pyfunc in the active run; returns its URI."""
+               reference: pd.DataFrame | None = None, extra_files: dict[str, str] | None = None) -> str:
+    """Log ``model`` (and its monitoring reference rows, and ``extra_files``: name -> text, e.g. its feature
+    importance) as a pyfunc in the active run; returns its URI."""
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"
         model.save(bundle)
         if reference is not None:
             reference.to_parquet(bundle / "reference.parquet", index=False)
+        for filename, text in (extra_files or {}).items():
+            (bundle / filename).write_text(text)
         # Explicit requirements: MLflow's inference re-imports the model in a subprocess (~10 s).
         info = mlflow.pyfunc.log_model(name="model", python_model=ChurnPyfunc(), artifacts={"bundle": str(bundle)},
                                        input_example=input_example, pip_requirements=pip_requirements())

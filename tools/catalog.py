@@ -26,14 +26,21 @@ from tools.common import FIXABLE
 from tools.memory_tools import recall_incidents
 from tools.monitoring_tools import drift_report, performance, slo_status
 from tools.proposal_tools import propose_promote, propose_retrain, propose_rollback, propose_threshold
-from tools.registry_tools import compare_versions, list_models, model_status, recent_deploys, training_run
+from tools.registry_tools import (
+    compare_versions,
+    feature_importance,
+    list_models,
+    model_status,
+    recent_deploys,
+    training_run,
+)
 from tools.web_tools import web_search
 
 MAX_CHARS = 4000
 CAUGHT: tuple[type[Exception], ...] = (*FIXABLE, DraftError)
 READ_TOOLS: tuple[Callable[..., BaseModel], ...] = (
     list_models, model_status, drift_report, performance, slo_status, compare_versions, training_run,
-    recent_deploys, recall_incidents)
+    recent_deploys, feature_importance, recall_incidents)
 PROPOSAL_TOOLS: tuple[Callable[..., BaseModel], ...] = (
     propose_retrain, propose_rollback, propose_promote, propose_threshold)
 

@@ -6,6 +6,7 @@ from mlflow.exceptions import MlflowException
 
 from agent.context import OpsContext
 from ml_core.deploy.base import DeploymentStatus
+from ml_core.importance import ImportanceError
 from ml_core.registry import CHALLENGER, CHAMPION, VersionInfo
 from tools.common import (
     ToolInputError,
@@ -22,6 +23,8 @@ from tools.results import (
     DeployEvent,
     DeployHistory,
     DeploymentInfo,
+    FeatureImportanceReport,
+    FeatureShare,
     ModelBrief,
     ModelList,
     ModelStatus,
@@ -32,6 +35,7 @@ from tools.results import (
 )
 
 MAX_MODELS = 20
+MAX_FEATURES = 15  # the columns a drift judgement turns on are the leading ones; the rest is summed up
 HISTORY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason", "fault", "ready_for_deploy")
 
 
@@ -163,3 +167,26 @@ def recent_deploys(ctx: OpsContext, model: str, limit: int = 5) -> DeployHistory
     return DeployHistory(model=model, versions=events, champion=d.champion, canary=d.canary,
                          canary_weight=d.canary_weight, previous_champion=d.previous_champion,
                          routing_updated=d.updated)
+
+
+@errors_as_data(ImportanceError)
+def feature_importance(ctx: OpsContext, model: str, version: str = "champion") -> FeatureImportanceReport:
+    """How much a model version relies on each input column (permutation importance: how much its AUC drops
+    when that column is shuffled), most important first, with each column's share of the total. Use it to
+    weigh drift: drift in a column with a large share can hurt the model, drift in one with a share near 0
+    barely matters.
+
+    Args:
+        model: registered model name, e.g. "churn".
+        version: a version number such as "2", or an alias: "champion" (default) or "challenger".
+    """
+    info = resolve_version(ctx, model, version)
+    found = ctx.importance(model, info.version)
+    shown = found.features[:MAX_FEATURES]
+    return FeatureImportanceReport(
+        model=model, version=info.version, measured_on_version=found.version, metric=found.metric,
+        base_metric=num(found.base_metric), n_rows=found.n_rows, rows_from=found.rows_from,
+        features=[FeatureShare(feature=f.feature, rank=f.rank, share=num(f.share, 3) or 0.0,
+                               drop=num(f.drop_mean) or 0.0, drop_std=num(f.drop_std) or 0.0) for f in shown],
+        more_features=len(found.features) - len(shown),
+        share_left_out=num(sum(f.share for f in found.features[MAX_FEATURES:]), 3) or 0.0)

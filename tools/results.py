@@ -109,6 +109,28 @@ class DeployHistory(ToolResult):
     routing_updated: str | None = Field(None, description="when serving routing last changed")
 
 
+class FeatureShare(BaseModel):
+    feature: str
+    rank: int = Field(description="1 = the column the model relies on most")
+    share: float = Field(description="this column's part of the model's reliance, 0..1 (shares sum to 1)")
+    drop: float = Field(description="how much the metric worsens when the column is shuffled")
+    drop_std: float = Field(description="spread of that worsening over the shuffles")
+
+
+class FeatureImportanceReport(ToolResult):
+    model: str = ""
+    version: str = ""
+    measured_on_version: str | None = Field(None, description="the version whose weights were measured (a "
+                                            "hotfix or fault release shares its parent's)")
+    metric: str = ""
+    base_metric: float | None = Field(None, description="the metric on the unshuffled rows")
+    n_rows: int = 0
+    rows_from: str = Field("", description="'test split' (held-out rows) or 'reference' (training rows)")
+    features: list[FeatureShare] = Field(default_factory=list, description="most important first")
+    more_features: int = Field(0, description="columns left out to keep the answer short")
+    share_left_out: float = Field(0.0, description="the combined share of the columns left out")
+
+
 # ---- monitoring -------------------------------------------------------------------------------
 class FindingBrief(BaseModel):
     kind: str

@@ -15,6 +15,7 @@ from interfaces.cli import (
     drift_cmd,
     eval_cmd,
     evaluate_cmd,
+    importance_cmd,
     incidents_cmd,
     ingest_cmd,
     memory_cmd,
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
+model_cmds.registry_app.command("importance")(importance_cmd.importance)  # its own module: matplotlib, tables
 models_cmd.app.command("adopt")(adopt_cmd.adopt)  # its own module: MLflow import and copy logic
 app.add_typer(models_cmd.app, name="models")
 app.command("evaluate")(evaluate_cmd.evaluate)

@@ -14,7 +14,7 @@ from tools.catalog import args_model, call_tool, langchain_tools, to_json, tool_
 from tools.results import DriftedFeature, DriftReport
 
 READ = {"list_models", "model_status", "drift_report", "performance", "slo_status", "compare_versions",
-        "training_run", "recent_deploys", "recall_incidents"}
+        "training_run", "recent_deploys", "feature_importance", "recall_incidents"}
 PROPOSE = {"propose_retrain", "propose_rollback", "propose_promote", "propose_threshold"}
 
 

@@ -27,6 +27,7 @@ ARGS = {
     "performance": {"model": "churn", "window_minutes": 60}, "slo_status": {"model": "churn"},
     "compare_versions": {"model": "churn", "version_a": "champion", "version_b": "v2"},
     "training_run": {"model": "churn", "version": "1"}, "recent_deploys": {"model": "churn", "limit": 5},
+    "feature_importance": {"model": "churn", "version": "v2"},
     "recall_incidents": {"query": "total_day_minutes drifted and F1 fell", "model": "churn"},
     "web_search": {"query": "evidently wasserstein drift threshold"},
     "propose_retrain": {"model": "churn", "reason": "total_day_minutes drifted; realised F1 fell"},
@@ -115,7 +116,7 @@ def test_results_are_bounded_and_carry_no_customer_rows(observed, home):
     for name, text in observed["out"].items():
         assert len(text) <= 4000, name
         assert not any(f'"{rid}"' in text for rid in ids[:50]), f"{name} leaked a record id"
-        assert "international_plan" not in text or name == "training_run", name
+        assert "international_plan" not in text or name in ("training_run", "feature_importance"), name
 
 
 def test_drift_report_names_the_shifted_feature_and_its_files(observed):
@@ -158,6 +159,17 @@ def test_registry_tools(observed):
     history = got["recent_deploys"]
     assert [v["version"] for v in history["versions"]] == ["2", "1"]
     assert history["versions"][0]["tags"]["scenario"] == "slow_release" and history["canary"] == "2"
+
+
+def test_feature_importance_is_the_parents_for_a_copy_and_bounded(observed):
+    imp = observed["json"]["feature_importance"]
+    assert imp["version"] == "2" and imp["measured_on_version"] == "1"  # v2 is a registered copy of v1
+    assert imp["metric"] == "auc" and imp["rows_from"] == "test split" and imp["n_rows"] == 1000
+    features = imp["features"]
+    assert len(features) == 15 and imp["more_features"] == 4  # churn has 19 columns; the tail is summed up
+    assert [f["rank"] for f in features] == list(range(1, 16))
+    assert features[0]["share"] >= features[-1]["share"] and features[0]["drop"] > 0.01
+    assert sum(f["share"] for f in features) + imp["share_left_out"] == pytest.approx(1.0, abs=0.01)
 
 
 def test_recall_and_web_search(observed):
