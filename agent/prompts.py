@@ -56,9 +56,10 @@ Fields:
 - detected: true only when something is actually wrong (a breach, a drop, a broken feed, a drift).
 - category: one of {", ".join(CATEGORIES)}.
   latency / errors: a version breaks its latency or error SLO (a slow release times out into fallbacks);
-  bad_release: a newly deployed version performs worse; data_quality: rejected requests or nulls from a
-  broken feed; data_drift: input features shifted; concept_drift: performance dropped while the inputs did
-  not shift; label_shift: the share of positives changed while the model still ranks well; none: nothing wrong.
+  bad_release: a newly deployed version performs worse; data_quality: rejected requests, nulls or implausible
+  values (a column stuck, zeroed or far out of range, or a near-deterministic pair that broke) from a broken
+  feed; data_drift: input features shifted; concept_drift: performance dropped while the inputs did not shift;
+  label_shift: the share of positives changed while the model still ranks well; none: nothing wrong.
 - culprit: the features or versions to blame (names exactly as in the signals); empty if none.
 - action: one of {", ".join(ACTIONS)}.
   rollback for latency, errors and bad releases; fix_data for data quality; retrain for harmful drift or

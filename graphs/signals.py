@@ -49,6 +49,7 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "previous_reference": previous_reference(ctx, model, since),
         "shadow": shadow_release(ctx, model, since, until),
         "slice_regressions": slice_signal(ctx, model, since, until) if r.realised else [],
+        "importance": importance_shares(ctx, model, watched.version),
     }
     if r.findings and watched.report and watched.report.html:
         out["report_html"] = str(watched.report.html)
@@ -87,6 +88,15 @@ def shadow_release(ctx: OpsContext, model: str, since: float, until: float) -> d
     found = shadow_compare(window, labelled, baseline_model, ctx.spec(model).schema, release=release.version,
                            baseline=baseline, how=release.how, max_drop=ctx.thresholds(model).max_performance_drop)
     return found.model_dump(mode="json") if found else None
+
+
+def importance_shares(ctx: OpsContext, model: str, version: str) -> dict[str, float]:
+    """Each feature's share of the serving champion's permutation importance (stored with the version, or measured
+    once and cached); empty when it cannot be had, and then drift is judged without it."""
+    try:
+        return {f.feature: f.share for f in ctx.importance(model, version).features}
+    except Exception:  # an external model without data to measure on: no reliance known, not a crash
+        return {}
 
 
 def slice_signal(ctx: OpsContext, model: str, since: float, until: float) -> list[dict[str, Any]]:
@@ -186,4 +196,5 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         rejected_fields=rejected, null_share=monitor.get("null_share", {}),
         shadow=ShadowComparison.model_validate(monitor["shadow"]) if monitor.get("shadow") else None,
         slice_regressions=[SliceRegression.model_validate(s) for s in monitor.get("slice_regressions", [])],
+        importance=monitor.get("importance", {}),
         recent_deploys=deploy.get("recent", []), notes=notes)

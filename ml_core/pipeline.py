@@ -14,6 +14,7 @@ from ml_core.data.validation import DataValidationError, validate_frame
 from ml_core.evaluation import EvaluationReport, evaluate
 from ml_core.gate import GatePolicy, GateVerdict, gate
 from ml_core.jobs import TrainJobResult, train_and_register
+from ml_core.monitoring.plausibility import PlausibilityProblem, build_plausibility_profile, check_plausibility
 from ml_core.predlog import PredictionLog
 from ml_core.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
 from ml_core.training import EpochCallback, TrainConfig
@@ -32,6 +33,10 @@ class RetrainRequest(BaseModel):
     window_until: float | None = Field(default=None, description="unix time; production records before this")
     include_reference: bool = Field(default=True, description="also train on the original reference data")
     min_window_rows: int = Field(default=50, ge=0, description="refuse to retrain on fewer labelled records")
+    plausibility_alpha: float = Field(default=0.01, gt=0, lt=0.5,
+                                      description="false-alarm rate of the window's plausibility checks")
+    allow_implausible: bool = Field(default=False, description="train even on a window that fails the plausibility "
+                                    "checks (a deliberate upstream change the reference does not know yet)")
     config: TrainConfig = Field(default_factory=TrainConfig)
     policy: GatePolicy = Field(default_factory=GatePolicy)
     reason: str = ""
@@ -55,6 +60,30 @@ class RetrainResult(BaseModel):
     seconds: float
 
 
+class ImplausibleWindowError(DataValidationError):
+    """The data window holds values a working feed cannot produce; training on it would learn the breakage."""
+
+    def __init__(self, message: str, problems: list[PlausibilityProblem]):
+        super().__init__(message)
+        self.problems = problems
+
+
+def refuse_implausible_window(window: pd.DataFrame, reference: pd.DataFrame, schema: TableSchema,
+                              alpha: float) -> None:
+    """Raise ``ImplausibleWindowError`` naming each column and problem when the window fails the plausibility
+    checks learned from ``reference`` (``ml_core.monitoring.plausibility``)."""
+    profile = build_plausibility_profile(reference, schema.numeric_names)
+    problems = check_plausibility(profile, window, alpha=alpha).problems
+    if not problems:
+        return
+    lines = "; ".join(f"{p.subject}: {p.kind} in {p.share:.1%} of {p.n} rows ({p.detail})" for p in problems)
+    columns = list(dict.fromkeys(c for p in problems for c in p.columns))
+    raise ImplausibleWindowError(
+        f"retrain refused: the data window fails the plausibility checks in {', '.join(columns)}: {lines}. "
+        "Training on broken data would learn the breakage: fix the feed, then retrain on a window that starts "
+        "after the fix", problems)
+
+
 def window_frame(log: PredictionLog, since: float | None, until: float | None,
                  schema: TableSchema) -> pd.DataFrame:
     """Labelled production records in the window, shaped like the training table."""
@@ -76,6 +105,14 @@ def champion_reference(registry: Registry, model_name: str, champion: VersionInf
         raise DataValidationError(f"{model_name} v{champion.version} has no training data saved with it; "
                                   "retrain with include_reference off, or train a version with opsagent")
     return pd.read_parquet(path)
+
+
+def _saved_reference(registry: Registry, model_name: str, champion: VersionInfo | None) -> pd.DataFrame | None:
+    """The champion's training rows when saved with it, else None (nothing to judge a window against)."""
+    try:
+        return champion_reference(registry, model_name, champion)
+    except DataValidationError:
+        return None
 
 
 def training_ids(registry: Registry, model_name: str, version: str, schema: TableSchema) -> set[str] | None:
@@ -135,6 +172,11 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
     ref = None
     if request.include_reference:
         ref = reference if reference is not None else champion_reference(registry, request.model_name, champion)
+    if len(window) and not request.allow_implausible:
+        step("checking the window's values against the reference")
+        baseline = ref if ref is not None else _saved_reference(registry, request.model_name, champion)
+        if baseline is not None:
+            refuse_implausible_window(window, baseline, schema, request.plausibility_alpha)
     parts = [p for p in (ref, window) if p is not None and len(p)]
     if not parts:
         raise DataValidationError("no training data: the window is empty and include_reference is off")

@@ -88,10 +88,16 @@ def slow_versions(signals: TriageSignals) -> set[str]:
 
 
 def quality_culprits(signals: TriageSignals) -> list[str]:
-    """Fields behind rejections and nulls: the null_share subject, then the fields the service rejected for a
-    problem with their value, most frequent first (a whole-request problem, e.g. a bad body, names "records")."""
+    """Fields behind rejections, nulls and implausible values: the null_share subject, the fields the service
+    rejected for a problem with their value, most frequent first (a whole-request problem, e.g. a bad body, names
+    "records"), then the implausible columns: those with a problem of their own (stuck, zeros, out of range)
+    before those of broken pairs (a pair's finding names only the column that moved when the check could tell
+    which, else both)."""
     names = [f.subject for f in of(signals, "null_share")]
     names += [r.field for r in signals.rejected_fields if r.problem in FIELD_PROBLEMS]
+    implausible = of(signals, "implausible_values")
+    names += [c for f in implausible if f.problem != "broken_relation" for c in f.columns]
+    names += [c for f in implausible if f.problem == "broken_relation" for c in f.columns]
     return unique(names)
 
 

@@ -4,7 +4,9 @@ Rules, in priority order (each fault the simulator injects lands on exactly one)
 
 1. a latency or error SLO breach names a version → ``latency`` / ``errors``, roll it back (a slow release
    shows up as fallbacks, i.e. errors, whose version breaches latency or times out in the monitoring pass);
-2. rejected requests or nulls → ``data_quality``, fix the data, blame the fields the service rejected;
+2. rejected requests, nulls or implausible values (a column stuck at a constant, a jump in zeros or in values
+   far outside the reference's range, a near-deterministic pair that broke) → ``data_quality``, fix the data,
+   blame the columns named (broken data comes before drift: a retrain on it would learn the breakage);
 3. a release judged against the version it replaced on the same records (``ml_core.monitoring.shadow``):
    significantly more errors (McNemar, false-alarm rate 0.01), or before labels an estimated F1 drop while the
    inputs hold still → ``bad_release``, roll it back;
@@ -71,13 +73,14 @@ def _service(signals: TriageSignals) -> Verdict | None:
 
 
 def _quality(signals: TriageSignals) -> Verdict | None:
-    """Rule 2: rejected requests or nulls."""
-    quality = of(signals, "rejection_spike", "null_share")
+    """Rule 2: rejected requests, nulls or implausible values."""
+    quality = of(signals, "rejection_spike", "null_share", "implausible_values")
     if not quality:
         return None
     fields = quality_culprits(signals)
     where = f" in {', '.join(fields)}" if fields else ""
-    return Verdict("data_quality", fields, "fix_data", f"a broken input feed: rejected or null values{where}",
+    what = "rejected or null values" if of(signals, "rejection_spike", "null_share") else "implausible values"
+    return Verdict("data_quality", fields, "fix_data", f"a broken input feed: {what}{where}",
                    len(quality) + bool(fields))
 
 

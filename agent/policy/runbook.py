@@ -68,7 +68,7 @@ def plan(signals: TriageSignals) -> list[PlannedCall]:
     elif category == "data_quality":
         calls.append(PlannedCall(name="slo_status", args={"model": model, "window_minutes": minutes},
                                  why="how many requests the service rejected"))
-        calls.append(_recall(signals, f"rejected requests or nulls in {', '.join(culprit) or 'input fields'}"))
+        calls.append(_recall(signals, f"rejected, null or implausible values in {', '.join(culprit) or 'inputs'}"))
     else:
         if category in ("concept_drift", "label_shift") or (category == "data_drift" and signals.n_labelled):
             calls.append(PlannedCall(name="performance", args={"model": model, "window_minutes": minutes},

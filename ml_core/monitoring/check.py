@@ -1,4 +1,5 @@
-"""One monitoring check over a prediction-log window: drift, performance, prior shift, SLOs, data quality.
+"""One monitoring check over a prediction-log window: drift, performance, prior shift, SLOs, data quality
+(rejections, nulls, and implausible values: ``plausibility``).
 
 Per-feature drift verdicts are Evidently's defaults (see ``drift_screen``), but a default verdict alone
 is too noisy to page anyone: with one p-value test per column at 0.05, a 19-feature table raises a false
@@ -16,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from ml_core.data.schema import TableSchema
 from ml_core.monitoring.columns import checked_columns
@@ -30,6 +31,7 @@ from ml_core.monitoring.drift_screen import (
     screen,
     screen_scores,
 )
+from ml_core.monitoring.findings import SEVERITY_RANK, Finding, FindingKind, Severity
 from ml_core.monitoring.performance import (
     CBPEEstimate,
     PriorShift,
@@ -38,43 +40,14 @@ from ml_core.monitoring.performance import (
     prior_shift,
     realised_performance,
 )
-from ml_core.monitoring.slo import DataQuality, SLOReport, data_quality, slo_report
+from ml_core.monitoring.plausibility import PlausibilityProfile, PlausibilityReport, build_plausibility_profile
+from ml_core.monitoring.quality_checks import check_plausible, check_quality
+from ml_core.monitoring.slo import DataQuality, SLOReport, slo_report
+from ml_core.monitoring.thresholds import MonitoringThresholds
 
-Severity = Literal["info", "warning", "critical"]
-FindingKind = Literal["feature_drift", "dataset_drift", "prediction_drift", "performance_drop",
-                      "estimated_performance_drop", "prior_shift", "latency_slo", "error_rate_slo",
-                      "rejection_spike", "null_share"]
-_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
-
-
-class MonitoringThresholds(BaseModel):
-    """Alerting thresholds for one scheduled check."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    drift_alpha: float = Field(0.01, description="family-wise false-alarm rate per check for drift (Bonferroni)")
-    dataset_drift_share: float = Field(0.3, description="confirmed drifted share that counts as dataset drift")
-    evidently_drift_share: float = Field(0.5, description="Evidently's own dataset verdict share")
-    performance_metric: Literal["f1", "auc", "precision", "recall"] = "f1"
-    max_performance_drop: float = Field(0.08, description="absolute drop vs reference that is a finding")
-    min_labels: int = 100
-    min_rows_estimate: int = 100
-    max_prior_shift: float = Field(0.05, description="absolute change of a positive rate")
-    prior_alpha: float = 0.01
-    p95_latency_ms: float = 250.0
-    max_error_rate: float = 0.01
-    max_rejection_rate: float = 0.02
-    max_null_share: float = 0.05
-    min_requests: int = 20
-    min_rows_drift: int = 30
-
-
-class Finding(BaseModel):
-    kind: FindingKind
-    severity: Severity
-    subject: str = Field(description="feature, metric or version the finding is about")
-    message: str
-    evidence: dict[str, float] = Field(default_factory=dict)
+# Re-exported: callers import the finding types and the quality check from here.
+__all__ = ["Finding", "FindingKind", "MonitoringResult", "MonitoringThresholds", "Severity", "check_quality",
+           "run_check"]
 
 
 class MonitoringResult(BaseModel):
@@ -89,6 +62,7 @@ class MonitoringResult(BaseModel):
     prior: PriorShift | None
     slo: SLOReport | None
     quality: DataQuality | None
+    plausibility: PlausibilityReport | None = None
 
     @property
     def drifted_features(self) -> list[str]:
@@ -197,44 +171,21 @@ def check_slos(current: pd.DataFrame, th: MonitoringThresholds) -> tuple[list[Fi
     return findings, slo
 
 
-def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, features: Sequence[str],
-                  th: MonitoringThresholds, reference_null_share: Mapping[str, float] | None = None
-                  ) -> tuple[list[Finding], DataQuality]:
-    """Rejected requests and nulls that got through: a rejection spike, and the worst null share (above the
-    reference's, for columns that had gaps in training)."""
-    quality = data_quality(current, rejections, features, max_rejection_rate=th.max_rejection_rate,
-                           max_null_share=th.max_null_share, min_requests=th.min_requests,
-                           reference_null_share=reference_null_share)
-    findings = []
-    if quality.rejection_breached:
-        findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
-                                message=f"{quality.rejection_rate:.1%} of rows rejected ({quality.n_rejected})",
-                                evidence={"rejection_rate": quality.rejection_rate}))
-    if quality.null_breached:
-        ref = quality.reference_null_share
-        worst = max(quality.null_share, key=lambda c: quality.null_share[c] - ref.get(c, 0.0))
-        was = f" (reference {ref[worst]:.1%})" if ref.get(worst) else ""
-        findings.append(Finding(kind="null_share", severity="warning", subject=worst,
-                                message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows{was}",
-                                evidence={"null_share": quality.null_share[worst],
-                                          "reference_null_share": ref.get(worst, 0.0)}))
-    return findings, quality
-
-
 def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Series | None,
               current_window_df: pd.DataFrame, *, model_threshold: float = 0.5,
               reference_metrics: Mapping[str, float] | None = None, labelled: pd.DataFrame | None = None,
               rejections: pd.DataFrame | int | None = None, reference_labels: np.ndarray | None = None,
               feature_columns: Sequence[str] | None = None, kinds: Mapping[str, ColumnKind] | None = None,
               profile: ReferenceProfile | None = None, score_profile: ReferenceProfile | None = None,
-              thresholds: MonitoringThresholds | None = None, schema: TableSchema | None = None) -> MonitoringResult:
+              thresholds: MonitoringThresholds | None = None, schema: TableSchema | None = None,
+              plausibility: PlausibilityProfile | None = None) -> MonitoringResult:
     """Everything a scheduled triage needs about one window, as findings with severity and a summary.
 
     ``current_window_df`` is ``PredictionLog.predictions()`` (features as columns, plus ``score``,
     ``latency_ms``, ``role`` ...); ``reference_df`` the training/reference features and
     ``reference_scores`` the model's scores on it. The features and their kinds come from ``schema`` (or
     ``feature_columns``/``kinds``; without either, the reference's columns that the window also has).
-    Pass ``profile``/``score_profile`` built once to skip
+    Pass ``profile``/``score_profile``/``plausibility`` (``build_plausibility_profile``) built once to skip
     the reference work; ``labelled`` is ``PredictionLog.labelled()``; ``reference_metrics`` the model's
     test metrics; ``reference_labels`` 0/1 labels of the reference rows for the actual-prior check.
     Each detector runs only when the window holds what it needs (enough rows, scores, labels, latencies).
@@ -273,11 +224,14 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
         findings += found
     found, quality = check_quality(cur, rejections, features, th, reference_nulls)
     findings += found
+    numeric = [c for c in features if kinds.get(c) == "numerical"]
+    found, plausible = check_plausible(plausibility or build_plausibility_profile(reference_df, numeric), cur, th)
+    findings += found
 
-    status = max((f.severity for f in findings), key=_RANK.get, default="ok")
+    status = max((f.severity for f in findings), key=SEVERITY_RANK.get, default="ok")
     return MonitoringResult(status=status, summary=summarise(n, findings), n_rows=n, findings=findings, drift=drift,
                             prediction_drift=pred_drift, estimate=estimate, realised=realised, prior=prior, slo=slo,
-                            quality=quality)
+                            quality=quality, plausibility=plausible)
 
 
 def summarise(n_rows: int, findings: Sequence[Finding]) -> str:

@@ -80,6 +80,16 @@ def nulls(feature: str, share: float = 0.3) -> Finding:
                    message=f"{feature} is null in {share:.1%} of rows", evidence={"null_share": share})
 
 
+def implausible(problem: str, subject: str, columns: list[str], share: float = 1.0) -> Finding:
+    return Finding(kind="implausible_values", severity="critical" if share >= 0.5 else "warning", subject=subject,
+                   columns=columns, problem=problem, message=f"implausible values ({problem}) in {subject}",
+                   evidence={"share": share, "reference_share": 0.0, "count": 1000 * share, "n": 1000.0})
+
+
+ZEROED_CHARGE = (implausible("stuck_constant", "total_day_charge", ["total_day_charge"]),
+                 implausible("broken_relation", "total_day_minutes+total_day_charge", ["total_day_charge"]))
+
+
 def errors(version: str, rate: float = 1.0) -> Finding:
     return Finding(kind="error_rate_slo", severity="critical", subject=version,
                    message=f"version {version} error/fallback rate {rate:.1%} > 1.0%",
@@ -195,6 +205,16 @@ RULE_CASES = {
     "whole-request-rejections-name-no-field": (
         signals(rejections(0.5, 500), rejected_fields=[rejected("records", "batch_too_large", 3)]),
         "data_quality", [], "fix_data"),
+    # implausible values: the zeroed feed the drift detector also sees is broken data, not drift
+    "zeroed-column-beats-its-drift": (signals(drift("total_day_charge"), perf_drop(0.6), *ZEROED_CHARGE),
+                                      "data_quality", ["total_day_charge"], "fix_data"),
+    "own-problems-before-broken-pairs": (
+        signals(implausible("broken_relation", "total_eve_minutes+total_eve_charge",
+                            ["total_eve_minutes", "total_eve_charge"], 0.2),
+                implausible("out_of_range", "number_customer_service_calls", ["number_customer_service_calls"], 0.1)),
+        "data_quality", ["number_customer_service_calls", "total_eve_minutes", "total_eve_charge"], "fix_data"),
+    "nulls-then-implausible": (signals(nulls("total_eve_charge"), implausible("zero_jump", "Amount", ["Amount"], 0.2)),
+                               "data_quality", ["total_eve_charge", "Amount"], "fix_data"),
     "quality-before-performance": (signals(perf_drop(0.6), rejections(0.5, 500), **CANARY), "data_quality", [],
                                    "fix_data"),
     # rule 3: realised performance
@@ -537,3 +557,22 @@ def test_unlabelled_drift_in_a_feature_the_model_barely_uses_is_watched() -> Non
 def test_with_enough_labels_reliance_does_not_override_measured_harmlessness() -> None:
     s = signals(drift("total_day_minutes"), pred_drift(), importance=IMPORTANCE)  # 1000 labels, metrics held
     assert diagnose(s).action == "none"
+
+
+def test_a_zeroed_feed_through_the_real_check_is_fixed_not_retrained():
+    """The issue's case end to end: churn's billing feed writes 0 for total_day_charge while total_day_minutes keeps
+    its values. The monitoring check also calls the charge drifted; the policy must say fix the feed, not retrain."""
+    from ml_core.data.tables import split_frame
+    from ml_core.monitoring.check import run_check
+    from ml_core.spec.builtin import builtin_spec
+    from ml_core.spec.data import load_spec_data
+
+    spec = builtin_spec("churn")
+    split = split_frame(load_spec_data(spec), spec.schema)
+    window = split.test.head(400).copy()
+    window["total_day_charge"] = 0.0
+    window["score"], window["latency_ms"], window["version"], window["role"] = 0.2, 20.0, "1", "champion"
+    result = run_check(split.train, None, window, schema=spec.schema)
+    assert "total_day_charge" in result.drifted_features  # what used to be read as drift
+    d = diagnose(signals(*result.findings))
+    assert (d.category, d.action, d.culprit) == ("data_quality", "fix_data", ["total_day_charge"]), d.summary
