@@ -129,3 +129,25 @@ def leaned_on(signals: TriageSignals, features: Sequence[str]) -> bool:
     if not shares:
         return False
     return sum(shares.get(f, 0.0) for f in features) > len(features) / len(shares)
+
+
+def auc_drop_upper_bound(signals: TriageSignals) -> float | None:
+    """A one-sided 95 % upper confidence bound on how far the realised AUC fell below the reference's, from the
+    Hanley-McNeil standard error of an AUC on the window's positives and negatives; None without labelled AUC or
+    the actual positive rate."""
+    now, ref, p = signals.realised.get("auc"), signals.reference.get("auc"), signals.prior
+    rate = p.actual_positive_rate if p is not None else None
+    if now is None or ref is None or rate is None or signals.n_labelled < MIN_HARM_LABELS:
+        return None
+    n_pos, n_neg = max(rate * signals.n_labelled, 1.0), max((1 - rate) * signals.n_labelled, 1.0)
+    a = min(max(now, 0.5), 0.999)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = ((a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)) ** 0.5
+    return (ref - now) + 1.645 * se
+
+
+def harm_ruled_out(signals: TriageSignals) -> bool:
+    """Do the labels rule out a harmful AUC drop (HARM_DROP) with 95 % confidence? A window's realised metric is
+    noisy: "performance holds" is only shown when even the upper bound of the drop is below the harm margin."""
+    bound = auc_drop_upper_bound(signals)
+    return bound is not None and bound < HARM_DROP["auc"]

@@ -17,9 +17,10 @@ Rules, in priority order (each fault the simulator injects lands on exactly one)
    decisions went wrong significantly more often than on held-out data while the inputs held →
    ``concept_drift`` named by the slice (``Home=rent``), retrain;
 6. feature drift → ``data_drift``: retrain when it costs performance (an estimated drop, or realised F1/AUC
-   down by ``HARM_DROP``); with too few labels to measure harm, retrain once labels confirm when the model leans
-   on the drifted features (permutation importance) and its scores moved; otherwise watch (action none): a
-   benign drift must not trigger a retrain.
+   down by ``HARM_DROP``). When the model leans on the drifted features (permutation importance) and its scores
+   moved, retrain too if the labels cannot rule out a harmful drop (95 % bound), or — with too few labels to
+   measure harm — retrain once labels confirm. Otherwise watch (action none): a benign drift must not trigger a
+   retrain.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from agent.policy.readers import (
     MIN_HARM_LABELS,
     MIN_VERSION_LABELS,
     actual_rate_moved,
+    auc_drop_upper_bound,
     drifted,
+    harm_ruled_out,
     leaned_on,
     new_release,
     of,
@@ -175,6 +178,12 @@ def _shift_and_drift(signals: TriageSignals) -> Verdict:
                            len(features) + len(estimated) + len(harm))
         if (unlabelled := _drift_before_labels(signals, features)) is not None:
             return unlabelled
+        if leaned_on(signals, features) and of(signals, "prediction_drift") and not harm_ruled_out(signals):
+            bound = auc_drop_upper_bound(signals)
+            return Verdict("data_drift", features, "retrain", (
+                f"the model leans on {', '.join(features)} and its scores moved, and {signals.n_labelled} labels "
+                "cannot rule out a harmful drop" + (f" (AUC may be down by up to {bound:.3f})" if bound else "")),
+                len(features) + 1)
         return Verdict("data_drift", features, "none",
                        "the inputs drifted but performance holds: watch, do not retrain", len(features))
     if estimated:  # CBPE alone, no drifted feature: the labels must confirm it before anyone retrains

@@ -555,7 +555,8 @@ def test_unlabelled_drift_in_a_feature_the_model_barely_uses_is_watched() -> Non
 
 
 def test_with_enough_labels_reliance_does_not_override_measured_harmlessness() -> None:
-    s = signals(drift("total_day_minutes"), pred_drift(), importance=IMPORTANCE)  # 1000 labels, metrics held
+    held = rates(0.2, 0.15, (0.14, 0.14)).model_copy(update={"shifted": False})
+    s = signals(drift("total_day_minutes"), pred_drift(), importance=IMPORTANCE, prior=held)  # 1000 labels, AUC held
     assert diagnose(s).action == "none"
 
 
@@ -576,3 +577,17 @@ def test_a_zeroed_feed_through_the_real_check_is_fixed_not_retrained():
     assert "total_day_charge" in result.drifted_features  # what used to be read as drift
     d = diagnose(signals(*result.findings))
     assert (d.category, d.action, d.culprit) == ("data_quality", "fix_data", ["total_day_charge"]), d.summary
+
+
+def test_leaned_on_drift_is_a_retrain_while_the_labels_cannot_rule_out_harm() -> None:
+    few = rates(0.2, 0.15, (0.14, 0.14)).model_copy(update={"shifted": False})
+    slipped = signals(drift("total_day_minutes"), pred_drift(), importance=IMPORTANCE, n_labelled=300,
+                      realised={**REF, "auc": 0.89}, prior=few)  # 0.017 down on 42 positives: harm not ruled out
+    d = diagnose(slipped)
+    assert (d.category, d.action) == ("data_drift", "retrain") and "cannot rule out" in d.summary
+    held = signals(drift("total_day_minutes"), pred_drift(), importance=IMPORTANCE, n_labelled=5000,
+                   realised={**REF, "auc": 0.9067}, prior=few)  # 5,000 labels and no drop at all: ruled out
+    assert diagnose(held).action == "none"
+    unused = signals(drift("total_night_calls"), pred_drift(), importance=IMPORTANCE, n_labelled=300,
+                     realised={**REF, "auc": 0.89}, prior=few)
+    assert diagnose(unused).action == "none"
