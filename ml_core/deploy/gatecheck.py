@@ -39,7 +39,8 @@ def refusal(model: str, version: str, route: Route, verdict: str) -> str:
     return (f"refusing to route {model} v{version} as {route}: the evaluation gate has not passed it ({verdict}). "
             f"Have the gate judge it against the champion (retrain through the pipeline: an approved retrain "
             f"proposal or `opsagent train`), or deploy another version; to route it anyway, pass force "
-            f"(CLI: --force, with --reason) — the override is recorded with the deployment and audited")
+            f"(CLI: --force, with --reason): the override is recorded with the deployment, and the CLI writes it "
+            f"to the audit log")
 
 
 def check_gate(registry: Registry, model: str, version: str, route: Route, *, force: bool = False,
