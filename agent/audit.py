@@ -17,7 +17,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
 
+from ml_core.serving.state import GateOverride
 from ml_core.store import Handle, Store, append_only
+
+DEPLOY_OVERRIDE = "deploy_override"  # a version routed although the evaluation gate had not passed it
 
 metadata = sa.MetaData()
 audit_table = append_only(sa.Table(
@@ -45,7 +48,7 @@ class AuditEntry(BaseModel):
     seq: int = Field(description="order of writing, strictly increasing")
     at: float = Field(description="unix time")
     event: str = Field(description="proposed, accepted, edited, responded, ignored, rejected, expired, refused, "
-                                   "executing, executed, failed, verified, rolled_back, denied, ...")
+                                   "executing, executed, failed, verified, rolled_back, denied, deploy_override, ...")
     proposal_id: str | None = None
     actor: str = Field(description="who: a user name, or 'opsagent' for the agent itself")
     via: str = Field(description="interface: cli, web, slack, scheduler, demo, chat, test")
@@ -91,3 +94,11 @@ class AuditLog(Handle):
             rows = conn.execute(query).mappings().all()
         return [AuditEntry(seq=r["seq"], at=r["at"], event=r["event"], proposal_id=r["proposal_id"], actor=r["actor"],
                            via=r["via"], detail=json.loads(r["detail"])) for r in reversed(rows)]
+
+
+def audit_deploy_override(log: AuditLog, model: str, override: GateOverride, *, actor: str, via: str,
+                          proposal_id: str | None = None) -> AuditEntry:
+    """Audit a forced route (``force=True`` past the deploy gate): who, from where, which version, and why."""
+    return log.append(DEPLOY_OVERRIDE, actor=actor, via=via, proposal_id=proposal_id,
+                      detail={"model": model, "version": override.version, "route": override.route,
+                              "gate": override.gate, "reason": override.reason or "none given"})

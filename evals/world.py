@@ -22,6 +22,7 @@ from types import TracebackType
 import numpy as np
 import pandas as pd
 
+from agent.audit import AuditLog, audit_deploy_override
 from evals.scenario_model import BadModelRelease, EvalScenario, HealthyRelease
 from ml_core.baseline import SimpleBaseline
 from ml_core.data.tables import split_frame
@@ -43,6 +44,8 @@ from ml_core.training import TrainConfig
 
 DEFAULT_LATENCY_BUDGET_MS = 250.0  # the budget the release scenarios are written against, unless a spec sets one
 READY_TIMEOUT_S = 180.0  # a loaded two-core machine can take a while to import torch and load the model
+# Who the audit log names for a scenario's release: no gate judged it, so a person forced it past the deploy gate.
+RELEASER = "opsagent eval (simulating the person who forced the release)"
 Progress = Callable[[str], None]
 
 
@@ -178,13 +181,16 @@ class World:
         if isinstance(spec, SlowRelease | BrokenRelease):
             version = ship_faulty_release(self.scenario.traffic_scenario(1), self.registry, self.backend,
                                           self.model)
+            self._audit_override(version)
             self.progress(f"shipped faulty release v{version} ({spec.kind})")
             return version
         if isinstance(spec, HealthyRelease):
             model = self.registry.load(self.model, self.template.version)
             info = register_model_bundle(self.registry, self.model, model, run_name=f"release-{self.scenario.name}",
                                          tags={"parent_version": self.template.version})
-            self.backend.deploy_canary(info.version, spec.canary_weight)
+            self.backend.deploy_canary(info.version, spec.canary_weight, force=True,
+                                       reason=f"release of scenario {self.scenario.name}, shipped without the gate")
+            self._audit_override(info.version)
             self.progress(f"shipped healthy release v{info.version} as a {spec.canary_weight:.0%} canary")
             return info.version
         return self._ship_bad_model(spec)
@@ -201,9 +207,18 @@ class World:
         job = train_and_register(self.registry, bad, train_config(self.spec, spec.epochs, patience=spec.epochs),
                                  model_name=self.model, schema=self.schema, run_name=f"release-{self.scenario.name}",
                                  with_baseline=False, parent_version=self.template.version)
-        self.backend.deploy_canary(job.version, spec.canary_weight)
+        self.backend.deploy_canary(job.version, spec.canary_weight, force=True,
+                                   reason=f"release of scenario {self.scenario.name}, shipped without the gate")
+        self._audit_override(job.version)
         if spec.promote:
             self.backend.promote()
         self.progress(f"shipped bad model v{job.version} (test F1 {job.test_metrics.get('f1', 0):.3f})"
                       + (" and promoted it" if spec.promote else ""))
         return job.version
+
+    def _audit_override(self, version: str | None) -> None:
+        """Audit the forced release in the world's approvals database, as the CLI audits a person's ``--force``."""
+        forced = [o for o in self.backend.status().overrides if o.version == version]
+        if forced:
+            with AuditLog(self.layout.approvals_db) as log:
+                audit_deploy_override(log, self.model, forced[-1], actor=RELEASER, via="cli")

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.audit import audit_deploy_override
 from agent.context import OpsContext
 from agent.proposals import (
     FixDataProposal,
@@ -124,12 +125,24 @@ def _threshold(ctx: OpsContext, p: ThresholdProposal, run: Execution) -> None:
                     f"{p.proposed_threshold:.3f}")
     run.result["version"] = info.version
     run.ok = True
-    _canary_then_decide(ctx, p.model, info.version, p.canary_weight, run)
+    # The gate judges a retrained model against the champion on held-out rows; a new threshold is chosen for
+    # traffic those rows no longer represent, so no gate judged this version: the person who accepted the
+    # proposal is the override, routed with force and audited under the proposal. The canary watch still decides.
+    _canary_then_decide(ctx, p.model, info.version, p.canary_weight, run,
+                        forced_by=f"threshold proposal {p.id} accepted: v{p.version} with threshold "
+                                  f"{p.current_threshold:.3f} → {p.proposed_threshold:.3f}", proposal_id=p.id)
 
 
-def _canary_then_decide(ctx: OpsContext, model: str, version: str, weight: float, run: Execution) -> None:
+def _canary_then_decide(ctx: OpsContext, model: str, version: str, weight: float, run: Execution, *,
+                        forced_by: str = "", proposal_id: str | None = None) -> None:
+    """Canary ``version``, watch it, then promote or roll back. ``forced_by`` routes a version no gate judged
+    (the reason is recorded with the deployment and audited as ``deploy_override``)."""
     backend, status = _serving(ctx, model)
-    backend.deploy_canary(version, weight)
+    routed = backend.deploy_canary(version, weight, force=bool(forced_by), reason=forced_by)
+    if routed.override is not None:
+        audit_deploy_override(ctx.approvals.audit, model, routed.override, actor=ctx.actor, via=ctx.via,
+                              proposal_id=proposal_id)
+        _step(ctx, run, f"v{version} is routed past the deploy gate ({routed.override.gate}): {forced_by}")
     _step(ctx, run, f"canary: v{version} takes {weight:.0%} of traffic (smoke-tested before any request)")
     since = ctx.clock()
     _watch(ctx, status.url or "", model)

@@ -24,7 +24,8 @@ def layout(tmp_path: Path) -> HomeLayout:
 
 
 def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3):
-    """A home whose registry holds one trained churn version aliased champion (MLflow on SQLite)."""
+    """A home whose registry holds one trained churn version aliased champion and ready to deploy (MLflow on
+    SQLite)."""
     from ml_core.jobs import train_and_register
     from ml_core.registry import CHAMPION, Registry
     from ml_core.training import TrainConfig
@@ -34,6 +35,9 @@ def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3):
     job = train_and_register(registry, data, TrainConfig(epochs=epochs, exclude_columns=("state",)), model_name="churn",
                              schema=CHURN_SCHEMA, with_baseline=False)
     registry.set_alias("churn", CHAMPION, job.version)
+    # What `opsagent train` records for a first version: the gate passes it, as there is no champion to beat
+    # (ml_core.gate.gate), so the deploy backend routes it without --force.
+    registry.mark_ready("churn", job.version)
     return layout, registry, job
 
 

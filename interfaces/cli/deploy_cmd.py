@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 from rich.table import Table
 
 from interfaces.cli.common import console, load_settings
 
 app = typer.Typer(help="Deploy model versions with the local backend: a real service process on loopback. "
-                  "Traffic only ever goes to versions that pass readiness.", no_args_is_help=True)
+                  "Traffic only ever goes to versions that pass readiness, and only to versions the evaluation "
+                  "gate passed unless --force (audited).", no_args_is_help=True)
+
+FORCE_HELP = "route the version even though the evaluation gate has not passed it; recorded and audited"
+REASON_HELP = "why you force it; kept with the deployment and in the audit log"
 
 
 def backend(model: str | None, port: int | None = None):
@@ -40,11 +46,28 @@ def show(status) -> None:
         rows.append(("why not ready", status.ready_reason))
     if status.detail:
         rows.append(("detail", status.detail))
+    for o in status.overrides_in_force():
+        when = datetime.fromtimestamp(o.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        rows.append(("gate override", f"v{o.version} routed as {o.route} without the gate's pass ({o.gate}); "
+                                      f"forced {when}: {o.reason or 'no reason given'}"))
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
     for w in status.warnings:
         console.print(f"[yellow]warning:[/] {w}")
+
+
+def audit_override(model: str, status) -> None:
+    """Write the override this command made (if any) to the audit log: who forced which version, and why."""
+    if status.override is None:
+        return
+    from agent.audit import audit_deploy_override
+    from agent.context import OpsContext
+    from interfaces.cli.agent_common import whoami
+
+    with OpsContext(load_settings(), via="cli", actor=whoami()) as ctx:
+        entry = audit_deploy_override(ctx.approvals.audit, model, status.override, actor=ctx.actor, via=ctx.via)
+    console.print(f"override audited as {entry.event} #{entry.seq} (actor {entry.actor})")
 
 
 def _resolve(registry, name: str, ref: str | None) -> str | None:
@@ -58,22 +81,32 @@ def start(version: str | None = typer.Argument(None, help="version or alias to s
                                                 "deployed yet (default: the champion alias)"),
           model: str | None = typer.Option(None, help="model name (default from settings)"),
           port: int | None = typer.Option(None, min=1, max=65535, help="listen here (default: OPSAGENT_SERVE_PORT "
-                                          "for the default model, a free port for others)")) -> None:
+                                          "for the default model, a free port for others)"),
+          force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+          reason: str = typer.Option("", "--reason", help=REASON_HELP)) -> None:
     """Start the service in the background (idempotent).
 
     Example: opsagent deploy start --model credit"""
     b, reg = backend(model, port)
     ref = version or ("champion" if b.status().champion is None else None)
-    show(b.start(_resolve(reg, b.model_name, ref)))
+    status = b.start(_resolve(reg, b.model_name, ref), force=force, reason=reason)
+    show(status)
+    audit_override(b.model_name, status)
 
 
 @app.command("canary")
 def canary(version: str = typer.Argument(..., help="version or alias (e.g. challenger)"),
            weight: float = typer.Option(0.1, min=0.0, max=1.0, help="share of requests sent to the canary"),
-           model: str | None = typer.Option(None)) -> None:
-    """Send WEIGHT of the traffic to VERSION, once it has passed readiness."""
+           model: str | None = typer.Option(None),
+           force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+           reason: str = typer.Option("", "--reason", help=REASON_HELP)) -> None:
+    """Send WEIGHT of the traffic to VERSION, once it has passed readiness (and the gate, unless --force).
+
+    Example: opsagent deploy canary 3 --weight 0.1 --force --reason 'hotfix; gate run pending'"""
     b, reg = backend(model)
-    show(b.deploy_canary(_resolve(reg, b.model_name, version) or version, weight))
+    status = b.deploy_canary(_resolve(reg, b.model_name, version) or version, weight, force=force, reason=reason)
+    show(status)
+    audit_override(b.model_name, status)
 
 
 @app.command("promote")

@@ -3,6 +3,12 @@
 ``LocalBackend`` runs the scoring service as a process on this machine; a Kubernetes backend
 (Deployments/Services, or a KServe InferenceService with canaryTrafficPercent) implements the same
 methods against a cluster.
+
+Every backend routes only versions the evaluation gate passed (tagged ``ready_for_deploy``): ``start(version)``,
+``deploy_champion`` and ``deploy_canary`` raise ``DeploymentError`` for any other unless ``force=True``, and a
+forced one is recorded in the deployment's own history (``DeploymentStatus.overrides``) and named in the returned
+status' ``warnings``. Who forced it is the caller's to audit (the CLI writes ``deploy_override``). ``promote``
+needs no check: the canary it promotes was checked when it was routed.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from abc import ABC, abstractmethod
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from ml_core.serving.state import GateOverride
 
 
 class DeploymentError(RuntimeError):
@@ -35,6 +43,15 @@ class DeploymentStatus(BaseModel):
     pid: int | None = None
     detail: str = Field(default="", description="e.g. 'process 123 exited', the log file")
     warnings: list[str] = Field(default_factory=list)
+    override: GateOverride | None = Field(default=None, description="the gate override this call made, if any")
+    overrides: list[GateOverride] = Field(default_factory=list, description="the deployment's latest gate "
+                                          "overrides, oldest first")
+
+    def overrides_in_force(self) -> list[GateOverride]:
+        """The latest override of each version still routed (champion, canary or previous champion)."""
+        routed = {v for v in (self.champion, self.canary, self.previous_champion) if v is not None}
+        latest = {o.version: o for o in self.overrides if o.version in routed}
+        return sorted(latest.values(), key=lambda o: o.at)
 
 
 class DeploymentBackend(ABC):
@@ -43,20 +60,24 @@ class DeploymentBackend(ABC):
     model_name: str
 
     @abstractmethod
-    def start(self, version: str | None = None) -> DeploymentStatus:
-        """Start the service (idempotent). ``version`` sets the champion when none is deployed yet."""
+    def start(self, version: str | None = None, *, force: bool = False, reason: str = "") -> DeploymentStatus:
+        """Start the service (idempotent). ``version`` sets the champion when none is deployed yet; it must have
+        passed the gate unless ``force`` (then ``reason`` is recorded with the override)."""
 
     @abstractmethod
     def stop(self) -> DeploymentStatus:
         """Stop the service; routing is kept for the next start."""
 
     @abstractmethod
-    def deploy_champion(self, version: str) -> DeploymentStatus:
-        """Make ``version`` the champion directly (first deploy, or an explicit replacement)."""
+    def deploy_champion(self, version: str, *, force: bool = False, reason: str = "") -> DeploymentStatus:
+        """Make ``version`` the champion directly (first deploy, or an explicit replacement). Refused for a version
+        the gate has not passed unless ``force``."""
 
     @abstractmethod
-    def deploy_canary(self, version: str, weight: float) -> DeploymentStatus:
-        """Route ``weight`` (0..1) of requests to ``version`` once it has passed readiness."""
+    def deploy_canary(self, version: str, weight: float, *, force: bool = False,
+                      reason: str = "") -> DeploymentStatus:
+        """Route ``weight`` (0..1) of requests to ``version`` once it has passed readiness. Refused for a version
+        the gate has not passed unless ``force``."""
 
     @abstractmethod
     def promote(self) -> DeploymentStatus:

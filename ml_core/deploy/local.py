@@ -9,7 +9,6 @@ loads and smoke-tests new versions before swapping, and on refusal the old state
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -21,12 +20,14 @@ import httpx
 
 import ml_core
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
+from ml_core.deploy.gatecheck import check_gate, override_warning
 from ml_core.paths import HomeLayout
-from ml_core.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+from ml_core.registry import CHALLENGER, CHAMPION, Registry
 from ml_core.serving.app import ADMIN_HEADER
 from ml_core.serving.server import free_port
 from ml_core.serving.state import (
     DeploymentState,
+    GateOverride,
     ensure_admin_token,
     log_path,
     read_state,
@@ -34,8 +35,6 @@ from ml_core.serving.state import (
     token_path,
     write_state,
 )
-
-log = logging.getLogger(__name__)
 
 
 class LocalBackend(DeploymentBackend):
@@ -56,19 +55,21 @@ class LocalBackend(DeploymentBackend):
         self._proc: subprocess.Popen | None = None  # only when this object started the process
 
     # ---- process -------------------------------------------------------------------------------
-    def start(self, version: str | None = None) -> DeploymentStatus:
+    def start(self, version: str | None = None, *, force: bool = False, reason: str = "") -> DeploymentStatus:
         old = st = self._state()
-        warnings: list[str] = []
+        override = None
         if version is not None and st.champion is None:
-            warnings += self._check_version(str(version))
+            override = check_gate(self.registry, self.model_name, str(version), "champion", force=force,
+                                  reason=reason)
             st = st.model_copy(update={"champion": str(version), "updated_at": time.time()})
+            st = st.with_override(override) if override else st
         if self.latency_budget_ms is not None:
             st = st.model_copy(update={"latency_budget_ms": self.latency_budget_ms})
         if self._alive(st.pid):
             if st != old:
                 self._apply(old, st)
                 self._set_alias(CHAMPION, st.champion)
-            return self._wait_ready(warnings)
+            return self._wait_ready(override)
         port = self.port or st.port or free_port(self.host)
         ensure_admin_token(token_path(self.layout, self.model_name))
         cmd = [self.python, "-m", "ml_core.serving", "--home", str(self.layout.home), "--model", self.model_name,
@@ -85,7 +86,7 @@ class LocalBackend(DeploymentBackend):
         write_state(self.state_file, st)
         if st.champion is not None:
             self._set_alias(CHAMPION, st.champion)
-        return self._wait_ready(warnings)
+        return self._wait_ready(override)
 
     def stop(self) -> DeploymentStatus:
         st = self._state()
@@ -106,25 +107,25 @@ class LocalBackend(DeploymentBackend):
         return self.status()
 
     # ---- routing -------------------------------------------------------------------------------
-    def deploy_champion(self, version: str) -> DeploymentStatus:
+    def deploy_champion(self, version: str, *, force: bool = False, reason: str = "") -> DeploymentStatus:
         version = str(version)
-        warnings = self._check_version(version)
         st = self._state()
         if st.champion == version:
-            return self.status()
+            return self.status()  # routing unchanged: nothing to check (it was checked when it became champion)
+        override = check_gate(self.registry, self.model_name, version, "champion", force=force, reason=reason)
         new = st.model_copy(update={
             "champion": version, "previous_champion": st.champion or st.previous_champion,
             "canary": None if st.canary == version else st.canary,
             "canary_weight": 0.0 if st.canary == version else st.canary_weight, "updated_at": time.time()})
-        self._apply(st, new)
+        self._apply(st, new.with_override(override) if override else new)
         self._set_alias(CHAMPION, version)
-        return self._with_warnings(warnings)
+        return self._with_override(override)
 
-    def deploy_canary(self, version: str, weight: float) -> DeploymentStatus:
+    def deploy_canary(self, version: str, weight: float, *, force: bool = False,
+                      reason: str = "") -> DeploymentStatus:
         version = str(version)
         if not 0.0 <= weight <= 1.0:
             raise DeploymentError(f"canary weight must be between 0 and 1, got {weight}")
-        warnings = self._check_version(version)
         st = self._state()
         if st.champion is None:
             raise DeploymentError(f"'{self.model_name}' has no champion yet; deploy one first "
@@ -133,10 +134,14 @@ class LocalBackend(DeploymentBackend):
             raise DeploymentError(f"version {version} is already the champion")
         if not self._alive(st.pid):
             raise DeploymentError("the scoring service is not running; start() it before a canary")
+        # A new weight for the canary already routed is no new route: it was checked (or forced) when routed,
+        # as promote is.
+        override = None if version == st.canary else check_gate(self.registry, self.model_name, version, "canary",
+                                                                 force=force, reason=reason)
         new = st.model_copy(update={"canary": version, "canary_weight": float(weight), "updated_at": time.time()})
-        self._apply(st, new)
+        self._apply(st, new.with_override(override) if override else new)
         self._set_alias(CHALLENGER, version)
-        return self._with_warnings(warnings)
+        return self._with_override(override)
 
     def promote(self) -> DeploymentStatus:
         st = self._state()
@@ -183,23 +188,12 @@ class LocalBackend(DeploymentBackend):
                                 ready_reason=reason, url=url, champion=st.champion, canary=st.canary,
                                 canary_weight=st.canary_weight, previous_champion=st.previous_champion,
                                 latency_budget_ms=st.latency_budget_ms, updated_at=st.updated_at,
-                                pid=st.pid if running else None, detail=f"log: {self.log_file}")
+                                pid=st.pid if running else None, detail=f"log: {self.log_file}",
+                                overrides=st.overrides)
 
     # ---- helpers -------------------------------------------------------------------------------
     def _state(self) -> DeploymentState:
         return read_state(self.state_file, self.model_name)
-
-    def _check_version(self, version: str) -> list[str]:
-        try:
-            info = self.registry.version(self.model_name, version)
-        except RegistryError as exc:
-            raise DeploymentError(f"cannot deploy: {exc}") from exc
-        if not info.ready_for_deploy:
-            msg = (f"version {version} is not tagged ready_for_deploy (the evaluation gate has not passed it); "
-                   f"deploying anyway")
-            log.warning(msg)
-            return [msg]
-        return []
 
     def _apply(self, old: DeploymentState, new: DeploymentState) -> None:
         """Write ``new`` and have the running service adopt it; on refusal restore ``old`` and raise."""
@@ -232,7 +226,7 @@ class LocalBackend(DeploymentBackend):
         if version is not None:
             self.registry.set_alias(self.model_name, alias, version)
 
-    def _wait_ready(self, warnings: list[str]) -> DeploymentStatus:
+    def _wait_ready(self, override: GateOverride | None) -> DeploymentStatus:
         deadline = time.monotonic() + self.start_timeout_s
         while True:
             s = self.status()
@@ -243,10 +237,10 @@ class LocalBackend(DeploymentBackend):
             time.sleep(0.2)
         if not s.running:
             raise DeploymentError(f"the scoring service exited during start-up; last log lines:\n{self._log_tail()}")
-        return s.model_copy(update={"warnings": warnings})
+        return _noting(s, override)
 
-    def _with_warnings(self, warnings: list[str]) -> DeploymentStatus:
-        return self.status().model_copy(update={"warnings": warnings})
+    def _with_override(self, override: GateOverride | None) -> DeploymentStatus:
+        return _noting(self.status(), override)
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
@@ -267,6 +261,13 @@ class LocalBackend(DeploymentBackend):
         # Guard against pid reuse (it must be our service) and zombies. A group leader shows "Z" as soon
         # as its main thread exits, while other threads still run: alive while any thread is not a zombie.
         return (b"ml_core.serving" in cmdline or not cmdline) and any(st not in ("Z", "X", "") for st in states)
+
+
+def _noting(status: DeploymentStatus, override: GateOverride | None) -> DeploymentStatus:
+    """The status with this call's gate override (if any) named in it and in its warnings."""
+    if override is None:
+        return status
+    return status.model_copy(update={"override": override, "warnings": [*status.warnings, override_warning(override)]})
 
 
 def _proc_state(stat: Path) -> str:

@@ -10,10 +10,25 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ml_core.paths import HomeLayout
+
+# The state file keeps the latest overrides only: it is read on every reload, so it must stay small. The full
+# record (who, why, from where) is the caller's audit log; this is the deployment's own note of what it serves.
+MAX_OVERRIDES = 50
+
+
+class GateOverride(BaseModel):
+    """A version routed although the evaluation gate had not passed it, because the caller forced it."""
+
+    at: float = Field(default_factory=time.time)
+    version: str
+    route: Literal["champion", "canary"] = Field(description="how the forced version was routed")
+    gate: str = Field(description="the gate's verdict as recorded on the version, e.g. 'gate: failed'")
+    reason: str = Field(default="", description="why the caller forced it, as given")
 
 
 class DeploymentState(BaseModel):
@@ -30,6 +45,7 @@ class DeploymentState(BaseModel):
     fallback_prior: float | None = Field(default=None, ge=0.0, le=1.0,
                                          description="last-resort constant score when no baseline exists")
     updated_at: float = Field(default_factory=time.time)
+    overrides: list[GateOverride] = Field(default_factory=list, description="latest gate overrides, oldest first")
     # Written by the local backend; the service ignores them.
     pid: int | None = None
     port: int | None = None
@@ -50,6 +66,10 @@ class DeploymentState(BaseModel):
             if v is not None and v not in out:
                 out.append(v)
         return out
+
+    def with_override(self, override: GateOverride) -> DeploymentState:
+        """A copy with ``override`` appended to the history (only the latest ``MAX_OVERRIDES`` kept)."""
+        return self.model_copy(update={"overrides": [*self.overrides, override][-MAX_OVERRIDES:]})
 
     def routing(self) -> dict[str, object]:
         return self.model_dump(include={"model", "champion", "canary", "canary_weight", "previous_champion",

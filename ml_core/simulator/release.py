@@ -14,7 +14,9 @@ def ship_faulty_release(scenario: Scenario, registry: Registry, backend: Deploym
     """If the scenario has a release fault, register the faulty copy and deploy it as a canary.
 
     Returns the new version, or None when the scenario has no release fault. The broken release
-    passes its readiness smoke test and breaks under traffic, as real bad releases do.
+    passes its readiness smoke test and breaks under traffic, as real bad releases do. No gate ever
+    judged it, so it is deployed with ``force``: the simulation is of a person forcing a release out,
+    and the deployment records the override (the caller audits who, if it keeps an audit log).
     """
     spec = scenario.release_fault
     if spec is None:
@@ -30,5 +32,6 @@ def ship_faulty_release(scenario: Scenario, registry: Registry, backend: Deploym
     info = register_model_bundle(registry, model_name, model,
                                  tags={"parent_version": champion.version, "scenario": scenario.name},
                                  run_name=f"release-{scenario.name}")
-    backend.deploy_canary(info.version, spec.canary_weight)
+    backend.deploy_canary(info.version, spec.canary_weight, force=True,
+                          reason=f"simulated release fault ({spec.kind}) of scenario {scenario.name}")
     return info.version

@@ -12,7 +12,8 @@ import mlflow
 import pytest
 from world import make_ctx
 
-from agent.proposals import Accept, Edit, FixDataProposal, Ignore, Respond, RetrainProposal
+from agent.audit import DEPLOY_OVERRIDE
+from agent.proposals import Accept, Edit, FixDataProposal, Ignore, Respond, RetrainProposal, ThresholdProposal
 from graphs.runner import GraphRunner
 from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.data.tables import split_frame
@@ -159,3 +160,29 @@ def test_an_edit_changes_what_is_executed(drift_world, churn_df):
     assert run.data.params["epochs"] == "2" and run.data.params["seed"] == "5"  # the edited values ran
     edited = [e for e in ctx.approvals.audit.entries(proposal_id=p.id) if e.event == "edited"]
     assert edited and edited[0].detail["changes"] == {"epochs": 2, "seed": 5}
+
+
+def test_an_accepted_threshold_is_routed_past_the_deploy_gate_and_audited(drift_world, churn_df):
+    """Last in the module: its canary may be promoted. No gate judges a new threshold (it is chosen for traffic
+    the held-out rows no longer represent), so the accepted proposal is the override: forced, recorded, audited."""
+    pool = split_frame(churn_df, CHURN_SCHEMA).test
+    scenario = load_scenario("covariate_drift").model_copy(update={"requests": 40, "seed": 23})
+    ctx = make_ctx(drift_world.layout, canary_traffic=lambda url, _s: run_traffic(url, scenario, pool,
+                                                                                    schema=CHURN_SCHEMA))
+    champion = drift_world.backend.status().champion
+    current = drift_world.registry.load("churn", champion).threshold
+    p = ThresholdProposal(model="churn", title="retune the threshold", rationale="label shift", brain="offline policy",
+                          champion_version=champion, expires_at=time.time() + 3600, version=champion,
+                          current_threshold=current, proposed_threshold=min(0.9, current + 0.05), canary_weight=0.5)
+    with GraphRunner(ctx) as runner:
+        runner.file_proposal(p)
+        out = runner.answer(p.id, Accept(by="frank", via="test"))
+    assert out.status == "executed", out.outcome
+    new = out.result["version"]
+    assert not drift_world.registry.version("churn", new).ready_for_deploy  # it was not gated, and is not now
+    [audited] = [e for e in ctx.approvals.audit.entries(proposal_id=p.id) if e.event == DEPLOY_OVERRIDE]
+    assert audited.detail["version"] == new and audited.detail["route"] == "canary"
+    assert f"threshold proposal {p.id} accepted" in audited.detail["reason"]
+    recorded = [o for o in drift_world.backend.status().overrides if o.version == new]
+    assert len(recorded) == 1 and recorded[0].reason == audited.detail["reason"]
+

@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from test_serving_support import GOOD, GOOD2, MODEL, UNLOADABLE, base_home
+from test_serving_support import GOOD, GOOD2, MODEL, SLOW, UNLOADABLE, base_home
 
 from ml_core.deploy import DeploymentError
 from ml_core.deploy.local import LocalBackend
@@ -75,26 +75,67 @@ def test_refuses_unknown_and_unready_versions_without_touching_routing(home: Hom
     with pytest.raises(DeploymentError, match="no version 99"):
         backend.deploy_canary("99", 0.1)
     with pytest.raises(DeploymentError, match=f"version {UNLOADABLE} failed readiness"):
-        backend.deploy_canary(UNLOADABLE, 0.5)
+        backend.deploy_canary(UNLOADABLE, 0.5, force=True)  # ungated too: forced, so readiness is what refuses
     after = backend.status()
     assert (after.champion, after.canary, after.canary_weight) == (before.champion, None, 0.0) and after.ready
     assert read_state(state_path(home, MODEL)).canary is None
+    assert UNLOADABLE not in {o.version for o in after.overrides}  # nothing was routed, so no override stands
     assert aliases(home)[CHALLENGER] is None
     assert predict_versions(after.url, 20) == {before.champion}
 
 
-def test_not_ready_for_deploy_tag_is_a_warning(backend: LocalBackend) -> None:
+def test_a_version_the_gate_failed_is_refused_unless_forced_and_the_override_is_recorded(
+        home: HomeLayout, backend: LocalBackend) -> None:
     backend.start(GOOD)
-    s = backend.deploy_canary(GOOD2, 0.1)  # GOOD2 is tagged ready; untag it for this check
-    assert s.warnings == []
-    backend.rollback()
-    backend.registry.mark_ready(MODEL, GOOD2, ready=False)
+    reg = backend.registry
+    reg.mark_ready(MODEL, GOOD2, ready=False)  # GOOD2 is tagged ready; make it a version the gate failed
+    reg.set_tag(MODEL, GOOD2, "gate", "failed")
     try:
-        s = backend.deploy_canary(GOOD2, 0.1)
-        assert s.warnings and "ready_for_deploy" in s.warnings[0]
+        for route in (lambda: backend.deploy_canary(GOOD2, 0.1), lambda: backend.deploy_champion(GOOD2)):
+            with pytest.raises(DeploymentError) as refused:
+                route()
+            message = str(refused.value)
+            assert f"{MODEL} v{GOOD2}" in message and "gate has not passed it (gate: failed)" in message
+            assert "retrain" in message and "force" in message
+        s = backend.status()
+        assert (s.champion, s.canary) == (GOOD, None) and aliases(home)[CHALLENGER] is None
+        assert GOOD2 not in {o.version for o in s.overrides}
+
+        s = backend.deploy_canary(GOOD2, 0.3, force=True, reason="hotfix, gate run pending")
+        assert s.canary == GOOD2 and s.override is not None
+        assert (s.override.version, s.override.route, s.override.gate, s.override.reason) == (
+            GOOD2, "canary", "gate: failed", "hotfix, gate run pending")
+        assert len(s.warnings) == 1 and "without the evaluation gate's pass" in s.warnings[0]
+        assert predict_versions(s.url) == {GOOD, GOOD2}
+        # The deployment's own record: a new backend (another process) sees it in status.
+        again = LocalBackend(home, MODEL, Registry(home)).status()
+        assert again.overrides_in_force() == [s.override]
+        assert read_state(state_path(home, MODEL)).overrides[-1] == s.override
+
+        s = backend.deploy_canary(GOOD2, 0.5)  # a new weight for the routed canary is no new route
+        assert s.override is None and s.canary_weight == 0.5 and s.warnings == []
+        s = backend.promote()  # checked (forced) when routed: promote stays as it is
+        assert s.champion == GOOD2 and [o.version for o in s.overrides_in_force()] == [GOOD2]
+        s = backend.rollback()
+        assert (s.champion, s.previous_champion) == (GOOD, None)
+        assert s.overrides_in_force() == [] and s.overrides[-1].version == GOOD2  # history kept, no longer routed
     finally:
-        backend.rollback()
-        backend.registry.mark_ready(MODEL, GOOD2)
+        reg.client.delete_model_version_tag(MODEL, GOOD2, "gate")
+        reg.mark_ready(MODEL, GOOD2)
+
+
+def test_start_refuses_an_ungated_first_champion_and_a_forced_one_is_served(tmp_path) -> None:
+    layout = base_home().copy_to(tmp_path / "home")
+    b = LocalBackend(layout, MODEL, Registry(layout), seed=0, latency_budget_ms=10_000)
+    try:
+        with pytest.raises(DeploymentError, match=rf"v{SLOW} as champion: .*injected fault \(1500ms/0\)"):
+            b.start(SLOW)
+        assert not b.status().running and read_state(state_path(layout, MODEL), MODEL).champion is None
+        s = b.start(SLOW, force=True, reason="load test")
+        assert s.ready and s.champion == SLOW and s.override is not None and s.override.route == "champion"
+        assert [(o.version, o.reason) for o in b.status().overrides_in_force()] == [(SLOW, "load test")]
+    finally:
+        b.stop()
 
 
 def test_state_survives_a_new_backend_and_a_dead_process_is_restarted(home: HomeLayout,
