@@ -16,8 +16,21 @@ if TYPE_CHECKING:
     from evals.scenario_model import EvalScenario
 
 
-def _chosen(found: list[EvalScenario], models: list[str], fast: bool) -> list[EvalScenario]:
-    """The scenarios of the ``--model`` data sets (all when none given), only the fast ones with ``--fast``."""
+def _chosen(found: list[EvalScenario], models: list[str], fast: bool, batches: list[str] | None = None,
+            held_out: str = "all") -> list[EvalScenario]:
+    """The scenarios of the ``--model`` data sets and ``--batch`` batches (all when none given), only the fast ones
+    with ``--fast``, only the tuned-on or held-out half with ``--held-out exclude|only``."""
+    if batches:
+        known = sorted({s.batch for s in found})
+        if unknown := [b for b in batches if b not in known]:
+            raise fail(f"no scenario of batch {', '.join(unknown)} in that folder; its batches: {', '.join(known)}")
+        found = [s for s in found if s.batch in batches]
+    if held_out not in ("all", "exclude", "only"):
+        raise fail(f"--held-out must be all, exclude or only, not '{held_out}'")
+    if held_out != "all":
+        found = [s for s in found if s.holdout is (held_out == "only")]
+        if not found:
+            raise fail(f"no {'held-out' if held_out == 'only' else 'tuned-on'} scenario left to run")
     if models:
         known = sorted({s.model_name for s in found})
         if unknown := [m for m in models if m not in known]:
@@ -42,6 +55,10 @@ def eval_(
     fast: bool = typer.Option(False, "--fast", help="run only the scenarios marked fast: true (the CI subset)"),
     model: list[str] | None = typer.Option(None, "--model", help="run only the scenarios of this data set / model "
                                            "(churn, credit, or a spec's name; repeatable; default: all)"),
+    batch: list[str] | None = typer.Option(None, "--batch", help="run only the scenarios of this batch (original, "
+                                           "step6, step7; repeatable; default: all)"),
+    held_out: str = typer.Option("all", "--held-out", help="all, exclude (the half rules may be tuned on: use it "
+                                 "while developing) or only (the untouched half, once the rules are done)"),
     epochs: int = typer.Option(30, min=1, max=500, help="training epochs of the champion shared by all worlds"),
     keep_worlds: bool = typer.Option(True, "--keep-worlds/--no-keep-worlds", help="keep each scenario's world "
                                      "(service logs, post-mortems, MLflow) under --out; --no-keep-worlds deletes "
@@ -59,6 +76,8 @@ def eval_(
       opsagent eval --model credit --out /tmp/credit-eval
 
       opsagent eval --fast --no-keep-worlds
+
+      opsagent eval --batch step7 --held-out exclude   # while changing rules: never look at the held-out half
     """
     from evals.report import print_table, write_outputs
     from evals.runner import EvalError, run_benchmark
@@ -75,7 +94,7 @@ def eval_(
         found = load_dir(scenarios.expanduser() if scenarios else None, only=list(only) if only else None)
     except ScenarioFileError as exc:
         raise fail(str(exc)) from exc
-    found = _chosen(found, list(model or []), fast)
+    found = _chosen(found, list(model or []), fast, list(batch or []), held_out)
     out_dir = (out.expanduser() if out else
                settings.layout.home / "evals" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     if out_dir.exists() and any(out_dir.iterdir()):

@@ -69,3 +69,18 @@ def test_an_unknown_model_is_a_message_that_lists_the_scenarios_models(env: Path
     code, out = invoke("--model", "fraud")
     assert code == 2 and "no scenario of model fraud" in out and "churn, credit" in out
     assert not (env / "home" / "evals").exists()
+
+
+def test_batch_and_held_out_choose_the_half_to_run_and_bad_values_are_messages(env: Path) -> None:
+    from interfaces.cli.eval_cmd import _chosen
+
+    found = load_dir()
+    tuned = _chosen(found, [], False, ["step7"], "exclude")
+    held = _chosen(found, [], False, ["step7"], "only")
+    assert tuned and held and not {s.name for s in tuned} & {s.name for s in held}
+    assert all(s.batch == "step7" and not s.holdout for s in tuned) and all(s.holdout for s in held)
+    assert len(tuned) + len(held) == sum(s.batch == "step7" for s in found)
+    code, out = invoke("--batch", "step99")
+    assert code == 2 and "no scenario of batch step99" in out and "step7" in out
+    code, out = invoke("--held-out", "maybe")
+    assert code == 2 and "--held-out must be all, exclude or only" in out
