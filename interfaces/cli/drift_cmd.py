@@ -54,6 +54,13 @@ def drift(
             table.add_row(feat.name, feat.test, f"{feat.statistic:.4g}", f"{feat.threshold:g}",
                           "[red]yes[/]" if feat.drifted else "")
         console.print(table)
+    if result.insufficient:
+        table = Table(title="not enough data (no verdict, no finding)")
+        for col in ("what", "check", "rows", "why"):
+            table.add_column(col)
+        for item in result.insufficient:
+            table.add_row(item.name, item.check, str(item.n), item.reason)
+        console.print(table)
     if watched.report:
         console.print(f"Evidently report: {watched.report.html or watched.report.json_path}")
         for png in watched.report.plots:

@@ -7,6 +7,10 @@ alarm on most same-distribution windows, and Jensen-Shannon >= 0.1 on a 50-categ
 shift is significant after a Bonferroni correction across the columns checked (``drift_alpha`` /
 number of columns). Each confirmed feature is reported by name; a confirmed share of
 ``dataset_drift_share`` or more is also reported as dataset drift.
+
+A window too small for a sound test of a column (or of the score, a positive rate, the label-free estimate)
+gives no verdict and no finding: it is listed in ``MonitoringResult.insufficient`` with the reason, and the
+summary says "not enough data for ..." (the rules and their arguments are in ``sufficiency``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ml_core.data.schema import TableSchema
 from ml_core.monitoring.columns import checked_columns
@@ -30,6 +34,7 @@ from ml_core.monitoring.drift_screen import (
     screen,
     screen_scores,
 )
+from ml_core.monitoring.findings import SEVERITY_RANK, Finding, FindingKind, MonitoringThresholds, Severity
 from ml_core.monitoring.performance import (
     CBPEEstimate,
     PriorShift,
@@ -39,42 +44,15 @@ from ml_core.monitoring.performance import (
     realised_performance,
 )
 from ml_core.monitoring.slo import DataQuality, SLOReport, data_quality, slo_report
+from ml_core.monitoring.sufficiency import (
+    InsufficientColumn,
+    below_floor,
+    estimate_shortfall,
+    labels_shortfall,
+    not_enough_line,
+)
 
-Severity = Literal["info", "warning", "critical"]
-FindingKind = Literal["feature_drift", "dataset_drift", "prediction_drift", "performance_drop",
-                      "estimated_performance_drop", "prior_shift", "latency_slo", "error_rate_slo",
-                      "rejection_spike", "null_share"]
-_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
-
-
-class MonitoringThresholds(BaseModel):
-    """Alerting thresholds for one scheduled check."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    drift_alpha: float = Field(0.01, description="family-wise false-alarm rate per check for drift (Bonferroni)")
-    dataset_drift_share: float = Field(0.3, description="confirmed drifted share that counts as dataset drift")
-    evidently_drift_share: float = Field(0.5, description="Evidently's own dataset verdict share")
-    performance_metric: Literal["f1", "auc", "precision", "recall"] = "f1"
-    max_performance_drop: float = Field(0.08, description="absolute drop vs reference that is a finding")
-    min_labels: int = 100
-    min_rows_estimate: int = 100
-    max_prior_shift: float = Field(0.05, description="absolute change of a positive rate")
-    prior_alpha: float = 0.01
-    p95_latency_ms: float = 250.0
-    max_error_rate: float = 0.01
-    max_rejection_rate: float = 0.02
-    max_null_share: float = 0.05
-    min_requests: int = 20
-    min_rows_drift: int = 30
-
-
-class Finding(BaseModel):
-    kind: FindingKind
-    severity: Severity
-    subject: str = Field(description="feature, metric or version the finding is about")
-    message: str
-    evidence: dict[str, float] = Field(default_factory=dict)
+__all__ = ["Finding", "FindingKind", "MonitoringResult", "MonitoringThresholds", "Severity", "run_check", "summarise"]
 
 
 class MonitoringResult(BaseModel):
@@ -89,6 +67,8 @@ class MonitoringResult(BaseModel):
     prior: PriorShift | None
     slo: SLOReport | None
     quality: DataQuality | None
+    insufficient: list[InsufficientColumn] = Field(
+        default_factory=list, description="what the window was too small to test soundly, and why (no finding)")
 
     @property
     def drifted_features(self) -> list[str]:
@@ -103,9 +83,13 @@ def confirmed(feature: FeatureDrift, n_features: int, alpha: float) -> bool:
 
 def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
                         th: MonitoringThresholds) -> tuple[list[Finding], DriftScreenResult]:
-    """Confirmed drifted features, one finding each, and dataset drift when enough of them drifted."""
-    drift = screen(profile, current, drift_share=th.evidently_drift_share)
-    ok = [f for f in drift.features if confirmed(f, len(drift.features), th.drift_alpha)]
+    """Confirmed drifted features, one finding each, and dataset drift when enough of them drifted.
+
+    The Bonferroni count is every profiled column, tested or too sparse to test: the rule that decides which
+    columns are testable must not depend on how many passed it."""
+    n_columns = max(len(profile.columns), 1)
+    drift = screen(profile, current, drift_share=th.evidently_drift_share, level=th.drift_alpha / n_columns)
+    ok = [f for f in drift.features if confirmed(f, n_columns, th.drift_alpha)]
     findings = [Finding(kind="feature_drift", severity="warning", subject=f.name,
                         message=f"{f.name} drifted: {f.test} {f.statistic:.3g} (threshold {f.threshold:g}), "
                                 f"p={f.confirm_pvalue:.2g}",
@@ -120,10 +104,11 @@ def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
 
 
 def check_prediction_drift(score_profile: ReferenceProfile, scores: np.ndarray,
-                           th: MonitoringThresholds) -> tuple[list[Finding], FeatureDrift]:
-    """Drift of the score distribution against the model's scores on the reference rows."""
-    pred_drift = screen_scores(score_profile, scores)
-    if not confirmed(pred_drift, 1, th.drift_alpha):
+                           th: MonitoringThresholds) -> tuple[list[Finding], FeatureDrift | InsufficientColumn]:
+    """Drift of the score distribution against the model's scores on the reference rows (or why the window is
+    too small to test it)."""
+    pred_drift = screen_scores(score_profile, scores, level=th.drift_alpha)
+    if isinstance(pred_drift, InsufficientColumn) or not confirmed(pred_drift, 1, th.drift_alpha):
         return [], pred_drift
     return [Finding(kind="prediction_drift", severity="warning", subject="score",
                     message=f"score distribution drifted: {pred_drift.test} {pred_drift.statistic:.3g}",
@@ -204,7 +189,7 @@ def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, 
     reference's, for columns that had gaps in training)."""
     quality = data_quality(current, rejections, features, max_rejection_rate=th.max_rejection_rate,
                            max_null_share=th.max_null_share, min_requests=th.min_requests,
-                           reference_null_share=reference_null_share)
+                           reference_null_share=reference_null_share, alpha=th.drift_alpha)
     findings = []
     if quality.rejection_breached:
         findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
@@ -212,7 +197,7 @@ def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, 
                                 evidence={"rejection_rate": quality.rejection_rate}))
     if quality.null_breached:
         ref = quality.reference_null_share
-        worst = max(quality.null_share, key=lambda c: quality.null_share[c] - ref.get(c, 0.0))
+        worst = quality.null_breached_columns[0]
         was = f" (reference {ref[worst]:.1%})" if ref.get(worst) else ""
         findings.append(Finding(kind="null_share", severity="warning", subject=worst,
                                 message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows{was}",
@@ -245,27 +230,30 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
                        if c in reference_df.columns and len(reference_df)}
     cur, n = current_window_df, len(current_window_df)
     findings: list[Finding] = []
+    insufficient: list[InsufficientColumn] = []
+    scores = cur["score"].to_numpy(float) if "score" in cur and n else None
+    with_scores = scores is not None and reference_scores is not None
+    if 0 < n < th.min_rows_drift:
+        insufficient += below_floor([(c, "feature_drift") for c in features] + (
+            [("score", "prediction_drift"), (f"estimated_{th.performance_metric}", "estimate"),
+             ("predicted_positive_rate", "prior_shift")] if with_scores else []), n, th.min_rows_drift)
 
     drift = None
     if n >= th.min_rows_drift and all(c in cur.columns for c in features):
         found, drift = check_feature_drift(profile or build_profile(reference_df, features, kinds), cur, th)
-        findings += found
+        findings, insufficient = findings + found, insufficient + drift.insufficient
 
-    scores = cur["score"].to_numpy(float) if "score" in cur and n else None
     pred_drift = estimate = prior = None
-    if scores is not None and reference_scores is not None and n >= th.min_rows_drift:
-        ref_scores = np.asarray(reference_scores, float)
-        found, pred_drift = check_prediction_drift(score_profile or build_score_profile(ref_scores), scores, th)
-        findings += found
-        found, estimate = check_estimate(scores, ref_scores, model_threshold, th)
-        findings += found
-        found, prior = check_prior_shift(scores, ref_scores, model_threshold, labelled, reference_labels, th)
-        findings += found
+    if with_scores and n >= th.min_rows_drift:
+        found, pred_drift, estimate, prior, short = _score_checks(
+            scores, np.asarray(reference_scores, float), score_profile, model_threshold, labelled, reference_labels, th)
+        findings, insufficient = findings + found, insufficient + short
 
     realised = None
     if labelled is not None and reference_metrics is not None:
         found, realised = check_realised(labelled, reference_metrics, model_threshold, n, th)
         findings += found
+        insufficient += [s for s in [labels_shortfall(realised.n_labelled, th.min_labels, th.performance_metric)] if s]
 
     slo = None
     if n and "latency_ms" in cur:
@@ -274,19 +262,36 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
     found, quality = check_quality(cur, rejections, features, th, reference_nulls)
     findings += found
 
-    status = max((f.severity for f in findings), key=_RANK.get, default="ok")
-    return MonitoringResult(status=status, summary=summarise(n, findings), n_rows=n, findings=findings, drift=drift,
-                            prediction_drift=pred_drift, estimate=estimate, realised=realised, prior=prior, slo=slo,
-                            quality=quality)
+    status = max((f.severity for f in findings), key=SEVERITY_RANK.get, default="ok")
+    return MonitoringResult(status=status, summary=summarise(n, findings, insufficient), n_rows=n, findings=findings,
+                            drift=drift, prediction_drift=pred_drift, estimate=estimate, realised=realised, prior=prior,
+                            slo=slo, quality=quality, insufficient=insufficient)
 
 
-def summarise(n_rows: int, findings: Sequence[Finding]) -> str:
-    """A few lines a person can read in a chat message."""
-    if not findings:
-        return f"OK: {n_rows} predictions checked, nothing flagged."
+def _score_checks(scores: np.ndarray, ref_scores: np.ndarray, score_profile: ReferenceProfile | None,
+                  model_threshold: float, labelled: pd.DataFrame | None, reference_labels: np.ndarray | None,
+                  th: MonitoringThresholds):
+    """Prediction drift, the label-free estimate and prior shift, with what the window was too small for."""
+    found, screened = check_prediction_drift(score_profile or build_score_profile(ref_scores), scores, th)
+    more, estimate = check_estimate(scores, ref_scores, model_threshold, th)
+    last, prior = check_prior_shift(scores, ref_scores, model_threshold, labelled, reference_labels, th)
+    short = [screened] if isinstance(screened, InsufficientColumn) else []
+    short += [s for s in [estimate_shortfall(len(scores), th.min_rows_estimate, th.performance_metric)] if s]
+    short += [InsufficientColumn(name=name, check="prior_shift", n=n, reason=why) for name, n, why in (
+        ("predicted_positive_rate", prior.n, prior.predicted_rate_shortfall),
+        ("actual_positive_rate", len(labelled) if labelled is not None else 0, prior.actual_rate_shortfall)) if why]
+    pred_drift = screened if isinstance(screened, FeatureDrift) else None
+    return found + more + last, pred_drift, estimate, prior, short
+
+
+def summarise(n_rows: int, findings: Sequence[Finding], insufficient: Sequence[InsufficientColumn] = ()) -> str:
+    """A few lines a person can read in a chat message; what the window was too small to test, in one line."""
+    lines = [f"OK: {n_rows} predictions checked, nothing flagged."] if not findings else [
+        f"{len(findings)} finding(s) over {n_rows} predictions:"]
     drifted = [f.subject for f in findings if f.kind == "feature_drift"]
-    lines = [f"{len(findings)} finding(s) over {n_rows} predictions:"]
     if drifted:
         lines.append(f"- [warning] data drift in {', '.join(drifted)}")
     lines += [f"- [{f.severity}] {f.message}" for f in findings if f.kind != "feature_drift"]
+    if insufficient:
+        lines.append(not_enough_line(insufficient))
     return "\n".join(lines)
