@@ -230,13 +230,9 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
                        if c in reference_df.columns and len(reference_df)}
     cur, n = current_window_df, len(current_window_df)
     findings: list[Finding] = []
-    insufficient: list[InsufficientColumn] = []
     scores = cur["score"].to_numpy(float) if "score" in cur and n else None
     with_scores = scores is not None and reference_scores is not None
-    if 0 < n < th.min_rows_drift:
-        insufficient += below_floor([(c, "feature_drift") for c in features] + (
-            [("score", "prediction_drift"), (f"estimated_{th.performance_metric}", "estimate"),
-             ("predicted_positive_rate", "prior_shift")] if with_scores else []), n, th.min_rows_drift)
+    insufficient = below_floor(features, n, th.min_rows_drift, with_scores=with_scores, metric=th.performance_metric)
 
     drift = None
     if n >= th.min_rows_drift and all(c in cur.columns for c in features):

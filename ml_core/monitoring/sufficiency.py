@@ -52,7 +52,7 @@ class InsufficientColumn(BaseModel):
     reason: str
 
 
-def cochran_shortfall(reference_counts: np.ndarray, m: int, label: str = "chi-square") -> str | None:
+def cochran_shortfall(reference_counts: np.ndarray, m: int, test: str = "chisquare") -> str | None:
     """Why ``m`` rows break Cochran's rule for a count test over the reference's categories, or None.
 
     Expected counts are the window's under the reference distribution (m times each reference share). A
@@ -66,9 +66,10 @@ def cochran_shortfall(reference_counts: np.ndarray, m: int, label: str = "chi-sq
     below5, below1 = int((expected < COCHRAN_MIN_EXPECTED).sum()), int((expected < COCHRAN_FLOOR).sum())
     if below1 == 0 and below5 <= COCHRAN_MAX_SHARE_BELOW * len(q):
         return None
-    return (f"at {m} rows the expected count is below 5 in {below5} of {len(q)} categories"
-            + (f" and below 1 in {below1}" if below1 else "")
-            + f"; the {label} needs >= 5 in 80 % and >= 1 in all (Cochran's rule): about {rows_for_cochran(q)} rows")
+    name = "the Z-test" if test == "z" else "a chi-square test"
+    return (f"at {m} rows {below5} of {len(q)} categories expect fewer than 5 rows"
+            + (f" ({below1} fewer than 1)" if below1 else "")
+            + f"; {name} needs >= 5 in 80 % of them and >= 1 in all (Cochran's rule): about {rows_for_cochran(q)} rows")
 
 
 def rows_for_cochran(shares: np.ndarray) -> int:
@@ -99,8 +100,12 @@ def count_best_pvalue(test: str, keys: np.ndarray, reference_counts: np.ndarray,
 def distribution_best_pvalue(test: str, n_reference: int, m: int) -> float:
     """The smallest K-S p-value for ``m`` rows against ``n_reference``: the two samples fully apart (D = 1).
 
-    ``ks`` is Evidently's own (scipy's ``ks_2samp`` in its default mode); ``wasserstein`` is confirmed by the
-    asymptotic K-S p-value ``drift_stats.ks_asymptotic_pvalue`` computes.
+    ``ks`` is Evidently's own (scipy's ``ks_2samp`` in its default mode, exact here: p = 2 / C(n + m, m)), so
+    with a reference of up to 1000 rows one row can never reach 0.01 / 19 and two can. ``wasserstein`` is
+    confirmed by the K-S distribution of ``en = n m / (n + m)`` rows (``drift_stats.ks_asymptotic_pvalue``),
+    exact for one sample against a continuous reference and conservative with ties; its tail at D = 1 is 0,
+    so this rule never binds there and the K-S confirmation stays sound however small the window: few rows
+    cost power (only a gross shift is confirmed), not the false-alarm rate.
     """
     if test == "ks":
         return float(stats.ks_2samp(np.zeros(n_reference), np.ones(m)).pvalue)
@@ -135,7 +140,7 @@ def column_shortfall(test: str, m: int, level: float, *, n_reference: int, keys:
     label = TEST_LABELS.get(test, test)
     if test in COUNT_TESTS:
         assert keys is not None and reference_counts is not None
-        why = cochran_shortfall(reference_counts, m, label)
+        why = cochran_shortfall(reference_counts, m, test)
         if why:
             return why
         if (np.asarray(reference_counts) > 0).sum() < 2:
@@ -182,11 +187,19 @@ def not_enough_line(items: Sequence[InsufficientColumn], max_names: int = 4) -> 
     return "not enough data for " + "; for ".join(parts)
 
 
-def below_floor(names: Sequence[tuple[str, CheckName]], n: int, floor: int) -> list[InsufficientColumn]:
-    """Every drift-type check of a window under the spec's row floor (``drift.min_rows``), by name.
+def below_floor(features: Sequence[str], n: int, floor: int, *, with_scores: bool,
+                metric: str) -> list[InsufficientColumn]:
+    """Every drift-type check of a window of ``n`` rows under the spec's row floor (``drift.min_rows``), by name;
+    empty at or above the floor (and for an empty window, which is no traffic rather than too little).
 
     The floor is the user's setting; above it the per-test rules decide column by column.
     """
+    if not 0 < n < floor:
+        return []
+    names: list[tuple[str, CheckName]] = [(c, "feature_drift") for c in features]
+    if with_scores:
+        names += [("score", "prediction_drift"), (f"estimated_{metric}", "estimate"),
+                  ("predicted_positive_rate", "prior_shift")]
     reason = f"{n} rows in the window; drift is tested from {floor} rows (the spec's drift.min_rows)"
     return [InsufficientColumn(name=name, check=check, n=n, reason=reason) for name, check in names]
 
