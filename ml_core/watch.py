@@ -102,7 +102,7 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
                        reference_labels=ref.labels, thresholds=thresholds, schema=schema)
     report = None
     features = [c for c in schema.feature_names if c in window.columns]
-    if write_report and len(window) >= 30 and features:
+    if write_report and len(window) >= 30 and any(window[c].notna().any() for c in features):
         # The schema's kinds, as the screen uses: left to infer, Evidently types a string column with more
         # distinct values than half the window's rows as text (churn's 51 states on a 50-row window).
         report = write_drift_report(ref.frame[features], window[features], layout.reports_dir,

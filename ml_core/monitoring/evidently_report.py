@@ -74,6 +74,8 @@ def run_evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
     cols = list(columns) if columns is not None else list(reference.columns)
     empty = {c.name for c in empty_columns(reference, current, cols)}
     cols = [c for c in cols if c not in empty]
+    if not cols:
+        raise ValueError("no column has values in both the window and the reference: there is nothing to compare")
     ref, cur = reference[cols], current[cols]
     definition = _data_definition(cur, cols, kinds)
     report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
