@@ -17,6 +17,7 @@ import pandas as pd
 from ml_core.adopted import RegistryModel
 from ml_core.data.schema import TableSchema
 from ml_core.monitoring.check import MonitoringResult, MonitoringThresholds, run_check
+from ml_core.monitoring.columns import schema_kinds
 from ml_core.monitoring.evidently_report import EvidentlyDriftReport, write_drift_report
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
@@ -101,6 +102,9 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
                        reference_labels=ref.labels, thresholds=thresholds, schema=schema)
     report = None
     features = [c for c in schema.feature_names if c in window.columns]
-    if write_report and len(window) >= 30 and features:
-        report = write_drift_report(ref.frame[features], window[features], layout.reports_dir)
+    if write_report and len(window) >= 30 and any(window[c].notna().any() for c in features):
+        # The schema's kinds, as the screen uses: left to infer, Evidently types a string column with more
+        # distinct values than half the window's rows as text (churn's 51 states on a 50-row window).
+        report = write_drift_report(ref.frame[features], window[features], layout.reports_dir,
+                                    kinds=schema_kinds(schema))
     return WatchResult(model_name, ref.version, since, until, result, report)

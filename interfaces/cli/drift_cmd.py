@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from interfaces.cli.common import console, load_settings, model_spec
@@ -22,6 +23,7 @@ def drift(
 
     Example: opsagent drift --model credit --minutes 30 --json"""
     from agent.context import OpsContext
+    from ml_core.monitoring.check import summarise
 
     settings = load_settings()
     name = model_spec(settings, model).name
@@ -37,8 +39,9 @@ def drift(
         console.print_json(json.dumps(result.model_dump(mode="json"), default=str))
         return
     style = SEVERITY_STYLE.get(result.status, "")
+    # The summary without its "not enough data" line: it is printed below, one line per column.
     console.print(f"[{style}]{result.status.upper()}[/] {name} v{watched.version}, {result.n_rows} predictions: "
-                  f"{result.summary}")
+                  f"{summarise(result.n_rows, result.findings)}")
     if result.findings:
         table = Table(title="findings")
         for col in ("severity", "kind", "subject", "message"):
@@ -54,6 +57,9 @@ def drift(
             table.add_row(feat.name, feat.test, f"{feat.statistic:.4g}", f"{feat.threshold:g}",
                           "[red]yes[/]" if feat.drifted else "")
         console.print(table)
+    for item in result.insufficient:  # no verdict and no finding for these
+        console.print(f"[cyan]not enough data for {escape(item.name)}[/] ({item.check}, {item.n} rows): "
+                      f"{escape(item.reason)}")
     if watched.report:
         console.print(f"Evidently report: {watched.report.html or watched.report.json_path}")
         for png in watched.report.plots:

@@ -8,6 +8,10 @@ alarm on most same-distribution windows, and Jensen-Shannon >= 0.1 on a 50-categ
 shift is significant after a Bonferroni correction across the columns checked (``drift_alpha`` /
 number of columns). Each confirmed feature is reported by name; a confirmed share of
 ``dataset_drift_share`` or more is also reported as dataset drift.
+
+A window too small for a sound test of a column (or of the score, a positive rate, the label-free estimate)
+gives no verdict and no finding: it is listed in ``MonitoringResult.insufficient`` with the reason, and the
+summary says "not enough data for ..." (the rules and their arguments are in ``sufficiency``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ml_core.data.schema import TableSchema
 from ml_core.monitoring.columns import checked_columns
@@ -43,11 +47,18 @@ from ml_core.monitoring.performance import (
 from ml_core.monitoring.plausibility import PlausibilityProfile, PlausibilityReport, build_plausibility_profile
 from ml_core.monitoring.quality_checks import check_plausible, check_quality
 from ml_core.monitoring.slo import DataQuality, SLOReport, slo_report
+from ml_core.monitoring.sufficiency import (
+    InsufficientColumn,
+    below_floor,
+    estimate_shortfall,
+    labels_shortfall,
+    not_enough_line,
+)
 from ml_core.monitoring.thresholds import MonitoringThresholds
 
 # Re-exported: callers import the finding types and the quality check from here.
 __all__ = ["Finding", "FindingKind", "MonitoringResult", "MonitoringThresholds", "Severity", "check_quality",
-           "run_check"]
+           "run_check", "summarise"]
 
 
 class MonitoringResult(BaseModel):
@@ -63,6 +74,8 @@ class MonitoringResult(BaseModel):
     slo: SLOReport | None
     quality: DataQuality | None
     plausibility: PlausibilityReport | None = None
+    insufficient: list[InsufficientColumn] = Field(
+        default_factory=list, description="what the window was too small to test soundly, and why (no finding)")
 
     @property
     def drifted_features(self) -> list[str]:
@@ -77,9 +90,13 @@ def confirmed(feature: FeatureDrift, n_features: int, alpha: float) -> bool:
 
 def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
                         th: MonitoringThresholds) -> tuple[list[Finding], DriftScreenResult]:
-    """Confirmed drifted features, one finding each, and dataset drift when enough of them drifted."""
-    drift = screen(profile, current, drift_share=th.evidently_drift_share)
-    ok = [f for f in drift.features if confirmed(f, len(drift.features), th.drift_alpha)]
+    """Confirmed drifted features, one finding each, and dataset drift when enough of them drifted.
+
+    The Bonferroni count is every profiled column, tested or too sparse to test: the rule that decides which
+    columns are testable must not depend on how many passed it."""
+    n_columns = max(len(profile.columns), 1)
+    drift = screen(profile, current, drift_share=th.evidently_drift_share, level=th.drift_alpha / n_columns)
+    ok = [f for f in drift.features if confirmed(f, n_columns, th.drift_alpha)]
     findings = [Finding(kind="feature_drift", severity="warning", subject=f.name,
                         message=f"{f.name} drifted: {f.test} {f.statistic:.3g} (threshold {f.threshold:g}), "
                                 f"p={f.confirm_pvalue:.2g}",
@@ -94,10 +111,11 @@ def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
 
 
 def check_prediction_drift(score_profile: ReferenceProfile, scores: np.ndarray,
-                           th: MonitoringThresholds) -> tuple[list[Finding], FeatureDrift]:
-    """Drift of the score distribution against the model's scores on the reference rows."""
-    pred_drift = screen_scores(score_profile, scores)
-    if not confirmed(pred_drift, 1, th.drift_alpha):
+                           th: MonitoringThresholds) -> tuple[list[Finding], FeatureDrift | InsufficientColumn]:
+    """Drift of the score distribution against the model's scores on the reference rows (or why the window is
+    too small to test it)."""
+    pred_drift = screen_scores(score_profile, scores, level=th.drift_alpha)
+    if isinstance(pred_drift, InsufficientColumn) or not confirmed(pred_drift, 1, th.drift_alpha):
         return [], pred_drift
     return [Finding(kind="prediction_drift", severity="warning", subject="score",
                     message=f"score distribution drifted: {pred_drift.test} {pred_drift.statistic:.3g}",
@@ -196,27 +214,26 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
                        if c in reference_df.columns and len(reference_df)}
     cur, n = current_window_df, len(current_window_df)
     findings: list[Finding] = []
+    scores = cur["score"].to_numpy(float) if "score" in cur and n else None
+    with_scores = scores is not None and reference_scores is not None
+    insufficient = below_floor(features, n, th.min_rows_drift, with_scores=with_scores, metric=th.performance_metric)
 
     drift = None
     if n >= th.min_rows_drift and all(c in cur.columns for c in features):
         found, drift = check_feature_drift(profile or build_profile(reference_df, features, kinds), cur, th)
-        findings += found
+        findings, insufficient = findings + found, insufficient + drift.insufficient
 
-    scores = cur["score"].to_numpy(float) if "score" in cur and n else None
     pred_drift = estimate = prior = None
-    if scores is not None and reference_scores is not None and n >= th.min_rows_drift:
-        ref_scores = np.asarray(reference_scores, float)
-        found, pred_drift = check_prediction_drift(score_profile or build_score_profile(ref_scores), scores, th)
-        findings += found
-        found, estimate = check_estimate(scores, ref_scores, model_threshold, th)
-        findings += found
-        found, prior = check_prior_shift(scores, ref_scores, model_threshold, labelled, reference_labels, th)
-        findings += found
+    if with_scores and n >= th.min_rows_drift:
+        found, pred_drift, estimate, prior, short = _score_checks(
+            scores, np.asarray(reference_scores, float), score_profile, model_threshold, labelled, reference_labels, th)
+        findings, insufficient = findings + found, insufficient + short
 
     realised = None
     if labelled is not None and reference_metrics is not None:
         found, realised = check_realised(labelled, reference_metrics, model_threshold, n, th)
         findings += found
+        insufficient += [s for s in [labels_shortfall(realised.n_labelled, th.min_labels, th.performance_metric)] if s]
 
     slo = None
     if n and "latency_ms" in cur:
@@ -229,18 +246,35 @@ def run_check(reference_df: pd.DataFrame, reference_scores: np.ndarray | pd.Seri
     findings += found
 
     status = max((f.severity for f in findings), key=SEVERITY_RANK.get, default="ok")
-    return MonitoringResult(status=status, summary=summarise(n, findings), n_rows=n, findings=findings, drift=drift,
-                            prediction_drift=pred_drift, estimate=estimate, realised=realised, prior=prior, slo=slo,
-                            quality=quality, plausibility=plausible)
+    return MonitoringResult(status=status, summary=summarise(n, findings, insufficient), n_rows=n, findings=findings,
+                            drift=drift, prediction_drift=pred_drift, estimate=estimate, realised=realised, prior=prior,
+                            slo=slo, quality=quality, plausibility=plausible, insufficient=insufficient)
 
 
-def summarise(n_rows: int, findings: Sequence[Finding]) -> str:
-    """A few lines a person can read in a chat message."""
-    if not findings:
-        return f"OK: {n_rows} predictions checked, nothing flagged."
+def _score_checks(scores: np.ndarray, ref_scores: np.ndarray, score_profile: ReferenceProfile | None,
+                  model_threshold: float, labelled: pd.DataFrame | None, reference_labels: np.ndarray | None,
+                  th: MonitoringThresholds):
+    """Prediction drift, the label-free estimate and prior shift, with what the window was too small for."""
+    found, screened = check_prediction_drift(score_profile or build_score_profile(ref_scores), scores, th)
+    more, estimate = check_estimate(scores, ref_scores, model_threshold, th)
+    last, prior = check_prior_shift(scores, ref_scores, model_threshold, labelled, reference_labels, th)
+    short = [screened] if isinstance(screened, InsufficientColumn) else []
+    short += [s for s in [estimate_shortfall(len(scores), th.min_rows_estimate, th.performance_metric)] if s]
+    short += [InsufficientColumn(name=name, check="prior_shift", n=n, reason=why) for name, n, why in (
+        ("predicted_positive_rate", prior.n, prior.predicted_rate_shortfall),
+        ("actual_positive_rate", len(labelled) if labelled is not None else 0, prior.actual_rate_shortfall)) if why]
+    pred_drift = screened if isinstance(screened, FeatureDrift) else None
+    return found + more + last, pred_drift, estimate, prior, short
+
+
+def summarise(n_rows: int, findings: Sequence[Finding], insufficient: Sequence[InsufficientColumn] = ()) -> str:
+    """A few lines a person can read in a chat message; what the window was too small to test, in one line."""
+    lines = [f"OK: {n_rows} predictions checked, nothing flagged."] if not findings else [
+        f"{len(findings)} finding(s) over {n_rows} predictions:"]
     drifted = [f.subject for f in findings if f.kind == "feature_drift"]
-    lines = [f"{len(findings)} finding(s) over {n_rows} predictions:"]
     if drifted:
         lines.append(f"- [warning] data drift in {', '.join(drifted)}")
     lines += [f"- [{f.severity}] {f.message}" for f in findings if f.kind != "feature_drift"]
+    if insufficient:
+        lines.append(not_enough_line(insufficient))
     return "\n".join(lines)

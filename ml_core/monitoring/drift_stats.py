@@ -76,3 +76,15 @@ def homogeneity_pvalue(r: np.ndarray, c: np.ndarray) -> float:
     if table.shape[1] < 2:
         return 1.0
     return float(stats.chi2_contingency(table, correction=False)[1])
+
+
+def two_proportion_pvalue(k1: float, n1: int, k2: float, n2: int) -> float:
+    """Two-sided two-proportion z-test (pooled) of k1/n1 against k2/n2; 1 when either side is empty."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    p1, p2 = k1 / n1, k2 / n2
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0 if p1 == p2 else 0.0
+    return float(2 * stats.norm.sf(abs(p1 - p2) / se))

@@ -3,7 +3,10 @@
 The report runs Evidently 0.7's ``DataDriftPreset`` with its defaults. Column kinds are passed to
 Evidently explicitly (``DataDefinition``) whenever the caller fixes them, so the report and the fast
 screen type every column the same way; without them Evidently infers kinds from the current frame,
-which the screen replicates.
+which the screen replicates -- and on a small window that may type a string column text (more distinct
+values than half the rows) and run a text-drift test, which the verdicts read like any other
+(``stattests``). A column with no values in the window (or the reference) is left out of the report,
+which Evidently would refuse, and listed as not enough data.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from pydantic import BaseModel
 
 from ml_core.monitoring.drift_screen import (
     DEFAULT_THRESHOLDS,
-    EVIDENTLY_DISPLAY_NAMES,
     ColumnKind,
     DriftScreenResult,
     FeatureDrift,
     infer_column_kind,
 )
+from ml_core.monitoring.stattests import TEXT_TESTS, evidently_test_id
+from ml_core.monitoring.sufficiency import InsufficientColumn
 
 
 class EvidentlyDriftReport(BaseModel):
@@ -47,14 +51,31 @@ def _data_definition(frame: pd.DataFrame, columns: Sequence[str], kinds: Mapping
                           categorical_columns=[c for c, k in resolved.items() if k == "categorical"])
 
 
+def empty_columns(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]) -> list[InsufficientColumn]:
+    """Columns with no finite value in the window (or the reference): no test can run on them."""
+    out = []
+    for name in columns:
+        for side, frame in (("window", current), ("reference", reference)):
+            if not frame[name].replace([np.inf, -np.inf], np.nan).count():
+                out.append(InsufficientColumn(name=name, n=int(current[name].count()),
+                                              reason=f"no finite values in the {side}"))
+                break
+    return out
+
+
 def run_evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
                         columns: Sequence[str] | None = None,
                         kinds: Mapping[str, ColumnKind] | None = None, drift_share: float = 0.5):
-    """Run ``DataDriftPreset`` and return Evidently's snapshot (no files written)."""
+    """Run ``DataDriftPreset`` and return Evidently's snapshot (no files written); columns with no values on
+    either side are left out (see ``empty_columns``)."""
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
 
     cols = list(columns) if columns is not None else list(reference.columns)
+    empty = {c.name for c in empty_columns(reference, current, cols)}
+    cols = [c for c in cols if c not in empty]
+    if not cols:
+        raise ValueError("no column has values in both the window and the reference: there is nothing to compare")
     ref, cur = reference[cols], current[cols]
     definition = _data_definition(cur, cols, kinds)
     report = Report([DataDriftPreset(drift_share=drift_share)], include_tests=True)
@@ -65,14 +86,16 @@ def run_evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
 def verdicts_from_snapshot(snapshot, reference: pd.DataFrame, current: pd.DataFrame,
                            drift_share: float = 0.5,
                            kinds: Mapping[str, ColumnKind] | None = None) -> DriftScreenResult:
-    """Per-column test, score, threshold and verdict read from an Evidently snapshot."""
+    """Per-column test, score, threshold and verdict read from an Evidently snapshot (any test in Evidently's
+    registry; an unknown one as ``other`` with its display name in ``method``)."""
     data = snapshot.dict()
     found: dict[str, dict] = {}
     for metric in data["metrics"]:
         cfg = metric["config"]
         if cfg["type"].endswith(":ValueDrift"):
-            test = EVIDENTLY_DISPLAY_NAMES.get(cfg["method"], cfg["method"])
-            found[cfg["column"]] = {"test": test, "statistic": float(metric["value"]),
+            method = str(cfg.get("method") or "")
+            test = evidently_test_id(method)
+            found[cfg["column"]] = {"test": test, "method": method, "statistic": float(metric["value"]),
                                     "threshold": float(cfg.get("threshold") or DEFAULT_THRESHOLDS.get(test, 0.0))}
     for test in data["tests"]:
         params = test["metric_config"]["params"]
@@ -82,15 +105,17 @@ def verdicts_from_snapshot(snapshot, reference: pd.DataFrame, current: pd.DataFr
     for name, f in found.items():
         ref = reference[name].replace([np.inf, -np.inf], np.nan)
         cur = current[name].replace([np.inf, -np.inf], np.nan)
+        kind = (kinds or {}).get(name) or infer_column_kind(current[name])
         features.append(FeatureDrift(
-            name=name, kind=(kinds or {}).get(name) or infer_column_kind(current[name]) or "categorical",
-            test=f["test"],
-            statistic=f["statistic"], threshold=f["threshold"], drifted=bool(f.get("drifted", False)),
-            n_reference=int(ref.count()), n_current=int(cur.count())))
+            name=name, kind=kind or ("text" if f["test"] in TEXT_TESTS else "categorical"), test=f["test"],
+            method=f["method"], statistic=f["statistic"], threshold=f["threshold"],
+            drifted=bool(f.get("drifted", False)), n_reference=int(ref.count()), n_current=int(cur.count())))
     n = sum(f.drifted for f in features)
     share = n / len(features) if features else 0.0
+    shared = [c for c in current.columns if c in reference.columns]
     return DriftScreenResult(features=features, n_drifted=n, drifted_share=share, drift_share=drift_share,
-                             dataset_drifted=bool(features) and share >= drift_share)
+                             dataset_drifted=bool(features) and share >= drift_share,
+                             insufficient=empty_columns(reference, current, shared))
 
 
 def plot_feature(reference: pd.Series, current: pd.Series, path: Path, title: str) -> Path:
@@ -135,7 +160,9 @@ def write_drift_report(reference: pd.DataFrame, current: pd.DataFrame, reports_d
     stamp = stamp or datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     out = Path(reports_dir) / "drift" / stamp
     out.mkdir(parents=True, exist_ok=True)
-    snapshot = run_evidently_drift(reference, current, columns=columns, kinds=kinds, drift_share=drift_share)
+    cols = list(columns) if columns is not None else list(reference.columns)
+    reference, current = reference[cols], current[cols]
+    snapshot = run_evidently_drift(reference, current, kinds=kinds, drift_share=drift_share)
     html_path = out / "report.html" if html else None
     if html_path is not None:
         snapshot.save_html(str(html_path))

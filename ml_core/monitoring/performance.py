@@ -15,10 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from ml_core.evaluation import classification_metrics
+from ml_core.monitoring.drift_stats import two_proportion_pvalue
+from ml_core.monitoring.sufficiency import proportion_shortfall
 
 HEADLINE = ("f1", "auc", "precision", "recall")
 
@@ -62,6 +63,9 @@ class PriorShift(BaseModel):
     actual_positive_rate: float | None = Field(None, description="share of positives among the window's labels")
     reference_actual_positive_rate: float | None = Field(None, description="share of positives in the reference")
     actual_rate_pvalue: float | None = Field(None, description="two-proportion z-test of the actual rates")
+    predicted_rate_shortfall: str | None = Field(None, description="why the window is too small to test the "
+                                                                   "predicted rate (not tested then)")
+    actual_rate_shortfall: str | None = Field(None, description="why the labels are too few to test the actual rate")
     shifted: bool = Field(description="a rate moved by at least the threshold, significantly")
 
 
@@ -173,37 +177,30 @@ def _estimate_se(p: np.ndarray, threshold: float, metric: str, rounds: int = 200
     return float(np.nanstd(val))
 
 
-def _two_proportion_pvalue(k1: float, n1: int, k2: float, n2: int) -> float:
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    p1, p2 = k1 / n1, k2 / n2
-    pooled = (k1 + k2) / (n1 + n2)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 1.0 if p1 == p2 else 0.0
-    return float(2 * stats.norm.sf(abs(p1 - p2) / se))
-
-
 def prior_shift(current_scores: np.ndarray, reference_scores: np.ndarray, threshold: float, *,
                 current_actual: np.ndarray | None = None, reference_actual: np.ndarray | None = None,
                 max_abs_shift: float = 0.05, alpha: float = 0.01) -> PriorShift:
     """Shift in the predicted (and, with labels, actual) positive rate.
 
     ``shifted`` when a rate moved by at least ``max_abs_shift`` and a two-proportion z-test gives
-    p < ``alpha``: the size guard keeps large windows quiet, the test keeps small ones quiet.
+    p < ``alpha``: the size guard keeps large windows quiet, the test keeps small ones quiet. A rate the
+    window is too small to test soundly (``sufficiency.proportion_shortfall``) is not tested; the reason is
+    in ``predicted_rate_shortfall`` / ``actual_rate_shortfall``.
     """
     cur, ref = np.asarray(current_scores, float), np.asarray(reference_scores, float)
     cur_pos, ref_pos = (cur >= threshold), (ref >= threshold)
     pr, rpr = float(cur_pos.mean()) if len(cur) else float("nan"), float(ref_pos.mean())
-    p_pred = _two_proportion_pvalue(cur_pos.sum(), len(cur), ref_pos.sum(), len(ref))
-    shifted = abs(pr - rpr) >= max_abs_shift and p_pred < alpha
+    p_pred = two_proportion_pvalue(cur_pos.sum(), len(cur), ref_pos.sum(), len(ref))
+    pred_short = proportion_shortfall(len(cur), rpr, len(ref), alpha) if len(cur) else "no scored rows"
+    shifted = pred_short is None and abs(pr - rpr) >= max_abs_shift and p_pred < alpha
     out = dict(n=len(cur), predicted_positive_rate=pr, reference_predicted_positive_rate=rpr,
                mean_score=float(cur.mean()) if len(cur) else float("nan"), reference_mean_score=float(ref.mean()),
-               predicted_rate_pvalue=p_pred)
+               predicted_rate_pvalue=p_pred, predicted_rate_shortfall=pred_short)
     if current_actual is not None and reference_actual is not None and len(current_actual):
         ca, ra = np.asarray(current_actual, float), np.asarray(reference_actual, float)
-        p_act = _two_proportion_pvalue(ca.sum(), len(ca), ra.sum(), len(ra))
+        p_act = two_proportion_pvalue(ca.sum(), len(ca), ra.sum(), len(ra))
+        act_short = proportion_shortfall(len(ca), float(ra.mean()), len(ra), alpha)
         out.update(actual_positive_rate=float(ca.mean()), reference_actual_positive_rate=float(ra.mean()),
-                   actual_rate_pvalue=p_act)
-        shifted = shifted or (abs(ca.mean() - ra.mean()) >= max_abs_shift and p_act < alpha)
+                   actual_rate_pvalue=p_act, actual_rate_shortfall=act_short)
+        shifted = shifted or (act_short is None and abs(ca.mean() - ra.mean()) >= max_abs_shift and p_act < alpha)
     return PriorShift(**out, shifted=bool(shifted))

@@ -21,7 +21,7 @@ def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, 
     reference's, for columns that had gaps in training)."""
     quality = data_quality(current, rejections, features, max_rejection_rate=th.max_rejection_rate,
                            max_null_share=th.max_null_share, min_requests=th.min_requests,
-                           reference_null_share=reference_null_share)
+                           reference_null_share=reference_null_share, alpha=th.drift_alpha)
     findings = []
     if quality.rejection_breached:
         findings.append(Finding(kind="rejection_spike", severity="critical", subject="requests",
@@ -29,7 +29,7 @@ def check_quality(current: pd.DataFrame, rejections: pd.DataFrame | int | None, 
                                 evidence={"rejection_rate": quality.rejection_rate}))
     if quality.null_breached:
         ref = quality.reference_null_share
-        worst = max(quality.null_share, key=lambda c: quality.null_share[c] - ref.get(c, 0.0))
+        worst = quality.null_breached_columns[0]
         was = f" (reference {ref[worst]:.1%})" if ref.get(worst) else ""
         findings.append(Finding(kind="null_share", severity="warning", subject=worst,
                                 message=f"{worst} is null in {quality.null_share[worst]:.1%} of rows{was}",

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
+from scipy import stats
 
 LOG_COLUMNS = frozenset({"request_id", "record_id", "ts", "model", "version", "role", "fallback_reason",
                          "intended_version", "score", "label", "latency_ms"})
@@ -72,6 +73,9 @@ class DataQuality(BaseModel):
     null_breached: bool
     reference_null_share: dict[str, float] = Field(
         default_factory=dict, description="null share per feature in the reference (nullable columns have gaps)")
+    null_breached_columns: list[str] = Field(
+        default_factory=list, description="columns whose null share rose past the limit (significantly, for a "
+                                          "column with gaps in the reference), worst first")
     rejected_fields: list[RejectedField] = Field(
         default_factory=list, description=f"the {MAX_REJECTED_FIELDS} most frequent (field, problem) pairs behind "
         "the rejections, most frequent first")
@@ -127,11 +131,17 @@ def slo_report(window: pd.DataFrame, *, p95_latency_ms: float = 250.0, max_error
 
 def data_quality(window: pd.DataFrame, rejections: pd.DataFrame | int | None, feature_columns: Sequence[str], *,
                  max_rejection_rate: float = 0.02, max_null_share: float = 0.05,
-                 min_requests: int = 20, reference_null_share: Mapping[str, float] | None = None) -> DataQuality:
+                 min_requests: int = 20, reference_null_share: Mapping[str, float] | None = None,
+                 alpha: float = 0.01) -> DataQuality:
     """Rejection rate (rows rejected / rows offered) and null share per feature among answered rows.
 
     A column that had gaps in the reference (a nullable column) is judged by its null share *above* the
-    reference's, so a table whose Income is 9 % null is not an alarm until it is 9 % + ``max_null_share``."""
+    reference's, so a table whose Income is 9 % null is not an alarm until it is 9 % + ``max_null_share`` --
+    and, since its gaps vary by chance (a 30-row window of a 9 %-null column is 15 % null one time in five),
+    only when the rise is significant: a one-sided binomial test of the window's null count against the
+    reference share, at ``alpha`` Bonferroni-corrected over the nullable columns, so a window from the
+    reference's own distribution raises it at most ``alpha`` of the time. A column never null in the
+    reference needs no test: a null in it is already evidence."""
     if rejections is None:
         n_rej = 0
     elif isinstance(rejections, int):
@@ -148,10 +158,16 @@ def data_quality(window: pd.DataFrame, rejections: pd.DataFrame | int | None, fe
     ref = {c: float(v) for c, v in (reference_null_share or {}).items() if c in nulls}
     excess = {c: nulls[c] - ref.get(c, 0.0) for c in nulls}
     worst = max(excess.values(), default=0.0)
+    nullable = [c for c in cols if ref.get(c, 0.0) > 0]
+    level = alpha / max(len(nullable), 1)
+    chance = {c: float(stats.binom.sf(int(window[c].isna().sum()) - 1, n, ref[c])) for c in nullable
+              if excess[c] > max_null_share}
+    breached = sorted((c for c in nulls if excess[c] > max_null_share and chance.get(c, 0.0) < level),
+                      key=lambda c: -excess[c]) if n >= min_requests else []
     return DataQuality(n_requests=n, n_rejected=n_rej, rejection_rate=rate, null_share=nulls, max_null_share=worst,
                        reference_null_share=ref,
                        rejection_breached=bool(offered >= min_requests and rate > max_rejection_rate),
-                       null_breached=bool(n >= min_requests and worst > max_null_share),
+                       null_breached=bool(breached), null_breached_columns=breached,
                        rejected_fields=rejected_fields(rejections) if isinstance(rejections, pd.DataFrame) else [])
 
 
