@@ -28,8 +28,9 @@ def _cell(v: Verdict) -> str:
     return MARK[v.ok]
 
 
-def _diag(run: ScenarioRun) -> str:
-    t = run.first_detection or next((t for t in run.ticks if t.detected), None)
+def _diag(run: ScenarioRun, detectable_from: int = 1) -> str:
+    """The diagnosis the run was scored on (a ramped fault's early warnings come before it)."""
+    t = run.concluding_detection(detectable_from) or next((t for t in run.ticks if t.detected), None)
     if t is None:
         return "quiet"
     return f"{t.category} → {t.action}" + (f" [{', '.join(t.culprit)}]" if t.culprit else "")
@@ -82,7 +83,8 @@ def print_table(result: BenchmarkResult, console: Console | None = None) -> None
     table.add_column("s", justify="right", no_wrap=True)
     several = len(result.templates) > 1
     for score, run in zip(result.scores, result.runs, strict=True):
-        said = f"error: {score.error}" if score.error else _diag(run)
+        said = f"error: {score.error}" if score.error else _diag(
+            run, _scenario(result, score.scenario).expected.detectable_from)
         if several:
             said = f"{_scenario(result, score.scenario).model_name} · {said}"
         what = RichGroup(Text(_title(result, score.scenario), style="bold"),
@@ -170,7 +172,8 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, r in zip(result.scores, result.runs, strict=True):
         lines.append(f"| {_title(result, s.scenario)} | {_scenario(result, s.scenario).model_name} | {s.kind} | "
-                     f"{_expected(result, s.scenario)} | {_diag(r)} | "
+                     f"{_expected(result, s.scenario)} | "
+                     f"{_diag(r, _scenario(result, s.scenario).expected.detectable_from)} | "
                      f"{_cell(s.detection)} | {_cell(s.false_alarm)} | {_cell(s.localization)} | "
                      f"{_cell(s.root_cause)} | {_cell(s.mitigation)} | {_cell(s.executed)} | "
                      f"{'-' if s.ttd_ticks is None else s.ttd_ticks} | {r.seconds:.0f} |")
