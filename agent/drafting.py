@@ -196,6 +196,9 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     span = (f"{when(window_since)} to {when(window_until)}" if window_since and window_until
             else "the reference data only")
     usd = seconds / 3600 * ctx.settings.train_usd_per_hour
+    need = ctx.thresholds(model).min_labels  # too few labels to measure harm: the retrain waits for them
+    if min_labels := need if window_rows < need else 0:
+        gain += f"; {window_rows} labelled records so far: it runs once the window holds {min_labels}"
     return hand_over(ctx, RetrainProposal(
         **base, title=f"Retrain {model} on the reference data plus {window_rows} labelled records; gate on "
                       f"{GATE_METRIC.upper()} vs {champ}",
@@ -203,7 +206,7 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
         window_since=window_since, window_until=window_until, epochs=epochs, learning_rate=float(params.get("lr")
         or 5e-4), gate_metric=GATE_METRIC, gate_min_gain=GATE_MIN_GAIN, canary_weight=ctx.settings.canary_weight,
         expected_gain=gain, estimated_train_seconds=round(seconds, 1), estimated_cost_usd=round(usd, 4),
-        rollback_plan=f"the canary is dropped; {champ} stays champion"), reason=reason)
+        min_labels=min_labels, rollback_plan=f"the canary is dropped; {champ} stays champion"), reason=reason)
 
 
 def draft_rollback(ctx: OpsContext, model: str, *, reason: str, evidence: Sequence[Evidence] = (), brain: str,

@@ -71,9 +71,11 @@ class RetrainProposal(ProposalBase):
     expected_gain: str = Field("", description="what the retrain should win back, with its evidence")
     estimated_train_seconds: float = Field(0.0, ge=0, description="from the last training run's duration")
     estimated_cost_usd: float = Field(0.0, ge=0, description="compute cost estimate")
+    min_labels: int = Field(0, ge=0, description="labels the window must hold before the retrain runs (a retrain "
+                            "proposed before labels confirmed the harm); 0: run on approval")
     editable: ClassVar[frozenset[str]] = frozenset({
         "window_since", "window_until", "include_reference", "epochs", "seed", "learning_rate", "gate_metric",
-        "gate_min_gain", "canary_weight"})
+        "gate_min_gain", "canary_weight", "min_labels"})
 
 
 class RollbackProposal(ProposalBase):

@@ -22,6 +22,7 @@ from agent.proposals import (
     Proposal,
     ProposalEditError,
     Respond,
+    RetrainProposal,
     inbox_request,
     parse_response,
     proposal_of,
@@ -129,9 +130,26 @@ def precheck(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str,
                                  detail={"proposed_champion": p.champion_version, "champion": current},
                                  outcome=outcome)
         return {"status": "refused", "outcome": outcome}
+    if (waiting := _labels_missing(ctx, p)) is not None:
+        ctx.approvals.set_status(p.id, "refused", actor=response.by, via=response.via, event="refused",
+                                 detail={"min_labels": getattr(p, "min_labels", 0)}, outcome=waiting)
+        return {"status": "refused", "outcome": waiting}
     ctx.approvals.set_status(p.id, "accepted", actor=response.by, via=response.via,
                              event="edited-accepted" if isinstance(response, Edit) else "accepted")
     return {"status": "accepted"}
+
+
+def _labels_missing(ctx: OpsContext, p: Proposal) -> str | None:
+    """A retrain proposed before labels confirmed the harm runs only once its window holds ``min_labels``."""
+    need = getattr(p, "min_labels", 0)
+    if not isinstance(p, RetrainProposal) or not need:
+        return None
+    with ctx.prediction_log(p.model) as log:
+        have = len(log.labelled(p.window_since, p.window_until))
+    if have >= need:
+        return None
+    return (f"refused: the retrain waits for labels that confirm the harm: {have} of {need} have arrived for its "
+            "window; triage again once they have, or edit min_labels=0 to retrain now")
 
 
 def route_after_precheck(state: RemediationState) -> Literal["execute", "record"]:

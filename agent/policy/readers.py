@@ -131,10 +131,9 @@ def leaned_on(signals: TriageSignals, features: Sequence[str]) -> bool:
     return sum(shares.get(f, 0.0) for f in features) > len(features) / len(shares)
 
 
-def auc_drop_upper_bound(signals: TriageSignals) -> float | None:
-    """A one-sided 95 % upper confidence bound on how far the realised AUC fell below the reference's, from the
-    Hanley-McNeil standard error of an AUC on the window's positives and negatives; None without labelled AUC or
-    the actual positive rate."""
+def _auc_drop_and_se(signals: TriageSignals) -> tuple[float, float] | None:
+    """How far the realised AUC fell below the reference's, and the Hanley-McNeil standard error of an AUC on the
+    window's positives and negatives; None without labelled AUC or the actual positive rate."""
     now, ref, p = signals.realised.get("auc"), signals.reference.get("auc"), signals.prior
     rate = p.actual_positive_rate if p is not None else None
     if now is None or ref is None or rate is None or signals.n_labelled < MIN_HARM_LABELS:
@@ -143,7 +142,20 @@ def auc_drop_upper_bound(signals: TriageSignals) -> float | None:
     a = min(max(now, 0.5), 0.999)
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     se = ((a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)) ** 0.5
-    return (ref - now) + 1.645 * se
+    return ref - now, se
+
+
+def auc_drop_upper_bound(signals: TriageSignals) -> float | None:
+    """A one-sided 95 % upper confidence bound on how far the realised AUC fell below the reference's."""
+    found = _auc_drop_and_se(signals)
+    return None if found is None else found[0] + 1.645 * found[1]
+
+
+def auc_harm_shown(signals: TriageSignals) -> bool:
+    """Do the labels show a harmful AUC drop (HARM_DROP) with 95 % confidence (the drop's lower bound above it)?
+    Without a labelled AUC nothing is shown."""
+    found = _auc_drop_and_se(signals)
+    return found is not None and found[0] - 1.645 * found[1] >= HARM_DROP["auc"]
 
 
 def harm_ruled_out(signals: TriageSignals) -> bool:

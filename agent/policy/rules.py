@@ -11,7 +11,9 @@ Rules, in priority order (each fault the simulator injects lands on exactly one)
    significantly more errors (McNemar, false-alarm rate 0.01), or before labels an estimated F1 drop while the
    inputs hold still → ``bad_release``, roll it back;
 4. a realised performance drop → ``bad_release`` if a version went live in the window and the shadow could not
-   clear it, else ``data_drift`` with drifted features, else ``concept_drift``; retrain (or roll back the release);
+   clear it, else ``data_drift`` with drifted features, else ``concept_drift``; retrain (or roll back the release)
+   — unless the actual positive rate moved and the labels do not show the AUC fell: F1 and precision move with
+   the share of positives while AUC does not, so that drop is the label shift's (rule 5);
 5. the *actual* positive rate moved while performance held → ``label_shift``, retune the threshold (label
    shift drags feature distributions along, so feature drift does not argue against it); then a slice whose
    decisions went wrong significantly more often than on held-out data while the inputs held →
@@ -33,6 +35,7 @@ from agent.policy.readers import (
     MIN_VERSION_LABELS,
     actual_rate_moved,
     auc_drop_upper_bound,
+    auc_harm_shown,
     drifted,
     harm_ruled_out,
     leaned_on,
@@ -124,6 +127,8 @@ def _performance(signals: TriageSignals) -> Verdict | None:
     fresh = new_release(signals)
     if fresh and not _shadow_cleared(signals, fresh) and release_is_worse(signals, fresh, bool(features)):
         return Verdict("bad_release", [fresh], "rollback", f"performance fell after version {fresh} went live", 2)
+    if actual_rate_moved(signals) and not auc_harm_shown(signals):
+        return None  # F1 and precision move with the share of positives, AUC does not: the label-shift rule decides
     if features:
         return Verdict("data_drift", features, "retrain", f"performance fell while {', '.join(features)} drifted",
                        1 + len(features) + len(estimated))

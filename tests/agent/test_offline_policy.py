@@ -224,9 +224,15 @@ RULE_CASES = {
     "perf-drop+drift": (signals(drift("total_day_minutes"), perf_drop(0.6)), "data_drift", ["total_day_minutes"],
                         "retrain"),
     "perf-drop-alone": (signals(perf_drop(0.6), est_drop(0.7)), "concept_drift", [], "retrain"),
-    # tie-break: a performance drop outranks a moved actual rate (concept drift moves it too)
-    "perf-drop-before-label-shift": (signals(CONCEPT_PRIOR[0], perf_drop(0.317), prior=CONCEPT_PRIOR[1]),
+    # tie-break: a performance drop whose AUC fell outranks a moved actual rate (concept drift moves it too) ...
+    "perf-drop-before-label-shift": (signals(CONCEPT_PRIOR[0], perf_drop(0.317), prior=CONCEPT_PRIOR[1],
+                                             realised={**REF, "f1": 0.317, "auc": 0.45}),
                                      "concept_drift", [], "retrain"),
+    # ... but an F1 drop with the AUC held is what fewer positives do to F1: the label shift's, not a retrain's
+    "f1-drop-with-auc-held-is-label-shift": (signals(drift("Income"), perf_drop(0.44, 0.671), LABEL_SHIFT[0],
+                                                     prior=shifted(0.304, 0.413, (0.110, 0.282))[1],
+                                                     realised={**REF, "f1": 0.44, "auc": 0.89}),
+                                             "label_shift", [], "retune_threshold"),
     # rule 4: label shift; the actual rate outranks drift, the predicted rate only without drift
     "actual-rate-moved-with-drift": (signals(drift("state"), LABEL_SHIFT[0], prior=LABEL_SHIFT[1]),
                                      "label_shift", [], "retune_threshold"),

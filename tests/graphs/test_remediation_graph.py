@@ -111,6 +111,20 @@ def test_proposal_whose_champion_changed_is_refused(drift_world):
     assert versions(drift_world) == before
 
 
+def test_a_retrain_waiting_for_labels_is_refused_until_they_arrive(drift_world):
+    before = versions(drift_world)
+    ctx = make_ctx(drift_world.layout)
+    with ctx.prediction_log("churn") as log:
+        have = len(log.labelled(drift_world.drift_since, time.time() + 1))
+    with GraphRunner(ctx) as runner:
+        p = retrain_proposal(drift_world, min_labels=have + 1)  # proposed before the labels confirmed the harm
+        runner.file_proposal(p)
+        out = runner.answer(p.id, Accept(by="bob", via="test"))
+    assert out.status == "refused" and f"{have} of {have + 1} have arrived" in out.outcome
+    assert "min_labels=0" in out.outcome and ctx.approvals.get(p.id).status == "refused"
+    assert versions(drift_world) == before
+
+
 def test_respond_revises_the_proposal_and_asks_again(drift_world):
     ctx = make_ctx(drift_world.layout)
     with GraphRunner(ctx) as runner:
