@@ -56,13 +56,14 @@ from ml_core.monitoring.drift_profile import (
 from ml_core.monitoring.drift_stats import (
     cdf_gaps,
     chi_square,
+    exact_gof_pvalue,
     homogeneity_pvalue,
     ks_asymptotic_pvalue,
     wasserstein_from_gaps,
     z_test,
 )
 from ml_core.monitoring.stattests import EVIDENTLY_DISPLAY_NAMES, EvidentlyTest, ScreenTest
-from ml_core.monitoring.sufficiency import InsufficientColumn, column_shortfall
+from ml_core.monitoring.sufficiency import COUNT_TESTS, InsufficientColumn, cochran_shortfall, column_shortfall
 
 __all__ = ["EVIDENTLY_DISPLAY_NAMES", "INTEGER_CARDINALITY_LIMIT", "ColumnKind", "ColumnProfile", "DriftScreenResult",
            "FeatureDrift", "ReferenceProfile", "build_profile", "build_score_profile", "infer_column_kind", "screen",
@@ -195,11 +196,16 @@ def _screen_column(ref: ColumnProfile, current: pd.Series,
     else:
         n_values = ref.nunique + 6  # reference alone has > 5 values: the exact count is not needed
     test = _choose_test(kind, n_values, ref.n)
-    if level is not None:
+    # Too few rows for a count test's chi-square approximation (Cochran): the verdict stays Evidently's, and its
+    # confirmation becomes an exact (Monte-Carlo) goodness-of-fit test, sound at any window size.
+    exact = level is not None and test in COUNT_TESTS and bool(cochran_shortfall(r, cur.n, test))
+    if level is not None and not exact:
         why = column_shortfall(test, cur.n, level, n_reference=ref.n, keys=keys, reference_counts=r)
         if why:
             return InsufficientColumn(name=ref.name, n=cur.n, reason=why)
     statistic, drifted, confirm = _verdict(test, ref, cur, keys, r, c)
+    if exact and drifted:
+        confirm = exact_gof_pvalue(r, c, level)
     return FeatureDrift(name=ref.name, kind=kind, test=test, statistic=statistic, threshold=DEFAULT_THRESHOLDS[test],
                         drifted=bool(drifted), n_reference=ref.n, n_current=cur.n, confirm_pvalue=confirm)
 

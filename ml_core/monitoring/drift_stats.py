@@ -88,3 +88,23 @@ def two_proportion_pvalue(k1: float, n1: int, k2: float, n2: int) -> float:
     if se == 0:
         return 1.0 if p1 == p2 else 0.0
     return float(2 * stats.norm.sf(abs(p1 - p2) / se))
+
+
+def exact_gof_pvalue(r: np.ndarray, c: np.ndarray, level: float, seed: int = 0) -> float:
+    """Monte-Carlo exact goodness-of-fit p-value of window counts ``c`` against the reference shares ``r / r.sum()``:
+    the share of multinomial draws of the same size whose chi-square distance is at least the window's. Sound where
+    the asymptotic chi-square is not (expected counts under 5, Cochran's rule); enough draws are taken to resolve
+    ``level`` (the p-value's floor 1/(draws+1) stays 20 times below it). A category the reference never had is
+    itself the evidence: no draw can produce it, so such a window gets the floor."""
+    r, c = np.asarray(r, float), np.asarray(c, float)
+    q, m = r / r.sum(), int(c.sum())
+    seen = q > 0
+    draws = int(max(20_000, np.ceil(20 / level)))
+    expected = m * q[seen]
+
+    def distance(counts: np.ndarray) -> np.ndarray:
+        return (((counts - expected) ** 2) / expected).sum(axis=-1)
+
+    observed = np.inf if c[~seen].sum() > 0 else float(distance(c[seen]))
+    sims = distance(np.random.default_rng(seed).multinomial(m, q[seen], size=draws).astype(float))
+    return float((1 + (sims >= observed - 1e-9).sum()) / (draws + 1))

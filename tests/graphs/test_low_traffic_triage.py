@@ -55,5 +55,5 @@ def test_triage_of_a_quiet_model_at_50_rows_a_tick_is_quiet(quiet_world, churn_d
             # this tick's rows only: the window opens when its traffic started
             out = runner.triage("churn", window_minutes=(time.time() - started + 0.5) / 60)
             assert f"{ROWS_PER_TICK} predictions checked, nothing flagged" in out.summary, out.summary
-            assert "not enough data for state" in out.summary  # 51 states on 50 rows: Cochran's rule
+            assert "not enough data for estimated_f1" in out.summary  # 50 scored rows: the estimate needs 100
             assert not out.diagnosis.detected and out.proposal_id is None, out.diagnosis
