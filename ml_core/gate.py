@@ -6,7 +6,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ml_core.evaluation import EvaluationReport
+from ml_core.evaluation import BiasFlag, EvaluationReport
 
 
 class GatePolicy(BaseModel):
@@ -26,6 +26,9 @@ class GatePolicy(BaseModel):
     block_new_bias: bool = Field(default=True,
                                  description="fail when the challenger's bias check flags a group that "
                                              "the champion's did not")
+    bias_alpha: float = Field(default=0.05, gt=0.0, le=1.0,
+                              description="a new bias flag fails the gate only when the challenger serves that group "
+                                          "significantly worse than the champion at this level")
 
 
 class SliceDelta(BaseModel):
@@ -111,7 +114,14 @@ def gate(champion: EvaluationReport | None, challenger: EvaluationReport,
 
     if policy.block_new_bias:
         before = {(f.column, f.value) for f in champion.bias.flagged}
-        new_flags = [f for f in challenger.bias.flagged if (f.column, f.value) not in before]
+        fresh = [f for f in challenger.bias.flagged if (f.column, f.value) not in before]
+        worse = {(f.column, f.value): served_worse(champion, challenger, f, challenger.bias.metric) for f in fresh}
+        new_flags = [f for f in fresh if worse[(f.column, f.value)] < policy.bias_alpha]
+        for f in fresh:
+            if f not in new_flags:
+                reasons.append(f"bias check flags {f.column}={f.value} ({challenger.bias.metric} gap {f.gap:.3f}), "
+                               f"but the challenger does not serve it significantly worse than the champion "
+                               f"(p={worse[(f.column, f.value)]:.2f}): the gap widened elsewhere or is noise")
         if new_flags:
             failed.append("bias")
             reasons.append("bias check flags group(s) the champion did not: " + ", ".join(
@@ -121,3 +131,25 @@ def gate(champion: EvaluationReport | None, challenger: EvaluationReport,
 
     return GateVerdict(passed=not failed, reasons=reasons, metric=m, champion_value=old, challenger_value=new,
                        deltas=deltas, slice_deltas=slices, failed_checks=failed)
+
+
+def served_worse(champion: EvaluationReport, challenger: EvaluationReport, flag: BiasFlag, metric: str) -> float:
+    """One-sided p-value that the challenger serves the flagged group worse than the champion on ``metric``.
+
+    A bias flag is relative to the overall metric, so a challenger that serves every other group better widens a
+    group's gap without serving it any worse; and a group's recall rests on its positives alone (about 60 owners in
+    the credit test rows: a standard error near 0.06), so a point estimate against a fixed gap flips by chance. A
+    new flag therefore fails the gate only when the group itself is served worse than by the champion on the same
+    rows: a two-proportion z-test on the group's positives (recall) or rows, conservative for two models scored on
+    the same rows. 0.0 (keep the flag) when either report lacks the group's metric.
+    """
+    old, new = champion.slice(flag.column, flag.value), challenger.slice(flag.column, flag.value)
+    if old is None or new is None or metric not in old.metrics or metric not in new.metrics:
+        return 0.0
+    n = old.positives if metric == "recall" else old.n
+    a, b = old.metrics[metric], new.metrics[metric]
+    if n <= 0 or math.isnan(a) or math.isnan(b):
+        return 0.0
+    pooled = min(max((a + b) / 2, 1e-6), 1 - 1e-6)
+    z = (a - b) / math.sqrt(pooled * (1 - pooled) * 2 / n)
+    return 0.5 * math.erfc(z / math.sqrt(2))

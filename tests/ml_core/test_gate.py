@@ -73,3 +73,23 @@ def test_new_bias_flag_fails_but_an_inherited_one_does_not():
 def test_policy_rejects_unknown_keys():
     with pytest.raises(ValidationError):
         GatePolicy(min_gian=0.01)  # type: ignore[call-arg]
+
+
+def _bias_report(recall_group: float, positives: int, flagged: bool) -> EvaluationReport:
+    r = report(0.90, 0.80)
+    slices = [SliceMetrics(column="Home", value="owner", n=400, positives=positives,
+                           metrics={"auc": 0.9, "recall": recall_group})]
+    flags = [BiasFlag(column="Home", value="owner", value_metric=recall_group, reference=0.8,
+                      gap=0.8 - recall_group)] if flagged else []
+    return r.model_copy(update={"slices": slices, "bias": r.bias.model_copy(update={"flagged": flags})})
+
+
+def test_a_new_bias_flag_fails_only_when_the_group_is_served_significantly_worse():
+    # The challenger's group recall is the champion's: its gap widened because other groups got better.
+    same = gate(_bias_report(0.66, 60, flagged=False), _bias_report(0.62, 60, flagged=True))
+    assert same.passed and any("not serve it significantly worse" in r for r in same.reasons)
+    # The group's recall fell from 0.8 to 0.4 on 100 positives: a new bias, whatever the overall did.
+    worse = gate(_bias_report(0.80, 100, flagged=False), _bias_report(0.40, 100, flagged=True))
+    assert not worse.passed and worse.failed_checks == ["bias"]
+    assert gate(_bias_report(0.80, 100, flagged=False), _bias_report(0.40, 100, flagged=True),
+                GatePolicy(bias_alpha=1e-12)).passed
