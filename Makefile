@@ -6,11 +6,15 @@ setup:
 demo: setup
 	.venv/bin/opsagent demo
 
+# Test files run in parallel (pytest-xdist, one worker per core up to 4; a file's tests stay on one worker, so its
+# module fixtures are built once): most tests wait on real servers and subprocesses, not on the CPU.
+PYTEST_PARALLEL = -n auto --maxprocesses 4 --dist loadfile
+
 test: setup
-	.venv/bin/pytest
+	.venv/bin/pytest $(PYTEST_PARALLEL)
 
 test-fast: setup
-	.venv/bin/pytest -m "not slow"
+	.venv/bin/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check .

@@ -104,3 +104,5 @@ class Diagnosis(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     confidence: float = Field(0.5, ge=0, le=1)
     brain: str = Field("offline policy", description="which brain concluded this")
+    awaiting_labels: bool = Field(False, description="a retrain to run once labels confirm the harm: too few "
+                                  "have arrived to measure it")

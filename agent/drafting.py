@@ -56,7 +56,8 @@ def _draft_for(ctx: OpsContext, signals: TriageSignals, diagnosis: Diagnosis, *,
     m, ev, why = signals.model, diagnosis.evidence, diagnosis.summary
     if diagnosis.action == "retrain":
         return draft_retrain(ctx, m, reason=why, window_since=signals.window_since, window_until=signals.window_until,
-                             evidence=ev, brain=brain, incident_id=incident_id, signals=signals)
+                             evidence=ev, brain=brain, incident_id=incident_id, signals=signals,
+                             wait_for_labels=diagnosis.awaiting_labels)
     if diagnosis.action == "rollback":
         return draft_rollback(ctx, m, reason=why, evidence=ev, brain=brain, incident_id=incident_id,
                               culprit=diagnosis.culprit, window=(signals.window_since, signals.window_until))
@@ -167,7 +168,7 @@ def _expected_gain(realised: dict[str, float], estimated: dict[str, float], refe
 def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: float | None,
                   window_until: float | None, evidence: Sequence[Evidence], brain: str,
                   incident_id: str | None = None, epochs: int | None = None,
-                  signals: TriageSignals | None = None) -> RetrainProposal:
+                  signals: TriageSignals | None = None, wait_for_labels: bool = False) -> RetrainProposal:
     """A costed retrain on reference + window data, gated on F1 against the champion, shipped as a canary."""
     base = _base(ctx, model, evidence=evidence, brain=brain, incident_id=incident_id)
     if epochs is not None and not 1 <= epochs <= 1000:
@@ -196,8 +197,8 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     span = (f"{when(window_since)} to {when(window_until)}" if window_since and window_until
             else "the reference data only")
     usd = seconds / 3600 * ctx.settings.train_usd_per_hour
-    need = ctx.thresholds(model).min_labels  # too few labels to measure harm: the retrain waits for them
-    if min_labels := need if window_rows < need else 0:
+    need = ctx.thresholds(model).min_labels  # proposed before labels confirmed the harm: it waits for them
+    if min_labels := need if wait_for_labels and window_rows < need else 0:
         gain += f"; {window_rows} labelled records so far: it runs once the window holds {min_labels}"
     return hand_over(ctx, RetrainProposal(
         **base, title=f"Retrain {model} on the reference data plus {window_rows} labelled records; gate on "

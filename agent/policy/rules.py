@@ -246,4 +246,5 @@ def diagnose(signals: TriageSignals) -> Diagnosis:
     summary = f"{signals.model}: {category.replace('_', ' ')}: {reason}. {todo}{past}"
     confidence = min(0.95, 0.55 + 0.1 * agree + (0.05 if culprit else 0.0))
     return Diagnosis(detected=True, category=category, culprit=culprit, action=action, summary=summary,
-                     evidence=evidence, confidence=round(confidence, 2), brain=BRAIN)
+                     evidence=evidence, confidence=round(confidence, 2), brain=BRAIN,
+                     awaiting_labels=awaiting_labels and action == "retrain")

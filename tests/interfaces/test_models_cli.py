@@ -34,7 +34,13 @@ class Outcome:
 def opsagent(home: Path, *args: str, input: str | None = None) -> Outcome:
     """The CLI in-process. CliRunner bypasses `main()`, so its user-error handling is replayed here: a user
     error becomes exit 2 with its message; anything else is a bug and re-raised with its traceback."""
-    result = runner.invoke(app, list(args), env={"OPSAGENT_HOME": str(home), "COLUMNS": "250"}, input=input)
+    from unittest import mock
+
+    from interfaces.cli import common
+
+    # COLUMNS reaches rich only when its console is created; one imported earlier in this process keeps its width.
+    with mock.patch.object(common.console, "_width", 250):
+        result = runner.invoke(app, list(args), env={"OPSAGENT_HOME": str(home), "COLUMNS": "250"}, input=input)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         if isinstance(result.exception, user_error_types()):
             return Outcome(2, f"{result.output}error: {result.exception}")
