@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis, TriageSignals
@@ -27,8 +25,9 @@ from agent.proposals import (
     RollbackProposal,
     ThresholdProposal,
 )
+from agent.retrain_cost import estimate_seconds, reference_rows, training_run
 from ml_core.evaluation import best_f1_threshold, classification_metrics
-from ml_core.registry import CHAMPION, RegistryError, VersionInfo
+from ml_core.registry import CHAMPION, RegistryError
 
 GATE_METRIC = "f1"
 GATE_MIN_GAIN = 0.01
@@ -91,38 +90,6 @@ def _labelled(ctx: OpsContext, model: str, since: float | None, until: float | N
         return log.labelled(since, until)
 
 
-def _reference_rows(ctx: OpsContext, model: str, champion: VersionInfo | None) -> int:
-    """Rows of the reference data a retrain adds to the window: the spec's table, else the champion's rows."""
-    from ml_core.pipeline import champion_reference
-    from ml_core.spec.data import retrain_reference
-
-    try:
-        reference = retrain_reference(ctx.spec(model))
-        return len(reference if reference is not None else champion_reference(ctx.registry, model, champion))
-    except ValueError:
-        return 0
-
-
-def _training_run(ctx: OpsContext, champion: VersionInfo | None) -> Run | None:
-    run_id = champion and (champion.tags.get("training_run_id") or champion.run_id)
-    try:
-        return ctx.registry.client.get_run(run_id) if run_id else None
-    except MlflowException:
-        return None
-
-
-def _estimate_seconds(run: Run, reference_rows: int, window_rows: int, epochs: int) -> tuple[float, str]:
-    """Training seconds for the retrain, scaled from the champion's run, and how the number was reached."""
-    info, params = run.info, run.data.params
-    took = ((info.end_time - info.start_time) / 1000 if info.end_time and info.start_time
-            else float(run.data.metrics.get("train_seconds", 0.0)))
-    old_rows, old_epochs = int(params.get("rows") or 0), int(params.get("epochs") or 0)
-    rows = reference_rows + window_rows
-    seconds = took * (rows / old_rows if old_rows else 1.0) * (epochs / old_epochs if old_epochs else 1.0)
-    return seconds, (f"the champion's run {info.run_id} took {took:.0f} s for {old_rows} rows x {old_epochs} "
-                     f"epochs; scaled to {rows} rows ({window_rows} from the window) x {epochs} epochs")
-
-
 def _past_fixes(ctx: OpsContext, model: str, query: str) -> list[MemoryHit]:
     """Remembered outcomes whose fix worked, of incidents like this one (or outcomes close to the query)."""
     if not query.strip() or not ctx.layout.memory_dir.exists():
@@ -165,6 +132,11 @@ def _expected_gain(realised: dict[str, float], estimated: dict[str, float], refe
     return "no measured drop in this window yet: the gain is unproven and the gate decides", None
 
 
+def _labels_to_wait_for(ctx: OpsContext, model: str, have: int) -> int:
+    """A retrain proposed before labels confirmed the harm waits for the labels realised metrics need."""
+    return need if have < (need := ctx.thresholds(model).min_labels) else 0
+
+
 def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: float | None,
                   window_until: float | None, evidence: Sequence[Evidence], brain: str,
                   incident_id: str | None = None, epochs: int | None = None,
@@ -174,11 +146,11 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     if epochs is not None and not 1 <= epochs <= 1000:
         raise DraftError(f"epochs must be between 1 and 1000, got {epochs}")
     champion = ctx.registry.alias(model, CHAMPION)
-    run = _training_run(ctx, champion)
+    run = training_run(ctx, champion)
     params = run.data.params if run else {}
     epochs = epochs or int(params.get("epochs") or 40)
     window_rows = len(_labelled(ctx, model, window_since, window_until))
-    seconds, basis = (_estimate_seconds(run, _reference_rows(ctx, model, champion), window_rows, epochs) if run
+    seconds, basis = (estimate_seconds(run, reference_rows(ctx, model, champion), window_rows, epochs) if run
                       else (0.0, "no champion run to time"))
     realised, estimated, n_labelled = _window_performance(ctx, model, window_since, window_until, signals)
     reference = (signals.reference if signals and signals.reference else
@@ -197,8 +169,7 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     span = (f"{when(window_since)} to {when(window_until)}" if window_since and window_until
             else "the reference data only")
     usd = seconds / 3600 * ctx.settings.train_usd_per_hour
-    need = ctx.thresholds(model).min_labels  # proposed before labels confirmed the harm: it waits for them
-    if min_labels := need if wait_for_labels and window_rows < need else 0:
+    if min_labels := _labels_to_wait_for(ctx, model, window_rows) if wait_for_labels else 0:
         gain += f"; {window_rows} labelled records so far: it runs once the window holds {min_labels}"
     return hand_over(ctx, RetrainProposal(
         **base, title=f"Retrain {model} on the reference data plus {window_rows} labelled records; gate on "

@@ -115,13 +115,13 @@ def gate(champion: EvaluationReport | None, challenger: EvaluationReport,
     if policy.block_new_bias:
         before = {(f.column, f.value) for f in champion.bias.flagged}
         fresh = [f for f in challenger.bias.flagged if (f.column, f.value) not in before]
-        worse = {(f.column, f.value): served_worse(champion, challenger, f, challenger.bias.metric) for f in fresh}
-        new_flags = [f for f in fresh if worse[(f.column, f.value)] < policy.bias_alpha]
+        p_worse = {(f.column, f.value): served_worse(champion, challenger, f, challenger.bias.metric) for f in fresh}
+        new_flags = [f for f in fresh if p_worse[(f.column, f.value)] < policy.bias_alpha]
         for f in fresh:
             if f not in new_flags:
                 reasons.append(f"bias check flags {f.column}={f.value} ({challenger.bias.metric} gap {f.gap:.3f}), "
                                f"but the challenger does not serve it significantly worse than the champion "
-                               f"(p={worse[(f.column, f.value)]:.2f}): the gap widened elsewhere or is noise")
+                               f"(p={p_worse[(f.column, f.value)]:.2f}): the gap widened elsewhere or is noise")
         if new_flags:
             failed.append("bias")
             reasons.append("bias check flags group(s) the champion did not: " + ", ".join(
