@@ -9,14 +9,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from world import make_ctx
+from world import make_ctx, start_ready
 
 from graphs.runner import GraphRunner
 from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.data.tables import split_frame
-from ml_core.deploy.local import LocalBackend
 from ml_core.predlog import PredictionLog
-from ml_core.serving.server import free_port
 from ml_core.simulator.scenario import load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
 from tests.conftest import make_champion_home
@@ -30,13 +28,7 @@ ROWS_PER_TICK = 50  # 10 requests of 5 customers
 @pytest.fixture(scope="module")
 def quiet_world(tmp_path_factory, churn_df):
     layout, registry, job = make_champion_home(tmp_path_factory.mktemp("quiet"), churn_df, epochs=2)
-    backend = LocalBackend(layout, "churn", registry, free_port(), latency_budget_ms=250)
-    status = backend.start(job.version)
-    deadline = time.time() + 120
-    while not status.ready and time.time() < deadline:
-        time.sleep(0.5)
-        status = backend.status()
-    assert status.ready and status.url, status
+    backend, status = start_ready(layout, registry, job.version)
     yield layout, status.url
     backend.stop()
 

@@ -37,15 +37,21 @@ def make_ctx(layout: HomeLayout, **overrides) -> OpsContext:
     return OpsContext(settings, via="test", actor="tester", **extra)
 
 
-def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", requests: int = 120) -> World:
-    layout, registry, job = make_champion_home(root, churn_df, epochs=4)
+def start_ready(layout, registry, version: str):
+    """Serve ``version`` of churn on a free port and wait (up to 120 s) until it answers /ready: (backend, status)."""
     backend = LocalBackend(layout, "churn", registry, free_port(), latency_budget_ms=250)
-    status = backend.start(job.version)
+    status = backend.start(version)
     deadline = time.time() + 120
     while not status.ready and time.time() < deadline:
         time.sleep(0.5)
         status = backend.status()
     assert status.ready and status.url, status
+    return backend, status
+
+
+def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", requests: int = 120) -> World:
+    layout, registry, job = make_champion_home(root, churn_df, epochs=4)
+    backend, status = start_ready(layout, registry, job.version)
     t0 = time.time()
     pool = split_frame(churn_df, CHURN_SCHEMA).test
     traffic = run_traffic(status.url, load_scenario(scenario).model_copy(update={"requests": requests}), pool,
