@@ -120,7 +120,7 @@ def check_frame(schema: TableSchema, data: pd.DataFrame | None) -> pd.DataFrame:
     """Rows to try the model on: the data's first rows, else two plausible records built from the spec."""
     if data is not None and len(data):
         return data[schema.feature_names].head(CHECK_ROWS).reset_index(drop=True)
-    from ml_core.serving.service import smoke_record
+    from ml_core.serving.smoke import smoke_record
 
     return pd.DataFrame([smoke_record(schema)] * 2, columns=schema.feature_names)
 

@@ -1,8 +1,9 @@
 """The HTTP face of the scoring service (FastAPI on uvicorn).
 
 /predict parses the raw body with orjson and validates it with ``RecordValidator`` rather than a
-pydantic request model: the contract needs per-record, per-field errors (and a rejection log entry),
-and 1,000-record batches validate faster this way. Every other route is ordinary FastAPI.
+pydantic request model: the contract scores the valid records of a batch and returns per-record,
+per-field errors for the others (and a rejection log entry), and 1,000-record batches validate faster
+this way. Every other route is ordinary FastAPI.
 """
 
 from __future__ import annotations
@@ -107,8 +108,10 @@ def _predict_route(app: FastAPI, service: ScoringService) -> None:
             service.reject(uuid.uuid4().hex, rej)
             return _json(rej.body(), rej.status)
         try:
+            # A partly valid batch is a 200 whose body lists the refused records in ``errors``: the request
+            # succeeded for what could be scored, and 207 Multi-Status is WebDAV's (its XML body is not ours).
             return _json(await service.predict(body, t0))
-        except RequestRejected as rej:
+        except RequestRejected as rej:  # the body is not a batch, or no record in it is valid
             return _json(rej.body(), rej.status)
 
 

@@ -10,7 +10,9 @@ validate it would cost a millisecond. Rules (the API's documented contract):
 - ``customer_id`` is optional (string or integer) and becomes the prediction's ``record_id``;
 - unknown extra fields are ignored (clients may send their own context, e.g. a label), not echoed.
 
-Any invalid record rejects the whole request (HTTP 422) with one error per (record, field).
+Records are judged one by one: the valid ones are scored and the invalid ones listed in ``errors``, one
+entry per (record, field), so one bad field costs one record, not the batch. A body that is not
+``{"records": [...]}`` or a batch whose every record is invalid is refused whole (HTTP 422).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class FieldError:
     # malformed_json | bad_body | batch_too_large | missing | null | wrong_type | out_of_range | unknown_category
     problem: str
     detail: str = ""
+    record_id: str | None = None  # the record's id when it sent a usable one, so clients can match it
+
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +57,22 @@ class RequestRejected(Exception):
         return {"detail": self.message, "error_count": len(self.errors), "errors": [e.to_dict() for e in shown]}
 
 
+@dataclass
+class ValidatedBatch:
+    """A batch split into the records to score (in request order) and the errors of the others."""
+
+    records: list[dict[str, Any]]  # cleaned feature dicts of the valid records
+    ids: list[str | None]  # their record ids
+    indices: list[int]  # their positions in the request's ``records``
+    errors: list[FieldError]  # one per (invalid record, field), in request order
+    total: int  # records in the request
+
+    @property
+    def rejected(self) -> int:
+        """How many records were refused (the rejection log's ``rows``)."""
+        return self.total - len(self.records)
+
+
 class RecordValidator:
     """Validates JSON records for one schema; returns cleaned feature dicts and record ids."""
 
@@ -64,7 +84,43 @@ class RecordValidator:
         self._allowed = {c.name: ", ".join(c.categories[:6]) + ("…" if len(c.categories) > 6 else "")
                          for c in schema.columns}
 
+    def validate(self, body: Any) -> ValidatedBatch:
+        """Split ``body`` into valid records and per-record errors.
+
+        Raises ``RequestRejected`` when the body itself is wrong (422/413) or when no record is valid (422).
+        """
+        records = self._records(body)
+        batch = ValidatedBatch([], [], [], [], len(records))
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict):
+                batch.errors.append(FieldError(i, None, "bad_body", "record is not a JSON object"))
+                continue
+            found: list[FieldError] = []
+            row, rid = self._record(i, rec, found)
+            if found:
+                batch.errors += [FieldError(e.index, e.field, e.problem, e.detail, rid) for e in found]
+                continue
+            batch.records.append(row)
+            batch.ids.append(rid)
+            batch.indices.append(i)
+        if not batch.records:
+            raise RequestRejected(422, f"all {len(records)} record(s) invalid; nothing was scored",
+                                  batch.errors, rows=len(records))
+        return batch
+
     def parse(self, body: Any) -> tuple[list[dict[str, Any]], list[str | None]]:
+        """All-or-nothing: the cleaned records and ids, or ``RequestRejected`` (422) if any record is invalid.
+
+        For callers that judge one record at a time (ingest); ``/predict`` uses ``validate``.
+        """
+        batch = self.validate(body)
+        if batch.errors:
+            bad = len({e.index for e in batch.errors})
+            raise RequestRejected(422, f"{bad} of {batch.total} record(s) invalid; nothing was scored",
+                                  batch.errors, rows=batch.total)
+        return batch.records, batch.ids
+
+    def _records(self, body: Any) -> list[Any]:
         if not isinstance(body, dict) or "records" not in body:
             raise RequestRejected(422, 'body must be a JSON object {"records": [ {...}, ... ]}',
                                   [FieldError(None, "records", "bad_body", "missing 'records'")])
@@ -77,21 +133,7 @@ class RecordValidator:
                                        f"{self.max_records}; split it into smaller requests",
                                   [FieldError(None, "records", "batch_too_large", str(len(records)))],
                                   rows=len(records))
-        errors: list[FieldError] = []
-        clean: list[dict[str, Any]] = []
-        ids: list[str | None] = []
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict):
-                errors.append(FieldError(i, None, "bad_body", "record is not a JSON object"))
-                continue
-            row, rid = self._record(i, rec, errors)
-            clean.append(row)
-            ids.append(rid)
-        if errors:
-            bad = len({e.index for e in errors})
-            raise RequestRejected(422, f"{bad} of {len(records)} record(s) invalid; nothing was scored",
-                                  errors, rows=len(records))
-        return clean, ids
+        return records
 
     def _record(self, i: int, rec: dict[str, Any], errors: list[FieldError]) -> tuple[dict[str, Any], str | None]:
         row: dict[str, Any] = {}

@@ -18,8 +18,12 @@ class ServiceMetrics:
                                  registry=r)
         self.fallbacks = Counter("opsagent_predict_fallbacks", "Requests answered by a fallback",
                                  ["intended_version", "kind"], registry=r)
-        self.rejections = Counter("opsagent_predict_rejections", "Rejected requests by problem", ["problem"],
+        self.rejections = Counter("opsagent_predict_rejections",
+                                  "Requests with rejected records (whole or in part) by problem", ["problem"],
                                   registry=r)
+        self.rejected_records = Counter("opsagent_predict_rejected_records",
+                                        "Records refused by validation (the rest of their batch is scored)",
+                                        registry=r)
         self.ready = Gauge("opsagent_model_ready", "1 when a loaded version passed its smoke prediction",
                            ["version"], registry=r)
         self.canary_weight = Gauge("opsagent_canary_weight", "Share of requests routed to the canary",

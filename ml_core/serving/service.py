@@ -21,9 +21,10 @@ from ml_core.data.schema import TableSchema
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.serving.batching import LogWriter, ModelWorker
-from ml_core.serving.contract import RecordValidator, RequestRejected
+from ml_core.serving.contract import MAX_ERRORS_REPORTED, RecordValidator, RequestRejected
 from ml_core.serving.fallback import PriorScorer, Scorer, load_baseline
 from ml_core.serving.metrics import ServiceMetrics
+from ml_core.serving.smoke import smoke_check
 from ml_core.serving.state import DeploymentState, baseline_path, read_state, state_path
 
 log = logging.getLogger(__name__)
@@ -58,35 +59,6 @@ class ServiceStatus:
     ready: bool
     reason: str
     versions: dict[str, str] = field(default_factory=dict)
-
-
-def smoke_record(schema: TableSchema) -> dict[str, Any]:
-    """One plausible, valid record built from the schema (mid-low numbers, first categories)."""
-    row: dict[str, Any] = {}
-    for c in schema.columns:
-        if c.kind == "categorical":
-            row[c.name] = c.categories[0]
-        else:
-            v = (c.low or 0) + 0.05 * ((c.high or 1) - (c.low or 0))
-            row[c.name] = round(v) if c.kind == "integer" else v
-    return row
-
-
-def smoke_check(model: RegistryModel, schema: TableSchema) -> float:
-    """Readiness: the artifact scores a valid record with finite probabilities. Returns milliseconds.
-
-    Injected faults (``model.fault``) are set aside: they stand for failures that only live traffic
-    reveals, which graceful degradation — not readiness — must absorb.
-    """
-    t0 = time.perf_counter()
-    fault, model.fault = model.fault, None
-    try:
-        p = np.asarray(model.predict_proba(pd.DataFrame([smoke_record(schema)] * 2, columns=schema.feature_names)))
-    finally:
-        model.fault = fault
-    if p.shape != (2,) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
-        raise ValueError(f"smoke prediction returned {p!r}, expected two probabilities in [0, 1]")
-    return (time.perf_counter() - t0) * 1000
 
 
 class ScoringService:
@@ -200,38 +172,54 @@ class ScoringService:
 
     # ---- scoring -------------------------------------------------------------------------------
     async def predict(self, body: Any, started: float | None = None) -> dict[str, Any]:
-        """Validate, route, score (with fallback), log, and build the response body."""
+        """Validate, route, score the valid records (with fallback), log, and build the response body.
+
+        Invalid records do not cost the batch: they are left out, listed in ``errors`` and logged as one
+        rejection entry whose ``rows`` is their count, so the rejection rate monitoring reads is per record.
+        """
         t0 = started or time.perf_counter()
         request_id = uuid.uuid4().hex
         try:
-            records, ids = self.validator.parse(body)
+            batch = self.validator.validate(body)
         except RequestRejected as rej:
             self.reject(request_id, rej)
             raise
+        if batch.errors:
+            self.reject(request_id, RequestRejected(
+                422, f"{batch.rejected} of {batch.total} record(s) invalid; the other {len(batch.records)} "
+                     "were scored", batch.errors, rows=batch.rejected), whole=False)
         version, role = self.route()
-        d = await self._decide(records, version, role)
+        d = await self._decide(batch.records, version, role)
         latency_ms = (time.perf_counter() - t0) * 1000
         now = time.time()
         fb = d.fallback_reason is not None
+        scores, labels = d.scores.tolist(), d.labels.tolist()
         rows = [PredictionRow(request_id, rid, now, self.model_name, d.version, d.role, d.fallback_reason,
                               d.intended_version, float(s), int(y), latency_ms, rec)
-                for rec, rid, s, y in zip(records, ids, d.scores.tolist(), d.labels.tolist(), strict=True)]
+                for rec, rid, s, y in zip(batch.records, batch.ids, scores, labels, strict=True)]
         await self.writer.write(rows)
         m = self.metrics
         m.requests.labels(d.version, d.role, "ok").inc()
         m.rows.labels(d.version, d.role).inc(len(rows))
         m.latency.labels(d.role).observe(time.perf_counter() - t0)
-        return {"request_id": request_id, "predictions": [
-            {"record_id": rid, "score": s, "label": y, "version": d.version, "role": d.role, "fallback": fb,
-             "fallback_reason": d.fallback_reason}
-            for rid, s, y in zip(ids, d.scores.tolist(), d.labels.tolist(), strict=True)]}
+        shown = batch.errors[:MAX_ERRORS_REPORTED]
+        return {"request_id": request_id, "accepted": len(rows), "rejected": batch.rejected,
+                "error_count": len(batch.errors), "errors": [e.to_dict() for e in shown], "predictions": [
+                    {"index": i, "record_id": rid, "score": s, "label": y, "version": d.version, "role": d.role,
+                     "fallback": fb, "fallback_reason": d.fallback_reason}
+                    for i, rid, s, y in zip(batch.indices, batch.ids, scores, labels, strict=True)]}
 
-    def reject(self, request_id: str, rej: RequestRejected) -> None:
-        errors = [e.to_dict() for e in rej.errors[:200]]
+    def reject(self, request_id: str, rej: RequestRejected, *, whole: bool = True) -> None:
+        """Log refused records (``rej.rows`` of them) with their errors, and count them in the metrics.
+
+        ``whole=False``: the rest of the request was scored, so it is not counted as a rejected request."""
+        errors = [e.to_dict() for e in rej.errors[:MAX_ERRORS_REPORTED]]
         self.predlog.write_rejection(request_id, self.model_name,
                                      {"detail": rej.message, "error_count": len(rej.errors), "errors": errors},
                                      rej.rows)
-        self.metrics.requests.labels("", "none", "rejected").inc()
+        if whole:
+            self.metrics.requests.labels("", "none", "rejected").inc()
+        self.metrics.rejected_records.inc(rej.rows)
         for problem in {e.problem for e in rej.errors}:
             self.metrics.rejections.labels(problem).inc()
 

@@ -25,9 +25,10 @@ class TrafficResult:
     run_id: str
     sent: int = 0
     ok: int = 0
-    rejected: int = 0
+    rejected: int = 0  # requests refused whole (422: every record invalid)
     failed: int = 0
-    records: int = 0
+    records: int = 0  # records scored
+    rejected_records: int = 0  # records refused, in whole or partly valid requests
     fallbacks: int = 0
     started: float = 0.0
     onset_ts: float = 0.0
@@ -38,7 +39,7 @@ class TrafficResult:
 
     def summary(self) -> dict[str, object]:
         return {"scenario": self.scenario, "requests": self.sent, "ok": self.ok, "rejected": self.rejected,
-                "failed": self.failed, "records": self.records, "fallbacks": self.fallbacks,
+                "rejected_records": self.rejected_records, "failed": self.failed, "records": self.records, "fallbacks": self.fallbacks,
                 "versions": self.versions, "labels_pending": len(self.pending_labels),
                 "seconds": round(self.finished - self.started, 2)}
 
@@ -95,13 +96,16 @@ def _send(client: httpx.Client, records: list[dict], ids: list[str], labels: np.
         return
     if resp.status_code == 422:
         result.rejected += 1
+        result.rejected_records += len(records)
         return
     if resp.status_code != 200:
         result.failed += 1
         result.errors.append(f"HTTP {resp.status_code}: {resp.text[:200]}")
         return
     result.ok += 1
-    for pred in resp.json()["predictions"]:
+    body = resp.json()
+    result.rejected_records += int(body.get("rejected", 0))
+    for pred in body["predictions"]:
         result.records += 1
         result.fallbacks += bool(pred.get("fallback"))
         result.versions[pred["version"]] = result.versions.get(pred["version"], 0) + 1

@@ -3,44 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from test_serving_support import BROKEN, GOOD, GOOD2, MODEL, SLOW, SLOW_MS, UNLOADABLE, base_home
+from test_serving_support import BROKEN, GOOD, GOOD2, MODEL, SLOW, SLOW_MS, UNLOADABLE, base_home, serve
 
 from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
-from ml_core.serving.app import ADMIN_HEADER, create_app
-from ml_core.serving.server import ThreadedServer
+from ml_core.serving.app import ADMIN_HEADER
 from ml_core.serving.state import DeploymentState, baseline_path, read_admin_token, token_path, write_state
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> HomeLayout:
     return base_home().copy_to(tmp_path_factory.mktemp("serving") / "home")
-
-
-@contextlib.contextmanager
-def serve(layout: HomeLayout, state: DeploymentState | None, *, wait_ready: bool = True,
-          autoload: bool = True) -> Iterator[tuple[ThreadedServer, httpx.Client, Path]]:
-    state_file = layout.deploy_dir / f"test-{time.monotonic_ns()}.json"
-    if state is not None:
-        write_state(state_file, state)
-    app = create_app(layout, MODEL, state_file=state_file, autoload=autoload, seed=0)
-    with ThreadedServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
-        if wait_ready:
-            deadline = time.monotonic() + 60
-            while client.get("/ready").status_code != 200:
-                assert time.monotonic() < deadline, client.get("/ready").json()
-                time.sleep(0.05)
-        yield srv, client, state_file
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +87,8 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(("field", "value", "problem"), BAD_VALUES)
-def test_bad_record_is_rejected_with_422_and_logged(home: HomeLayout, champion_only: httpx.Client,
-                                                    field: str, value: object, problem: str) -> None:
+def test_bad_record_is_left_out_listed_and_logged(home: HomeLayout, champion_only: httpx.Client,
+                                                  field: str, value: object, problem: str) -> None:
     good, bad = base_home().records(2)
     if value is ...:
         del bad[field]
@@ -115,11 +96,17 @@ def test_bad_record_is_rejected_with_422_and_logged(home: HomeLayout, champion_o
         bad[field] = value
     before = len(predlog(home).rejections())
     r = champion_only.post("/predict", json={"records": [good, bad]})
-    assert r.status_code == 422, r.text
-    errors = r.json()["errors"]
-    assert errors == [{"index": 1, "field": field, "problem": problem, "detail": errors[0]["detail"]}]
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(p["index"], p["record_id"]) for p in body["predictions"]] == [(0, good["customer_id"])]
+    assert (body["accepted"], body["rejected"]) == (1, 1)
+    errors = body["errors"]
+    assert errors == [{"index": 1, "record_id": bad["customer_id"], "field": field, "problem": problem,
+                       "detail": errors[0]["detail"]}]
     rej = predlog(home).rejections()
-    assert len(rej) == before + 1 and problem in rej.iloc[-1].reason and rej.iloc[-1].rows == 2
+    assert len(rej) == before + 1 and problem in rej.iloc[-1].reason and rej.iloc[-1].rows == 1
+    assert rej.iloc[-1].request_id == body["request_id"]  # joins the scored half of the same request
+    assert len(rows_of(home, body["request_id"])) == 1
 
 
 @pytest.mark.parametrize(("content", "status", "problem"), [

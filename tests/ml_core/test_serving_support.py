@@ -8,12 +8,16 @@ base's artifact store, which nothing modifies.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 
 from ml_core.data.churn import CHURN_SCHEMA, load_churn
@@ -22,6 +26,9 @@ from ml_core.model import Fault, TabularModel
 from ml_core.paths import HomeLayout
 from ml_core.registry import Registry
 from ml_core.release import register_model_bundle
+from ml_core.serving.app import create_app
+from ml_core.serving.server import ThreadedServer
+from ml_core.serving.state import DeploymentState, write_state
 from ml_core.training import TrainConfig
 
 MODEL = "churn"
@@ -76,3 +83,19 @@ def base_home() -> BaseHome:
         reg.mark_ready(MODEL, GOOD2)
         _BASE = BaseHome(home, data, model)
     return _BASE
+
+
+@contextlib.contextmanager
+def serve(layout: HomeLayout, state: DeploymentState | None, *, wait_ready: bool = True,
+          autoload: bool = True) -> Iterator[tuple[ThreadedServer, httpx.Client, Path]]:
+    state_file = layout.deploy_dir / f"test-{time.monotonic_ns()}.json"
+    if state is not None:
+        write_state(state_file, state)
+    app = create_app(layout, MODEL, state_file=state_file, autoload=autoload, seed=0)
+    with ThreadedServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
+        if wait_ready:
+            deadline = time.monotonic() + 60
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline, client.get("/ready").json()
+                time.sleep(0.05)
+        yield srv, client, state_file
