@@ -3,10 +3,16 @@
 Infrastructure reaches tools through this object, never module globals, and it never appears in the
 schema an LLM sees. Expensive handles (MLflow registry, Chroma memory) are opened on first use; ``close()``
 (or a ``with`` block) closes the database handles it opened.
+
+A long-lived process (`opsagent serve`: the scheduler, the web page, Slack) builds a context per job. Those
+contexts borrow the clock-free, thread-safe handles from one ``SharedHandles`` per home — the MLflow registry
+client and the Chroma memory — rather than open new ones every tick; the stores that run on the context's
+clock (approvals, incidents) stay the context's own, and ``close()`` closes only those.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +40,38 @@ if TYPE_CHECKING:
 CanaryTraffic = Callable[[str, float], None]
 
 
+class SharedHandles:
+    """The registry client and the memory of one home, opened once and lent to every context of a process.
+
+    Both are safe to share between threads: MLflow's client keeps no per-call state (its SQLAlchemy store is
+    pooled), ChromaDB's client serialises its own writes, and the memory's NumPy index has a lock. Opened on
+    first use under a lock, so two jobs starting at once open one of each."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._registry: Registry | None = None
+        self._memory: Memory | None = None
+
+    @property
+    def registry(self) -> Registry:
+        with self._lock:
+            if self._registry is None:
+                from ml_core.registry import Registry
+
+                self._registry = Registry(self.settings.layout.ensure(), self.settings.mlflow_tracking_uri)
+            return self._registry
+
+    @property
+    def memory(self) -> Memory:
+        with self._lock:
+            if self._memory is None:
+                from agent.memory import Memory
+
+                self._memory = Memory(self.settings.layout.ensure().memory_dir)
+            return self._memory
+
+
 @dataclass
 class OpsContext:
     settings: Settings
@@ -52,19 +90,37 @@ class OpsContext:
     # scripted fakes here. None: built from settings (and absent when no LLM is configured).
     chat_model: Any = None
     writer_model: Any = None
+    # Handles shared with the other contexts of this process (``SharedHandles``); None: this context opens its own.
+    shared: SharedHandles | None = None
 
     @cached_property
     def layout(self) -> HomeLayout:
         return self.settings.layout.ensure()
 
+    def _borrowed(self) -> SharedHandles | None:
+        """The shared handles, if they are for this context's home and tracking server (else open our own)."""
+        mine, theirs = self.settings, self.shared.settings if self.shared is not None else None
+        if theirs is None or (theirs.layout.home, theirs.mlflow_tracking_uri) != (mine.layout.home,
+                                                                                   mine.mlflow_tracking_uri):
+            return None
+        return self.shared
+
     @cached_property
     def registry(self) -> Registry:
+        if (shared := self._borrowed()) is not None:
+            import mlflow
+
+            # What opening a Registry does: MLflow's fluent calls (a retrain's start_run) use the global URI.
+            mlflow.set_tracking_uri(shared.registry.tracking_uri)
+            return shared.registry
         from ml_core.registry import Registry
 
         return Registry(self.layout, self.settings.mlflow_tracking_uri)
 
     @cached_property
     def memory(self) -> Memory:
+        if (shared := self._borrowed()) is not None:
+            return shared.memory
         from agent.memory import Memory
 
         return Memory(self.layout.memory_dir)
@@ -147,7 +203,8 @@ class OpsContext:
         return PredictionLog(self.layout.predictions_db(model))
 
     def close(self) -> None:
-        """Close the stores this context opened (the registry needs nothing; Memory has no close yet)."""
+        """Close the stores this context opened (the registry needs nothing; Memory has no close yet; shared
+        handles belong to their ``SharedHandles``). A closed context reopens a store if it is used again."""
         for name in ("approvals", "incidents"):
             store = self.__dict__.pop(name, None)  # opened only if a cached_property ran
             if store is not None:

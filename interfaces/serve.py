@@ -77,7 +77,7 @@ def build_server(settings: Settings, *, context_factory: ContextFactory = defaul
     slack, socket = _connect_slack(settings, dispatcher, app, slack_client)
     # Scheduled runs get their context from the same factory as the web page's and Slack's work.
     scheduler = TriageScheduler(settings, on_result=dispatcher.on_scheduled_run,
-                                make_context=lambda _model: context_factory(settings, "scheduler", "scheduler")
+                                make_context=lambda _model: dispatcher.job_context("scheduler", "scheduler")
                                 ) if with_scheduler else None
     server = OpsServer(settings=settings, dispatcher=dispatcher, app=app, scheduler=scheduler,
                        generated_token=generated, slack=slack, _socket=socket)

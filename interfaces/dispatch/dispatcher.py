@@ -11,7 +11,9 @@ Every interface reaches the same graphs, memory and approvals inbox through it:
 - ``shutdown`` waits (up to a grace) for running jobs: LangGraph checkpoints each step, each store write is one
   transaction, so a stop never leaves anything half-written.
 
-Each job builds its own context and `GraphRunner` (its own checkpointer connection): jobs run on threads.
+Each job builds its own context and `GraphRunner` (its own checkpointer connection): jobs run on threads. The
+contexts borrow one ``SharedHandles`` (registry client, memory) for the process, and each is closed when its job
+ends, so a long-running `opsagent serve` does not open new handles every tick (``job_context``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from agent.approvals import ApprovalError, ProposalRecord
-from agent.context import OpsContext
+from agent.context import OpsContext, SharedHandles
 from agent.proposals import Accept, Edit, HumanResponse, ProposalEditError, Respond
 from agent.settings import Settings
 from interfaces.dispatch.approvers import ApproverPolicy
@@ -50,11 +52,20 @@ class Dispatcher:
                  workers: int = 2, keep_events: int = 200):
         self.settings = settings
         self.context_factory = context_factory
-        self._store_ctx = context_factory(settings, "opsagent", "web")  # reads: inbox, registry, incidents
+        self.shared = SharedHandles(settings)
+        self._store_ctx = self.job_context("opsagent", "web")  # reads: inbox, registry, incidents
         self.clock = self._store_ctx.clock
         self.approvers = ApproverPolicy(settings)
         self.bus = EventBus(keep_events)
         self.pool = JobPool(self.clock, workers=workers, on_failure=self._job_failed)
+
+    def job_context(self, actor: str, via: str) -> OpsContext:
+        """A context from the factory, borrowing this process's shared handles unless the factory set its own.
+        The caller closes it (``with``) when the job ends."""
+        ctx = self.context_factory(self.settings, actor, via)
+        if ctx.shared is None:
+            ctx.shared = self.shared
+        return ctx
 
     # ---- events and jobs -------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> None:
@@ -127,7 +138,7 @@ class Dispatcher:
         from graphs.runner import GraphRunner
 
         text = chat_message(text, thread_id)
-        with GraphRunner(self.context_factory(self.settings, actor, via)) as runner:
+        with self.job_context(actor, via) as ctx, GraphRunner(ctx) as runner:
             yield from runner.stream_chat(text, thread_id=thread_id)
 
     def chat(self, text: str, *, thread_id: str, actor: str, via: str) -> tuple[str, str]:
@@ -152,7 +163,8 @@ class Dispatcher:
         return self.pool.submit(job, lambda: self._run_triage(job, name))
 
     def _run_triage(self, job: Job, model: str) -> None:
-        record = run_triage(self.context_factory(self.settings, job.actor, job.via), model)
+        with self.job_context(job.actor, job.via) as ctx:
+            record = run_triage(ctx, model)
         if record.status == "failed":
             raise RuntimeError(record.detail)
         job.message = self._publish_run(record, actor=job.actor).text
@@ -224,7 +236,7 @@ class Dispatcher:
         from graphs.runner import GraphRunner
 
         assert job.proposal_id is not None
-        with GraphRunner(self.context_factory(self.settings, response.by, response.via)) as runner:
+        with self.job_context(response.by, response.via) as ctx, GraphRunner(ctx) as runner:
             out = runner.answer(job.proposal_id, response)
         record = self._store_ctx.approvals.get(job.proposal_id)
         job.message = f"{job.proposal_id}: {out.status}" + (f" — {out.outcome}" if out.outcome else "")

@@ -47,7 +47,10 @@ def run_triage_job(home: str, model: str) -> RunRecord:
         error = ScheduleError(f"no scheduler for {home} is running in this process; start one with `opsagent serve`")
         with RunLog.for_home(home) as log:
             return failed(log, model, "scheduler", log.clock(), error)
-    return run_triage(make_context(model), model)
+    # The run owns the context it was given: closing it releases the stores it opened (each tick used to leave
+    # its approvals/incidents engines for the garbage collector; shared handles stay open for the next tick).
+    with make_context(model) as ctx:
+        return run_triage(ctx, model)
 
 
 def run_triage(ctx: OpsContext, model: str) -> RunRecord:

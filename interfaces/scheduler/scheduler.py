@@ -28,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent.context import OpsContext
+from agent.context import OpsContext, SharedHandles
 from agent.settings import Settings
 from interfaces.scheduler.job import ScheduleError, register, run_triage_job, unregister
 from interfaces.scheduler.run_log import RunLog, RunRecord
@@ -88,9 +88,10 @@ def make_trigger(every_minutes: float | None, cron: str | None, tz: tzinfo | Non
     return trigger, f"cron {' '.join(cron.split())}"
 
 
-def scheduler_context(settings: Settings, model: str) -> OpsContext:
-    """The context of one scheduled run: the scheduler's settings, acting as 'scheduler', progress to the log."""
-    return OpsContext(settings, via="scheduler", actor="scheduler",
+def scheduler_context(settings: Settings, model: str, shared: SharedHandles | None = None) -> OpsContext:
+    """The context of one scheduled run: the scheduler's settings, acting as 'scheduler', progress to the log,
+    borrowing the scheduler's ``shared`` handles (registry, memory) rather than opening its own each tick."""
+    return OpsContext(settings, via="scheduler", actor="scheduler", shared=shared,
                       progress=lambda m: logger.debug("triage of %s: %s", model, m))
 
 
@@ -104,7 +105,8 @@ class TriageScheduler:
         self.settings = settings
         self.layout = settings.layout
         self.log = RunLog(self.layout.schedules_db)
-        self.make_context = make_context or (lambda model: scheduler_context(settings, model))
+        self.shared = SharedHandles(settings)  # one registry client and memory for all runs of this scheduler
+        self.make_context = make_context or (lambda model: scheduler_context(settings, model, self.shared))
         migrate_job_refs(self.layout.schedules_db)
         self.tz = _timezone(settings.schedule_timezone)
         self.on_result = on_result
@@ -158,7 +160,8 @@ class TriageScheduler:
         """One triage of MODEL now, on the calling thread, with this scheduler's context; recorded in the log."""
         from interfaces.scheduler.job import run_triage
 
-        return run_triage(self.make_context(model), model)
+        with self.make_context(model) as ctx:
+            return run_triage(ctx, model)
 
     def job(self, model: str) -> Job | None:
         return self.scheduler.get_job(job_id(model), jobstore="default")

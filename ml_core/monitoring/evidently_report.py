@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,8 +119,19 @@ def verdicts_from_snapshot(snapshot, reference: pd.DataFrame, current: pd.DataFr
                              insufficient=empty_columns(reference, current, shared))
 
 
+# Every plot is drawn on this one thread. matplotlib caches its fonts per thread (FreeType objects are not
+# thread-safe), and triage runs its nodes on short-lived threads: drawn there, each tick opened the font files
+# again and kept them (up to 64 threads' worth) — a slow leak of open files and memory in `opsagent serve`.
+# One thread also keeps pyplot's global figure state away from two triages drawing at once.
+_PLOTTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-plots")
+
+
 def plot_feature(reference: pd.Series, current: pd.Series, path: Path, title: str) -> Path:
     """Reference vs current histogram (numerical) or bar chart of shares (categorical) as a PNG."""
+    return _PLOTTER.submit(_plot_feature, reference, current, path, title).result()
+
+
+def _plot_feature(reference: pd.Series, current: pd.Series, path: Path, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
