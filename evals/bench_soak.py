@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from evals.soak_world import ProcessSample, Traffic, fd_targets, sample_process, served_home
@@ -98,7 +99,7 @@ def soak(root: Path, *, ticks: int, every_s: float, drift: bool, window_minutes:
         time.sleep(min(5.0, window_minutes * 30))  # some traffic in the first window
         with open(root / "serve.log", "wb") as out:
             proc = subprocess.Popen([str(OPSAGENT), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-        time.sleep(3.0)
+        _wait_until_up(f"http://127.0.0.1:{env['OPSAGENT_WEB_PORT']}/", proc)
         run = SoakRun([], sample_process(proc.pid))
         deadline = time.time() + timeout_s
         while len(run.samples) < ticks and time.time() < deadline and proc.poll() is None:
@@ -122,6 +123,18 @@ def soak(root: Path, *, ticks: int, every_s: float, drift: bool, window_minutes:
         world.backend.stop()
     run.runs, run.traffic = _runs(db), {"requests": traffic.sent, "failed": traffic.failed}
     return run
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = 180.0) -> None:
+    """Until serve's web page answers (any status): its idle sample is then the started process's."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise RuntimeError(f"opsagent serve did not answer at {url} within {timeout_s:.0f} s")
 
 
 def _print(s: Sample) -> None:
