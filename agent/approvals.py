@@ -4,8 +4,12 @@ Chat, Slack, the web page and the scheduler all file and answer proposals here. 
 one transaction with its audit entry, so the log and the inbox never disagree. Status moves one way:
 
     pending -> accepted | rejected | expired | refused
-    accepted -> executing | refused
-    executing -> executed | failed
+    accepted -> executing | refused | interrupted
+    executing -> executed | failed | interrupted
+    interrupted -> executing (resumed by a person) | failed (abandoned)
+
+A process that dies while executing leaves the proposal ``executing`` with a stale lease (``agent.leases``);
+``GraphRunner.resume`` takes it over from the last checkpoint, or marks it ``interrupted`` when that is unsafe.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from agent import audit
 from agent.audit import AuditEntry, AuditLog, to_json
+from agent.leases import LeaseBook
+from agent.leases import metadata as lease_metadata
 from agent.proposals import Proposal, proposal_from_dict
 from ml_core.store import Handle, Store, rowid
 
-ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed"]
+ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed",
+                         "interrupted"]
 Decision = Literal["accept", "edit", "response", "ignore"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"accepted", "rejected", "expired", "refused"}),
-    "accepted": frozenset({"executing", "refused"}),
-    "executing": frozenset({"executed", "failed"}),
+    "accepted": frozenset({"executing", "refused", "interrupted"}),
+    "executing": frozenset({"executed", "failed", "interrupted"}),
+    "interrupted": frozenset({"executing", "failed"}),
 }
+STRANDABLE = ("accepted", "executing")  # a process may die in these; resume() takes them over
 # The audit event names the Agent-Inbox answer; the record keeps it as the decision.
 _DECISIONS: dict[str, Decision] = {"accepted": "accept", "edited": "edit", "edited-accepted": "edit",
                                    "responded": "response", "ignored": "ignore", "rejected": "ignore"}
@@ -91,8 +100,9 @@ class ApprovalStore(Handle):
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time):
         self.path = path
         self.clock = clock
-        self.store = Store(path, metadata, audit.metadata)
+        self.store = Store(path, metadata, audit.metadata, lease_metadata)
         self.audit = AuditLog(path, store=self.store, clock=clock)
+        self.leases = LeaseBook(self.store, clock)
 
     def add(self, proposal: Proposal, *, thread_id: str | None, source: str, actor: str) -> ProposalRecord:
         """File a new pending proposal; audits ``proposed``."""
@@ -126,6 +136,11 @@ class ApprovalStore(Handle):
     def pending(self, model: str | None = None) -> builtins.list[ProposalRecord]:
         """Proposals still waiting for an answer, newest first."""
         return self.list(status="pending", model=model)
+
+    def stranded(self) -> builtins.list[ProposalRecord]:
+        """Accepted or executing proposals that no live process holds: a crash left them (oldest first)."""
+        found = [r for status in STRANDABLE for r in self.list(status=status)]  # type: ignore[arg-type]
+        return sorted((r for r in found if self.leases.is_free(r.id)), key=lambda r: r.updated_at)
 
     def history(self, proposal_id: str) -> builtins.list[AuditEntry]:
         """Everything that happened to one proposal, oldest first."""

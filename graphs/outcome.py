@@ -17,8 +17,13 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
     status = state.get("status") or "failed"
     outcome = state.get("outcome") or status
     record = ctx.approvals.get(p.id)
-    if status in ("executed", "failed") or (status == "refused" and record.status == "pending"):
+    if status in ("executed", "failed", "interrupted") and record.status == status:
+        return  # recorded before a crash cut this step short: a resumed thread only ends here
+    if status in ("executed", "failed", "interrupted") or (status == "refused" and record.status == "pending"):
         detail = {"steps": state.get("steps", [])[-10:], "verified": bool(state.get("verified"))}
+        if status == "interrupted":
+            outcome += (f". Nothing more was done. Once the cause is fixed, resume it with `opsagent approvals resume "
+                        f"{p.id}`, or give it up with `opsagent approvals abandon {p.id}`")
         ctx.approvals.set_status(p.id, status, actor=ctx.actor, via=ctx.via, event=status, outcome=outcome,  # type: ignore[arg-type]
                                  detail=detail)
     if status == "executed":

@@ -39,7 +39,7 @@ class TriageOutcome:
 @dataclass
 class RemediationOutcome:
     proposal_id: str
-    status: str  # pending (asked again after a response), rejected, refused, executed, failed
+    status: str  # pending (asked again after a response), rejected, refused, executed, failed, interrupted
     outcome: str
     verified: bool = False
     steps: list[str] = field(default_factory=list)
@@ -104,7 +104,8 @@ class GraphRunner:
         """Put the proposal in the inbox and start its remediation thread, which pauses for approval."""
         self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
         self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
-                                      {"configurable": {"thread_id": proposal.id}}, context=self.ctx)
+                                      {"configurable": {"thread_id": proposal.id}}, context=self.ctx,
+                                      durability="sync")
         return f"proposal {proposal.id} filed for approval ({proposal.title})"
 
     def pending_request(self, proposal_id: str) -> dict[str, Any] | None:
@@ -130,14 +131,37 @@ class GraphRunner:
             {"accept": "answered-accept", "edit": "answered-edit", "response": "answered-response",
              "ignore": "answered-ignore"}[response.type], actor=response.by, via=response.via,
             proposal_id=record.proposal.id, detail={"args": response.args})
-        out = self.remediation_graph.invoke(Command(resume=response),
-                                            {"configurable": {"thread_id": record.thread_id}}, context=self.ctx)
-        paused = self.pending_request(record.proposal.id) is not None
+        out = self.remediation_graph.invoke(Command(resume=response), {"configurable": {"thread_id": record.thread_id}},
+                                            context=self.ctx, durability="sync")  # every step on disk before the next
+        return self.outcome_of(record.proposal.id, out)
+
+    def outcome_of(self, proposal_id: str, out: dict[str, Any]) -> RemediationOutcome:
+        """What a remediation run ended with (``out``: the graph's final values)."""
+        paused = self.pending_request(proposal_id) is not None
         return RemediationOutcome(
-            proposal_id=record.proposal.id, status="pending" if paused else out.get("status", "failed"),
+            proposal_id=proposal_id, status="pending" if paused else out.get("status", "failed"),
             outcome=out.get("outcome") or ("waiting for approval again" if paused else ""),
             verified=bool(out.get("verified")), steps=list(out.get("steps") or []), result=out.get("result") or {},
             comments=list(out.get("comments") or []))
+
+    # ---- after a crash (graphs.recovery) -------------------------------------------------------
+    def resume(self, proposal_id: str, *, by: str, via: str) -> RemediationOutcome:
+        """Take over an accepted/executing proposal a dead process left, or retry an interrupted one."""
+        from graphs.recovery import resume
+
+        return resume(self, proposal_id, by=by, via=via)
+
+    def abandon(self, proposal_id: str, *, by: str, via: str, reason: str = "") -> str:
+        """Give up an interrupted or stranded proposal (rolling back its canary); returns the outcome line."""
+        from graphs.recovery import abandon
+
+        return abandon(self, proposal_id, by=by, via=via, reason=reason)
+
+    def recover(self, *, via: str = "serve") -> list[Any]:
+        """Resume or mark interrupted every stranded proposal (what `opsagent serve` does on start)."""
+        from graphs.recovery import recover
+
+        return recover(self, via=via)
 
     # ---- chat ----------------------------------------------------------------------------------
     def chat(self, text: str, *, thread_id: str) -> tuple[str, str]:

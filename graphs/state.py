@@ -48,7 +48,8 @@ class RemediationState(TypedDict, total=False):
     source: str  # interface that filed it
     response: HumanResponse | None  # the latest answer
     comments: Annotated[list[str], operator.add]  # free-text responses, oldest first
-    status: str  # accepted, rejected, refused, executed, failed
+    status: str  # accepted, rejected, refused, executed, failed, interrupted
+    execution: dict[str, Any]  # graphs.execute.Execution as a dict: the phase reached, checkpointed per phase
     steps: Annotated[list[str], operator.add]  # what was executed, one line each
     result: dict[str, Any]  # ids and figures of the execution (version, run id, gate, canary)
     verified: bool  # the post-execution check passed

@@ -232,6 +232,27 @@ class Dispatcher:
                      via=response.via, actor=response.by, model=record.proposal.model, proposal_id=job.proposal_id,
                      incident_id=record.proposal.incident_id, status=out.status, steps=tuple(out.steps))
 
+    # ---- after a crash ---------------------------------------------------------------------------
+    def recover_stranded(self) -> Job:
+        """In the background: resume (or mark interrupted) what a dead process left executing (graphs.recovery);
+        each proposal taken over is announced like a remediation."""
+        job = Job(id=new_job_id(), kind="recover", actor="opsagent", via="serve", started_at=self.clock(),
+                  message="looking for remediations a stopped process left unfinished")
+        return self.pool.submit(job, lambda: self._run_recover(job))
+
+    def _run_recover(self, job: Job) -> None:
+        from graphs.runner import GraphRunner
+
+        with GraphRunner(self.context_factory(self.settings, "opsagent", "serve")) as runner:
+            found = runner.recover(via="serve")
+        for item in found:
+            record = self._store_ctx.approvals.get(item.proposal_id)
+            self._announce("remediation", f"{item.proposal_id} {item.action} after a restart: {item.detail}",
+                           via="serve", actor="opsagent", model=record.proposal.model, proposal_id=item.proposal_id,
+                           incident_id=record.proposal.incident_id, status=record.status)
+        job.message = (f"{len(found)} unfinished remediation(s) taken over: "
+                       + ", ".join(f"{i.proposal_id} {i.action}" for i in found)) if found else "nothing unfinished"
+
     def _job_failed(self, job: Job) -> None:
         if job.kind == "answer":
             self._announce("remediation", job.message, via=job.via, actor=job.actor, model=job.model,
