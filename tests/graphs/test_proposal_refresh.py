@@ -66,3 +66,18 @@ def test_another_kind_supersedes_the_pending_one_and_answering_it_names_the_succ
         runner.answer(first.id, Accept(by="alice", via="cli"))
     with pytest.raises(ApprovalError, match="is already superseded; only a pending proposal"):
         runner.ctx.approvals.set_status(first.id, "accepted", actor="alice", via="cli")
+
+
+@pytest.mark.parametrize("ended, proposes_again", [("rejected", False), ("expired", True), ("refused", True)])
+def test_an_ongoing_incident_proposes_again_only_if_its_last_proposal_was_not_decided(runner, ended, proposes_again):
+    from graphs.incident_record import repropose_refusal
+
+    first = retrain(100.0)
+    runner.file_proposal(first)
+    ongoing = {"id": "inc-1", "proposal_id": first.id}
+    assert repropose_refusal(runner.ctx, ongoing) is None  # pending: this tick refreshes it
+    runner.ctx.approvals.set_status(first.id, ended, actor="bob", via="cli")  # type: ignore[arg-type]
+    why = repropose_refusal(runner.ctx, ongoing)
+    assert (why is None) == proposes_again
+    if why is not None:
+        assert why.startswith(f"not proposing again: proposal {first.id} is rejected")
