@@ -3,7 +3,7 @@
 Chat, Slack, the web page and the scheduler all file and answer proposals here. Each change commits in
 one transaction with its audit entry, so the log and the inbox never disagree. Status moves one way:
 
-    pending -> accepted | rejected | expired | refused
+    pending -> accepted | rejected | expired | refused | superseded
     accepted -> executing | refused | interrupted
     executing -> executed | failed | interrupted
     interrupted -> executing (resumed by a person) | failed (abandoned)
@@ -33,11 +33,11 @@ from agent.proposals import Proposal, proposal_from_dict
 from ml_core.store import Handle, Store, rowid
 
 ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed",
-                         "interrupted"]
+                         "interrupted", "superseded"]
 Decision = Literal["accept", "edit", "response", "ignore"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"accepted", "rejected", "expired", "refused"}),
+    "pending": frozenset({"accepted", "rejected", "expired", "refused", "superseded"}),
     "accepted": frozenset({"executing", "refused", "interrupted"}),
     "executing": frozenset({"executed", "failed", "interrupted"}),
     "interrupted": frozenset({"executing", "failed"}),
@@ -191,6 +191,30 @@ class ApprovalStore(Handle):
                                       **(detail or {})})
         return self.get(pid)
 
+    def refresh(self, proposal_id: str, proposal: Proposal, *, actor: str, via: str,
+                detail: dict[str, Any]) -> ProposalRecord:
+        """Replace a pending proposal with the same proposal on a later window (a later triage tick of its
+        incident); audits ``refreshed`` with ``detail`` — not an edit, so an approval stays an ``accept``."""
+        pid = self._resolve(proposal_id)
+        if proposal.id != pid:
+            raise ApprovalError(f"the refreshed proposal has id {proposal.id}, not {pid}")
+        with self.store.write() as conn:
+            status = self._status(conn, pid)
+            if status != "pending":
+                raise ApprovalError(f"proposal {pid} is {status}; only a pending proposal can be refreshed")
+            conn.execute(proposals.update().where(_c.id == pid).values(
+                body=proposal.model_dump_json(), expires_at=proposal.expires_at, updated_at=self.clock()))
+            self.audit.insert(conn, "refreshed", actor=actor, via=via, proposal_id=pid,
+                              detail=json.loads(to_json(detail)))
+        return self.get(pid)
+
+    def supersede(self, proposal_id: str, *, by: str | None, reason: str, actor: str, via: str) -> ProposalRecord:
+        """Close a pending proposal that a newer one (``by``) replaces, or that its resolved incident withdrew
+        (``by=None``); audited ``superseded`` with both ids. Its paused thread may stay: answering says why."""
+        outcome = f"superseded by {by}: {reason}" if by else f"withdrawn: {reason}"
+        return self.set_status(proposal_id, "superseded", actor=actor, via=via, event="superseded",
+                               detail={"by": by, "reason": reason}, outcome=outcome)
+
     def note(self, proposal_id: str, event: str, *, actor: str, via: str,
              detail: dict[str, Any] | None = None) -> AuditEntry:
         """Audit an event that changes no status (verified, rolled_back, denied, responded text...)."""
@@ -241,6 +265,14 @@ class ApprovalStore(Handle):
         if status is None:
             raise ApprovalError(f"no proposal {pid!r}; {LIST_HINT}")
         return str(status)
+
+
+def not_pending(record: ProposalRecord) -> str:
+    """Why a proposal that is not pending cannot be answered, naming its successor when one replaced it."""
+    pid = record.proposal.id
+    if record.status == "superseded":
+        return f"proposal {pid} is {record.outcome or 'superseded'}; nothing to answer here"
+    return f"proposal {pid} is {record.status}, not pending; nothing to answer"
 
 
 def _was_edited(conn: Connection, pid: str) -> bool:

@@ -44,11 +44,17 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
 
 def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
                      decision: str | None) -> None:
+    from agent.incidents import add_event
     from agent.reports.postmortem_files import append_decision
 
     store = ctx.incidents
     try:
-        store.update(incident_id, status="mitigated" if fixed else ("closed" if status == "rejected" else "open"))
+        incident = store.get(incident_id)
+        # A rejected proposal leaves the incident open: the fault is still there, and later ticks keep updating
+        # it without proposing again (graphs.incident_record) until its signals clear. Closing it here would
+        # let the next tick open a new incident, and page, while the fault goes on.
+        store.update(incident_id, status="mitigated" if fixed else "open",
+                     timeline=add_event(incident.timeline, ctx.clock(), decision or outcome))
     except Exception:  # an incident filed by another home or deleted: the outcome is still in memory and audit
         return
     with contextlib.suppress(FileNotFoundError):  # an incident without a written post-mortem

@@ -41,6 +41,9 @@ class TriageState(TypedDict, total=False):
     proposal: Proposal | None  # the drafted proposal, None when no action
     postmortem: str | None  # path of the post-mortem Markdown
     filed: str | None  # what filing the proposal said
+    ongoing: dict[str, Any] | None  # the model's active incident when this tick started (IncidentRecord JSON)
+    tick: dict[str, Any]  # what this tick means for that incident (agent.incident_ticks.Tick JSON)
+    notify: str  # why people should hear of this tick; "" when it is only recorded
 
 
 class RemediationState(TypedDict, total=False):
