@@ -37,6 +37,7 @@ class TriageOutcome:
     tick: str = "new"  # what the run meant for the model's active incident (agent.incident_ticks.TickKind)
     notify: str = ""  # why people should hear of it; "" when it is only recorded (an unchanged ongoing incident)
     note: str = ""  # the line it added to the incident's timeline
+    thread_id: str = ""  # this run's triage thread (an ongoing incident's later ticks each have their own)
 
 
 @dataclass
@@ -93,7 +94,7 @@ class GraphRunner:
             filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
             tools_called=list(out.get("tools_called") or []), summary=out["signals"].summary,
             tick=(out.get("tick") or {}).get("kind", "new"), notify=out.get("notify") or "",
-            note=(out.get("tick") or {}).get("note", ""))
+            note=(out.get("tick") or {}).get("note", ""), thread_id=f"triage-{incident}")
 
     def triage_verdict(self, model: str) -> str:
         """Triage ``model`` now and say in one line what it found (chat's start_triage tool)."""
