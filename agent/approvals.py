@@ -3,9 +3,13 @@
 Chat, Slack, the web page and the scheduler all file and answer proposals here. Each change commits in
 one transaction with its audit entry, so the log and the inbox never disagree. Status moves one way:
 
-    pending -> accepted | rejected | expired | refused
-    accepted -> executing | refused
-    executing -> executed | failed
+    pending -> accepted | rejected | expired | refused | superseded
+    accepted -> executing | refused | interrupted
+    executing -> executed | failed | interrupted
+    interrupted -> executing (resumed by a person) | failed (abandoned)
+
+A process that dies while executing leaves the proposal ``executing`` with a stale lease (``agent.leases``);
+``GraphRunner.resume`` takes it over from the last checkpoint, or marks it ``interrupted`` when that is unsafe.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from agent import audit
 from agent.audit import AuditEntry, AuditLog, to_json
+from agent.leases import LeaseBook
+from agent.leases import metadata as lease_metadata
 from agent.proposals import Proposal, proposal_from_dict
 from ml_core.store import Handle, Store, rowid
 
-ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed"]
+ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed",
+                         "interrupted", "superseded"]
 Decision = Literal["accept", "edit", "response", "ignore"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"accepted", "rejected", "expired", "refused"}),
-    "accepted": frozenset({"executing", "refused"}),
-    "executing": frozenset({"executed", "failed"}),
+    "pending": frozenset({"accepted", "rejected", "expired", "refused", "superseded"}),
+    "accepted": frozenset({"executing", "refused", "interrupted"}),
+    "executing": frozenset({"executed", "failed", "interrupted"}),
+    "interrupted": frozenset({"executing", "failed"}),
 }
+STRANDABLE = ("accepted", "executing")  # a process may die in these; resume() takes them over
 # The audit event names the Agent-Inbox answer; the record keeps it as the decision.
 _DECISIONS: dict[str, Decision] = {"accepted": "accept", "edited": "edit", "edited-accepted": "edit",
                                    "responded": "response", "ignored": "ignore", "rejected": "ignore"}
@@ -91,8 +100,9 @@ class ApprovalStore(Handle):
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time):
         self.path = path
         self.clock = clock
-        self.store = Store(path, metadata, audit.metadata)
+        self.store = Store(path, metadata, audit.metadata, lease_metadata)
         self.audit = AuditLog(path, store=self.store, clock=clock)
+        self.leases = LeaseBook(self.store, clock)
 
     def add(self, proposal: Proposal, *, thread_id: str | None, source: str, actor: str) -> ProposalRecord:
         """File a new pending proposal; audits ``proposed``."""
@@ -126,6 +136,11 @@ class ApprovalStore(Handle):
     def pending(self, model: str | None = None) -> builtins.list[ProposalRecord]:
         """Proposals still waiting for an answer, newest first."""
         return self.list(status="pending", model=model)
+
+    def stranded(self) -> builtins.list[ProposalRecord]:
+        """Accepted or executing proposals that no live process holds: a crash left them (oldest first)."""
+        found = [r for status in STRANDABLE for r in self.list(status=status)]  # type: ignore[arg-type]
+        return sorted((r for r in found if self.leases.is_free(r.id)), key=lambda r: r.updated_at)
 
     def history(self, proposal_id: str) -> builtins.list[AuditEntry]:
         """Everything that happened to one proposal, oldest first."""
@@ -175,6 +190,30 @@ class ApprovalStore(Handle):
                               detail={"from": current, "to": status, **({"outcome": outcome} if outcome else {}),
                                       **(detail or {})})
         return self.get(pid)
+
+    def refresh(self, proposal_id: str, proposal: Proposal, *, actor: str, via: str,
+                detail: dict[str, Any]) -> ProposalRecord:
+        """Replace a pending proposal with the same proposal on a later window (a later triage tick of its
+        incident); audits ``refreshed`` with ``detail`` — not an edit, so an approval stays an ``accept``."""
+        pid = self._resolve(proposal_id)
+        if proposal.id != pid:
+            raise ApprovalError(f"the refreshed proposal has id {proposal.id}, not {pid}")
+        with self.store.write() as conn:
+            status = self._status(conn, pid)
+            if status != "pending":
+                raise ApprovalError(f"proposal {pid} is {status}; only a pending proposal can be refreshed")
+            conn.execute(proposals.update().where(_c.id == pid).values(
+                body=proposal.model_dump_json(), expires_at=proposal.expires_at, updated_at=self.clock()))
+            self.audit.insert(conn, "refreshed", actor=actor, via=via, proposal_id=pid,
+                              detail=json.loads(to_json(detail)))
+        return self.get(pid)
+
+    def supersede(self, proposal_id: str, *, by: str | None, reason: str, actor: str, via: str) -> ProposalRecord:
+        """Close a pending proposal that a newer one (``by``) replaces, or that its resolved incident withdrew
+        (``by=None``); audited ``superseded`` with both ids. Its paused thread may stay: answering says why."""
+        outcome = f"superseded by {by}: {reason}" if by else f"withdrawn: {reason}"
+        return self.set_status(proposal_id, "superseded", actor=actor, via=via, event="superseded",
+                               detail={"by": by, "reason": reason}, outcome=outcome)
 
     def note(self, proposal_id: str, event: str, *, actor: str, via: str,
              detail: dict[str, Any] | None = None) -> AuditEntry:
@@ -226,6 +265,14 @@ class ApprovalStore(Handle):
         if status is None:
             raise ApprovalError(f"no proposal {pid!r}; {LIST_HINT}")
         return str(status)
+
+
+def not_pending(record: ProposalRecord) -> str:
+    """Why a proposal that is not pending cannot be answered, naming its successor when one replaced it."""
+    pid = record.proposal.id
+    if record.status == "superseded":
+        return f"proposal {pid} is {record.outcome or 'superseded'}; nothing to answer here"
+    return f"proposal {pid} is {record.status}, not pending; nothing to answer"
 
 
 def _was_edited(conn: Connection, pid: str) -> bool:

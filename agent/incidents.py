@@ -1,7 +1,9 @@
-"""Incidents: one row per triage that found something, from detection to close, in the approvals file.
+"""Incidents: one row per ongoing problem of a model, from detection to close, in the approvals file.
 
 An incident links what triage concluded (category, culprit, action, which brain, what it cost) to what
-came of it: the post-mortem file, the proposal filed, and the memory written about it.
+came of it: the post-mortem file, the proposal filed, and the memory written about it. A scheduled triage
+that finds the same cause again updates the model's *active* incident (its ticks, figures and timeline)
+instead of opening another; ``agent.incident_ticks`` decides what each tick means for it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml_core.store import Handle, Store, rowid
 
-IncidentStatus = Literal["open", "proposed", "mitigated", "closed", "no_action"]
+IncidentStatus = Literal["open", "proposed", "mitigated", "closed", "no_action", "resolved"]
+# Statuses of an incident still being watched: a later tick updates it, quiet ticks resolve it. ``closed``
+# (its proposal was rejected) and ``resolved`` (its signals cleared) are final.
+ACTIVE: frozenset[str] = frozenset({"open", "proposed", "mitigated", "no_action"})
+TIMELINE_KEEP = 200  # notable events kept per incident; routine ticks collapse into one line (see add_event)
 LIST_HINT = "list incident ids with `opsagent incidents list`"
 _FIXED = frozenset({"id", "model", "opened_at", "updated_at"})  # identity and history; update() refuses them
 
@@ -65,6 +71,22 @@ class IncidentRecord(BaseModel):
     tokens_out: int = 0
     cost_usd: float = 0.0
     updated_at: float
+    # Followed across scheduled ticks (agent.incident_ticks); old rows read back with these defaults.
+    cause: str = Field("", description="category, plus the versions it blames ('bad_release@3'); '': category")
+    severity: Literal["ok", "info", "warning", "critical"] = Field(
+        "warning", description="the worst finding severity seen while it lasted")
+    last_seen: float | None = Field(None, description="the latest tick that still found it")
+    ticks: int = Field(1, ge=0, description="ticks that found it")
+    clear_ticks: int = Field(0, ge=0, description="consecutive quiet ticks since it was last found")
+    pending_cause: str | None = Field(None, description="a different cause later ticks found, not yet adopted")
+    pending_ticks: int = Field(0, ge=0, description="consecutive ticks that found pending_cause")
+    figures: str = Field("", description="the latest tick's headline figures, e.g. 'F1 0.61 on 300 labelled'")
+    resolved_at: float | None = None
+    timeline: list[dict[str, Any]] = Field(default_factory=list, description="{at, event, routine}, oldest first")
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
 
 
 class IncidentStore(Handle):
@@ -137,6 +159,12 @@ class IncidentStore(Handle):
                 status=record.status, proposal_id=record.proposal_id, body=record.model_dump_json()))
         return record
 
+    def active(self, model: str) -> IncidentRecord | None:
+        """The model's newest incident still being watched (see ``ACTIVE``), or None."""
+        rows = self._read(sa.select(_c.body).where(_c.model == model, _c.status.in_(sorted(ACTIVE)))
+                          .order_by(*_NEWEST).limit(1))
+        return IncidentRecord.model_validate_json(rows[0][0]) if rows else None
+
     def for_proposal(self, proposal_id: str) -> IncidentRecord | None:
         """The incident that filed this proposal, if any (the latest, should there be several)."""
         rows = self._read(sa.select(_c.body).where(_c.proposal_id == proposal_id).order_by(*_NEWEST).limit(1))
@@ -145,6 +173,18 @@ class IncidentStore(Handle):
     def _read(self, query: sa.Select[Any]) -> Sequence[Any]:
         with self.store.read() as conn:
             return conn.execute(query).all()
+
+
+def add_event(timeline: builtins.list[dict[str, Any]], at: float, text: str, *,
+              routine: bool = False) -> builtins.list[dict[str, Any]]:
+    """The timeline with one more event. A routine event ("still ongoing ...") replaces a routine one just
+    before it, so a day of one-minute ticks is one line, not 1,440; notable events are all kept (the oldest
+    dropped past ``TIMELINE_KEEP``)."""
+    out = [dict(e) for e in timeline]
+    if routine and out and out[-1].get("routine"):
+        out.pop()
+    out.append({"at": at, "event": text, "routine": routine})
+    return out[-TIMELINE_KEEP:]
 
 
 def _errors(exc: ValidationError) -> str:

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     canary_watch_s: float = Field(default=60.0, ge=0, description="how long remediation watches a canary")
     train_usd_per_hour: float = Field(default=3.0, ge=0, description="an hour of the training machine, for costs")
     canary_min_requests: int = Field(default=20, ge=1, description="requests the canary must see before a verdict")
+    # An incident closes itself after this many consecutive quiet ticks, and a tick's different cause replaces
+    # the incident's only after holding as long (agent.incident_ticks). A wrong close costs a second page for
+    # the same fault; a late close costs minutes. A fault near the detection threshold can read clear on one
+    # window: if one tick in five misses it (p = 0.2) and misses were independent, N in a row happen with
+    # p^N: 4% per tick for N = 2, 0.8% for N = 3, 0.16% for N = 4. Three is the first N under 1%, and on a
+    # 5-minute schedule it reports the all-clear 15 minutes after the fault ends.
+    incident_clear_ticks: int = Field(default=3, ge=1, le=100, description="quiet ticks that resolve an incident; "
+                                      "also how long a new cause must hold before the incident takes it")
 
     # Scheduled triage (APScheduler, job store in home).
     schedule_misfire_grace_s: int = Field(default=300, ge=1, description="a run this late (scheduler down, busy) "

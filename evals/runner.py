@@ -144,7 +144,7 @@ class ScenarioRunner:
         # A scheduled tick looks back over exactly its own interval (plus a little slack).
         out = runner.triage(world.model, window_minutes=(time.time() - t0) / 60 + 0.01)
         d = out.diagnosis
-        tokens_in, tokens_out, cost = _spent(runner, out.incident_id, world)
+        tokens_in, tokens_out, cost = _spent(runner, out.thread_id, out.incident_id, world)
         return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,
                           summary=d.summary, brain=d.brain, incident_id=out.incident_id, proposal_id=out.proposal_id,
                           tools=list(out.tools_called), findings=_findings(out.summary),
@@ -176,7 +176,7 @@ def _discard(folder: Path, progress: Progress) -> bool:
     return True
 
 
-def _spent(runner: Any, incident_id: str, world: World) -> tuple[int, int, float]:
+def _spent(runner: Any, thread_id: str, incident_id: str, world: World) -> tuple[int, int, float]:
     """LLM tokens in, out and their estimated cost for one triage.
 
     The triage graph keeps its usage in its checkpointed state, which covers every triage: the incident
@@ -185,8 +185,8 @@ def _spent(runner: Any, incident_id: str, world: World) -> tuple[int, int, float
     from agent.incidents import IncidentError, IncidentStore
     from agent.llm import cost_usd
 
-    # "triage-<incident>" is the thread id GraphRunner.triage gives each incident.
-    state = runner.triage_graph.get_state({"configurable": {"thread_id": f"triage-{incident_id}"}}).values
+    # Each triage has its own thread, also a later tick of an ongoing incident (which keeps the incident's id).
+    state = runner.triage_graph.get_state({"configurable": {"thread_id": thread_id}}).values
     if state:
         usage = state.get("usage") or {}
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))

@@ -17,8 +17,13 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
     status = state.get("status") or "failed"
     outcome = state.get("outcome") or status
     record = ctx.approvals.get(p.id)
-    if status in ("executed", "failed") or (status == "refused" and record.status == "pending"):
+    if status in ("executed", "failed", "interrupted") and record.status == status:
+        return  # recorded before a crash cut this step short: a resumed thread only ends here
+    if status in ("executed", "failed", "interrupted") or (status == "refused" and record.status == "pending"):
         detail = {"steps": state.get("steps", [])[-10:], "verified": bool(state.get("verified"))}
+        if status == "interrupted":
+            outcome += (f". Nothing more was done. Once the cause is fixed, resume it with `opsagent approvals resume "
+                        f"{p.id}`, or give it up with `opsagent approvals abandon {p.id}`")
         ctx.approvals.set_status(p.id, status, actor=ctx.actor, via=ctx.via, event=status, outcome=outcome,  # type: ignore[arg-type]
                                  detail=detail)
     if status == "executed":
@@ -39,11 +44,17 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
 
 def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
                      decision: str | None) -> None:
+    from agent.incidents import add_event
     from agent.reports.postmortem_files import append_decision
 
     store = ctx.incidents
     try:
-        store.update(incident_id, status="mitigated" if fixed else ("closed" if status == "rejected" else "open"))
+        incident = store.get(incident_id)
+        # A rejected proposal leaves the incident open: the fault is still there, and later ticks keep updating
+        # it without proposing again (graphs.incident_record) until its signals clear. Closing it here would
+        # let the next tick open a new incident, and page, while the fault goes on.
+        store.update(incident_id, status="mitigated" if fixed else "open",
+                     timeline=add_event(incident.timeline, ctx.clock(), decision or outcome))
     except Exception:  # an incident filed by another home or deleted: the outcome is still in memory and audit
         return
     with contextlib.suppress(FileNotFoundError):  # an incident without a written post-mortem

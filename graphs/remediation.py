@@ -1,8 +1,8 @@
 """The remediation graph — one thread per proposal (thread id = proposal id):
 
 await_approval (``interrupt()``, Agent-Inbox answers) → accept / edit → precheck (expired? champion
-changed?) → execute (graphs.execute) → verify → record; response → revise → await_approval again;
-ignore → rejected → record. Nothing is executed unless a person accepted (or edited) the proposal.
+changed?) → execute, one checkpointed phase per step (graphs.execute) → verify → record; response → revise →
+await_approval again; ignore → rejected → record. Nothing is executed unless a person accepted (or edited) the proposal.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from agent.proposals import (
     parse_response,
     proposal_of,
 )
-from graphs.execute import execute as run_proposal
+from graphs.execute import Execution, run_phase
 from graphs.nodes import ctx_of
 from graphs.outcome import record_outcome
 from graphs.revise import revise_from_text
@@ -157,13 +157,25 @@ def route_after_precheck(state: RemediationState) -> Literal["execute", "record"
 
 
 def execute(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """One phase of the execution per step (graphs.execute), each checkpointed: a crash resumes at the phase it
+    stopped in, under this proposal's lease (agent.leases), never from the top."""
     ctx = ctx_of(runtime)
     p = _proposal(state)
-    ctx.approvals.set_status(p.id, "executing", actor=ctx.actor, via=ctx.via, event="executing",
-                             detail={"kind": p.kind})
-    done = run_proposal(ctx, p)
-    return {"status": "executed" if done.ok else "failed", "steps": done.steps, "result": done.result,
-            "verified": done.fixed, "outcome": done.outcome}
+    run = Execution.from_state(state.get("execution"))
+    if ctx.approvals.get(p.id).status == "accepted":
+        ctx.approvals.set_status(p.id, "executing", actor=ctx.actor, via=ctx.via, event="executing",
+                                 detail={"kind": p.kind})
+    with ctx.approvals.leases.held(p.id):
+        run_phase(ctx, p, run)
+    update: dict[str, Any] = {"execution": run.to_state()}
+    if run.finished:
+        status = "interrupted" if run.phase == "interrupted" else "executed" if run.ok else "failed"
+        update.update(status=status, steps=run.steps, result=run.result, verified=run.fixed, outcome=run.outcome)
+    return update
+
+
+def route_after_execute(state: RemediationState) -> Literal["execute", "verify"]:
+    return "verify" if Execution.from_state(state.get("execution")).finished else "execute"
 
 
 def verify(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
@@ -182,7 +194,9 @@ def verify(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, A
 
 
 def record(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
-    record_outcome(ctx_of(runtime), _proposal(state), _response(state) if state.get("response") else None, state)
+    ctx = ctx_of(runtime)
+    record_outcome(ctx, _proposal(state), _response(state) if state.get("response") else None, state)
+    ctx.approvals.leases.release(_proposal(state).id)
     return {}
 
 
@@ -198,7 +212,7 @@ def build_remediation() -> StateGraph[RemediationState, OpsContext, RemediationS
     builder.add_edge("revise", "await_approval")
     builder.add_edge("rejected", "record")
     builder.add_conditional_edges("precheck", route_after_precheck)
-    builder.add_edge("execute", "verify")
+    builder.add_conditional_edges("execute", route_after_execute)
     builder.add_edge("verify", "record")
     builder.add_edge("record", END)
     return builder

@@ -11,7 +11,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from agent.approvals import ApprovalError
+from agent.approvals import ApprovalError, not_pending
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis
 from agent.proposals import Edit, HumanResponse, Proposal
@@ -34,12 +34,16 @@ class TriageOutcome:
     usage: str
     tools_called: list[str] = field(default_factory=list)
     summary: str = ""
+    tick: str = "new"  # what the run meant for the model's active incident (agent.incident_ticks.TickKind)
+    notify: str = ""  # why people should hear of it; "" when it is only recorded (an unchanged ongoing incident)
+    note: str = ""  # the line it added to the incident's timeline
+    thread_id: str = ""  # this run's triage thread (an ongoing incident's later ticks each have their own)
 
 
 @dataclass
 class RemediationOutcome:
     proposal_id: str
-    status: str  # pending (asked again after a response), rejected, refused, executed, failed
+    status: str  # pending (asked again after a response), rejected, refused, executed, failed, interrupted
     outcome: str
     verified: bool = False
     steps: list[str] = field(default_factory=list)
@@ -88,7 +92,9 @@ class GraphRunner:
             incident_id=out["incident_id"], model=model, diagnosis=out["diagnosis"],
             proposal_id=proposal.id if proposal else None, postmortem=out.get("postmortem"),
             filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
-            tools_called=list(out.get("tools_called") or []), summary=out["signals"].summary)
+            tools_called=list(out.get("tools_called") or []), summary=out["signals"].summary,
+            tick=(out.get("tick") or {}).get("kind", "new"), notify=out.get("notify") or "",
+            note=(out.get("tick") or {}).get("note", ""), thread_id=f"triage-{incident}")
 
     def triage_verdict(self, model: str) -> str:
         """Triage ``model`` now and say in one line what it found (chat's start_triage tool)."""
@@ -101,11 +107,38 @@ class GraphRunner:
 
     # ---- proposals -----------------------------------------------------------------------------
     def file_proposal(self, proposal: Proposal) -> str:
-        """Put the proposal in the inbox and start its remediation thread, which pauses for approval."""
-        self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
-        self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
-                                      {"configurable": {"thread_id": proposal.id}}, context=self.ctx)
-        return f"proposal {proposal.id} filed for approval ({proposal.title})"
+        """Put the proposal in the inbox and start its remediation thread, which pauses for approval.
+
+        An incident has one pending proposal: one of the same kind already pending for it is refreshed instead
+        (same id, this one's window and evidence); one of another kind is superseded by this one."""
+        from graphs.proposal_refresh import refreshed
+
+        earlier = [r for r in self.ctx.approvals.pending(proposal.model)
+                   if proposal.incident_id and r.proposal.incident_id == proposal.incident_id]
+        same = next((r for r in earlier if r.proposal.kind == proposal.kind), None)
+        if same is not None:
+            new, changes = refreshed(self.ctx.approvals, same, proposal)
+            self.ctx.approvals.refresh(same.id, new, actor=self.ctx.actor, via=self.ctx.via, detail={
+                "incident": proposal.incident_id, "changes": changes})
+            # The thread executes the proposal in its state: move it there too, as a revision does, so it
+            # asks again (a fresh interrupt) with the refreshed proposal.
+            config = {"configurable": {"thread_id": same.thread_id or same.id}}
+            self.remediation_graph.update_state(config, {"proposal": new}, as_node="revise")  # type: ignore[arg-type]
+            self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[arg-type]  # to the interrupt
+                                          durability="sync")
+            message = f"proposal {same.id} refreshed ({', '.join(sorted(changes)) or 'nothing changed'})"
+        else:
+            self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
+            self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
+                                          {"configurable": {"thread_id": proposal.id}}, context=self.ctx,
+                                          durability="sync")
+            message = f"proposal {proposal.id} filed for approval ({proposal.title})"
+        for old in (r for r in earlier if r is not same):
+            self.ctx.approvals.supersede(old.id, by=same.id if same else proposal.id, actor=self.ctx.actor,
+                                         via=self.ctx.via, reason=f"incident {proposal.incident_id} now proposes "
+                                         f"a {proposal.kind}")
+            message += f"; {old.id} superseded"
+        return message
 
     def pending_request(self, proposal_id: str) -> dict[str, Any] | None:
         """The Agent-Inbox request the proposal's thread is paused on, or None if it is not paused."""
@@ -120,7 +153,7 @@ class GraphRunner:
         """Resume the proposal's thread with a person's answer; runs remediation to its end on accept."""
         record = self.ctx.approvals.get(proposal_id)
         if record.status != "pending":
-            raise ApprovalError(f"proposal {record.proposal.id} is {record.status}, not pending; nothing to answer")
+            raise ApprovalError(not_pending(record))
         if isinstance(response, Edit) and response.proposal is None:
             response = response.validated(record.proposal)  # raises ProposalEditError saying what is wrong
         if self.pending_request(record.proposal.id) is None:
@@ -130,14 +163,37 @@ class GraphRunner:
             {"accept": "answered-accept", "edit": "answered-edit", "response": "answered-response",
              "ignore": "answered-ignore"}[response.type], actor=response.by, via=response.via,
             proposal_id=record.proposal.id, detail={"args": response.args})
-        out = self.remediation_graph.invoke(Command(resume=response),
-                                            {"configurable": {"thread_id": record.thread_id}}, context=self.ctx)
-        paused = self.pending_request(record.proposal.id) is not None
+        out = self.remediation_graph.invoke(Command(resume=response), {"configurable": {"thread_id": record.thread_id}},
+                                            context=self.ctx, durability="sync")  # every step on disk before the next
+        return self.outcome_of(record.proposal.id, out)
+
+    def outcome_of(self, proposal_id: str, out: dict[str, Any]) -> RemediationOutcome:
+        """What a remediation run ended with (``out``: the graph's final values)."""
+        paused = self.pending_request(proposal_id) is not None
         return RemediationOutcome(
-            proposal_id=record.proposal.id, status="pending" if paused else out.get("status", "failed"),
+            proposal_id=proposal_id, status="pending" if paused else out.get("status", "failed"),
             outcome=out.get("outcome") or ("waiting for approval again" if paused else ""),
             verified=bool(out.get("verified")), steps=list(out.get("steps") or []), result=out.get("result") or {},
             comments=list(out.get("comments") or []))
+
+    # ---- after a crash (graphs.recovery) -------------------------------------------------------
+    def resume(self, proposal_id: str, *, by: str, via: str) -> RemediationOutcome:
+        """Take over an accepted/executing proposal a dead process left, or retry an interrupted one."""
+        from graphs.recovery import resume
+
+        return resume(self, proposal_id, by=by, via=via)
+
+    def abandon(self, proposal_id: str, *, by: str, via: str, reason: str = "") -> str:
+        """Give up an interrupted or stranded proposal (rolling back its canary); returns the outcome line."""
+        from graphs.recovery import abandon
+
+        return abandon(self, proposal_id, by=by, via=via, reason=reason)
+
+    def recover(self, *, via: str = "serve") -> list[Any]:
+        """Resume or mark interrupted every stranded proposal (what `opsagent serve` does on start)."""
+        from graphs.recovery import recover
+
+        return recover(self, via=via)
 
     # ---- chat ----------------------------------------------------------------------------------
     def chat(self, text: str, *, thread_id: str) -> tuple[str, str]:

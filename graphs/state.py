@@ -41,6 +41,9 @@ class TriageState(TypedDict, total=False):
     proposal: Proposal | None  # the drafted proposal, None when no action
     postmortem: str | None  # path of the post-mortem Markdown
     filed: str | None  # what filing the proposal said
+    ongoing: dict[str, Any] | None  # the model's active incident when this tick started (IncidentRecord JSON)
+    tick: dict[str, Any]  # what this tick means for that incident (agent.incident_ticks.Tick JSON)
+    notify: str  # why people should hear of this tick; "" when it is only recorded
 
 
 class RemediationState(TypedDict, total=False):
@@ -48,7 +51,8 @@ class RemediationState(TypedDict, total=False):
     source: str  # interface that filed it
     response: HumanResponse | None  # the latest answer
     comments: Annotated[list[str], operator.add]  # free-text responses, oldest first
-    status: str  # accepted, rejected, refused, executed, failed
+    status: str  # accepted, rejected, refused, executed, failed, interrupted
+    execution: dict[str, Any]  # graphs.execute.Execution as a dict: the phase reached, checkpointed per phase
     steps: Annotated[list[str], operator.add]  # what was executed, one line each
     result: dict[str, Any]  # ids and figures of the execution (version, run id, gate, canary)
     verified: bool  # the post-execution check passed

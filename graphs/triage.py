@@ -1,5 +1,9 @@
-"""The triage graph: gather signals in parallel → recall memory → investigate → diagnose → decide →
-draft the proposal → write the post-mortem → file the proposal for approval → record.
+"""The triage graph: gather signals in parallel → recall memory → investigate → diagnose → correlate with
+the model's active incident → draft the proposal → file it for approval → write the post-mortem → record.
+
+A tick that finds the cause of the model's active incident again updates that incident (its proposal
+refreshed, its post-mortem re-rendered) instead of opening another; ``agent.incident_ticks`` says when a
+tick opens, holds, re-labels or resolves one, and when people should hear of it.
 
 The proposal is filed into the approvals inbox, where its own remediation thread pauses on
 ``interrupt()`` until a person answers (see ``graphs.remediation``): one approval path for triage, chat,
@@ -18,6 +22,8 @@ from langgraph.runtime import Runtime
 from agent import policy
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis, TriageSignals
+from agent.incident_ticks import hhmm
+from agent.incidents import IncidentRecord
 from agent.memory import MemoryHit
 from graphs import llm_steps
 from graphs.nodes import brain_name, chat_model_of, ctx_of, event, usage_line
@@ -32,10 +38,13 @@ def start(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     ctx = ctx_of(runtime)
     until = ctx.clock()
     minutes = float(state.get("window_minutes") or ctx.settings.triage_window_minutes)
-    incident = state.get("incident_id") or f"inc-{uuid.uuid4().hex[:8]}"
+    active = ctx.incidents.active(state["model"])  # this tick may be one more of an ongoing incident
+    incident = active.id if active else (state.get("incident_id") or f"inc-{uuid.uuid4().hex[:8]}")
     span = f"{minutes * 60:.0f} s" if minutes < 2 else f"{minutes:.0f} min"
-    ctx.progress(f"triage of {state['model']}: the last {span}")
+    ctx.progress(f"triage of {state['model']}: the last {span}"
+                 + (f" (incident {active.id} is active since {hhmm(active.opened_at)})" if active else ""))
     return {"since": until - minutes * 60, "until": until, "window_minutes": minutes, "incident_id": incident,
+            "ongoing": active.model_dump(mode="json") if active else None,
             "timeline": [event(until, f"triage started via {ctx.via}")]}
 
 
@@ -61,7 +70,9 @@ def assemble_and_recall(state: TriageState, runtime: Runtime[OpsContext]) -> dic
     signals = signals_from(state["model"], state["since"], state["until"], state["monitor"], state["deploy"])
     if signals.findings:
         query = "; ".join(f"{f.kind} {f.subject}: {f.message}" for f in signals.findings)[:1000]
-        hits = [h for h in _recall(ctx, query, signals.model) if h.similarity >= RECALL_MIN_SIMILARITY]
+        # The active incident's own memory is this incident, not a similar past one.
+        hits = [h for h in _recall(ctx, query, signals.model)
+                if h.similarity >= RECALL_MIN_SIMILARITY and h.id != (state.get("ongoing") or {}).get("id")]
         signals.similar_incidents = hits
         if hits:
             ctx.progress(f"recalled {len(hits)} similar past incident(s): {', '.join(h.id for h in hits)}")
@@ -132,20 +143,37 @@ def _diagnosed(ctx: OpsContext, d: Diagnosis, **extra: Any) -> dict[str, Any]:
             **{k: v for k, v in extra.items() if v is not None}}
 
 
-def route_after_diagnosis(state: TriageState) -> Literal["draft", "report", "record"]:
-    d = state["diagnosis"]
-    if d.action != "none":
-        return "draft"
-    return "report" if d.detected else "record"
+def correlate(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    """What this tick means for the model's active incident: new, ongoing, a cause change held or adopted,
+    clearing, or resolved (``agent.incident_ticks.judge``)."""
+    from agent.incident_ticks import judge
+
+    ctx = ctx_of(runtime)
+    ongoing = IncidentRecord.model_validate(state["ongoing"]) if state.get("ongoing") else None
+    tick = judge(ongoing, state["diagnosis"], state["signals"], persist_ticks=ctx.settings.incident_clear_ticks)
+    if tick.touches_incident:
+        ctx.progress(f"incident {state['incident_id']}: {tick.note}")
+    return {"tick": tick.model_dump(mode="json"), "notify": tick.notify}
+
+
+def route_after_correlate(state: TriageState) -> Literal["draft", "report", "record"]:
+    if state["tick"]["kind"] not in ("new", "ongoing", "recause"):
+        return "record"  # nothing found, or a cause not (yet) the incident's: nothing to draft or re-render
+    return "draft" if state["diagnosis"].action != "none" else "report"
 
 
 def draft(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
+    from graphs.incident_record import adopt_pending, repropose_refusal
     from graphs.writing import draft_and_rewrite
 
     ctx = ctx_of(runtime)
+    if (why := repropose_refusal(ctx, state.get("ongoing"))) is not None:
+        ctx.progress(why)
+        return {"proposal": None, "timeline": [event(ctx.clock(), why)]}
     proposal, usage = draft_and_rewrite(ctx, state["signals"], state["diagnosis"], state["incident_id"])
     if proposal is None:
         return {"proposal": None}
+    proposal = adopt_pending(ctx, proposal)  # the incident's pending proposal of this kind, refreshed
     ctx.progress(f"drafted proposal {proposal.id}: {proposal.title}")
     return {"proposal": proposal, "usage": usage,
             "timeline": [event(ctx.clock(), f"proposal {proposal.id} drafted: {proposal.title}")]}
@@ -171,11 +199,10 @@ def file(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
 
 
 def record(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
-    from graphs.writing import record_incident
+    from graphs.incident_record import record_tick
 
     ctx = ctx_of(runtime)
-    record_incident(ctx, state)
-    return {}
+    return {"notify": record_tick(ctx, state)}
 
 
 def _recall(ctx: OpsContext, query: str, model: str) -> list[MemoryHit]:
@@ -188,7 +215,8 @@ def build_triage() -> StateGraph[TriageState, OpsContext, TriageState, TriageSta
     builder = StateGraph(TriageState, context_schema=OpsContext)
     for name, fn in (("start", start), ("monitor", monitor), ("deploys", deploys),
                      ("recall", assemble_and_recall), ("investigate", investigate), ("diagnose", diagnose),
-                     ("draft", draft), ("report", report), ("file", file), ("record", record)):
+                     ("correlate", correlate), ("draft", draft), ("report", report), ("file", file),
+                     ("record", record)):
         builder.add_node(name, fn)  # type: ignore[call-overload]
     builder.add_edge(START, "start")
     builder.add_edge("start", "monitor")  # the two gather branches run in parallel
@@ -196,10 +224,11 @@ def build_triage() -> StateGraph[TriageState, OpsContext, TriageState, TriageSta
     builder.add_edge(["monitor", "deploys"], "recall")
     builder.add_edge("recall", "investigate")
     builder.add_edge("investigate", "diagnose")
-    builder.add_conditional_edges("diagnose", route_after_diagnosis)
-    builder.add_edge("draft", "report")
-    builder.add_edge("report", "file")
-    builder.add_edge("file", "record")
+    builder.add_edge("diagnose", "correlate")
+    builder.add_conditional_edges("correlate", route_after_correlate)
+    builder.add_edge("draft", "file")  # filed before the post-mortem, which then names the proposal as filed
+    builder.add_edge("file", "report")
+    builder.add_edge("report", "record")
     builder.add_edge("record", END)
     return builder
 

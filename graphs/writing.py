@@ -66,9 +66,15 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
     from agent.reports import TimelineEvent, build_postmortem, save_postmortem
 
     signals, diagnosis, proposal = state["signals"], state["diagnosis"], state.get("proposal")
-    timeline = [TimelineEvent.model_validate(e) for e in state.get("timeline", [])]
-    pm = build_postmortem(signals, diagnosis, proposal, incident_id=state["incident_id"], timeline=timeline,
-                          usage=usage, links=links_for(ctx, signals), now=ctx.clock())
+    # An ongoing incident's post-mortem is re-rendered: its story so far (the incident's timeline, the
+    # decisions written into the last rendering) comes first, then this tick's.
+    story = [*(state.get("ongoing") or {}).get("timeline", []),
+             *([{"at": ctx.clock(), "event": state["tick"]["note"]}] if state.get("tick", {}).get("note") else [])]
+    earlier_decisions, decided = _earlier_decisions(ctx, state["incident_id"])
+    timeline = [TimelineEvent(at=e["at"], event=e["event"]) for e in [*story, *state.get("timeline", [])]]
+    pm = build_postmortem(signals, diagnosis, proposal, incident_id=state["incident_id"],
+                          timeline=timeline + decided, usage=usage, links=links_for(ctx, signals), now=ctx.clock())
+    pm.decisions = earlier_decisions + [d for d in pm.decisions if d not in earlier_decisions]
     spent: dict[str, int] = {}
     model = writer_model(ctx) if diagnosis.brain.startswith("llm") else None
     if model is not None:
@@ -79,29 +85,14 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
     return save_postmortem(ctx.layout, pm), spent
 
 
-def record_incident(ctx: OpsContext, state: TriageState) -> None:
-    """The incident in the store (for `opsagent incidents`) and in memory (for the next triage's recall)."""
-    d = state["diagnosis"]
-    if not d.detected:
-        ctx.progress("nothing wrong: no incident opened")
-        return
-    signals, proposal = state["signals"], state.get("proposal")
-    proposal_id = proposal.id if proposal else None
-    usage = state.get("usage") or {}
-    memory_text = (f"{signals.model}: {d.category} — {d.summary} Findings: "
-                   + "; ".join(f"{f.kind} {f.subject}" for f in signals.findings)
-                   + f". Action proposed: {d.action}.")
-    memory_id = ctx.memory.record("incident", memory_text, model=signals.model, memory_id=state["incident_id"],
-                                  metadata={"category": d.category, "action": d.action,
-                                            "culprit": ", ".join(d.culprit), "proposal": proposal_id or "",
-                                            "postmortem": state.get("postmortem") or "", "brain": d.brain})
-    from agent.llm import cost_usd
+def _earlier_decisions(ctx: OpsContext, incident_id: str) -> tuple[list[str], list[Any]]:
+    """The decisions an earlier rendering of this incident's post-mortem holds, and their timeline events."""
+    from agent.reports import load_postmortem
+    from agent.reports.postmortem_files import report_dir
 
-    cost = cost_usd(ctx.settings, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
-    ctx.incidents.open(
-        signals.model, id=state["incident_id"], window_since=signals.window_since,
-        window_until=signals.window_until, status="proposed" if proposal else "no_action", category=d.category,
-        culprit=d.culprit, action=d.action, summary=d.summary, brain=d.brain,
-        postmortem_path=state.get("postmortem"), proposal_id=proposal_id, memory_id=memory_id,
-        tokens_in=usage.get("input_tokens", 0), tokens_out=usage.get("output_tokens", 0), cost_usd=cost)
-    ctx.progress(f"incident {state['incident_id']} recorded (memory {memory_id})")
+    try:
+        old = load_postmortem(report_dir(ctx.layout, incident_id))
+    except (FileNotFoundError, ValueError):
+        return [], []
+    said = {d.split(" ", 1)[-1] for d in old.decisions}
+    return list(old.decisions), [e for e in old.timeline if e.event in said]

@@ -43,9 +43,11 @@ class OpsServer:
     stopped: list[str] = field(default_factory=list)  # jobs still running at the end of the grace
 
     def start_background(self) -> None:
-        """Start the scheduler (the web app is started by uvicorn)."""
+        """Start the scheduler (the web app is started by uvicorn), and take over in the background any
+        remediation a stopped process left unfinished (graphs.recovery)."""
         if self.scheduler is not None:
             self.scheduler.start()
+        self.dispatcher.recover_stranded()
 
     def stop(self) -> None:
         """Stop starting work, then give running triages and remediations the grace to finish."""

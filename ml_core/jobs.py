@@ -14,6 +14,7 @@ from ml_core.data.schema import TableSchema
 from ml_core.data.tables import Split, fingerprint, split_frame
 from ml_core.epoch_log import EpochLogger
 from ml_core.evaluation import classification_metrics
+from ml_core.failpoints import failpoint
 from ml_core.importance import IMPORTANCE_FILE, FeatureImportance, ImportanceError, permutation_importance
 from ml_core.model import TabularModel
 from ml_core.registry import Registry, VersionInfo
@@ -55,8 +56,10 @@ def measure_importance(model: TabularModel, test: pd.DataFrame, y: np.ndarray, s
 def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConfig, *, model_name: str,
                        schema: TableSchema, parent_version: str | None = None,
                        on_epoch: EpochCallback | None = None, run_name: str | None = None,
-                       with_baseline: bool = True) -> TrainJobResult:
+                       with_baseline: bool = True, tags: dict[str, str] | None = None) -> TrainJobResult:
     """Split, train, evaluate on the held-out test set, log everything and register a new version.
+
+    ``tags`` go on the MLflow run and the registered version (a retrain tags the proposal it was made for).
 
     With ``with_baseline`` a gradient-boosting baseline is fitted on the same split and its test AUC/F1
     are logged beside the model's (``baseline_test_auc``, ``baseline_test_f1``) and put in ``extra``."""
@@ -66,7 +69,7 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
         mlflow.log_params({**config.model_dump(), "model_name": model_name, "rows": len(data),
                            "train_rows": len(split.train), "data_fingerprint": fp,
                            "parent_version": parent_version or ""})
-        mlflow.set_tags({"data_fingerprint": fp, "opsagent.kind": "train"})
+        mlflow.set_tags({"data_fingerprint": fp, "opsagent.kind": "train", **(tags or {})})
 
         epoch_log = EpochLogger(registry.client, run.info.run_id)
 
@@ -79,6 +82,7 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
             result = train_model(split, config, schema, on_epoch=log_epoch)
         finally:
             epoch_log.flush()
+        failpoint("after_training")
         y = schema.labels_to_int(split.test[schema.label]).to_numpy()
         metrics = classification_metrics(y, result.model.predict_proba(split.test), result.model.threshold)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
@@ -98,7 +102,17 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
                                extra_files=extra_files)
         tags = {"data_fingerprint": fp, "training_run_id": run.info.run_id,
                 "parent_version": parent_version or "", "test_auc": f"{metrics['auc']:.4f}",
-                "test_f1": f"{metrics['f1']:.4f}"}
+                "test_f1": f"{metrics['f1']:.4f}", **(tags or {})}
         version: VersionInfo = registry.register(model_name, model_uri, tags)
     return TrainJobResult(model_name, version.version, run.info.run_id, fp, metrics, result, split, parent_version,
                           extra, importance and importance.model_copy(update={"version": version.version}))
+
+
+def end_orphan_runs(registry: Registry, tag: str, value: str) -> list[str]:
+    """Mark KILLED the MLflow runs tagged ``tag=value`` still RUNNING: a process that died while training left
+    them (a resumed remediation calls this before training again). Returns their run ids."""
+    runs = registry.client.search_runs([registry.experiment_id()],
+                                       filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'RUNNING'")
+    for run in runs:
+        registry.client.set_terminated(run.info.run_id, status="KILLED")
+    return [r.info.run_id for r in runs]

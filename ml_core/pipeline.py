@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ml_core.data.schema import TableSchema
-from ml_core.data.tables import customer_of
+from ml_core.data.tables import customer_of, fingerprint, split_frame
 from ml_core.data.validation import DataValidationError, validate_frame
 from ml_core.evaluation import EvaluationReport, evaluate
+from ml_core.failpoints import failpoint
 from ml_core.gate import GatePolicy, GateVerdict, gate
-from ml_core.jobs import TrainJobResult, train_and_register
+from ml_core.jobs import TrainJobResult, end_orphan_runs, train_and_register
 from ml_core.monitoring.plausibility import PlausibilityProblem, build_plausibility_profile, check_plausibility
 from ml_core.predlog import PredictionLog
-from ml_core.registry import CHALLENGER, CHAMPION, Registry, VersionInfo
+from ml_core.registry import CHALLENGER, CHAMPION, PROPOSAL_TAG, Registry, VersionInfo
 from ml_core.training import EpochCallback, TrainConfig
 
 Step = Callable[[str], None]
@@ -40,6 +42,8 @@ class RetrainRequest(BaseModel):
     config: TrainConfig = Field(default_factory=TrainConfig)
     policy: GatePolicy = Field(default_factory=GatePolicy)
     reason: str = ""
+    proposal_id: str = Field(default="", description="the approved proposal this retrain carries out: the version "
+                             "is tagged with it, and a retrain resumed after a crash reuses that version")
 
 
 class RetrainResult(BaseModel):
@@ -58,6 +62,11 @@ class RetrainResult(BaseModel):
     alias: str | None = Field(description="'challenger' when the gate passed, else None")
     ready_for_deploy: bool
     seconds: float
+    resumed: bool = Field(default=False, description="the version was registered before a crash; only re-gated")
+
+
+class ResumeConflictError(RuntimeError):
+    """A resumed retrain cannot go on safely (its window's data changed since the version was trained)."""
 
 
 class ImplausibleWindowError(DataValidationError):
@@ -130,8 +139,16 @@ def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResu
 
     Tags the version ``ready_for_deploy`` and ``gate``; a passing version becomes ``challenger``.
     """
+    return gate_version(registry, model_name, job.version, job.train.model, job.split.test, policy,
+                        champion=champion, on_step=on_step, schema=schema)
+
+
+def gate_version(registry: Registry, model_name: str, version: str, model: Any, holdout: pd.DataFrame,
+                 policy: GatePolicy, *, champion: VersionInfo | None = None, on_step: Step | None = None,
+                 schema: TableSchema) -> tuple[GateVerdict, EvaluationReport, EvaluationReport | None]:
+    """The gate on ``model`` (registered as ``version``) and its held-out rows; see ``gate_against_champion``.
+    Deterministic, so a resumed remediation may judge the same version again."""
     step = on_step or (lambda _msg: None)
-    holdout = job.split.test
     champion_report = None
     if champion is not None:
         # The champion must not be judged on rows it trained on: that would favour it unfairly.
@@ -144,15 +161,15 @@ def gate_against_champion(registry: Registry, model_name: str, job: TrainJobResu
             "too few to judge the two fairly. Retrain on data beyond the champion's own training rows (the spec's "
             "table, or a window of labelled production records)")
     step(f"evaluating the new version and the champion on the same {len(holdout)} held-out rows")
-    challenger_report = evaluate(job.train.model, holdout, schema)
+    challenger_report = evaluate(model, holdout, schema)
     if champion is not None:
         champion_report = evaluate(registry.load(model_name, champion.version), holdout, schema)
     verdict = gate(champion_report, challenger_report, policy)
     step("gate " + ("passed" if verdict.passed else "failed") + ": " + "; ".join(verdict.reasons))
-    registry.mark_ready(model_name, job.version, verdict.passed)
-    registry.set_tag(model_name, job.version, "gate", "passed" if verdict.passed else "failed")
+    registry.mark_ready(model_name, version, verdict.passed)
+    registry.set_tag(model_name, version, "gate", "passed" if verdict.passed else "failed")
     if verdict.passed:
-        registry.set_alias(model_name, CHALLENGER, job.version)
+        registry.set_alias(model_name, CHALLENGER, version)
     return verdict, challenger_report, champion_report
 
 
@@ -189,19 +206,55 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
             "no held-out row is unseen by the champion and the gate cannot judge the two fairly. Give a window of "
             "labelled production records, or the spec's table as reference")
 
-    step(f"training on {len(data)} rows")
-    job = train_and_register(registry, data, request.config, model_name=request.model_name, schema=schema,
-                             parent_version=champion.version if champion else None, on_epoch=on_epoch,
-                             run_name=f"retrain-{request.model_name}")
-    verdict, challenger_report, champion_report = gate_against_champion(
-        registry, request.model_name, job, request.policy, champion=champion, on_step=step, schema=schema)
-    alias = CHALLENGER if verdict.passed else None
+    done = _registered_for(registry, request)
+    if done is None:
+        step(f"training on {len(data)} rows")
+        tags = {PROPOSAL_TAG: request.proposal_id} if request.proposal_id else None
+        job = train_and_register(registry, data, request.config, model_name=request.model_name, schema=schema,
+                                 parent_version=champion.version if champion else None, on_epoch=on_epoch,
+                                 run_name=f"retrain-{request.model_name}", tags=tags)
+        failpoint("after_register")
+        version, run_id, fp, model, holdout = (job.version, job.run_id, job.data_fingerprint, job.train.model,
+                                               job.split.test)
+    else:
+        version, run_id, fp, model, holdout = _resume_registered(registry, request, done, data, schema, step)
+    verdict, challenger_report, champion_report = gate_version(
+        registry, request.model_name, version, model, holdout, request.policy, champion=champion, on_step=step,
+        schema=schema)
     if request.reason:
-        registry.set_tag(request.model_name, job.version, "retrain_reason", request.reason[:500])
+        registry.set_tag(request.model_name, version, "retrain_reason", request.reason[:500])
     return RetrainResult(
-        model_name=request.model_name, version=job.version, run_id=job.run_id,
-        parent_version=champion.version if champion else None, data_fingerprint=job.data_fingerprint,
+        model_name=request.model_name, version=version, run_id=run_id,
+        parent_version=champion.version if champion else None, data_fingerprint=fp,
         rows_reference=0 if ref is None else len(ref), rows_window=len(window),
         challenger_metrics=challenger_report.overall, champion_metrics=champion_report.overall if champion_report
-        else None, verdict=verdict, alias=alias, ready_for_deploy=verdict.passed,
-        seconds=time.perf_counter() - start)
+        else None, verdict=verdict, alias=CHALLENGER if verdict.passed else None, ready_for_deploy=verdict.passed,
+        seconds=time.perf_counter() - start, resumed=done is not None)
+
+
+def _registered_for(registry: Registry, request: RetrainRequest) -> VersionInfo | None:
+    """The version an earlier, crashed run of this proposal's retrain registered; None to train (and then
+    the MLflow runs a crash left RUNNING are marked KILLED, so the tracking UI does not show them as live)."""
+    if not request.proposal_id:
+        return None
+    found = registry.versions_for_proposal(request.model_name, request.proposal_id)
+    if not found:
+        end_orphan_runs(registry, PROPOSAL_TAG, request.proposal_id)
+        return None
+    return found[0]
+
+
+def _resume_registered(registry: Registry, request: RetrainRequest, done: VersionInfo, data: pd.DataFrame,
+                       schema: TableSchema, step: Step) -> tuple[str, str, str, Any, pd.DataFrame]:
+    """Re-derive the held-out rows of a version trained before a crash: the same data and seed give the same
+    split. If the window's data changed since (labels arrived), the held-out rows could hold training rows of
+    the version, and a gate on them would favour it: refuse instead."""
+    fp = fingerprint(data)
+    if done.tags.get("data_fingerprint") != fp:
+        raise ResumeConflictError(
+            f"v{done.version} was trained for proposal {request.proposal_id} before the process stopped, but the "
+            "window's data has changed since (new labels or records), so its held-out rows cannot be rebuilt "
+            "for a fair gate; abandon this proposal and triage again for a fresh one")
+    step(f"resuming: v{done.version} was already trained and registered for this proposal; judging it again")
+    holdout = split_frame(data, schema, seed=request.config.seed).test
+    return done.version, done.run_id or "", fp, registry.load(request.model_name, done.version), holdout

@@ -19,6 +19,7 @@ from ml_core.paths import HomeLayout
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 READY_TAG = "ready_for_deploy"
+PROPOSAL_TAG = "opsagent.proposal"  # the approved proposal a version was made for: a resumed remediation finds it
 EXPERIMENT = "opsagent"
 
 
@@ -93,6 +94,10 @@ class Registry:
 
     def models(self) -> list[str]:
         return sorted(m.name for m in self.client.search_registered_models())
+
+    def versions_for_proposal(self, name: str, proposal_id: str) -> list[VersionInfo]:
+        """The versions registered for one approved proposal (tag ``opsagent.proposal``), oldest first."""
+        return [v for v in self._safe_versions(name) if v.tags.get(PROPOSAL_TAG) == proposal_id]
 
     def version(self, name: str, version: str | int) -> VersionInfo:
         try:

@@ -1,4 +1,4 @@
-"""`opsagent approvals list|show|approve|edit|respond|reject` — the approvals inbox in the terminal."""
+"""`opsagent approvals list|show|approve|edit|respond|reject|resume|abandon` — the approvals inbox in the terminal."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def list_(all_: bool = typer.Option(False, "--all", help="also answered, expired
     store = _store()
     store.expire_due(store.clock(), via="cli")
     records = store.list(model=model) if all_ else store.list(status="pending", model=model)
+    for r in store.stranded() + store.list(status="interrupted", model=model):
+        if model in (None, r.proposal.model):
+            console.print(f"[yellow]{r.id} is {r.status}[/] but no process is running it (it stopped mid-way): "
+                          f"`opsagent approvals resume {r.id}` goes on from its last step, "
+                          f"`opsagent approvals abandon {r.id}` gives it up")
     if not records:
         console.print("no pending proposals" + ("" if all_ else " (use --all for answered ones)"))
         return
@@ -144,3 +149,34 @@ def reject(proposal_id: str = typer.Argument(..., help="proposal id (a unique pr
            reason: str = typer.Option("", "--reason", "-r", help="why; kept in the audit log and memory")) -> None:
     """Reject (Agent-Inbox 'ignore') the proposal: nothing is executed, the decision is remembered."""
     _answer(proposal_id, "ignore", reason or None)
+
+
+@app.command("resume")
+def resume(proposal_id: str = typer.Argument(..., help="proposal id (a unique prefix is enough)")) -> None:
+    """Take over a proposal whose process died while it ran (left accepted or executing), or retry an
+    interrupted one: it goes on from its last checkpointed step, never repeating a finished one (one registered
+    version, one routing change). `opsagent serve` does this by itself on start."""
+    with agent_runner() as runner:
+        record = runner.ctx.approvals.get(proposal_id)
+        console.rule(f"[bold]resume {record.proposal.id}: {record.proposal.title}")
+        out = runner.resume(record.proposal.id, by=whoami(), via="cli")
+    colour = {"executed": "green"}.get(out.status, "red")
+    console.print(f"[{colour}]{out.status}[/]: {out.outcome}")
+    if out.status == "executed":
+        console.print(f"  verified: {'yes' if out.verified else 'no'}")
+    if out.status not in ("executed", "pending"):
+        raise typer.Exit(1)
+
+
+@app.command("abandon")
+def abandon(proposal_id: str = typer.Argument(..., help="proposal id (a unique prefix is enough)"),
+            reason: str = typer.Option("", "--reason", "-r", help="why; kept in the audit log"),
+            yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation")) -> None:
+    """Give up an interrupted proposal (or one a dead process left executing): its canary, if still routed, is
+    rolled back and it ends as failed. Triage again for a fresh proposal."""
+    if not yes and not typer.confirm(f"abandon proposal {proposal_id}?"):
+        raise typer.Exit(1)
+    with agent_runner() as runner:
+        record = runner.ctx.approvals.get(proposal_id)
+        line = runner.abandon(record.proposal.id, by=whoami(), via="cli", reason=reason)
+    console.print(f"[yellow]failed[/]: {line}")

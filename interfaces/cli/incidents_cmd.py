@@ -23,21 +23,31 @@ def _store():  # type: ignore[no-untyped-def]
 
 @app.command("list")
 def list_(model: str | None = typer.Option(None, help="only this model's incidents"),
-          limit: int = typer.Option(20, min=1, max=500, help="how many, newest first")) -> None:
-    """Incidents, newest first."""
+          limit: int = typer.Option(20, min=1, max=500, help="how many, newest first"),
+          active: bool = typer.Option(False, "--active", help="only incidents still being watched (not resolved "
+                                      "or closed)")) -> None:
+    """Incidents, newest first: status, how many scheduled ticks found each, and when one last did."""
     with _store() as store:
         found = store.list(model=model, limit=limit)
+    if active:
+        found = [i for i in found if i.is_active]
     if not found:
-        console.print("no incidents yet — `opsagent triage` opens one when it finds a problem")
+        console.print("no active incidents" if active else
+                      "no incidents yet — `opsagent triage` opens one when it finds a problem")
         return
     table = Table(title="incidents")
     table.add_column("id", no_wrap=True)
-    for col in ("opened", "model", "status", "category", "action", "proposal", "brain"):
+    for col in ("opened", "model", "status", "ticks", "last seen", "category", "action", "proposal", "brain"):
         table.add_column(col, overflow="fold")
     for i in found:
-        table.add_row(i.id, datetime.fromtimestamp(i.opened_at, UTC).strftime("%Y-%m-%d %H:%M"), i.model, i.status,
-                      i.category, i.action, i.proposal_id or "-", i.brain)
+        status = i.status + (f" ({i.clear_ticks} quiet)" if i.is_active and i.clear_ticks else "")
+        table.add_row(i.id, _when(i.opened_at), i.model, status, str(i.ticks), _when(i.last_seen), i.category,
+                      i.action, i.proposal_id or "-", i.brain)
     console.print(table)
+
+
+def _when(at: float | None) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M") if at is not None else "-"
 
 
 @app.command("show")
@@ -51,3 +61,8 @@ def show(incident_id: str = typer.Argument(..., help="incident id (a unique pref
         console.print(f"[dim]{path}[/]")
     else:
         console.print(f"{incident.id} [{incident.status}] {incident.category} → {incident.action}: {incident.summary}")
+    if incident.timeline:  # what the scheduled ticks added since the post-mortem was written
+        console.print(f"[bold]{incident.status}[/], found by {incident.ticks} tick(s), last seen "
+                      f"{_when(incident.last_seen)} UTC; latest: {incident.figures or '-'}")
+        for e in incident.timeline[-10:]:
+            console.print(f"  {_when(e['at'])}  {e['event']}", markup=False, highlight=False)

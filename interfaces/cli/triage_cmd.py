@@ -27,6 +27,8 @@ def triage(model: str | None = typer.Argument(None, help="registered model (defa
     colour = "red" if d.detected else "green"
     console.print(f"[{colour}]{'INCIDENT' if d.detected else 'OK'}[/] {out.incident_id} — brain: {d.brain}")
     console.print(f"  {out.summary}")
+    if out.tick not in ("new", "quiet") and out.note:  # a tick of the model's active incident
+        console.print(f"  incident {out.incident_id} ({out.tick}): {out.note}", markup=False)
     if d.detected:
         console.print(f"  category: {d.category}; culprit: {', '.join(d.culprit) or '-'}; action: {d.action}")
         console.print(f"  {d.summary}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from agent.approvals import ApprovalError, ProposalRecord
+from agent.approvals import ApprovalError, ProposalRecord, not_pending
 from agent.context import OpsContext, SharedHandles
 from agent.proposals import Accept, Edit, HumanResponse, ProposalEditError, Respond
 from agent.settings import Settings
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 # Builds the context a job runs with: (settings, actor, via). Tests swap it to replay canary traffic or inject a
 # scripted LLM; `opsagent serve` gives the scheduler the same factory.
 ContextFactory = Callable[[Settings, str, str], OpsContext]
+# Ticks of an active incident that change nothing people were told, unless they carry a change.
+_RECORD_ONLY = frozenset({"ongoing", "hold", "clearing"})
 _VERBS = {"accept": "approved", "edit": "edited and approved", "response": "answered", "ignore": "rejected"}
 
 
@@ -170,13 +172,22 @@ class Dispatcher:
         job.message = self._publish_run(record, actor=job.actor).text
 
     def on_scheduled_run(self, record: RunRecord) -> None:
-        """The scheduler's ``on_result``: a scheduled triage's outcome goes to the subscribers."""
+        """The scheduler's ``on_result``: a scheduled triage's outcome goes to the subscribers when it changed
+        something people were told (a new incident, its cause or severity, a new proposal, its resolution).
+        A tick that only found an ongoing incident again, or counted a quiet tick towards resolving it, is in
+        the run log and the incident's timeline, and sends nothing."""
+        if record.status != "failed" and record.tick in _RECORD_ONLY and not record.change:
+            logger.info("scheduled triage of %s: %s (recorded, not announced)", record.model, record.detail)
+            return
         self._publish_run(record, actor="scheduler")
 
     def _publish_run(self, record: RunRecord, *, actor: str) -> Event:
         kind: EventKind
-        if record.status == "incident":
-            kind, text = "incident", f"{record.model}: {record.detail}"
+        if record.tick == "resolved":
+            kind, text = "resolved", f"{record.model}: {record.detail}"
+        elif record.status == "incident":
+            kind, text = "incident", f"{record.model}: " + (f"{record.change} — " if record.tick not in ("new", "")
+                                                            and record.change else "") + record.detail
         elif record.status == "ok":
             kind, text = "quiet", f"{record.model}: nothing to report ({record.detail})"
         else:
@@ -227,7 +238,7 @@ class Dispatcher:
                          incident_id=record.proposal.incident_id)
             raise self.approvers.refusal(response.by, response.via)
         if record.status != "pending":
-            raise DispatchError(f"proposal {pid} is {record.status}, not pending; nothing to answer")
+            raise DispatchError(not_pending(record))
         if self.pool.running_for(pid):
             raise DispatchError(f"proposal {pid} is already being answered; wait for that to finish")
         return record
@@ -243,6 +254,27 @@ class Dispatcher:
         self._announce("remediation" if isinstance(response, Accept | Edit) else "answered", job.message,
                      via=response.via, actor=response.by, model=record.proposal.model, proposal_id=job.proposal_id,
                      incident_id=record.proposal.incident_id, status=out.status, steps=tuple(out.steps))
+
+    # ---- after a crash ---------------------------------------------------------------------------
+    def recover_stranded(self) -> Job:
+        """In the background: resume (or mark interrupted) what a dead process left executing (graphs.recovery);
+        each proposal taken over is announced like a remediation."""
+        job = Job(id=new_job_id(), kind="recover", actor="opsagent", via="serve", started_at=self.clock(),
+                  message="looking for remediations a stopped process left unfinished")
+        return self.pool.submit(job, lambda: self._run_recover(job))
+
+    def _run_recover(self, job: Job) -> None:
+        from graphs.runner import GraphRunner
+
+        with self.job_context("opsagent", "serve") as ctx, GraphRunner(ctx) as runner:
+            found = runner.recover(via="serve")
+        for item in found:
+            record = self._store_ctx.approvals.get(item.proposal_id)
+            self._announce("remediation", f"{item.proposal_id} {item.action} after a restart: {item.detail}",
+                           via="serve", actor="opsagent", model=record.proposal.model, proposal_id=item.proposal_id,
+                           incident_id=record.proposal.incident_id, status=record.status)
+        job.message = (f"{len(found)} unfinished remediation(s) taken over: "
+                       + ", ".join(f"{i.proposal_id} {i.action}" for i in found)) if found else "nothing unfinished"
 
     def _job_failed(self, job: Job) -> None:
         if job.kind == "answer":

@@ -12,8 +12,8 @@ from typing import Literal
 
 logger = logging.getLogger(__name__)
 
-EventKind = Literal["incident", "quiet", "triage_failed", "remediation_started", "remediation", "answered",
-                    "refused"]
+EventKind = Literal["incident", "resolved", "quiet", "triage_failed", "remediation_started", "remediation",
+                    "answered", "refused"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from interfaces.dispatch.errors import DispatchError
 
 logger = logging.getLogger(__name__)
 
-JobKind = Literal["triage", "answer"]
+JobKind = Literal["triage", "answer", "recover"]
 JobStatus = Literal["running", "done", "failed"]
 
 

@@ -93,10 +93,13 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
     except Exception as exc:
         with RunLog(ctx.layout.schedules_db, clock=ctx.clock) as log:
             return failed(log, model, ctx.via, started, exc)
+    # A tick of an ongoing incident (found again, clearing, resolved) says what it added to its timeline.
+    detail = out.diagnosis.summary if out.diagnosis.detected else out.summary
     record = RunRecord(model=model, started_at=started, finished_at=ctx.clock(),
                        status="incident" if out.diagnosis.detected else "ok", via=ctx.via,
-                       incident_id=out.incident_id, proposal_id=out.proposal_id, postmortem=out.postmortem,
-                       detail=out.diagnosis.summary if out.diagnosis.detected else out.summary)
+                       incident_id=out.incident_id, proposal_id=out.proposal_id,
+                       postmortem=out.postmortem, detail=detail if out.tick in ("new", "quiet") else
+                       f"{out.incident_id}: {out.note}", tick=out.tick, change=out.notify)
     with RunLog(ctx.layout.schedules_db, clock=ctx.clock) as log:
         log.append(record)
     logger.info("triage of %s (%s): %s %s", model, ctx.via, record.status, record.incident_id)

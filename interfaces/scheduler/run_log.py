@@ -33,6 +33,9 @@ scheduled_runs = sa.Table(
     sa.Column("proposal_id", sa.Text),
     sa.Column("postmortem", sa.Text),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    # Added later (the Store adds them to older files): what the run meant for the model's active incident.
+    sa.Column("tick", sa.Text, nullable=False, server_default=""),
+    sa.Column("change", sa.Text, nullable=False, server_default=""),
     sa.Index("scheduled_runs_model", "model", "id"),
     sqlite_autoincrement=True,
 )
@@ -52,6 +55,8 @@ class RunRecord:
     proposal_id: str | None = None
     postmortem: str | None = None
     detail: str = ""
+    tick: str = ""  # new, ongoing, hold, recause, clearing, resolved or quiet (agent.incident_ticks); "" failed
+    change: str = ""  # what changed for people (new incident, cause, severity, resolved); "" = recorded only
 
 
 _FIELDS = [f.name for f in dataclasses.fields(RunRecord)]  # the columns a record reads back, in its order

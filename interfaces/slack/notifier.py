@@ -59,6 +59,18 @@ class SlackNotifier:
             self.client.chat_postMessage(channel=self.channel, text=f":warning: {truncate(event.text, 2900)}")
         elif event.kind in _THREADED:
             self._threaded(event)
+        elif event.kind == "resolved":
+            self._resolved(event)
+
+    def _resolved(self, event: Event) -> None:
+        """An incident closed itself: said in its thread and shown in the channel, as its opening was."""
+        assert self.channel is not None
+        text = f":large_green_circle: {truncate(event.text, 2900)}"
+        thread = self.threads.find(event.incident_id, None)
+        if thread is None:
+            self.client.chat_postMessage(channel=self.channel, text=text)
+        else:
+            self.client.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, text=text, reply_broadcast=True)
 
     def _incident(self, event: Event) -> None:
         assert self.channel is not None

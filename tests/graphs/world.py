@@ -30,11 +30,20 @@ class World:
     drift_since: float
 
 
-def make_ctx(layout: HomeLayout, **overrides) -> OpsContext:
+def make_ctx(layout: HomeLayout, *, actor: str = "tester", **overrides) -> OpsContext:
     settings = Settings(home=layout.home, canary_watch_s=0, canary_min_requests=5,
                         **{k: v for k, v in overrides.items() if k in Settings.model_fields})
     extra = {k: v for k, v in overrides.items() if k not in Settings.model_fields}
-    return OpsContext(settings, via="test", actor="tester", **extra)
+    return OpsContext(settings, via="test", actor=actor, **extra)
+
+
+def canary_replay(seed: int, requests: int = 40):
+    """A canary watch that replays ``requests`` drifted requests at the service (ctx.canary_traffic)."""
+    from ml_core.data.churn import load_churn
+
+    pool = split_frame(load_churn(), CHURN_SCHEMA).test
+    scenario = load_scenario("covariate_drift").model_copy(update={"requests": requests, "seed": seed})
+    return lambda url, _seconds: run_traffic(url, scenario, pool, schema=CHURN_SCHEMA)
 
 
 def start_ready(layout, registry, version: str):

@@ -168,3 +168,19 @@ def test_mrkdwn_cuts_long_text_and_keeps_it_readable():
     text = mrkdwn(long, limit=2900)
     assert len(text) <= 2900 and text.startswith("*Title*") and text.endswith("…")
     assert "• item 0 with *bold* words" in text
+
+
+def test_an_ongoing_tick_posts_nothing_and_the_resolution_replies_in_the_incident_thread(world, standin):
+    dispatcher, _client, _pm = world
+    _incident(dispatcher, "inc-slk9", None, None)
+    root = standin.wait_for("chat.postMessage", lambda c: "inc-slk9" in json.dumps(c.args.get("blocks")),
+                            channel=CHANNEL)
+    now = time.time()
+    calls = len(standin.of("chat.postMessage"))
+    for tick, change in (("ongoing", ""), ("clearing", ""), ("resolved", "resolved after 3 quiet ticks")):
+        dispatcher.on_scheduled_run(RunRecord(
+            model="churn", started_at=now, finished_at=now, status="ok" if tick != "ongoing" else "incident",
+            via="scheduler", incident_id="inc-slk9", detail=f"inc-slk9: {tick}", tick=tick, change=change))
+    reply = standin.wait_for("chat.postMessage", lambda c: "inc-slk9: resolved" in c.args.get("text", ""))
+    assert reply.args["thread_ts"] == root.answer["ts"] and reply.args["reply_broadcast"] in (True, "true", "1")
+    assert len(standin.of("chat.postMessage")) == calls + 1  # the ongoing and clearing ticks posted nothing
