@@ -39,7 +39,8 @@ class TrafficResult:
 
     def summary(self) -> dict[str, object]:
         return {"scenario": self.scenario, "requests": self.sent, "ok": self.ok, "rejected": self.rejected,
-                "rejected_records": self.rejected_records, "failed": self.failed, "records": self.records, "fallbacks": self.fallbacks,
+                "rejected_records": self.rejected_records, "failed": self.failed, "records": self.records,
+                "fallbacks": self.fallbacks,
                 "versions": self.versions, "labels_pending": len(self.pending_labels),
                 "seconds": round(self.finished - self.started, 2)}
 
