@@ -34,17 +34,26 @@ from ml_core.spec.data import load_spec_data
 from ml_core.training import TrainConfig
 
 
-def quiet_home(root: Path, predictions: int, epochs: int) -> HomeLayout:
-    """A home with churn's champion and ``predictions`` quiet, labelled predictions in the last 30 minutes."""
+def train_champion(root: Path, epochs: int) -> HomeLayout:
+    """A home whose registry holds churn trained for ``epochs``, champion and ready."""
     spec = builtin_spec("churn")
     layout = HomeLayout(root).ensure()
     registry = Registry(layout)
-    data = load_spec_data(spec)
-    job = train_and_register(registry, data, TrainConfig(epochs=epochs, exclude_columns=("state",)),
+    job = train_and_register(registry, load_spec_data(spec), TrainConfig(epochs=epochs, exclude_columns=("state",)),
                              model_name="churn", schema=spec.schema, with_baseline=False)
     registry.set_alias("churn", CHAMPION, job.version)
     registry.mark_ready("churn", job.version)
-    model = registry.load("churn", job.version)
+    return layout
+
+
+def quiet_home(root: Path, predictions: int, epochs: int) -> HomeLayout:
+    """A home with churn's champion and ``predictions`` quiet, labelled predictions in the last 30 minutes."""
+    spec = builtin_spec("churn")
+    layout = train_champion(root, epochs)
+    registry = Registry(layout)
+    data = load_spec_data(spec)
+    version = registry.alias("churn", CHAMPION).version
+    model = registry.load("churn", version)
     held_out = split_frame(data, spec.schema).test
     rows = held_out.sample(predictions, replace=True, random_state=0).reset_index(drop=True)
     scores = model.predict_proba(rows)
@@ -52,7 +61,7 @@ def quiet_home(root: Path, predictions: int, epochs: int) -> HomeLayout:
     features = rows[spec.schema.feature_names].to_dict("records")
     now = time.time()
     ts = np.sort(now - 1800 + 1800 * np.random.default_rng(0).random(predictions))
-    log_rows = [PredictionRow(f"q{i}", f"r{i}", float(ts[i]), "churn", job.version, "champion", None, None,
+    log_rows = [PredictionRow(f"q{i}", f"r{i}", float(ts[i]), "churn", version, "champion", None, None,
                               float(scores[i]), int(scores[i] >= model.threshold), 12.0, features[i])
                 for i in range(predictions)]
     with PredictionLog(layout.predictions_db("churn")) as log:

@@ -20,16 +20,16 @@ one machine's disk).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -112,20 +112,37 @@ def write_segment(directory: Path, table: pa.Table) -> str:
 
 
 def read_segments(directory: Path, manifest: Sequence[Segment], since: float | None, until: float | None,
-                  columns: Sequence[str] | None) -> pd.DataFrame | None:
-    """The sealed rows in [since, until) as one frame (``columns``: the log columns wanted; None: all, features
-    expanded); None when no segment meets the window."""
+                  columns: Sequence[str] | None) -> Iterator[pa.Table]:
+    """The sealed rows in [since, until), one table per segment that meets the window, read one at a time (so
+    a caller converting each holds one segment's Arrow buffers at once); ``columns``: the log columns wanted,
+    ``features`` for every feature column; None: all."""
     meets = [s for s in manifest if (since is None or s.ts_max >= since) and (until is None or s.ts_min < until)]
-    if not meets:
-        return None
     filters = [f for f in (("ts", ">=", since) if since is not None else None,
                            ("ts", "<", until) if until is not None else None) if f]
-    tables = []
     for s in meets:
         path = directory / s.file
-        tables.append(pq.read_table(path, columns=_wanted(pq.read_schema(path).names, columns),
-                                    filters=filters or None))
-    return _to_frame(tables)
+        yield pq.read_table(path, columns=_wanted(pq.read_schema(path).names, columns), filters=filters or None)
+
+
+def segment_frames(tables: Iterable[pa.Table]) -> list[pd.DataFrame]:
+    """Each segment table as a pandas frame, features under their own names."""
+    return [_frame(t) for t in tables]
+
+
+def join_labels(frames: list[pd.DataFrame], labels: Sequence[tuple[str, int]]) -> list[pd.DataFrame]:
+    """Each frame inner-joined with the labels (record id, label) on record id, the label as ``actual``: one hash
+    index of the labels, looked up by every segment."""
+    if not frames:
+        return []
+    table = pd.DataFrame.from_records(labels, columns=["record_id", "actual"])
+    index, actual = pd.Index(table["record_id"], dtype=object), table["actual"].to_numpy(np.int64)
+    out = []
+    for f in frames:
+        pos = index.get_indexer(f["record_id"])
+        keep = pos >= 0
+        f = f.loc[keep]
+        out.append(f.assign(actual=actual[pos[keep]]))
+    return out
 
 
 def _wanted(names: list[str], columns: Sequence[str] | None) -> list[str]:
@@ -136,29 +153,27 @@ def _wanted(names: list[str], columns: Sequence[str] | None) -> list[str]:
     return [c for c in names if c in columns or (features and c.startswith(FEATURE_PREFIX))]
 
 
-def _to_frame(tables: list[pa.Table]) -> pd.DataFrame:
-    # A column typed differently in two segments (text in one, numbers in another) is joined in pandas instead.
-    with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
-        tables = [pa.concat_tables(tables, promote_options="permissive")]
-    frames = [_pandas(t) for t in tables]
-    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    if RAW_FEATURES in df.columns:  # the rare untyped segment: its rows' features parsed as before
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """One segment as pandas, features under their own names (an untyped segment's JSON parsed as before)."""
+    df = _pandas(table)
+    if RAW_FEATURES in df.columns:
         raw = df.pop(RAW_FEATURES)
-        has = raw.notna()
-        parsed = pd.DataFrame.from_records([json.loads(t) for t in raw[has]], index=raw.index[has])
-        for c in parsed.columns:
-            target = FEATURE_PREFIX + c
-            df[target] = parsed[c] if target not in df.columns else df[target].where(~has, parsed[c])
-    return df.rename(columns={c: c[len(FEATURE_PREFIX):] for c in df.columns if c.startswith(FEATURE_PREFIX)})
+        if len(raw):
+            parsed = pd.DataFrame.from_records([json.loads(t) for t in raw], index=raw.index)
+            df = pd.concat([df, parsed.add_prefix(FEATURE_PREFIX)], axis=1)
+    df.columns = [c[len(FEATURE_PREFIX):] if c.startswith(FEATURE_PREFIX) else c for c in df.columns]  # no copy
+    return df
 
 
 def _pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow to pandas with text as Python strings, low-cardinality text sharing one string object per value."""
+    """Arrow to pandas with text as Python strings (None for null), as the JSON path gives them; low-cardinality
+    text shares one string object per distinct value (8 bytes a row, not 60)."""
     for i, field in enumerate(table.schema):
         if pa.types.is_string(field.type) and field.name not in IDENTIFIERS and field.name != RAW_FEATURES:
             table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
     df = table.to_pandas()
     for c in df.columns:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
-            df[c] = df[c].astype(object).where(df[c].notna(), None)
+            values = np.array([*df[c].cat.categories, None], dtype=object)  # code -1 (null) takes the last: None
+            df[c] = values[df[c].cat.codes.to_numpy()]
     return df

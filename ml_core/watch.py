@@ -28,6 +28,8 @@ from ml_core.registry import CHAMPION, Registry, RegistryError
 from ml_core.version_cache import VersionCache
 
 REFERENCE_FILE = "reference.parquet"
+# The log columns the check reads (and features): not the per-row ids, 120 MB of Python strings on 1M rows.
+CHECK_COLUMNS = ("ts", "version", "role", "fallback_reason", "intended_version", "score", "label", "latency_ms")
 # Champions kept loaded (model, reference rows, scores, profiles): a few MB each for tables of a few thousand
 # rows. 32 covers the models one machine watches on a five-minute schedule without reloading each tick, and
 # bounds what a long-running ``opsagent serve`` holds however many versions it sees over weeks.
@@ -138,7 +140,7 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
     since = since if since is not None else until - minutes * 60
     ref = reference or load_reference(registry, model_name, schema)
     with PredictionLog(layout.predictions_db(model_name)) as log:
-        window = log.predictions(since, until)
+        window = log.predictions(since, until, columns=CHECK_COLUMNS)
         labelled = log.labelled(since, until)
         rejections = log.rejections(since, until)
     reference_metrics = registry.version(model_name, ref.version).test_metrics
