@@ -7,7 +7,8 @@ One home gets churn trained and registered as champion. For each size the log is
 predictions over the last hour (rows of churn's table drawn with replacement, scored by the champion, half of
 them labelled), written in requests of 50,000 rows and sealed as a serving day would be (the seal time is
 printed: it is paid once per row, spread over the ticks that see the rows arrive). The check runs in a fresh
-subprocess per size, so its peak resident memory (``getrusage`` max RSS) is its own; "base" is that process's
+subprocess per size, so its peak resident memory (``VmHWM``, the high-water mark of its own address space;
+``getrusage``'s max RSS would carry the parent's over ``exec``) is its own; "base" is that process's
 peak before the check (Python, torch, the champion, its reference and profiles loaded, as a tick of
 ``opsagent serve`` finds them cached), "peak" after it. The peer reads
 the same rows from a log that was never sealed, parsing each row's JSON features as the log did before Step 8.
@@ -85,14 +86,23 @@ def child(home: str, model: str, since: float, until: float, row_only: bool) -> 
     schema = builtin_spec("churn").schema
     reference = load_reference(registry, "churn", schema)
     monitoring_profiles(reference, schema)  # as a scheduled tick finds them: cached with the champion
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mb()
     t = time.perf_counter()
     watched = check_window(layout, registry, model, since=since, until=until, reference=reference,
                            write_report=False, schema=schema)
     seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "base_mb": base, "peak_mb": peak, "rows": watched.result.n_rows,
                       "status": watched.result.status}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux ``VmHWM``; ``getrusage`` elsewhere)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(layout: HomeLayout, model: str, now: float, row_only: bool) -> dict:
