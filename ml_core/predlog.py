@@ -24,6 +24,7 @@ from ml_core.predlog_segments import (
     SEGMENT_MAX_ROWS,
     arrow_rows,
     join_labels,
+    oldest_first,
     read_manifest,
     read_segments,
     sealed_up_to,
@@ -161,7 +162,7 @@ class PredictionLog(Handle):
             tail = pd.concat([tail, feats], axis=1)
         elif "features" in tail:
             tail = tail.drop(columns=["features"])
-        return _joined(segment_frames(sealed), tail)
+        return oldest_first(segment_frames(sealed), tail)
 
     def rejections(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Rejected requests in [since, until), oldest first."""
@@ -175,7 +176,7 @@ class PredictionLog(Handle):
         sealed, tail = self._read(_window(q, predictions_table, since, until), since, until, LABELLED_COLUMNS)
         frames = [f.rename(columns={"label": "predicted"})[list(tail.columns)]
                   for f in self._with_labels(segment_frames(sealed))]
-        return _joined(frames, tail)
+        return oldest_first(frames, tail)
 
     def labelled_features(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Features of labelled predictions in the window plus their actual label: training data."""
@@ -191,7 +192,7 @@ class PredictionLog(Handle):
             tail = tail.drop(columns=["features"])
         frames = [f[["record_id", "ts", "actual"] + [c for c in f.columns if c not in ("record_id", "ts", "actual")]]
                   for f in self._with_labels(segment_frames(sealed))]
-        return _joined(frames, tail).drop(columns=["ts"])
+        return oldest_first(frames, tail).drop(columns=["ts"])
 
     def count(self) -> int:
         """How many predictions the log holds."""
@@ -279,25 +280,6 @@ def _driver(conn: sa.Connection) -> Any:
 def _rowid_after(rowid: int) -> sa.ColumnElement[bool]:
     """Rows of the SQLite tail: after the last sealed rowid."""
     return sa.literal_column("predictions.rowid") > rowid
-
-
-def _joined(sealed: list[pd.DataFrame], tail: pd.DataFrame) -> pd.DataFrame:
-    """Sealed rows and tail rows as one frame (one concatenation), oldest first (a stable sort keeps the order
-    of ties; rows sealed in arrival order usually need none)."""
-    parts = [f for f in sealed if len(f)] + ([tail] if len(tail) else [])
-    if not parts:
-        return tail
-    if len(parts) == 1:
-        df = parts[0]
-    else:
-        # A text column with no value in any part (fallback_reason on a healthy day) is set afresh after joining:
-        # pandas would test each of its million Nones to learn the column is empty.
-        empty = [c for c in parts[0].columns if parts[0][c].dtype == object
-                 and all(c in p.columns and p[c].isna().all() for p in parts)]
-        df = pd.concat([p.drop(columns=empty) for p in parts], ignore_index=True)
-        for c in empty:  # back in its place, without copying the other columns
-            df.insert(list(parts[0].columns).index(c), c, None)
-    return df if df["ts"].is_monotonic_increasing else df.sort_values("ts", kind="stable", ignore_index=True)
 
 
 def _window(query: sa.Select[Any], table: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:

@@ -145,6 +145,25 @@ def join_labels(frames: list[pd.DataFrame], labels: Sequence[tuple[str, int]]) -
     return out
 
 
+def oldest_first(sealed: list[pd.DataFrame], tail: pd.DataFrame) -> pd.DataFrame:
+    """Sealed rows and tail rows as one frame (one concatenation), oldest first (a stable sort keeps the order
+    of ties; rows sealed in arrival order usually need none)."""
+    parts = [f for f in sealed if len(f)] + ([tail] if len(tail) else [])
+    if not parts:
+        return tail
+    if len(parts) == 1:
+        df = parts[0]
+    else:
+        # A text column with no value in any part (fallback_reason on a healthy day) is set afresh after joining:
+        # pandas would test each of its million Nones to learn the column is empty.
+        empty = [c for c in parts[0].columns if parts[0][c].dtype == object
+                 and all(c in p.columns and p[c].isna().all() for p in parts)]
+        df = pd.concat([p.drop(columns=empty) for p in parts], ignore_index=True)
+        for c in empty:  # back in its place, without copying the other columns
+            df.insert(list(parts[0].columns).index(c), c, None)
+    return df if df["ts"].is_monotonic_increasing else df.sort_values("ts", kind="stable", ignore_index=True)
+
+
 def _wanted(names: list[str], columns: Sequence[str] | None) -> list[str]:
     """A segment's columns to read: the log columns asked for, and every feature column when ``features`` is."""
     if columns is None:
