@@ -19,21 +19,36 @@ from ml_core.monitoring.shadow import ShadowComparison, shadow_compare
 from ml_core.monitoring.slices import SliceRegression, slice_regressions
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.registry import RegistryError, VersionInfo
+from ml_core.version_cache import VersionCache
+from ml_core.watch import ReportWhen, write_window_report
 
 DEPLOY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason")
 # A release stays on probation for a day after it goes live: each triage judges it against its baseline on
 # everything it decided since then (a day spans a daily traffic cycle), so a modest regression that one window's
 # labels cannot yet establish is established as the labels add up.
 RELEASE_PROBATION_S = 24 * 3600.0
+# The scheduled triage runs the fast screen first and writes the Evidently report only for a window with findings
+# (``ml_core.watch.report_wanted`` says why that is every window a post-mortem links); True restores the report
+# on every window (the benchmark's peer, ``evals/bench_tick.py``).
+SCHEDULED_REPORT: ReportWhen = "findings"
+# The champion's decisions on the spec's held-out split, per (spec, version): a pure function of both, and the
+# slowest part of a quiet tick when re-made (load the table, split it, score it). Bounded like the references.
+_held_out_decisions: VersionCache[Any] = VersionCache(32)
 
 
 def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any]:
     """Drift (with the Evidently report), realised and estimated performance, prior shift, SLOs, quality."""
     try:
-        watched = ctx.check_window(model, since=since, until=until)
+        watched = ctx.check_window(model, since=since, until=until, write_report=SCHEDULED_REPORT)
     except RegistryError as exc:
         return {"summary": f"cannot check {model}: {exc}", "findings": [], "n_rows": 0}
     r = watched.result
+    shadow = shadow_release(ctx, model, since, until)
+    slices = slice_signal(ctx, model, since, until) if r.realised else []
+    if watched.report is None and watched.reference is not None and (shadow or slices):
+        # No finding, but a release or a slice regressed: that opens an incident, whose post-mortem links the report.
+        schema = ctx.spec(model).schema
+        watched.report = write_window_report(ctx.layout, watched.reference, model, since, until, schema)
     out: dict[str, Any] = {
         "summary": r.summary, "n_rows": r.n_rows, "findings": [f.model_dump(mode="json") for f in r.findings],
         "realised": r.realised.metrics if r.realised else {}, "n_labelled": r.realised.n_labelled if r.realised else 0,
@@ -47,11 +62,10 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "null_share": dict(r.quality.null_share) if r.quality else {},
         "realised_by_version": realised_by_version(ctx, model, since, until),
         "previous_reference": previous_reference(ctx, model, since),
-        "shadow": shadow_release(ctx, model, since, until),
-        "slice_regressions": slice_signal(ctx, model, since, until) if r.realised else [],
+        "shadow": shadow, "slice_regressions": slices,
         "importance": importance_shares(ctx, model, watched.version),
     }
-    if r.findings and watched.report and watched.report.html:
+    if watched.report and watched.report.html:
         out["report_html"] = str(watched.report.html)
     return out
 
@@ -115,14 +129,20 @@ def slice_signal(ctx: OpsContext, model: str, since: float, until: float) -> lis
     decided = decided[decided["role"].astype(str) == "champion"]
     version = decided["version"].astype(str).mode()
     window = decided.merge(features.drop(columns=["actual"]), on="record_id")
-    try:
+
+    def held_out_decisions():
         champion = ctx.registry.load(model, str(version.iloc[0]))
         held_out = split_frame(load_spec_data(spec), spec.schema, seed=ctx.settings.seed).test
+        reference = held_out[list(spec.slices)].copy()
+        reference["predicted"] = (champion.predict_proba(held_out) >= champion.threshold).astype(int)
+        reference["actual"] = spec.schema.labels_to_int(held_out[spec.schema.label]).to_numpy()
+        return reference
+
+    key = (str(ctx.layout.home), model, str(version.iloc[0]), ctx.settings.seed, spec.model_dump_json())
+    try:
+        reference = _held_out_decisions.get(key, held_out_decisions)
     except Exception:  # no data to compare with (an external model without its table): no slice check
         return []
-    reference = held_out[list(spec.slices)].copy()
-    reference["predicted"] = (champion.predict_proba(held_out) >= champion.threshold).astype(int)
-    reference["actual"] = spec.schema.labels_to_int(held_out[spec.schema.label]).to_numpy()
     return [s.model_dump(mode="json") for s in slice_regressions(window, reference, spec.slices)]
 
 

@@ -2,20 +2,37 @@
 
 Serving writes it; monitoring and the simulator read it. WAL mode lets one writer and many readers
 work at once; each write commits before the HTTP answer goes out, so an answered prediction is logged.
+Older predictions are sealed into column-wise Parquet segments beside the file (``predlog_segments``), so a
+window of a million predictions reads in seconds; every read joins the segments and the SQLite tail.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
+from ml_core.predlog_segments import (
+    SEAL_ROWS,
+    SEGMENT_MAX_ROWS,
+    arrow_rows,
+    join_labels,
+    oldest_first,
+    read_manifest,
+    read_segments,
+    sealed_up_to,
+    segment_dir,
+    segment_frames,
+    segments_table,
+    write_segment,
+)
 from ml_core.store import Handle, Store, insert_many, upsert
 
 metadata = sa.MetaData()
@@ -51,6 +68,9 @@ labels_table = sa.Table(
     sa.Column("ts", sa.Float, nullable=False),
     sa.Column("label", sa.Integer, nullable=False),
 )
+manifest_table = segments_table(metadata)
+LOG_COLUMNS = tuple(predictions_table.columns.keys())  # features last
+LABELLED_COLUMNS = ("record_id", "ts", "version", "role", "score", "label")
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,8 @@ class PredictionLog(Handle):
     def __init__(self, path: Path | str):
         self.path = path
         self.store = Store(path, metadata)
+        local = isinstance(path, Path) or "://" not in str(path)
+        self.segments = segment_dir(Path(path)) if local and self.store.engine.dialect.name == "sqlite" else None
 
     def write_predictions(self, rows: Sequence[PredictionRow]) -> None:
         """Append one request's predictions in one transaction (committed before the answer goes out)."""
@@ -127,15 +149,20 @@ class PredictionLog(Handle):
                 conn.execute(rejections_table.insert(), refused)
 
     def predictions(self, since: float | None = None, until: float | None = None,
-                    with_features: bool = True) -> pd.DataFrame:
-        """Predictions in [since, until); features expanded into columns when asked."""
-        df = self._frame(_window(sa.select(predictions_table), predictions_table, since, until))
-        if with_features and len(df):
-            feats = pd.DataFrame.from_records([json.loads(f) for f in df.pop("features")], index=df.index)
-            df = pd.concat([df, feats], axis=1)
-        elif "features" in df:
-            df = df.drop(columns=["features"])
-        return df
+                    with_features: bool = True, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Predictions in [since, until), oldest first; features expanded into columns when asked. ``columns``:
+        only these log columns (a check of a million rows has no use for each one's request id)."""
+        wanted = [c for c in LOG_COLUMNS if (columns is None or c in columns or c == "ts") and c != "features"]
+        wanted += ["features"] if with_features else []
+        table = predictions_table
+        query = _window(sa.select(*(table.c[c] for c in wanted)), table, since, until)
+        sealed, tail = self._read(query, since, until, wanted)
+        if with_features and len(tail):
+            feats = pd.DataFrame.from_records([json.loads(f) for f in tail.pop("features")], index=tail.index)
+            tail = pd.concat([tail, feats], axis=1)
+        elif "features" in tail:
+            tail = tail.drop(columns=["features"])
+        return oldest_first(segment_frames(sealed), tail)
 
     def rejections(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Rejected requests in [since, until), oldest first."""
@@ -146,23 +173,92 @@ class PredictionLog(Handle):
         p, lb = predictions_table.c, labels_table.c
         q = sa.select(p.record_id, p.ts, p.version, p.role, p.score, p.label.label("predicted"),
                       lb.label.label("actual")).join_from(predictions_table, labels_table, p.record_id == lb.record_id)
-        return self._frame(_window(q, predictions_table, since, until))
+        sealed, tail = self._read(_window(q, predictions_table, since, until), since, until, LABELLED_COLUMNS)
+        frames = [f.rename(columns={"label": "predicted"})[list(tail.columns)]
+                  for f in self._with_labels(segment_frames(sealed))]
+        return oldest_first(frames, tail)
 
     def labelled_features(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Features of labelled predictions in the window plus their actual label: training data."""
         p, lb = predictions_table.c, labels_table.c
-        q = sa.select(p.record_id, p.features, lb.label.label("actual")).join_from(
+        q = sa.select(p.record_id, p.ts, p.features, lb.label.label("actual")).join_from(
             predictions_table, labels_table, p.record_id == lb.record_id)
-        df = self._frame(_window(q, predictions_table, since, until))
-        if not len(df):
-            return df
-        feats = pd.DataFrame.from_records([json.loads(f) for f in df.pop("features")], index=df.index)
-        return pd.concat([df, feats], axis=1)
+        sealed, tail = self._read(_window(q, predictions_table, since, until), since, until,
+                                  ("record_id", "ts", "features"))
+        if len(tail):
+            feats = pd.DataFrame.from_records([json.loads(f) for f in tail.pop("features")], index=tail.index)
+            tail = pd.concat([tail, feats], axis=1)
+        else:
+            tail = tail.drop(columns=["features"])
+        frames = [f[["record_id", "ts", "actual"] + [c for c in f.columns if c not in ("record_id", "ts", "actual")]]
+                  for f in self._with_labels(segment_frames(sealed))]
+        return oldest_first(frames, tail).drop(columns=["ts"])
 
     def count(self) -> int:
         """How many predictions the log holds."""
         with self.store.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(predictions_table)).scalar_one())
+            rows = int(conn.execute(sa.select(sa.func.count()).select_from(predictions_table)).scalar_one())
+            return rows + sum(s.rows for s in read_manifest(conn, manifest_table))
+
+    def seal(self, min_rows: int = SEAL_ROWS) -> int:
+        """Move the SQLite tail into Parquet segments while it holds ``min_rows`` or more; how many rows moved.
+
+        The newest row always stays in SQLite: SQLite gives a new row the largest rowid plus one, so an emptied
+        table would hand out rowids the segments already cover."""
+        if self.segments is None:
+            return 0
+        moved = 0
+        while True:
+            with self.store.read() as conn:
+                start = sealed_up_to(read_manifest(conn, manifest_table))
+                rows = _driver(conn).execute(
+                    f"SELECT rowid, {', '.join(LOG_COLUMNS)} FROM predictions WHERE rowid > ? AND rowid < "
+                    "(SELECT max(rowid) FROM predictions) ORDER BY rowid LIMIT ?", (start, SEGMENT_MAX_ROWS)).fetchall()
+            if not rows or len(rows) < min_rows:
+                return moved
+            if not self._commit_segment(start, rows):
+                return moved
+            moved += len(rows)
+
+    def _commit_segment(self, start: int, rows: list[Any]) -> bool:
+        """Write one segment and, in one transaction, name it in the manifest and delete its rows (False: another
+        sealer committed first; this one's file is removed)."""
+        assert self.segments is not None
+        table = arrow_rows([r[1:] for r in rows], LOG_COLUMNS)
+        name = write_segment(self.segments, table)
+        ts = table.column("ts").to_numpy()
+        with self.store.write() as conn:
+            if sealed_up_to(read_manifest(conn, manifest_table)) != start:
+                (self.segments / name).unlink(missing_ok=True)
+                return False
+            conn.execute(manifest_table.insert().values(
+                file=name, first_rowid=rows[0][0], last_rowid=rows[-1][0], rows=len(rows),
+                ts_min=float(ts.min()), ts_max=float(ts.max())))
+            conn.exec_driver_sql("DELETE FROM predictions WHERE rowid BETWEEN ? AND ?", (rows[0][0], rows[-1][0]))
+        return True
+
+    def _read(self, tail_query: sa.Select[Any], since: float | None, until: float | None,
+              columns: Any) -> tuple[Iterator[pa.Table], pd.DataFrame]:
+        """The sealed rows of the window (a table per segment) and the SQLite tail's rows by ``tail_query``;
+        sealing first when the tail has grown. Manifest, tail, manifest: a seal committed in between reads again."""
+        if self.segments is None:
+            return iter(()), self._frame(tail_query)
+        self.seal()
+        for _ in range(10):
+            with self.store.read() as conn:
+                before = read_manifest(conn, manifest_table)
+                tail = pd.read_sql_query(tail_query.where(_rowid_after(sealed_up_to(before))), conn)
+                if read_manifest(conn, manifest_table) == before:
+                    break
+        return read_segments(self.segments, before, since, until, columns), tail
+
+    def _with_labels(self, sealed: list[pd.DataFrame]) -> list[pd.DataFrame]:
+        """Sealed predictions joined with every label that has arrived (inner, on record id), as the SQL join."""
+        if not sealed:
+            return []
+        with self.store.read() as conn:
+            labels = _driver(conn).execute("SELECT record_id, label FROM labels").fetchall()
+        return join_labels(sealed, labels)
 
     def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
         with self.store.read() as conn:
@@ -173,6 +269,17 @@ def _prediction_tuple(r: PredictionRow) -> tuple[Any, ...]:
     """A prediction in the table's column order, as ``write_predictions`` builds it."""
     return (r.request_id, r.record_id, float(r.ts), r.model, r.version, r.role, r.fallback_reason,
             r.intended_version, float(r.score), int(r.label), float(r.latency_ms), json.dumps(r.features))
+
+
+def _driver(conn: sa.Connection) -> Any:
+    """The sqlite3 connection under ``conn``: its rows come as plain tuples, several times faster for bulk reads
+    than through SQLAlchemy's result processing (only used on a SQLite log)."""
+    return conn.connection.driver_connection
+
+
+def _rowid_after(rowid: int) -> sa.ColumnElement[bool]:
+    """Rows of the SQLite tail: after the last sealed rowid."""
+    return sa.literal_column("predictions.rowid") > rowid
 
 
 def _window(query: sa.Select[Any], table: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:

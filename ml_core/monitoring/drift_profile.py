@@ -39,6 +39,13 @@ def finite_values(column: pd.Series) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
+def sorted_finite(column: pd.Series) -> np.ndarray:
+    """``np.sort(finite_values(column))`` in one pass fewer: sort first (NaN sorts last, after +inf), then keep
+    the slice between the infinities (a view: no mask, no second copy)."""
+    arr = np.sort(column.to_numpy(dtype=float, na_value=np.nan))
+    return arr[np.searchsorted(arr, -np.inf, side="right"):np.searchsorted(arr, np.inf, side="left")]
+
+
 def sorted_counts(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not len(sorted_values):
         return sorted_values, np.zeros(0, dtype=np.int64)

@@ -49,9 +49,9 @@ from ml_core.monitoring.drift_profile import (
     ReferenceProfile,
     aligned_counts,
     build_profile,
-    finite_values,
     infer_column_kind,
     sorted_counts,
+    sorted_finite,
 )
 from ml_core.monitoring.drift_stats import (
     cdf_gaps,
@@ -128,7 +128,7 @@ class _CurrentSide:
 def _current_side(ref: ColumnProfile, current: pd.Series, kind: ColumnKind) -> _CurrentSide:
     numeric = ref.numeric and pd.api.types.is_numeric_dtype(current) and not pd.api.types.is_bool_dtype(current)
     if numeric:
-        cur = np.sort(finite_values(current))
+        cur = sorted_finite(current)
         values = counts = None
         if kind == "categorical" or ref.nunique <= 5:
             values, counts = sorted_counts(cur)

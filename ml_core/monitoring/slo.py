@@ -94,7 +94,10 @@ def _timeouts(window: pd.DataFrame, errors: pd.Series) -> pd.Series:
     if "fallback_reason" not in window:
         return pd.Series(False, index=window.index)
     reason = window["fallback_reason"]
-    return errors & reason.notna() & reason.astype(str).str.startswith("timeout")
+    failed = errors & reason.notna()
+    if not failed.any():  # the usual window: no string work over a million rows
+        return failed
+    return failed & reason.where(failed, "").astype(str).str.startswith("timeout")
 
 
 def _version_slo(name: str, latency: np.ndarray, errors: np.ndarray, timeouts: np.ndarray, p95_latency_ms: float,
