@@ -149,18 +149,8 @@ class ApprovalStore(Handle):
     def update_proposal(self, proposal_id: str, proposal: Proposal, *, actor: str, via: str,
                         changes: dict[str, Any]) -> ProposalRecord:
         """Replace a pending proposal with its edited copy (see ``apply_edit``); audits ``edited`` with the changes."""
-        pid = self._resolve(proposal_id)
-        if proposal.id != pid:
-            raise ApprovalError(f"the edited proposal has id {proposal.id}, not {pid}")
-        with self.store.write() as conn:
-            status = self._status(conn, pid)
-            if status != "pending":
-                raise ApprovalError(f"proposal {pid} is {status}; only a pending proposal can be edited")
-            conn.execute(proposals.update().where(_c.id == pid).values(
-                body=proposal.model_dump_json(), expires_at=proposal.expires_at, updated_at=self.clock()))
-            self.audit.insert(conn, "edited", actor=actor, via=via, proposal_id=pid,
-                              detail={"changes": json.loads(to_json(changes))})
-        return self.get(pid)
+        return self._replace(proposal_id, proposal, "edited", {"changes": json.loads(to_json(changes))},
+                             actor=actor, via=via)
 
     def set_status(self, proposal_id: str, status: ProposalStatus, *, actor: str, via: str, event: str | None = None,
                    detail: dict[str, Any] | None = None, outcome: str | None = None) -> ProposalRecord:
@@ -195,17 +185,21 @@ class ApprovalStore(Handle):
                 detail: dict[str, Any]) -> ProposalRecord:
         """Replace a pending proposal with the same proposal on a later window (a later triage tick of its
         incident); audits ``refreshed`` with ``detail`` — not an edit, so an approval stays an ``accept``."""
+        return self._replace(proposal_id, proposal, "refreshed", json.loads(to_json(detail)), actor=actor, via=via)
+
+    def _replace(self, proposal_id: str, proposal: Proposal, event: str, detail: dict[str, Any], *, actor: str,
+                 via: str) -> ProposalRecord:
+        """Store a new body for a pending proposal (same id) and audit ``event``, in one transaction."""
         pid = self._resolve(proposal_id)
         if proposal.id != pid:
-            raise ApprovalError(f"the refreshed proposal has id {proposal.id}, not {pid}")
+            raise ApprovalError(f"the {event} proposal has id {proposal.id}, not {pid}")
         with self.store.write() as conn:
             status = self._status(conn, pid)
             if status != "pending":
-                raise ApprovalError(f"proposal {pid} is {status}; only a pending proposal can be refreshed")
+                raise ApprovalError(f"proposal {pid} is {status}; only a pending proposal can be {event}")
             conn.execute(proposals.update().where(_c.id == pid).values(
                 body=proposal.model_dump_json(), expires_at=proposal.expires_at, updated_at=self.clock()))
-            self.audit.insert(conn, "refreshed", actor=actor, via=via, proposal_id=pid,
-                              detail=json.loads(to_json(detail)))
+            self.audit.insert(conn, event, actor=actor, via=via, proposal_id=pid, detail=detail)
         return self.get(pid)
 
     def supersede(self, proposal_id: str, *, by: str | None, reason: str, actor: str, via: str) -> ProposalRecord:

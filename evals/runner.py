@@ -5,6 +5,7 @@ task timing); the AIOpsLab scores are ``evals.scoring`` functions wrapped as one
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import uuid
@@ -99,6 +100,7 @@ class ScenarioRunner:
             self._run(scenario, root, run)
         except Exception as exc:  # any failure is information about this scenario, not the end of the run
             run.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+            logging.getLogger(__name__).debug("scenario %s failed", scenario.name, exc_info=True)
             self.progress(f"{scenario.name}: failed: {run.error}")
         if not self.keep_worlds and _discard(root, self.progress):
             run.world = None

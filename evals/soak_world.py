@@ -15,16 +15,18 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.data.tables import split_frame
 from ml_core.deploy.local import LocalBackend
 from ml_core.jobs import train_and_register
 from ml_core.paths import HomeLayout
 from ml_core.registry import CHAMPION, Registry
 from ml_core.serving.server import free_port
+from ml_core.spec.builtin import builtin_spec
+from ml_core.spec.data import load_spec_data
 from ml_core.training import TrainConfig
 
 MODEL = "churn"
+SPEC = builtin_spec(MODEL)  # the demo's spec: its schema and its table, as any watched model's
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ def served_home(root: Path, epochs: int = 2) -> ServedHome:
     """churn v1 trained (a few epochs: the soak measures the watcher, not the model), champion, served locally."""
     layout = HomeLayout(root).ensure()
     registry = Registry(layout)
-    data = load_churn()
-    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name=MODEL, schema=CHURN_SCHEMA,
+    data = load_spec_data(SPEC)
+    job = train_and_register(registry, data, TrainConfig(epochs=epochs), model_name=MODEL, schema=SPEC.schema,
                              with_baseline=False)
     registry.set_alias(MODEL, CHAMPION, job.version)
     registry.mark_ready(MODEL, job.version)
@@ -82,7 +84,7 @@ def served_home(root: Path, epochs: int = 2) -> ServedHome:
     if not status.ready or not status.url:
         backend.stop()
         raise RuntimeError(f"the churn service did not become ready: {status}")
-    return ServedHome(layout, backend, status.url, split_frame(data, CHURN_SCHEMA).test)
+    return ServedHome(layout, backend, status.url, split_frame(data, SPEC.schema).test)
 
 
 @dataclass
@@ -112,8 +114,8 @@ class Traffic:
 
     def _loop(self) -> None:
         rng = np.random.default_rng(0)
-        features = self.pool.drop(columns=[CHURN_SCHEMA.label])
-        high = next(c.high for c in CHURN_SCHEMA.columns if c.name == "total_day_minutes")
+        features = self.pool.drop(columns=[SPEC.schema.label])
+        high = next(c.high for c in SPEC.schema.columns if c.name == "total_day_minutes")
         with httpx.Client(base_url=self.url, timeout=10) as client:
             while not self._stop.wait(self.interval_s):
                 rows = features.iloc[rng.integers(0, len(features), self.batch)].copy()

@@ -127,6 +127,8 @@ def slice_signal(ctx: OpsContext, model: str, since: float, until: float) -> lis
     if not len(decided):
         return []
     decided = decided[decided["role"].astype(str) == "champion"]
+    if not len(decided):  # every labelled decision came from a canary or a fallback: nothing of the champion's
+        return []
     version = decided["version"].astype(str).mode()
     window = decided.merge(features.drop(columns=["actual"]), on="record_id")
 
