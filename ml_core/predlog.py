@@ -24,6 +24,7 @@ from ml_core.predlog_segments import (
     SEGMENT_MAX_ROWS,
     arrow_rows,
     join_labels,
+    joined_frame,
     oldest_first,
     read_manifest,
     read_segments,
@@ -162,7 +163,7 @@ class PredictionLog(Handle):
             tail = pd.concat([tail, feats], axis=1)
         elif "features" in tail:
             tail = tail.drop(columns=["features"])
-        return oldest_first(segment_frames(sealed), tail)
+        return joined_frame(sealed, tail, LOG_COLUMNS)
 
     def rejections(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Rejected requests in [since, until), oldest first."""

@@ -187,12 +187,42 @@ def _frame(table: pa.Table) -> pd.DataFrame:
 def _pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow to pandas with text as Python strings (None for null), as the JSON path gives them; low-cardinality
     text shares one string object per distinct value (8 bytes a row, not 60)."""
+    return _decoded(_encoded(table).to_pandas())
+
+
+def _encoded(table: pa.Table) -> pa.Table:
     for i, field in enumerate(table.schema):
         if pa.types.is_string(field.type) and field.name not in IDENTIFIERS and field.name != RAW_FEATURES:
             table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
-    df = table.to_pandas()
+    return table
+
+
+def _decoded(df: pd.DataFrame) -> pd.DataFrame:
     for c in df.columns:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
             values = np.array([*df[c].cat.categories, None], dtype=object)  # code -1 (null) takes the last: None
             df[c] = values[df[c].cat.codes.to_numpy()]
     return df
+
+
+def joined_frame(tables: Iterable[pa.Table], tail: pd.DataFrame, log_columns: Sequence[str]) -> pd.DataFrame:
+    """Sealed segments and the SQLite tail as one frame, oldest first: joined in Arrow and converted to pandas
+    once, each Arrow column freed as it is converted (``self_destruct``), so a million-row window is held about
+    once where converting each segment and then concatenating held it twice. Segments Arrow cannot join (untyped
+    JSON features, columns of clashing types) take the frame-by-frame path."""
+    sealed = [t for t in tables if t.num_rows]
+    if not sealed or any(RAW_FEATURES in t.schema.names for t in sealed):
+        return oldest_first(segment_frames(sealed), tail)
+    logged = set(log_columns)
+    renamed = tail.rename(columns={c: FEATURE_PREFIX + c for c in tail.columns if c not in logged})
+    try:
+        parts = sealed + ([pa.Table.from_pandas(renamed, preserve_index=False)] if len(tail) else [])
+        combined = _encoded(pa.concat_tables(parts, promote_options="permissive"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):  # ValueError: a feature
+        # named like a log column, twice in the tail
+        return oldest_first(segment_frames(sealed), tail)
+    del parts, sealed, renamed  # the combined table alone holds the buffers now, so converting frees them
+    df = _decoded(combined.to_pandas(split_blocks=True, self_destruct=True))
+    del combined
+    df.columns = [c[len(FEATURE_PREFIX):] if c.startswith(FEATURE_PREFIX) else c for c in df.columns]
+    return df if df["ts"].is_monotonic_increasing else df.sort_values("ts", kind="stable", ignore_index=True)
