@@ -37,7 +37,7 @@ class GraphRunner(Protocol):
 @dataclass
 class Recovered:
     proposal_id: str
-    action: str  # resumed, interrupted, refiled, skipped
+    action: str  # resumed, interrupted, refiled
     detail: str
 
 
@@ -116,7 +116,8 @@ def abandon(runner: GraphRunner, proposal_id: str, *, by: str, via: str, reason:
     done = _undo_canary(runner, record)
     outcome = f"abandoned by {by}: {reason or 'no reason given'}" + (f"; {done}" if done else "")
     store.set_status(pid, "failed", actor=by, via=via, event="abandoned", outcome=outcome, detail={"reason": reason})
-    store.leases.release(pid, store.leases.get(pid).owner if store.leases.get(pid) else None)
+    if (lease := store.leases.get(pid)) is not None:
+        store.leases.release(pid, lease.owner)
     return outcome
 
 
