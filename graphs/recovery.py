@@ -95,7 +95,7 @@ def interrupt(runner: GraphRunner, record: ProposalRecord, *, by: str, via: str,
     ran = "; ".join(steps[-3:]) or "nothing had run yet"
     outcome = (f"interrupted: {why}. What had run: {ran}. Resume it with `opsagent approvals resume {pid}` once "
                f"that is fixed, or give it up with `opsagent approvals abandon {pid}`")
-    if record.status == "accepted" or record.status == "executing":
+    if record.status in STRANDABLE:
         runner.ctx.approvals.set_status(pid, "interrupted", actor=by, via=via, event="interrupted",
                                         outcome=outcome, detail={"why": why, "steps": steps[-10:]})
     return outcome
