@@ -59,7 +59,7 @@ def cause_of(diagnosis: Diagnosis, signals: TriageSignals) -> str:
 
 
 def severity_of(signals: TriageSignals) -> str:
-    return max((f.severity for f in signals.findings), key=SEVERITY_RANK.get, default="ok")
+    return max((f.severity for f in signals.findings), key=lambda s: SEVERITY_RANK.get(s, 0), default="ok")
 
 
 def figures_of(signals: TriageSignals) -> str:

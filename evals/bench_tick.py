@@ -29,14 +29,14 @@ from ml_core.jobs import train_and_register
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.registry import CHAMPION, Registry
-from ml_core.spec.builtin import builtin_spec
+from ml_core.spec.builtin import BUILTIN_SPECS
 from ml_core.spec.data import load_spec_data
 from ml_core.training import TrainConfig
 
 
 def train_champion(root: Path, epochs: int) -> HomeLayout:
     """A home whose registry holds churn trained for ``epochs``, champion and ready."""
-    spec = builtin_spec("churn")
+    spec = BUILTIN_SPECS["churn"]()
     layout = HomeLayout(root).ensure()
     registry = Registry(layout)
     job = train_and_register(registry, load_spec_data(spec), TrainConfig(epochs=epochs, exclude_columns=("state",)),
@@ -48,11 +48,13 @@ def train_champion(root: Path, epochs: int) -> HomeLayout:
 
 def quiet_home(root: Path, predictions: int, epochs: int) -> HomeLayout:
     """A home with churn's champion and ``predictions`` quiet, labelled predictions in the last 30 minutes."""
-    spec = builtin_spec("churn")
+    spec = BUILTIN_SPECS["churn"]()
     layout = train_champion(root, epochs)
     registry = Registry(layout)
     data = load_spec_data(spec)
-    version = registry.alias("churn", CHAMPION).version
+    champion = registry.alias("churn", CHAMPION)
+    assert champion is not None, "the home was made with a champion"
+    version = champion.version
     model = registry.load("churn", version)
     held_out = split_frame(data, spec.schema).test
     rows = held_out.sample(predictions, replace=True, random_state=0).reset_index(drop=True)

@@ -33,7 +33,7 @@ from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.predlog_segments import segment_dir
 from ml_core.registry import CHAMPION, Registry
-from ml_core.spec.builtin import builtin_spec
+from ml_core.spec.builtin import BUILTIN_SPECS
 from ml_core.spec.data import load_spec_data
 
 BATCH = 50_000
@@ -42,9 +42,11 @@ BATCH = 50_000
 def fill_log(layout: HomeLayout, model: str, size: int, now: float, seal: bool) -> float:
     """Write ``size`` quiet predictions of churn into ``model``'s log (sealed as they come when ``seal``); the
     seconds spent sealing."""
-    spec = builtin_spec("churn")
+    spec = BUILTIN_SPECS["churn"]()
     registry = Registry(layout)
-    version = registry.alias("churn", CHAMPION).version
+    live = registry.alias("churn", CHAMPION)
+    assert live is not None, "the home was made with a champion"
+    version = live.version
     champion = registry.load("churn", version)
     data = load_spec_data(spec)
     rng = np.random.default_rng(size)
@@ -83,7 +85,7 @@ def child(home: str, model: str, since: float, until: float, row_only: bool) -> 
         predlog.PredictionLog.seal = lambda self, min_rows=0: 0  # type: ignore[method-assign]
     layout = HomeLayout(Path(home))
     registry = Registry(layout)
-    schema = builtin_spec("churn").schema
+    schema = BUILTIN_SPECS["churn"]().schema
     reference = load_reference(registry, "churn", schema)
     monitoring_profiles(reference, schema)  # as a scheduled tick finds them: cached with the champion
     base = peak_rss_mb()

@@ -21,12 +21,12 @@ from ml_core.jobs import train_and_register
 from ml_core.paths import HomeLayout
 from ml_core.registry import CHAMPION, Registry
 from ml_core.serving.server import free_port
-from ml_core.spec.builtin import builtin_spec
+from ml_core.spec.builtin import BUILTIN_SPECS
 from ml_core.spec.data import load_spec_data
 from ml_core.training import TrainConfig
 
 MODEL = "churn"
-SPEC = builtin_spec(MODEL)  # the demo's spec: its schema and its table, as any watched model's
+SPEC = BUILTIN_SPECS[MODEL]()  # the demo's spec: its schema and its table, as any watched model's
 
 
 @dataclass(frozen=True)

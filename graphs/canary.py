@@ -34,7 +34,7 @@ def serving(ctx: OpsContext, model: str) -> tuple[DeploymentBackend, DeploymentS
     return backend, status
 
 
-def route_canary(ctx: OpsContext, model: str, champion: str, run: Execution, *, forced_by: str = "",
+def route_canary(ctx: OpsContext, model: str, champion: str | None, run: Execution, *, forced_by: str = "",
                  proposal_id: str | None = None) -> None:
     """Route ``run.result['version']`` as the canary (``forced_by``: past the deploy gate, audited)."""
     version, weight = str(run.result["version"]), float(run.result["canary_weight"])

@@ -124,7 +124,7 @@ class GraphRunner:
             # asks again (a fresh interrupt) with the refreshed proposal.
             config = {"configurable": {"thread_id": same.thread_id or same.id}}
             self.remediation_graph.update_state(config, {"proposal": new}, as_node="revise")  # type: ignore[arg-type]
-            self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[arg-type]  # to the interrupt
+            self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[call-overload]  # to the interrupt
                                           durability="sync")
             message = f"proposal {same.id} refreshed ({', '.join(sorted(changes)) or 'nothing changed'})"
         else:
