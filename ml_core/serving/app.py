@@ -124,7 +124,9 @@ def _status_routes(app: FastAPI, service: ScoringService, model_name: str) -> No
     @app.get("/ready")
     async def ready() -> Response:
         st = service.status()
-        return _json({"ready": st.ready, "reason": st.reason, "versions": st.versions}, 200 if st.ready else 503)
+        # the pid lets a deployer tell its own service from another one that took the port first
+        return _json({"ready": st.ready, "reason": st.reason, "versions": st.versions, "pid": os.getpid()},
+                     200 if st.ready else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:
