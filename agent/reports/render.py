@@ -60,6 +60,8 @@ def render_postmortem(pm: PostMortem) -> str:
     out += ["", "## Drift plots", ""]
     # save_postmortem stores copies as relative paths (plots/x.png) so the report folder moves as one piece.
     out += [f"![{Path(p).stem}]({Path(p).as_posix()})" for p in pm.drift_plots] or ["No drift plots."]
+    out += ["", "## Model health", ""]
+    out += [f"![model health]({pm.health_chart})" if pm.health_chart else "No health charts."]
     out += ["", "## Decisions", ""]
     out += _bullets(pm.decisions)
     out += ["", "## Action items", ""]

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from interfaces.dispatch import Dispatcher
-from interfaces.web import api, ingest_api, pages
+from interfaces.web import api, health, ingest_api, pages
 from interfaces.web.auth import WebAuth
 from interfaces.web.deps import LoginRequired
 from interfaces.web.evidence import render_markdown
@@ -61,6 +61,7 @@ def create_web_app(dispatcher: Dispatcher, *, users: dict[str, str], session_sec
     app.include_router(api.router)
     app.include_router(ingest_api.router)
     app.include_router(pages.router)
+    app.include_router(health.router)  # the model health page and its JSON
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:

@@ -31,6 +31,10 @@ DEFAULT_SPAN_S = 86_400.0
 TOP_FEATURES = 4
 LIGHT_COLUMNS = ("ts", "version", "role", "fallback_reason", "intended_version", "score", "label", "latency_ms")
 SERVING_ROLES = ("champion", "canary")
+# Colours shared by the page's SVG and the post-mortem's PNG: Okabe-Ito (colour-blind safe), assigned to versions
+# oldest first, so a version keeps its colour in every chart.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#000000", "#999999")
+MARKER_COLOURS = {"deploy": "#009E73", "incident": "#D55E00", "proposal": "#E69F00"}
 PanelKey = Literal["realised", "estimated", "drift", "latency", "errors", "traffic"]
 MarkerKind = Literal["deploy", "incident", "proposal"]
 
@@ -102,6 +106,12 @@ def resolve_window(since: float | None, until: float | None, buckets: int) -> tu
         raise HistoryError(f"the window is {(end - start) / 86_400:.0f} days; at most {MAX_SPAN_S // 86_400} "
                            "days can be charted: shorten it")
     return start, end
+
+
+def first_prediction(log: PredictionLog, since: float, until: float) -> float | None:
+    """When the first prediction in [since, until) was made (reads the time column alone), or None."""
+    ts = log.predictions(since, until, with_features=False, columns=("ts",))["ts"]
+    return float(ts.iloc[0]) if len(ts) else None
 
 
 def health_history(log: PredictionLog, model: str, *, since: float | None = None, until: float | None = None,

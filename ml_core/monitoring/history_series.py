@@ -59,11 +59,13 @@ def _grid(n: int) -> list[float | None]:
 
 
 def traffic(buckets: np.ndarray, versions: pd.Series, n: int, bucket_s: float) -> dict[str, list[float | None]]:
-    """Requests per minute charged to each version, per bucket (0 where a version had none)."""
+    """Requests per minute charged to each version, per bucket: None before its first request (it was not serving
+    yet), 0 in a bucket after that without any (it stopped, or traffic did)."""
     out: dict[str, list[float | None]] = {}
     for version, idx in versions.groupby(versions).indices.items():
         counts = np.bincount(buckets[idx], minlength=n)
-        out[str(version)] = [float(c) * 60.0 / bucket_s for c in counts]
+        first = int(np.flatnonzero(counts)[0])
+        out[str(version)] = [None if i < first else float(c) * 60.0 / bucket_s for i, c in enumerate(counts)]
     return out
 
 

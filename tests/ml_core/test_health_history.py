@@ -74,7 +74,8 @@ def test_buckets_and_versions(history):
 def test_traffic_latency_and_errors_per_version(history):
     h, _ = history
     traffic = {s.name: s.values for s in h.panel("traffic").series}
-    assert traffic == {"v1": [4.0, 4.0, 0.0, 1.0], "v2": [0.0, 2.0, 0.0, 0.0]}  # per minute: 40 rows / 10 min
+    # per minute: 40 rows / 10 min; nothing for v2 before it first served, 0 once it had
+    assert traffic == {"v1": [4.0, 4.0, 0.0, 1.0], "v2": [None, 2.0, 0.0, 0.0]}
     latency = {s.name: s.values for s in h.panel("latency").series}
     assert latency["v1"] == [pytest.approx(np.percentile(np.arange(1, 41), 95)),
                              pytest.approx(np.percentile(np.arange(1, 41), 95)), None, None]  # 10 rows: no p95
