@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING
 
 from agent.health import model_health
 from agent.reports.postmortem_files import report_dir
-from ml_core.monitoring.history import DEFAULT_SPAN_S, first_prediction
+from ml_core.monitoring.history import DEFAULT_SPAN_S, prediction_times
 from ml_core.monitoring.history_plot import plot_history
+from ml_core.monitoring.history_series import MIN_DRIFT_ROWS_DISTANCE
 
 if TYPE_CHECKING:
     from agent.context import OpsContext
 
 logger = logging.getLogger(__name__)
 CHART_FILE = "health.png"
-MIN_SPAN_S = 600.0  # a young model's first ten minutes still make a chart of 24 points, not one
-BUCKETS = 24
+MIN_SPAN_S = 600.0  # a young model's first ten minutes still make a chart of points, not one
+MAX_BUCKETS, MIN_BUCKETS = 24, 6  # a point per hour of a day at most; fewer than six is no longer a history
 
 
 def write_health_chart(ctx: OpsContext, model: str, incident_id: str, until: float) -> str | None:
@@ -25,9 +26,12 @@ def write_health_chart(ctx: OpsContext, model: str, incident_id: str, until: flo
     they could not be drawn (the post-mortem is written without them: charts never block a report)."""
     try:
         with ctx.prediction_log(model) as log:
-            first = first_prediction(log, until - DEFAULT_SPAN_S, until)
-        since = min(first if first is not None else until - DEFAULT_SPAN_S, until - MIN_SPAN_S)
-        history = model_health(ctx, model, since=since, until=until, buckets=BUCKETS)
+            times = prediction_times(log, until - DEFAULT_SPAN_S, until)
+        since = min(float(times[0]) if len(times) else until - DEFAULT_SPAN_S, until - MIN_SPAN_S)
+        # Buckets big enough for a drift score where the traffic allows (a bucket needs 1,000 rows against a
+        # large reference), as many as a day's hours where it is plentiful.
+        buckets = min(MAX_BUCKETS, max(MIN_BUCKETS, len(times) // MIN_DRIFT_ROWS_DISTANCE))
+        history = model_health(ctx, model, since=since, until=until, buckets=buckets)
         plot_history(history, report_dir(ctx.layout, incident_id) / CHART_FILE)
     except Exception:
         logger.exception("health charts for %s (incident %s) could not be drawn", model, incident_id)
