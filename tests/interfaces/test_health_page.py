@@ -107,7 +107,7 @@ def test_the_page_in_a_browser_shows_the_charts(web, tmp_path):
             shot = tmp_path / "health.png"
             page.screenshot(path=str(shot), full_page=True)
             chart = tmp_path / "traffic.png"
-            page.locator("#panel-traffic svg").screenshot(path=str(chart))
+            page.locator("#panel-traffic svg.chart").screenshot(path=str(chart))
         finally:
             browser.close()
     full = Image.open(shot).convert("RGB")
