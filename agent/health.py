@@ -31,7 +31,7 @@ def model_health(ctx: OpsContext, model: str, *, since: float | None = None, unt
     profile, reference_f1 = _champion_reference(ctx, model)
     with ctx.prediction_log(model) as log:
         history = health_history(log, model, since=since, until=until, buckets=buckets, profile=profile,
-                                 drift_alpha=thresholds.drift_alpha, reference_f1=reference_f1,
+                                 reference_f1=reference_f1,
                                  p95_latency_ms=thresholds.p95_latency_ms, max_error_rate=thresholds.max_error_rate)
     markers = [*history.markers, *event_markers(ctx, model, since, until)]
     return history.model_copy(update={"markers": sorted(markers, key=lambda m: m.at)})

@@ -5,8 +5,9 @@ What the health page charts and the post-mortem embeds. Bounded for a large log:
 
 - the light columns (time, version, role, score, decision, latency) are read once for the window, column-wise
   from the log's Parquet segments (about 50 bytes a row: a million predictions take ~50 MB);
-- features are read one bucket at a time, and the drift screen runs on at most ``DRIFT_SAMPLE_ROWS`` rows
-  sampled from each (seeded: the same log gives the same chart), so memory holds one bucket's features at most;
+- features are read for runs of buckets of at most ``FEATURE_READ_ROWS`` rows together (a bucket too thin for a
+  drift score is not read), and the drift screen runs on at most ``DRIFT_SAMPLE_ROWS`` rows sampled from each
+  bucket (seeded: the same log gives the same chart), so memory holds one run's features at most;
 - the window is at most ``MAX_SPAN_S`` long and cut into at most ``MAX_BUCKETS`` buckets.
 
 Incidents and proposals live above ml_core; callers add them as :class:`Marker` s.
@@ -24,11 +25,15 @@ from pydantic import BaseModel, Field
 from ml_core.monitoring import history_series as hs
 from ml_core.monitoring.drift_screen import ReferenceProfile
 from ml_core.predlog import PredictionLog
+from ml_core.predlog_segments import SEGMENT_MAX_ROWS
 
 MAX_SPAN_S = 30 * 86_400  # a month: what a person scrolls back through; longer windows are other tools' job
 MAX_BUCKETS = 200  # more points than a chart a page wide can show apart
 DEFAULT_SPAN_S = 86_400.0
 TOP_FEATURES = 4
+# Features are read for runs of buckets holding at most this many rows together: one sealed segment's size
+# (predlog_segments.SEGMENT_MAX_ROWS), so a read touches two or three files and holds ~250,000 rows' features.
+FEATURE_READ_ROWS = SEGMENT_MAX_ROWS
 LIGHT_COLUMNS = ("ts", "version", "role", "fallback_reason", "intended_version", "score", "label", "latency_ms")
 SERVING_ROLES = ("champion", "canary")
 # Colours shared by the page's SVG and the post-mortem's PNG: Okabe-Ito (colour-blind safe), assigned to versions
@@ -114,13 +119,12 @@ def prediction_times(log: PredictionLog, since: float, until: float) -> np.ndarr
 
 
 def health_history(log: PredictionLog, model: str, *, since: float | None = None, until: float | None = None,
-                   buckets: int = 24, profile: ReferenceProfile | None = None, drift_alpha: float = 0.01,
+                   buckets: int = 24, profile: ReferenceProfile | None = None,
                    reference_f1: float | None = None, p95_latency_ms: float | None = None,
                    max_error_rate: float | None = None, top_k: int = TOP_FEATURES) -> HealthHistory:
     """The model's health in [since, until) cut into ``buckets`` equal buckets (see the module docstring).
 
-    ``profile``: the champion's reference profile (no drift panel without one); ``drift_alpha``: the check's
-    family-wise level, so a bucket too small to test a column soundly leaves a gap; ``reference_f1``,
+    ``profile``: the champion's reference profile (no drift panel without one); ``reference_f1``,
     ``p95_latency_ms``, ``max_error_rate``: drawn as guide lines."""
     since, until = resolve_window(since, until, buckets)
     bucket_s = (until - since) / buckets
@@ -138,7 +142,7 @@ def health_history(log: PredictionLog, model: str, *, since: float | None = None
         _performance_panel("estimated", "Estimated performance (label-free, CBPE)",
                            hs.estimated(b, light, buckets) if len(light) else {}, reference_f1,
                            "no predictions in this window"),
-        _drift_panel(log, profile, since, bucket_s, np.bincount(b, minlength=buckets), drift_alpha, top_k),
+        _drift_panel(log, profile, since, bucket_s, np.bincount(b, minlength=buckets), top_k),
         _version_panel("latency", "p95 latency", "ms", hs.latency_p95(b, charged, light["latency_ms"].to_numpy(float),
                                                                       buckets) if len(light) else {},
                        Guide(value=p95_latency_ms, label="p95 SLO") if p95_latency_ms else None),
@@ -173,20 +177,21 @@ def _version_panel(key: PanelKey, title: str, unit: str, per_version: dict[str, 
 
 
 def _drift_panel(log: PredictionLog, profile: ReferenceProfile | None, since: float, bucket_s: float,
-                 counts: np.ndarray, drift_alpha: float, top_k: int) -> Panel:
+                 counts: np.ndarray, top_k: int) -> Panel:
     title, unit = "Drift of the top features vs the champion's reference", "score (1 = Evidently's threshold)"
     if profile is None or not profile.columns:
         return Panel(key="drift", title=title, unit=unit, note="no champion reference to compare with")
-    level = drift_alpha / len(profile.columns)  # the check's Bonferroni level per column
-    per_bucket: list[dict[str, float | None]] = []
-    for i, rows in enumerate(counts):
-        if rows < hs.min_drift_rows(profile):  # known from the light columns: its features are not read
-            per_bucket.append({})
+    per_bucket: list[dict[str, float | None]] = [{} for _ in counts]
+    enough = [int(n) if n >= hs.min_drift_rows(profile) else 0 for n in counts]  # thin buckets: features not read
+    for first, last in hs.chunks(enough, FEATURE_READ_ROWS):
+        if not any(enough[first:last]):
             continue
-        start = since + i * bucket_s
-        frame = log.predictions(start, start + bucket_s, columns=("ts",))  # one bucket's features at a time
-        per_bucket.append(hs.bucket_drift(profile, frame, level, seed=i))
-        del frame
+        frame = log.predictions(since + first * bucket_s, since + last * bucket_s, columns=("ts",))
+        index = hs.bucket_index(frame["ts"].to_numpy(float), since, bucket_s, len(counts))
+        for i in range(first, last):
+            if enough[i]:
+                per_bucket[i] = hs.bucket_drift(profile, frame[index == i], seed=i)
+        del frame  # one run's features at a time
     names = hs.top_features(per_bucket, top_k)
     series = [Series(name=name, values=[scores.get(name) for scores in per_bucket]) for name in names]
     return Panel(key="drift", title=title, unit=unit, series=series, guides=[Guide(value=1.0, label="threshold")],
