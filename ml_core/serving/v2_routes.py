@@ -35,7 +35,8 @@ from ml_core.serving.v2_protocol import (
 )
 
 BINARY_HEADER = "inference-header-content-length"  # Triton's binary tensor extension (tritonclient's default)
-ERRORS = {400: {"model": V2Error}, 404: {"model": V2Error}, 413: {"model": V2Error}}
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": V2Error}, 404: {"model": V2Error},
+                                           413: {"model": V2Error}}
 INFER_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}}}}
 
@@ -151,7 +152,7 @@ def add_v2_routes(app: FastAPI, service: ScoringService) -> None:
 
 def _model_routes(app: FastAPI, h: V2Handlers) -> None:
     """Each model endpoint twice: for the routed version and for a version named in the path."""
-    ready_doc = {200: {"description": "ready"}, **ERRORS}
+    ready_doc: dict[int | str, dict[str, Any]] = {200: {"description": "ready"}, **ERRORS}
 
     @app.get("/v2/models/{model}", response_model=ModelMetadata, responses=ERRORS)
     async def get_metadata(model: str) -> Response:

@@ -46,7 +46,7 @@ def tensors(records: list[dict], binary: bool) -> list[triton.InferInput]:
     out = []
     for c in CHURN_SCHEMA.columns:
         dtype = "BYTES" if c.kind == "categorical" else "INT64" if c.kind == "integer" else "FP64"
-        arr = np.array([r[c.name] for r in records], dtype=NP_TYPES[dtype])
+        arr: np.ndarray = np.array([r[c.name] for r in records], dtype=NP_TYPES[dtype])
         t = triton.InferInput(c.name, [len(records)], dtype)
         t.set_data_from_numpy(arr, binary_data=binary)
         out.append(t)
