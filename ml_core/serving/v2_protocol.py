@@ -14,7 +14,6 @@ The answering version is the response's ``model_version``; role, fallback and co
 
 from __future__ import annotations
 
-import math
 import struct
 from typing import Any
 
@@ -105,6 +104,8 @@ def model_metadata(schema: TableSchema, name: str, versions: list[str], platform
 
 def _flatten(values: list[Any]) -> list[Any]:
     """Row-major values of a nested list (iterative: a deeply nested body must not exhaust the stack)."""
+    if not any(isinstance(v, list) for v in values):
+        return values  # the usual [n]-shaped tensor
     out: list[Any] = []
     stack = [iter(values)]
     while stack:
@@ -135,7 +136,7 @@ def _decode_binary(t: RequestInput, raw: bytes) -> list[Any]:
 
 def _tensor_values(t: RequestInput, binary: bytes, offset: int) -> tuple[list[Any], int]:
     """The tensor's values (flat) and the offset of the next binary tensor."""
-    size = (t.parameters or {}).get("binary_data_size")
+    size = t.parameters.get("binary_data_size") if t.parameters else None
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0 or offset + size > len(binary):
             raise _bad(f"input '{t.name}': binary_data_size {size!r} runs past the {len(binary)} bytes sent", t.name)
@@ -145,39 +146,36 @@ def _tensor_values(t: RequestInput, binary: bytes, offset: int) -> tuple[list[An
     return _flatten(t.data), offset
 
 
-def _column(t: RequestInput, values: list[Any]) -> int:
-    """Check a tensor is one column whose shape matches its data; returns its row count."""
-    if not t.shape or len(t.shape) > 2 or any(d < 0 for d in t.shape) or (len(t.shape) == 2 and t.shape[1] != 1):
-        raise _bad(f"input '{t.name}' has shape {t.shape}; send one column per feature, shape [n] or [n, 1]", t.name)
-    if t.shape[0] != len(values):
-        raise _bad(f"input '{t.name}' has shape {t.shape} but {len(values)} values", t.name)
-    return t.shape[0]
-
-
-def _check_datatype(t: RequestInput, schema: TableSchema) -> None:
-    kind = schema.column(t.name).kind if t.name in schema.feature_names else None
+def _check_column(t: RequestInput, kind: str, n_values: int) -> None:
+    """A tensor for a ``kind`` column: the right datatype, one column, as many values as its shape says."""
     if kind == "categorical" and t.datatype != "BYTES":
         raise _bad(f"input '{t.name}' is categorical: send datatype BYTES, not {t.datatype}", t.name, "wrong_type")
     if kind in ("integer", "numeric") and t.datatype not in NUMERIC:
         raise _bad(f"input '{t.name}' is numeric: send FP64 or INT64, not {t.datatype}", t.name, "wrong_type")
-
-
-def _cell(v: Any) -> Any:
-    return None if isinstance(v, float) and math.isnan(v) else v  # NaN (binary FP) is the tensor's null
+    shape = t.shape
+    if not shape or len(shape) > 2 or shape[0] < 0 or (len(shape) == 2 and shape[1] != 1):
+        raise _bad(f"input '{t.name}' has shape {shape}; send one column per feature, shape [n] or [n, 1]", t.name)
+    if shape[0] != n_values:
+        raise _bad(f"input '{t.name}' has shape {shape} but {n_values} values", t.name)
 
 
 def request_records(req: InferenceRequest, schema: TableSchema, binary: bytes = b"") -> dict[str, Any]:
     """The ``{"records": [...]}`` batch the tensors of ``req`` describe; ``RequestRejected`` (400) if they
     are not one column per feature with equal row counts."""
-    wanted = set(schema.feature_names) | ({schema.id_column} if schema.id_column else set())
+    kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
+    if schema.id_column:
+        kinds.setdefault(schema.id_column, "id")
     columns: dict[str, list[Any]] = {}
     offset = 0
     for t in req.inputs:
         values, offset = _tensor_values(t, binary, offset)
-        if t.name in wanted:  # other tensors are ignored, as /predict ignores unknown fields
-            _check_datatype(t, schema)
-            _column(t, values)
-            columns[t.name] = values
+        kind = kinds.get(t.name)
+        if kind is None:  # other tensors are ignored, as /predict ignores unknown fields
+            continue
+        _check_column(t, kind, len(values))
+        if kind != "categorical" and t.datatype.startswith("FP"):
+            values = [None if v != v else v for v in values]  # NaN (v != v) is a float tensor's null
+        columns[t.name] = values
     missing = [c.name for c in schema.columns if c.name not in columns and not c.nullable]
     if missing:
         raise _bad(f"missing input tensor(s) {', '.join(missing)}: send one per feature column "
@@ -185,9 +183,8 @@ def request_records(req: InferenceRequest, schema: TableSchema, binary: bytes = 
     rows = {len(v) for v in columns.values()}
     if len(rows) != 1 or 0 in rows:
         raise _bad(f"input tensors must have the same, non-zero row count; got {sorted(rows)}")
-    n = rows.pop()
     names = list(columns)
-    return {"records": [{k: _cell(columns[k][i]) for k in names} for i in range(n)]}
+    return {"records": [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]}
 
 
 def _error_texts(s: ScoredBatch) -> list[str]:
