@@ -9,7 +9,8 @@ tensor extension (``Inference-Header-Content-Length``); answers are always JSON,
 
 Outputs, one row per input row: ``probability`` (FP64, null where the record was refused), ``label``
 (INT64, -1 where refused) and ``error`` (BYTES, empty where scored, else the record's field errors).
-The answering version is the response's ``model_version``; role, fallback and counts are in ``parameters``.
+The answering version is the response's ``model_version`` and ``parameters.version``; role, fallback and
+counts are in ``parameters`` too.
 """
 
 from __future__ import annotations
@@ -214,7 +215,8 @@ def infer_response(s: ScoredBatch, model_name: str, req: InferenceRequest, names
         prob[i], label[i] = p, y
     data = {"probability": prob, "label": label, "error": _error_texts(s)}
     d = s.decision
-    params: Parameters = {"request_id": s.request_id, "role": d.role, "fallback": d.fallback_reason is not None,
+    params: Parameters = {"request_id": s.request_id, "version": d.version, "role": d.role,
+                          "fallback": d.fallback_reason is not None,
                           "accepted": len(s.scores), "rejected": s.batch.rejected}
     if d.fallback_reason:
         params["fallback_reason"] = d.fallback_reason

@@ -81,7 +81,8 @@ def test_infer_gives_the_scores_predict_gives(home: HomeLayout, champion_canary,
     resp = result.get_response()
     assert (resp["model_name"], resp["model_version"], resp["id"]) == (MODEL, GOOD, f"req-{binary}")
     params = resp["parameters"]
-    assert (params["role"], params["fallback"], params["accepted"], params["rejected"]) == ("champion", False, 20, 0)
+    assert (params["version"], params["role"], params["fallback"], params["accepted"], params["rejected"]) == (
+        GOOD, "champion", False, 20, 0)
     log = PredictionLog(home.predictions_db(MODEL)).predictions()
     mine = log[log.request_id == params["request_id"]]
     assert mine.record_id.isna().all()  # no id tensor was sent
@@ -173,7 +174,8 @@ def test_a_broken_champion_falls_back_on_the_v2_path_too(home: HomeLayout) -> No
         r = client.post(f"/v2/models/{MODEL}/infer", json={"inputs": _json_inputs(base_home().records(3))})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["model_version"] == GOOD and body["parameters"]["role"] == "fallback"
+        assert body["model_version"] == body["parameters"]["version"] == GOOD
+        assert body["parameters"]["role"] == "fallback"
         assert body["parameters"]["fallback"] is True and body["parameters"]["fallback_reason"].startswith("error")
 
 
