@@ -42,11 +42,15 @@ def fuzz(api, path: str, method: str, mode: GenerationMode, excluded: list[Calla
          **fixed: str) -> list[int]:
     """Run EXAMPLES generated requests against one operation; returns the status codes answered."""
     sent: list[int] = []
-    strategy = api[path][method].as_strategy(generation_mode=mode, path_parameters=fixed or None)
+    # Fixed path parameters are set on each generated case: schemathesis 4.15 cannot generate negative cases
+    # around a fixed path parameter (every draw is filtered out).
+    strategy = api[path][method].as_strategy(generation_mode=mode)
 
     @FUZZ
     @given(case=strategy)
     def run(case) -> None:
+        if fixed:
+            case.path_parameters = {**(case.path_parameters or {}), **fixed}
         response = case.call_and_validate(excluded_checks=excluded or [])
         assert response.status_code < 500, response.text
         sent.append(response.status_code)
@@ -74,7 +78,8 @@ def test_v2_infer_never_fails_on_generated_requests(api, service, mode: Generati
     # positive_data_acceptance is excluded; every answer must still be a documented 2xx/4xx.
     excluded = [positive_data_acceptance, negative_data_rejection]
     assert 400 in fuzz(api, "/v2/models/{model}/infer", "POST", mode, excluded, model=MODEL)
-    assert 404 in fuzz(api, "/v2/models/{model}/infer", "POST", mode, excluded)  # any other model name
+    if mode == GenerationMode.POSITIVE:  # a model name has no invalid form to generate: any string is a name
+        assert 404 in fuzz(api, "/v2/models/{model}/infer", "POST", mode, excluded)  # any other model name
     assert service[1].get("/health").status_code == 200
 
 
