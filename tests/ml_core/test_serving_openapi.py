@@ -72,14 +72,15 @@ def test_predict_answers_invalid_bodies_with_documented_errors(api, service) -> 
     assert service[1].get("/health").status_code == 200
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+# Positive only: schemathesis 4.15 (the version langgraph-api's pins allow) filters out every negative v2 body it
+# draws (hypothesis Unsatisfiable). Malformed tensors are covered by hand in test_serving_v2.py (five kinds, 400s).
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE])
 def test_v2_infer_never_fails_on_generated_requests(api, service, mode: GenerationMode) -> None:
     # The v2 schema cannot say "one tensor per feature column", so schema-valid requests are mostly 400s:
     # positive_data_acceptance is excluded; every answer must still be a documented 2xx/4xx.
     excluded = [positive_data_acceptance, negative_data_rejection]
     assert 400 in fuzz(api, "/v2/models/{model}/infer", "POST", mode, excluded, model=MODEL)
-    if mode == GenerationMode.POSITIVE:  # a model name has no invalid form to generate: any string is a name
-        assert 404 in fuzz(api, "/v2/models/{model}/infer", "POST", mode, excluded)  # any other model name
+    assert 404 in fuzz(api, "/v2/models/{model}/infer", "POST", mode, excluded)  # any other model name
     assert service[1].get("/health").status_code == 200
 
 
