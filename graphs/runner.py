@@ -15,6 +15,7 @@ from agent.approvals import ApprovalError, not_pending
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis
 from agent.proposals import Edit, HumanResponse, Proposal
+from agent.tracing import traced_run
 from graphs.chat import build_chat
 from graphs.checkpoint import open_checkpointer
 from graphs.nodes import usage_line
@@ -38,6 +39,7 @@ class TriageOutcome:
     notify: str = ""  # why people should hear of it; "" when it is only recorded (an unchanged ongoing incident)
     note: str = ""  # the line it added to the incident's timeline
     thread_id: str = ""  # this run's triage thread (an ongoing incident's later ticks each have their own)
+    trace_id: str | None = None  # this run's MLflow trace (agent.tracing); None when tracing is off
 
 
 @dataclass
@@ -85,8 +87,10 @@ class GraphRunner:
         state: TriageState = {"model": model, "incident_id": incident}
         if window_minutes is not None:
             state["window_minutes"] = window_minutes
-        out = self.triage_graph.invoke(state, {"configurable": {"thread_id": f"triage-{incident}"}},
-                                       context=self.ctx)
+        with traced_run(self.ctx.settings, f"triage {model}", inputs=dict(state),
+                        attributes={"thread_id": f"triage-{incident}", "via": self.ctx.via}) as trace:
+            out = self.triage_graph.invoke(state, trace.config({"configurable": {"thread_id": f"triage-{incident}"}}),
+                                           context=self.ctx)
         proposal = out.get("proposal")
         return TriageOutcome(
             incident_id=out["incident_id"], model=model, diagnosis=out["diagnosis"],
@@ -94,7 +98,7 @@ class GraphRunner:
             filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
             tools_called=list(out.get("tools_called") or []), summary=out["signals"].summary,
             tick=(out.get("tick") or {}).get("kind", "new"), notify=out.get("notify") or "",
-            note=(out.get("tick") or {}).get("note", ""), thread_id=f"triage-{incident}")
+            note=(out.get("tick") or {}).get("note", ""), thread_id=f"triage-{incident}", trace_id=trace.trace_id)
 
     def triage_verdict(self, model: str) -> str:
         """Triage ``model`` now and say in one line what it found (chat's start_triage tool)."""
@@ -124,14 +128,16 @@ class GraphRunner:
             # asks again (a fresh interrupt) with the refreshed proposal.
             config = {"configurable": {"thread_id": same.thread_id or same.id}}
             self.remediation_graph.update_state(config, {"proposal": new}, as_node="revise")  # type: ignore[arg-type]
-            self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[call-overload]  # to the interrupt
-                                          durability="sync")
+            with traced_run(self.ctx.settings, f"remediation {same.id}", attributes={"step": "refresh"}) as trace:
+                self.remediation_graph.invoke(None, trace.config(config), context=self.ctx,  # type: ignore[call-overload]
+                                              durability="sync")  # to the interrupt
             message = f"proposal {same.id} refreshed ({', '.join(sorted(changes)) or 'nothing changed'})"
         else:
             self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
-            self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
-                                          {"configurable": {"thread_id": proposal.id}}, context=self.ctx,
-                                          durability="sync")
+            with traced_run(self.ctx.settings, f"remediation {proposal.id}", attributes={"step": "file"}) as trace:
+                self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
+                                              trace.config({"configurable": {"thread_id": proposal.id}}),
+                                              context=self.ctx, durability="sync")
             message = f"proposal {proposal.id} filed for approval ({proposal.title})"
         for old in (r for r in earlier if r is not same):
             self.ctx.approvals.supersede(old.id, by=same.id if same else proposal.id, actor=self.ctx.actor,
@@ -163,8 +169,12 @@ class GraphRunner:
             {"accept": "answered-accept", "edit": "answered-edit", "response": "answered-response",
              "ignore": "answered-ignore"}[response.type], actor=response.by, via=response.via,
             proposal_id=record.proposal.id, detail={"args": response.args})
-        out = self.remediation_graph.invoke(Command(resume=response), {"configurable": {"thread_id": record.thread_id}},
-                                            context=self.ctx, durability="sync")  # every step on disk before the next
+        step = {"step": f"answer-{response.type}", "by": response.by, "via": response.via}
+        with traced_run(self.ctx.settings, f"remediation {record.proposal.id}", attributes=step) as trace:
+            # durability="sync": every step on disk before the next
+            out = self.remediation_graph.invoke(Command(resume=response),
+                                                trace.config({"configurable": {"thread_id": record.thread_id}}),
+                                                context=self.ctx, durability="sync")
         return self.outcome_of(record.proposal.id, out)
 
     def outcome_of(self, proposal_id: str, out: dict[str, Any]) -> RemediationOutcome:
@@ -209,10 +219,21 @@ class GraphRunner:
     def stream_chat(self, text: str, *, thread_id: str) -> Iterator[tuple[str, str]]:
         """Events of one chat turn: ("token", text) as the LLM streams, ("call", "tool(args)"),
         ("result", "tool: first line"), then ("answer", full text) and ("brain", label)."""
-        from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+        from langchain_core.messages import HumanMessage
 
         config = {"configurable": {"thread_id": f"chat-{thread_id}"}}
         turn: ChatState = {"messages": [HumanMessage(text)]}
+        with traced_run(self.ctx.settings, "chat", inputs={"question": text},
+                        attributes={"thread_id": f"chat-{thread_id}", "via": self.ctx.via}) as trace:
+            yield from self._chat_events(turn, trace.config(config))
+        final = self.chat_graph.get_state(config).values  # type: ignore[arg-type]
+        last = final["messages"][-1]
+        yield "answer", str(last.content)
+        yield "brain", str(final.get("brain", ""))
+
+    def _chat_events(self, turn: ChatState, config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+
         for mode, payload in self.chat_graph.stream(turn, config,  # type: ignore[arg-type,call-overload]
                                                     context=self.ctx, stream_mode=["messages", "updates"]):
             if mode == "messages":
@@ -227,7 +248,3 @@ class GraphRunner:
                                 yield "call", f"{tc['name']}({', '.join(f'{k}={v!r}' for k, v in tc['args'].items())})"
                         elif isinstance(m, ToolMessage) and node == "tools":
                             yield "result", f"{m.name}: {str(m.content)[:300]}"
-        final = self.chat_graph.get_state(config).values  # type: ignore[arg-type]
-        last = final["messages"][-1]
-        yield "answer", str(last.content)
-        yield "brain", str(final.get("brain", ""))

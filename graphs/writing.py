@@ -64,6 +64,7 @@ def links_for(ctx: OpsContext, signals: TriageSignals) -> dict[str, str]:
 def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[Path, dict[str, int]]:
     from agent.guard import signals_for_llm
     from agent.reports import TimelineEvent, build_postmortem, save_postmortem
+    from agent.tracing import current_trace_id, trace_line
 
     signals, diagnosis, proposal = state["signals"], state["diagnosis"], state.get("proposal")
     # An ongoing incident's post-mortem is re-rendered: its story so far (the incident's timeline, the
@@ -82,6 +83,7 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
 
         pm, raw = write_postmortem_with_llm(model, pm, facts=signals_for_llm(signals), settings=ctx.settings)
         spent = _usage(raw)
+    pm.trace = trace_line(ctx.settings, current_trace_id())  # this tick's trace: its nodes, LLM and tool calls
     return save_postmortem(ctx.layout, pm), spent
 
 
