@@ -22,9 +22,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 TRACE_EXPERIMENT = "opsagent-traces"
 _log = logging.getLogger(__name__)
@@ -40,9 +43,11 @@ class RunTrace:
     trace_id: str | None = None
     callbacks: list[Any] = field(default_factory=list)
 
-    def config(self, config: dict[str, Any]) -> dict[str, Any]:
+    def config(self, config: RunnableConfig) -> RunnableConfig:
         """The graph's run config with the tracer added (unchanged when untraced or nested in a traced run)."""
-        return {**config, "callbacks": [*config.get("callbacks", []), *self.callbacks]} if self.callbacks else config
+        if not self.callbacks:
+            return config
+        return {**config, "callbacks": [*(config.get("callbacks") or []), *self.callbacks]}  # type: ignore[misc]
 
 
 def trace_line(settings: Settings, trace_id: str | None) -> str:

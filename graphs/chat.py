@@ -8,10 +8,11 @@ an LLM would answer more.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import StructuredTool
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -47,7 +48,7 @@ def _rounds_since_human(messages: list[Any]) -> int:
     return rounds
 
 
-def _prompt(ctx: OpsContext, messages: list[Any], tools: list[StructuredTool]) -> list[Any]:
+def _prompt(ctx: OpsContext, messages: list[Any], tools: Sequence[BaseTool]) -> list[Any]:
     """The system prompt and the thread, trimmed to what the model's context holds beside the tools' schemas
     and the answer (``graphs.chat_history``)."""
     budget = ctx.settings.llm_context_tokens - ctx.settings.llm_max_tokens - tools_tokens(tools)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from agent.approvals import ApprovalError, not_pending
@@ -126,7 +127,7 @@ class GraphRunner:
                 "incident": proposal.incident_id, "changes": changes})
             # The thread executes the proposal in its state: move it there too, as a revision does, so it
             # asks again (a fresh interrupt) with the refreshed proposal.
-            config = {"configurable": {"thread_id": same.thread_id or same.id}}
+            config: RunnableConfig = {"configurable": {"thread_id": same.thread_id or same.id}}
             self.remediation_graph.update_state(config, {"proposal": new}, as_node="revise")  # type: ignore[arg-type]
             with traced_run(self.ctx.settings, f"remediation {same.id}", attributes={"step": "refresh"}) as trace:
                 self.remediation_graph.invoke(None, trace.config(config), context=self.ctx,  # type: ignore[call-overload]
@@ -221,7 +222,7 @@ class GraphRunner:
         ("result", "tool: first line"), then ("answer", full text) and ("brain", label)."""
         from langchain_core.messages import HumanMessage
 
-        config = {"configurable": {"thread_id": f"chat-{thread_id}"}}
+        config: RunnableConfig = {"configurable": {"thread_id": f"chat-{thread_id}"}}
         turn: ChatState = {"messages": [HumanMessage(text)]}
         with traced_run(self.ctx.settings, "chat", inputs={"question": text},
                         attributes={"thread_id": f"chat-{thread_id}", "via": self.ctx.via}) as trace:
@@ -231,11 +232,11 @@ class GraphRunner:
         yield "answer", str(last.content)
         yield "brain", str(final.get("brain", ""))
 
-    def _chat_events(self, turn: ChatState, config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    def _chat_events(self, turn: ChatState, config: RunnableConfig) -> Iterator[tuple[str, str]]:
         from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 
-        for mode, payload in self.chat_graph.stream(turn, config,  # type: ignore[arg-type,call-overload]
-                                                    context=self.ctx, stream_mode=["messages", "updates"]):
+        events = self.chat_graph.stream(turn, config, context=self.ctx, stream_mode=["messages", "updates"])
+        for mode, payload in cast("Iterator[tuple[str, Any]]", events):  # (mode, payload) per stream mode
             if mode == "messages":
                 chunk, _meta = payload
                 if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
