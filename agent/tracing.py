@@ -74,6 +74,7 @@ def traced_run(settings: Settings, name: str, *, inputs: dict[str, Any] | None =
         return
     import mlflow
     from mlflow.entities import SpanType
+    from mlflow.entities.span import NO_OP_SPAN_TRACE_ID
     from mlflow.entities.trace_location import MlflowExperimentLocation
 
     nested = mlflow.get_current_active_span() is not None
@@ -88,8 +89,10 @@ def traced_run(settings: Settings, name: str, *, inputs: dict[str, Any] | None =
                            trace_destination=destination) as span:
         if inputs:
             span.set_inputs(inputs)
+        # MLflow hands out a no-op span when it cannot start one (it logs why): the run goes on untraced.
+        trace_id = span.trace_id if span.trace_id != NO_OP_SPAN_TRACE_ID else None
         # Nested: the outer run's tracer reaches this graph through LangChain's inherited callbacks.
-        yield RunTrace(trace_id=span.trace_id, callbacks=[] if nested else [_langchain_tracer()])
+        yield RunTrace(trace_id=trace_id, callbacks=[_langchain_tracer()] if trace_id and not nested else [])
 
 
 @contextmanager
@@ -119,8 +122,11 @@ def _experiment_id(settings: Settings) -> str:
         if uri not in _experiments:
             client = mlflow.MlflowClient(uri)
             found = client.get_experiment_by_name(TRACE_EXPERIMENT)
+            # The home's own store keeps its artifacts in the home; a team's server picks its own place.
+            in_home = settings.mlflow_tracking_uri is None
+            local = (settings.layout.ensure().mlflow_artifacts / "traces").as_uri() if in_home else None
             _experiments[uri] = found.experiment_id if found else client.create_experiment(
-                TRACE_EXPERIMENT, artifact_location=(settings.layout.ensure().mlflow_artifacts / "traces").as_uri())
+                TRACE_EXPERIMENT, artifact_location=local)
         return _experiments[uri]
 
 
