@@ -83,6 +83,8 @@ class IncidentRecord(BaseModel):
     figures: str = Field("", description="the latest tick's headline figures, e.g. 'F1 0.61 on 300 labelled'")
     resolved_at: float | None = None
     timeline: list[dict[str, Any]] = Field(default_factory=list, description="{at, event, routine}, oldest first")
+    trace_id: str | None = Field(None, description="MLflow trace of the tick that last wrote its post-mortem "
+                                 "(agent.tracing; experiment opsagent-traces)")
 
     @property
     def is_active(self) -> bool:

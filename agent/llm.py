@@ -7,6 +7,7 @@ Retries are the openai client's own: ``max_retries`` attempts after the first, w
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.rate_limiters import InMemoryRateLimiter
 
 from agent.settings import Settings
 
@@ -48,6 +50,7 @@ def make_chat_model(settings: Settings, *, callbacks: Sequence[BaseCallbackHandl
         max_completion_tokens=settings.llm_max_tokens,
         temperature=temperature,
         extra_body=extra_body,
+        rate_limiter=rate_limiter(settings.llm_requests_per_second),
         stream_usage=True,  # chat streams its answers; without this streamed turns carry no token counts
         callbacks=list(callbacks) if callbacks else None,
     )
@@ -72,9 +75,33 @@ def _usage_of(response: LLMResult) -> tuple[int, int]:
     return tokens_in, tokens_out
 
 
-def cost_usd(settings: Settings, input_tokens: int, output_tokens: int) -> float:
-    """Estimated cost of some tokens from the settings' per-million-token prices (the one formula)."""
-    return (input_tokens * settings.llm_input_usd_per_mtok + output_tokens * settings.llm_output_usd_per_mtok) / 1e6
+def cost_usd(settings: Settings, input_tokens: int, output_tokens: int) -> float | None:
+    """Estimated cost of some tokens at the configured model's price (``agent.llm_prices``); None when the price
+    is unknown (no tokens cost nothing, priced or not)."""
+    from agent.llm_prices import llm_price
+
+    if not input_tokens and not output_tokens:
+        return 0.0
+    price = llm_price(settings)
+    return price.cost_usd(input_tokens, output_tokens) if price is not None else None
+
+
+def cost_text(settings: Settings, input_tokens: int, output_tokens: int) -> str:
+    """``'est. $0.0038'``, or what the reports say when the price is unknown."""
+    from agent.llm_prices import unknown_price_hint
+
+    cost = cost_usd(settings, input_tokens, output_tokens)
+    return f"est. ${cost:.4f}" if cost is not None else unknown_price_hint(settings)
+
+
+@functools.lru_cache(maxsize=8)
+def rate_limiter(requests_per_second: float) -> InMemoryRateLimiter:
+    """The process's one limiter for a rate: every chat model built from the same settings shares its bucket
+    (a node builds its model afresh, so a limiter per model would limit nothing)."""
+    # Polling every 50 ms adds at most that much to a call that had to wait; a bucket of two lets a
+    # structured-output retry follow its first attempt at once.
+    return InMemoryRateLimiter(requests_per_second=requests_per_second, check_every_n_seconds=0.05,
+                               max_bucket_size=2)
 
 
 class UsageMeter(BaseCallbackHandler):
@@ -100,8 +127,8 @@ class UsageMeter(BaseCallbackHandler):
             self.calls += 1
             self.errors += 1
 
-    def cost_usd(self, settings: Settings) -> float:
-        """Estimated cost from the settings' per-million-token prices."""
+    def cost_usd(self, settings: Settings) -> float | None:
+        """Estimated cost at the configured model's price; None when the price is unknown."""
         with self._lock:
             return cost_usd(settings, self.input_tokens, self.output_tokens)
 
@@ -120,7 +147,7 @@ class UsageMeter(BaseCallbackHandler):
         if s["errors"]:
             calls += f" ({s['errors']} failed)"
         return (f"{calls}, {s['input_tokens']:,} in / {s['output_tokens']:,} out tokens, "
-                f"est. ${self.cost_usd(settings):.4f}")
+                f"{cost_text(settings, s['input_tokens'], s['output_tokens'])}")
 
 
 def brain_label(settings: Settings, *, used_llm: bool, fallback_reason: str | None = None) -> str:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -49,8 +49,19 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=30.0, gt=0, description="per request; past it the offline policy takes over")
     llm_max_retries: int = Field(default=2, ge=0, le=10, description="retries with exponential backoff")
     llm_max_tokens: int = Field(default=1024, ge=16)
-    llm_input_usd_per_mtok: float = Field(default=0.15, ge=0, description="for the cost estimate in reports")
-    llm_output_usd_per_mtok: float = Field(default=0.60, ge=0)
+    # Prices come from the genai-prices table for llm_model (at llm_base_url's provider); these two override it
+    # (set both), e.g. for a model the table lacks or a negotiated rate. Neither set and no table entry: the
+    # reports say the price is unknown.
+    llm_input_usd_per_mtok: float | None = Field(default=None, ge=0, description="USD per million input tokens")
+    llm_output_usd_per_mtok: float | None = Field(default=None, ge=0, description="USD per million output tokens")
+    # One process's LLM calls, all graphs together (langchain-core's InMemoryRateLimiter, a token bucket).
+    # A triage makes about six calls one after another, each taking seconds, so 2/s never slows one down;
+    # it caps a burst (a scheduler tick over many models, a chat loop) at 120 requests a minute, a quarter of
+    # OpenAI's lowest paid tier (500 RPM for the mini models), leaving room for other clients of the same key.
+    llm_requests_per_second: float = Field(default=2.0, gt=0, description="most LLM requests per second")
+    # The prompt budget a chat turn's history is trimmed to (graphs.chat). Most served open models run with an
+    # 8k-32k context; 16k fits the middle of that, and OpenAI's 128k models simply use less of theirs.
+    llm_context_tokens: int = Field(default=16384, ge=1024, description="the model's context window, in tokens")
     tavily_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPSAGENT_TAVILY_API_KEY", "TAVILY_API_KEY"),
         description="enables the web-search tool; absent, the tool is not offered")
@@ -103,6 +114,10 @@ class Settings(BaseSettings):
     slack_approvers: CommaList = Field(default_factory=list, description="Slack user ids (U...) who may approve; "
                                        "empty: nobody approves from Slack")
     slack_api_base_url: str | None = Field(default=None, description="Slack Web API base URL (tests: a stand-in)")
+    # Tracing (agent.tracing): every graph run's nodes, LLM and tool calls, in MLflow's tracking store.
+    tracing: bool = Field(default=True, description="OPSAGENT_TRACING=off: no traces")
+    otlp_endpoint: str | None = Field(default=None, description="also export spans to this OTLP collector, e.g. "
+                                      "http://127.0.0.1:4318/v1/traces (OTLP/HTTP protobuf)")
     shutdown_grace_s: float = Field(default=120.0, ge=0, description="on Ctrl-C/SIGTERM, how long running "
                                     "triages and remediations get to finish (each step is checkpointed)")
 
@@ -117,6 +132,13 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [v.strip() for v in text.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _both_prices_or_neither(self) -> Settings:
+        if (self.llm_input_usd_per_mtok is None) != (self.llm_output_usd_per_mtok is None):
+            raise ValueError("set both OPSAGENT_LLM_INPUT_USD_PER_MTOK and OPSAGENT_LLM_OUTPUT_USD_PER_MTOK (an "
+                             "override of the price table), or neither")
+        return self
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

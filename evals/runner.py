@@ -192,7 +192,7 @@ def _spent(runner: Any, thread_id: str, incident_id: str, world: World) -> tuple
     if state:
         usage = state.get("usage") or {}
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-        return tokens_in, tokens_out, cost_usd(runner.ctx.settings, tokens_in, tokens_out)
+        return tokens_in, tokens_out, cost_usd(runner.ctx.settings, tokens_in, tokens_out) or 0.0  # unknown: 0
     try:
         with IncidentStore(world.layout.approvals_db) as store:
             rec = store.get(incident_id)

@@ -8,16 +8,19 @@ an LLM would answer more.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import StructuredTool
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agent.context import OpsContext
 from agent.guard import as_tool_data
 from agent.prompts import CHAT_SYSTEM
+from agent.tracing import tool_span
+from graphs.chat_history import fit_to_context, tools_tokens
 from graphs.chat_offline import offline_answer, start_triage
 from graphs.nodes import brain_name, chat_model_of, ctx_of
 from graphs.state import ChatState
@@ -45,6 +48,16 @@ def _rounds_since_human(messages: list[Any]) -> int:
     return rounds
 
 
+def _prompt(ctx: OpsContext, messages: list[Any], tools: Sequence[BaseTool]) -> list[Any]:
+    """The system prompt and the thread, trimmed to what the model's context holds beside the tools' schemas
+    and the answer (``graphs.chat_history``)."""
+    budget = ctx.settings.llm_context_tokens - ctx.settings.llm_max_tokens - tools_tokens(tools)
+    prompt = fit_to_context(SystemMessage(CHAT_SYSTEM), messages, budget)
+    if len(prompt) < len(messages) + 1:
+        ctx.progress(f"chat history trimmed to the context: {len(prompt) - 1} of {len(messages)} messages sent")
+    return prompt
+
+
 def agent(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     ctx = ctx_of(runtime)
     model = chat_model_of(ctx)
@@ -54,8 +67,9 @@ def agent(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
                 "brain": brain_name(ctx, used_llm=False)}
     tools = [*langchain_tools(ctx, proposals=True), _triage_tool(ctx)]
     try:
-        bound = model.bind_tools(tools) if _rounds_since_human(state["messages"]) < MAX_TOOL_ROUNDS else model
-        reply = bound.invoke([SystemMessage(CHAT_SYSTEM), *state["messages"]])
+        with_tools = _rounds_since_human(state["messages"]) < MAX_TOOL_ROUNDS
+        bound = model.bind_tools(tools) if with_tools else model
+        reply = bound.invoke(_prompt(ctx, state["messages"], tools if with_tools else []))
         if getattr(reply, "invalid_tool_calls", None):
             raise ValueError("the LLM returned an invalid tool call")
         known = {t.name for t in tools}
@@ -77,10 +91,11 @@ def tools(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     for tc in getattr(last, "tool_calls", []):
         ctx.progress(f"tool {tc['name']}({', '.join(f'{k}={v!r}' for k, v in (tc.get('args') or {}).items())})")
         if tc["name"] == "start_triage":
-            try:
-                result = start_triage(ctx, str((tc.get("args") or {}).get("model") or ctx.settings.model_name))
-            except Exception as exc:  # errors go back to the model as data
-                result = f"error: triage failed: {exc}"
+            with tool_span("start_triage", tc.get("args") or {}):  # the triage's own run nests inside it
+                try:
+                    result = start_triage(ctx, str((tc.get("args") or {}).get("model") or ctx.settings.model_name))
+                except Exception as exc:  # errors go back to the model as data
+                    result = f"error: triage failed: {exc}"
         else:
             result = call_tool(ctx, tc["name"], tc.get("args") or {})
         out.append(ToolMessage(as_tool_data(result), tool_call_id=tc.get("id") or tc["name"], name=tc["name"]))

@@ -14,6 +14,7 @@ from agent.context import OpsContext
 from agent.incident_ticks import Tick, counters_after
 from agent.incidents import IncidentRecord, add_event
 from agent.proposals import Proposal
+from agent.tracing import current_trace_id
 from graphs.state import TriageState
 
 # A proposal of the incident that ended here is not proposed again while the incident lasts: a person
@@ -85,7 +86,8 @@ def _usage(ctx: OpsContext, state: TriageState) -> tuple[int, int, float]:
 
     usage = state.get("usage") or {}
     tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
-    return tokens_in, tokens_out, cost_usd(ctx.settings, tokens_in, tokens_out)
+    # An unknown price counts 0 in the incident's running total; its post-mortem's usage line says it is unknown.
+    return tokens_in, tokens_out, cost_usd(ctx.settings, tokens_in, tokens_out) or 0.0
 
 
 def _open(ctx: OpsContext, state: TriageState, tick: Tick) -> None:
@@ -99,7 +101,7 @@ def _open(ctx: OpsContext, state: TriageState, tick: Tick) -> None:
         cause=tick.cause, culprit=d.culprit, action=d.action, summary=d.summary, brain=d.brain,
         postmortem_path=state.get("postmortem"), proposal_id=proposal.id if proposal else None, memory_id=memory_id,
         tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, severity=tick.severity, last_seen=now,
-        figures=tick.figures, timeline=add_event([], now, tick.note))
+        figures=tick.figures, timeline=add_event([], now, tick.note), trace_id=current_trace_id())
     ctx.progress(f"incident {state['incident_id']} recorded (memory {memory_id})")
 
 
@@ -115,7 +117,7 @@ def _found_again(ctx: OpsContext, state: TriageState, inc: IncidentRecord, tick:
                       category=d.category, action=d.action, culprit=d.culprit, brain=d.brain,
                       postmortem_path=state.get("postmortem") or inc.postmortem_path,
                       tokens_in=inc.tokens_in + tokens_in, tokens_out=inc.tokens_out + tokens_out,
-                      cost_usd=inc.cost_usd + cost, memory_id=_remember(ctx, state))
+                      cost_usd=inc.cost_usd + cost, memory_id=_remember(ctx, state), trace_id=current_trace_id())
         if set(d.culprit) != set(inc.culprit) and tick.kind == "ongoing":
             timeline = add_event(timeline, now, f"culprit now {', '.join(d.culprit) or 'none'} "
                                  f"(was {', '.join(inc.culprit) or 'none'})")

@@ -7,14 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from agent.approvals import ApprovalError, not_pending
 from agent.context import OpsContext
 from agent.diagnosis import Diagnosis
 from agent.proposals import Edit, HumanResponse, Proposal
+from agent.tracing import traced_run
 from graphs.chat import build_chat
 from graphs.checkpoint import open_checkpointer
 from graphs.nodes import usage_line
@@ -38,6 +40,7 @@ class TriageOutcome:
     notify: str = ""  # why people should hear of it; "" when it is only recorded (an unchanged ongoing incident)
     note: str = ""  # the line it added to the incident's timeline
     thread_id: str = ""  # this run's triage thread (an ongoing incident's later ticks each have their own)
+    trace_id: str | None = None  # this run's MLflow trace (agent.tracing); None when tracing is off
 
 
 @dataclass
@@ -85,8 +88,10 @@ class GraphRunner:
         state: TriageState = {"model": model, "incident_id": incident}
         if window_minutes is not None:
             state["window_minutes"] = window_minutes
-        out = self.triage_graph.invoke(state, {"configurable": {"thread_id": f"triage-{incident}"}},
-                                       context=self.ctx)
+        with traced_run(self.ctx.settings, f"triage {model}", inputs=dict(state),
+                        attributes={"thread_id": f"triage-{incident}", "via": self.ctx.via}) as trace:
+            out = self.triage_graph.invoke(state, trace.config({"configurable": {"thread_id": f"triage-{incident}"}}),
+                                           context=self.ctx)
         proposal = out.get("proposal")
         return TriageOutcome(
             incident_id=out["incident_id"], model=model, diagnosis=out["diagnosis"],
@@ -94,7 +99,7 @@ class GraphRunner:
             filed=out.get("filed"), usage=usage_line(self.ctx, out.get("usage") or {}),
             tools_called=list(out.get("tools_called") or []), summary=out["signals"].summary,
             tick=(out.get("tick") or {}).get("kind", "new"), notify=out.get("notify") or "",
-            note=(out.get("tick") or {}).get("note", ""), thread_id=f"triage-{incident}")
+            note=(out.get("tick") or {}).get("note", ""), thread_id=f"triage-{incident}", trace_id=trace.trace_id)
 
     def triage_verdict(self, model: str) -> str:
         """Triage ``model`` now and say in one line what it found (chat's start_triage tool)."""
@@ -118,17 +123,19 @@ class GraphRunner:
         return proposal.id
 
     def start(self, thread_id: str, proposal: Proposal) -> None:
-        self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
-                                      {"configurable": {"thread_id": thread_id}}, context=self.ctx,
-                                      durability="sync")
+        with traced_run(self.ctx.settings, f"remediation {proposal.id}", attributes={"step": "file"}) as trace:
+            self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
+                                          trace.config({"configurable": {"thread_id": thread_id}}),
+                                          context=self.ctx, durability="sync")
 
     def refresh(self, thread_id: str, proposal: Proposal) -> None:
         # The thread executes the proposal in its state: move it there too, as a revision does, so it asks
         # again (a fresh interrupt) with the refreshed proposal.
-        config = {"configurable": {"thread_id": thread_id}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         self.remediation_graph.update_state(config, {"proposal": proposal}, as_node="revise")  # type: ignore[arg-type]
-        self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[call-overload]  # to the interrupt
-                                      durability="sync")
+        with traced_run(self.ctx.settings, f"remediation {proposal.id}", attributes={"step": "refresh"}) as trace:
+            self.remediation_graph.invoke(None, trace.config(config), context=self.ctx,  # type: ignore[call-overload]
+                                          durability="sync")  # to the interrupt
 
     def pending_request(self, proposal_id: str) -> dict[str, Any] | None:
         """The Agent-Inbox request the proposal's thread is paused on, or None if it is not paused."""
@@ -153,8 +160,12 @@ class GraphRunner:
             raise ApprovalError(f"proposal {record.proposal.id} has no paused thread in this home's checkpoints "
                                 f"({self.ctx.layout.checkpoints_db}); it cannot be resumed")
         # the remediation graph audits the answer (answered-<type>) as it takes it
-        out = self.remediation_graph.invoke(Command(resume=response), {"configurable": {"thread_id": record.thread_id}},
-                                            context=self.ctx, durability="sync")  # every step on disk before the next
+        step = {"step": f"answer-{response.type}", "by": response.by, "via": response.via}
+        with traced_run(self.ctx.settings, f"remediation {record.proposal.id}", attributes=step) as trace:
+            # durability="sync": every step on disk before the next
+            out = self.remediation_graph.invoke(Command(resume=response),
+                                                trace.config({"configurable": {"thread_id": record.thread_id}}),
+                                                context=self.ctx, durability="sync")
         return self.outcome_of(record.proposal.id, out)
 
     def outcome_of(self, proposal_id: str, out: dict[str, Any]) -> RemediationOutcome:
@@ -199,12 +210,23 @@ class GraphRunner:
     def stream_chat(self, text: str, *, thread_id: str) -> Iterator[tuple[str, str]]:
         """Events of one chat turn: ("token", text) as the LLM streams, ("call", "tool(args)"),
         ("result", "tool: first line"), then ("answer", full text) and ("brain", label)."""
-        from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+        from langchain_core.messages import HumanMessage
 
-        config = {"configurable": {"thread_id": f"chat-{thread_id}"}}
+        config: RunnableConfig = {"configurable": {"thread_id": f"chat-{thread_id}"}}
         turn: ChatState = {"messages": [HumanMessage(text)]}
-        for mode, payload in self.chat_graph.stream(turn, config,  # type: ignore[arg-type,call-overload]
-                                                    context=self.ctx, stream_mode=["messages", "updates"]):
+        with traced_run(self.ctx.settings, "chat", inputs={"question": text},
+                        attributes={"thread_id": f"chat-{thread_id}", "via": self.ctx.via}) as trace:
+            yield from self._chat_events(turn, trace.config(config))
+        final = self.chat_graph.get_state(config).values  # type: ignore[arg-type]
+        last = final["messages"][-1]
+        yield "answer", str(last.content)
+        yield "brain", str(final.get("brain", ""))
+
+    def _chat_events(self, turn: ChatState, config: RunnableConfig) -> Iterator[tuple[str, str]]:
+        from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
+
+        events = self.chat_graph.stream(turn, config, context=self.ctx, stream_mode=["messages", "updates"])
+        for mode, payload in cast("Iterator[tuple[str, Any]]", events):  # (mode, payload) per stream mode
             if mode == "messages":
                 chunk, _meta = payload
                 if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
@@ -217,7 +239,3 @@ class GraphRunner:
                                 yield "call", f"{tc['name']}({', '.join(f'{k}={v!r}' for k, v in tc['args'].items())})"
                         elif isinstance(m, ToolMessage) and node == "tools":
                             yield "result", f"{m.name}: {str(m.content)[:300]}"
-        final = self.chat_graph.get_state(config).values  # type: ignore[arg-type]
-        last = final["messages"][-1]
-        yield "answer", str(last.content)
-        yield "brain", str(final.get("brain", ""))

@@ -64,6 +64,7 @@ def links_for(ctx: OpsContext, signals: TriageSignals) -> dict[str, str]:
 def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[Path, dict[str, int]]:
     from agent.guard import signals_for_llm
     from agent.reports import TimelineEvent, build_postmortem, save_postmortem
+    from agent.tracing import current_trace_id, trace_line
 
     signals, diagnosis, proposal = state["signals"], state["diagnosis"], state.get("proposal")
     # An ongoing incident's post-mortem is re-rendered: its story so far (the incident's timeline, the
@@ -87,6 +88,7 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
     # Up to now, not the window's end: the incident this post-mortem is about is opened after the check.
     until = max(ctx.clock(), signals.window_until) + 1
     pm.health_chart = write_health_chart(ctx, signals.model, state["incident_id"], until)
+    pm.trace = trace_line(ctx.settings, current_trace_id())  # this tick's trace: its nodes, LLM and tool calls
     return save_postmortem(ctx.layout, pm), spent
 
 

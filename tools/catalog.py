@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from agent.context import OpsContext
 from agent.drafting import DraftError
 from agent.settings import Settings
+from agent.tracing import tool_span
 from tools.common import FIXABLE
 from tools.memory_tools import recall_incidents
 from tools.monitoring_tools import drift_report, performance, slo_status
@@ -161,11 +162,14 @@ def call_tool(ctx: OpsContext, name: str, args: dict[str, Any] | None = None, *,
     spec = specs.get(name)
     if spec is None:
         return f"error: unknown tool {name!r}; valid tools: {', '.join(specs)}"
-    try:
-        parsed = args_model(spec.func).model_validate(args or {})
-    except ValidationError as exc:
-        return invalid_arguments(name, spec.func, exc)
-    return run_spec(ctx, spec, parsed)
+    with tool_span(name, args or {}) as span:  # a span of the run's trace, when the run is traced
+        try:
+            result = run_spec(ctx, spec, args_model(spec.func).model_validate(args or {}))
+        except ValidationError as exc:
+            result = invalid_arguments(name, spec.func, exc)
+        if span is not None:
+            span.set_outputs(result)
+        return result
 
 
 def langchain_tools(ctx: OpsContext, *, proposals: bool = True) -> list[BaseTool]:

@@ -106,8 +106,10 @@ def usage_line(usage: dict[str, Any], settings: Settings | None = None) -> str:
             f"{usage.get('input_tokens', 0)} input + {usage.get('output_tokens', 0)} output tokens")
     if settings is not None:
         from agent.llm import cost_usd
+        from agent.llm_prices import unknown_price_hint
 
-        text += f", ~${cost_usd(settings, usage.get('input_tokens', 0), usage.get('output_tokens', 0)):.4f}"
+        cost = cost_usd(settings, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
+        text += f", ~${cost:.4f}" if cost is not None else f", {unknown_price_hint(settings)}"
     return text
 
 

@@ -67,7 +67,7 @@ def render_postmortem(pm: PostMortem) -> str:
     """The post-mortem as Markdown: header table, narrative, evidence, timeline, links, plots and follow-ups."""
     out = [f"# {pm.title}", ""]
     out += _table([("Model", pm.model), ("Incident", pm.incident_id), ("Brain", pm.brain),
-                   ("Written at", utc_iso(pm.created_at)), ("Usage", pm.usage)])
+                   ("Written at", utc_iso(pm.created_at)), ("Usage", pm.usage), ("Trace", pm.trace or "-")])
     out += ["", "## Summary", "", pm.summary or "-", "", "## Impact", "", pm.impact or "-", "",
             "## Root cause", "", pm.root_cause or "-", "", "### Evidence", ""]
     out += _evidence(pm.evidence)

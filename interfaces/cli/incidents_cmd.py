@@ -52,7 +52,9 @@ def _when(at: float | None) -> str:
 
 @app.command("show")
 def show(incident_id: str = typer.Argument(..., help="incident id (a unique prefix is enough)")) -> None:
-    """The incident's post-mortem (Markdown), or its summary when none was written."""
+    """The incident's post-mortem (Markdown), or its summary when none was written, and its MLflow trace."""
+    from agent.tracing import trace_line
+
     with _store() as store:
         incident = store.get(incident_id)
     path = Path(incident.postmortem_path) if incident.postmortem_path else None
@@ -61,6 +63,7 @@ def show(incident_id: str = typer.Argument(..., help="incident id (a unique pref
         console.print(f"[dim]{path}[/]")
     else:
         console.print(f"{incident.id} [{incident.status}] {incident.category} → {incident.action}: {incident.summary}")
+    console.print(f"Trace: {trace_line(load_settings(), incident.trace_id)}", markup=False, highlight=False)
     if incident.timeline:  # what the scheduled ticks added since the post-mortem was written
         console.print(f"[bold]{incident.status}[/], found by {incident.ticks} tick(s), last seen "
                       f"{_when(incident.last_seen)} UTC; latest: {incident.figures or '-'}")

@@ -184,3 +184,24 @@ def test_openai_endpoint_gets_no_duplicate_max_tokens():
     model = make_chat_model(Settings(llm_api_key="sk-test"))  # type: ignore[arg-type]
     assert model is not None
     assert getattr(model, "extra_body", None) is None
+
+
+def test_calls_beyond_the_rate_limit_wait_for_the_bucket(llm_server):
+    """The bucket starts empty and fills at the rate: six calls at 4 requests/s need six tokens, 1.5 s of
+    filling (the 1.0 s floor leaves room for the 50 ms polling); at 1,000/s the same calls take a fraction."""
+    server = llm_server()
+
+    def six_calls(rate: float) -> float:
+        settings = settings_for(server.url, llm_requests_per_second=rate)
+        first, second = make_chat_model(settings), make_chat_model(settings)
+        assert first is not None and second is not None
+        assert first.rate_limiter is second.rate_limiter  # one bucket per process, however many models are built
+        started = time.monotonic()
+        for i in range(6):
+            (first if i % 2 else second).invoke("ping")
+        return time.monotonic() - started
+
+    limited, fast = six_calls(4.0), six_calls(1000.0)
+    assert len(server.bodies) == 12
+    assert limited >= 1.0, f"6 calls at 4/s took only {limited:.2f} s"
+    assert fast < limited / 2, f"without the limit the calls took {fast:.2f} s: the delay is not the limiter's"

@@ -30,3 +30,15 @@ def test_list_shows_status_ticks_and_last_seen_and_show_prints_the_timeline(tmp_
     shown = run(["incidents", "show", "inc-live"], home).stdout
     assert "found by 6 tick(s), last seen 2025-12-01 07:33 UTC" in shown
     assert "still ongoing since 07:28 UTC (6 ticks), F1 0.612" in shown
+
+
+def test_show_names_the_incidents_mlflow_trace(tmp_path):
+    home = tmp_path / "home"
+    with IncidentStore(HomeLayout(home).ensure().approvals_db) as store:
+        store.open("churn", id="inc-traced", opened_at=OPENED, category="data_drift", trace_id="tr-0123abcd")
+        store.open("churn", id="inc-untraced", opened_at=OPENED, category="data_drift")
+    traced = run(["incidents", "show", "inc-traced"], home)
+    assert traced.returncode == 0, traced.stderr
+    assert (f"Trace: tr-0123abcd (MLflow experiment opsagent-traces at sqlite:///{(home / 'mlflow.db').resolve()})"
+            in traced.stdout.replace("\n", ""))
+    assert "Trace: not traced" in run(["incidents", "show", "inc-untraced"], home).stdout
