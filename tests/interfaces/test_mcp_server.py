@@ -216,3 +216,16 @@ def test_http_wrong_tokens_are_throttled_per_address_like_the_web_page(home):
         assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 300 and "try again" in r.json()["error"]
     finally:
         server.stop()
+
+
+def test_a_port_in_use_is_a_message_and_exit_code_2(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([OPSAGENT, "mcp", "--transport", "http", "--port", str(port)], env={
+            **os.environ, **_env(tmp_path / "home")}, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in run.stderr and "--port" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
