@@ -12,7 +12,7 @@ over stdio) and whose interface is ``mcp``: a filed proposal is audited as ``pro
 from __future__ import annotations
 
 import inspect
-import typing
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -60,8 +60,15 @@ def _signature(spec: ToolSpec) -> tuple[inspect.Signature, dict[str, Any]]:
 
 
 def _result(text: str) -> CallToolResult:
-    """The catalog's text as the call's content; a failure the caller can fix is flagged ``is_error``."""
-    failed = text.startswith("error:") or text.startswith('{"error":')
+    """The catalog's text as the call's content; a failure the caller can fix ('error: ...' from the catalog, or a
+    result with ``error`` set) is flagged ``is_error``, with the same text the LLM would read."""
+    failed = text.startswith("error:")
+    if not failed:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        failed = isinstance(data, dict) and bool(data.get("error"))
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=failed)
 
 
@@ -96,11 +103,6 @@ def build_mcp_server(settings: Settings, *, actor_of: ActorOf, shared: SharedHan
     shared = shared or SharedHandles(settings)
     tools = [mcp_tool(spec, settings, shared, actor_of) for spec in tool_specs(settings, proposals=True)]
     return MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version=_version(), tools=tools, log_level="WARNING")
-
-
-def exposed_kinds(settings: Settings) -> dict[str, typing.Literal["read", "propose"]]:
-    """Tool name -> what it may do, for the tools the server offers (the README's table and the tests)."""
-    return {spec.name: spec.kind for spec in tool_specs(settings, proposals=True)}
 
 
 def _version() -> str:
