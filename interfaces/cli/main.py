@@ -18,6 +18,7 @@ from interfaces.cli import (
     importance_cmd,
     incidents_cmd,
     ingest_cmd,
+    mcp_cmd,
     memory_cmd,
     model_cmds,
     models_cmd,
@@ -56,6 +57,7 @@ app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(schedule_cmd.app, name="schedule")
 app.command("eval")(eval_cmd.eval_)
 app.add_typer(ingest_cmd.app, name="ingest")
+app.command("mcp")(mcp_cmd.mcp)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ APPROVE, EDIT, REJECT = "opsagent_approve", "opsagent_edit", "opsagent_reject"
 EDIT_VIEW = "opsagent_edit_submit"  # callback_id of the edit modal
 INPUT_ACTION = "value"  # action_id of every input in the edit modal; the block_id is the field name
 SECTION_MAX = 3000
+CONFIRM_TEXT_MAX = 300  # Slack's limit on a confirmation dialog's text
 POSTMORTEM_MAX = 2900  # leaves room for the web link under Slack's 3000-character section limit
 _TIME_FIELDS = frozenset({"window_since", "window_until"})
 _PREFIX = "opsagent:"  # block ids of a proposal's blocks: opsagent:<proposal id>:<n>
@@ -130,9 +131,16 @@ def replace_proposal_blocks(blocks: Blocks, pid: str, new: Blocks) -> Blocks:
 def action_buttons(proposal: Proposal) -> dict[str, Any]:
     """Approve / Edit / Reject, each carrying the proposal id as its value (Edit only if something is editable)."""
     pid = proposal.id
+    # Approving starts real work (a retrain, a canary, a rollback), so it asks first, as Reject does.
     elements: list[dict[str, Any]] = [
         {"type": "button", "action_id": APPROVE, "style": "primary", "value": pid,
-         "text": {"type": "plain_text", "text": "Approve"}},
+         "text": {"type": "plain_text", "text": "Approve"},
+         "confirm": {"title": {"type": "plain_text", "text": "Approve this proposal?"},
+                     "text": {"type": "mrkdwn", "text": truncate(
+                         f"{proposal.title}\nopsagent will run it now: {proposal_summary(proposal)}",
+                         CONFIRM_TEXT_MAX)},
+                     "confirm": {"type": "plain_text", "text": "Approve and run"},
+                     "deny": {"type": "plain_text", "text": "Not yet"}}},
     ]
     if proposal.editable:
         elements.append({"type": "button", "action_id": EDIT, "value": pid,

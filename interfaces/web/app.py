@@ -23,6 +23,7 @@ from interfaces.web.auth import WebAuth
 from interfaces.web.deps import LoginRequired
 from interfaces.web.evidence import TIME_FIELDS, render_markdown
 from interfaces.web.limits import WebLimits
+from interfaces.web.sessions import SessionRevocations
 from interfaces.web.threads import ThreadIndex
 
 HERE = Path(__file__).parent
@@ -52,9 +53,10 @@ def create_web_app(dispatcher: Dispatcher, *, users: dict[str, str], session_sec
     """
     app = FastAPI(title="opsagent", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dispatcher = dispatcher
-    app.state.web_auth = WebAuth(users, session_secret, public_url=dispatcher.settings.web_public_url)
-    app.state.templates = templates()
     layout = dispatcher.ctx.layout
+    app.state.web_auth = WebAuth(users, session_secret, public_url=dispatcher.settings.web_public_url,
+                                 revocations=SessionRevocations.for_home(layout))
+    app.state.templates = templates()
     app.state.incidents = dispatcher.ctx.incidents
     app.state.threads = ThreadIndex.for_home(layout)
     app.add_middleware(WebLimits)
@@ -72,7 +74,7 @@ def create_web_app(dispatcher: Dispatcher, *, users: dict[str, str], session_sec
     async def http_error(request: Request, exc: HTTPException) -> Response:
         # People get a page saying what went wrong; API clients (and Slack's routes) keep FastAPI's JSON.
         wants_html = "text/html" in request.headers.get("accept", "")
-        if request.url.path.startswith(JSON_PREFIXES) or not wants_html or exc.status_code == 401:
+        if request.url.path.startswith(JSON_PREFIXES) or not wants_html or exc.status_code in (401, 429):
             return await http_exception_handler(request, exc)
         identity = app.state.web_auth.identify(request)
         return pages.render(request, "error.html", identity, status=exc.status_code, code=exc.status_code,

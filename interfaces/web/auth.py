@@ -4,6 +4,9 @@ Two ways in: a login form (user + token) that sets a signed, HttpOnly, SameSite=
 per-session CSRF token, or ``Authorization: Bearer <token>`` for API clients (no cookie, so no CSRF risk).
 Every state-changing request with a cookie session must echo the CSRF token (form field ``csrf_token`` or
 header ``X-CSRF-Token``), and no POST may come from another origin.
+
+Failed sign-ins (the form and bearer tokens) are throttled per user and per address (``throttle``), and signing
+out revokes the session on the server (``sessions``): a copied cookie stops working too.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +24,8 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from agent.settings import Settings
+from interfaces.web.sessions import SessionRevocations
+from interfaces.web.throttle import SignInThrottle
 from ml_core.paths import HomeLayout
 
 COOKIE = "opsagent_session"
@@ -66,10 +72,20 @@ def session_secret(layout: HomeLayout) -> bytes:
 
 @dataclass(frozen=True)
 class Identity:
-    """A signed-in person; ``csrf`` is None for bearer-token clients, who carry no cookie."""
+    """A signed-in person; ``csrf`` and ``session`` are None for bearer-token clients, who carry no cookie."""
 
     user: str
     csrf: str | None = None
+    session: str | None = None  # the cookie's session id, which signing out revokes
+    issued_at: float | None = None
+
+
+class SignInThrottled(Exception):
+    """Too many failed sign-ins for this user or address; try again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed sign-ins from this user or address; try again in {retry_after} s")
+        self.retry_after = retry_after
 
 
 def _fingerprint(token: str) -> str:
@@ -80,18 +96,41 @@ def _fingerprint(token: str) -> str:
 class WebAuth:
     """Checks tokens, issues and reads session cookies, and guards POSTs (CSRF, Origin)."""
 
-    def __init__(self, users: dict[str, str], secret: bytes, *, public_url: str | None = None):
+    def __init__(self, users: dict[str, str], secret: bytes, *, public_url: str | None = None,
+                 revocations: SessionRevocations | None = None, throttle: SignInThrottle | None = None):
         if not users:
             raise ValueError("the web page needs at least one user; see resolve_users")
         self.users = dict(users)
         self.serializer = URLSafeTimedSerializer(secret, salt="opsagent-web-session")
         self.public_origin = _origin(public_url) if public_url else None
+        self.revocations = revocations  # None: sessions end only when their cookie expires (tests of cookies alone)
+        self.throttle = throttle or SignInThrottle()
 
     # ---- tokens ----------------------------------------------------------------------------------
-    def check_login(self, user: str, token: str) -> bool:
+    def check_login(self, user: str, token: str, *, address: str | None = None) -> bool:
+        """Whether ``token`` is ``user``'s; raises ``SignInThrottled`` (without checking) while either is locked."""
+        wait = self.throttle.retry_after(user=user, address=address)
+        if wait is not None:
+            raise SignInThrottled(wait)
         expected = self.users.get(user)
         # compare something even for unknown users, so timing does not tell which names exist
-        return hmac.compare_digest((expected or "\0").encode(), token.encode()) and expected is not None
+        ok = hmac.compare_digest((expected or "\0").encode(), token.encode()) and expected is not None
+        if ok:
+            self.throttle.succeeded(user=user)
+        else:
+            self.throttle.failed(user=user, address=address)
+        return ok
+
+    def check_bearer(self, token: str, *, address: str | None) -> str | None:
+        """The user whose token this is, or None (a failure, counted per address); ``SignInThrottled`` while the
+        address is locked."""
+        wait = self.throttle.retry_after(address=address)
+        if wait is not None:
+            raise SignInThrottled(wait)
+        user = self.bearer_user(token) if token else None
+        if user is None:
+            self.throttle.failed(address=address)
+        return user
 
     def bearer_user(self, token: str) -> str | None:
         found = None
@@ -104,8 +143,15 @@ class WebAuth:
     def issue(self, user: str) -> tuple[str, str]:
         """A new session for ``user``: (cookie value, its CSRF token)."""
         csrf = secrets.token_urlsafe(24)
-        value = self.serializer.dumps({"u": user, "c": csrf, "k": _fingerprint(self.users[user])})
+        value = self.serializer.dumps({"u": user, "c": csrf, "k": _fingerprint(self.users[user]),
+                                       "s": secrets.token_urlsafe(16), "t": time.time()})
         return value, csrf
+
+    def revoke(self, identity: Identity) -> None:
+        """Sign a cookie session out on the server: its cookie is refused from now on, wherever it was copied."""
+        if self.revocations is not None and identity.session is not None:
+            issued = identity.issued_at or time.time()
+            self.revocations.revoke(identity.session, user=identity.user, expires_at=issued + SESSION_MAX_AGE_S)
 
     def read_cookie(self, value: str | None) -> Identity | None:
         if not value:
@@ -116,20 +162,32 @@ class WebAuth:
             return None
         if not isinstance(data, dict):
             return None
-        user, csrf = data.get("u"), data.get("c")
+        user, csrf, session, issued = data.get("u"), data.get("c"), data.get("s"), data.get("t")
         token = self.users.get(user) if isinstance(user, str) else None
         if token is None or not isinstance(csrf, str) or data.get("k") != _fingerprint(token):
             return None
-        return Identity(user=user, csrf=csrf)  # type: ignore[arg-type]
+        # A cookie without a session id could not be revoked: refuse it (it predates revocation; sign in again).
+        if not isinstance(session, str) or (self.revocations is not None and self.revocations.is_revoked(session)):
+            return None
+        return Identity(user=user, csrf=csrf, session=session,  # type: ignore[arg-type]
+                        issued_at=float(issued) if isinstance(issued, int | float) else None)
 
     def identify(self, request: Request) -> Identity | None:
         """The bearer token if the request has one (a wrong one is not rescued by a cookie), else the cookie."""
         header = request.headers.get("authorization", "")
         if header:
-            scheme, _, token = header.partition(" ")
-            user = self.bearer_user(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+            user = self.bearer_user(bearer_token(header))
             return Identity(user=user) if user else None
         return self.read_cookie(request.cookies.get(COOKIE))
+
+    def authenticate(self, request: Request) -> Identity | None:
+        """``identify``, with a wrong bearer token counted as a failed sign-in of the client's address; raises
+        ``SignInThrottled`` while that address is locked."""
+        header = request.headers.get("authorization", "")
+        if not header:
+            return self.read_cookie(request.cookies.get(COOKIE))
+        user = self.check_bearer(bearer_token(header), address=request.client.host if request.client else None)
+        return Identity(user=user) if user else None
 
     # ---- POST guards -----------------------------------------------------------------------------
     def check_origin(self, request: Request) -> None:
@@ -146,6 +204,12 @@ class WebAuth:
             return  # bearer token: a browser never adds it on its own
         if not sent or not hmac.compare_digest(sent.encode(), identity.csrf.encode()):
             raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+
+
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; "" for any other scheme."""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def _origin(url: str) -> str:

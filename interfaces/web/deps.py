@@ -1,8 +1,9 @@
 """FastAPI dependencies for every route of the web page: who is asking, and may this POST change anything.
 
 Per-route dependencies (not a middleware) so the routes `opsagent serve` adds (Slack's) keep their own checks.
-Unauthenticated: pages redirect to /login, API calls and POSTs get 401. Checks run before any handler body,
-so a refused request changes nothing.
+Unauthenticated: pages redirect to /login, API calls and POSTs get 401; an address locked out after too many
+wrong bearer tokens gets 429 with ``Retry-After``. Checks run before any handler body, so a refused request
+changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
 
-from interfaces.web.auth import CSRF_FIELD, CSRF_HEADER, Identity, WebAuth
+from interfaces.web.auth import CSRF_FIELD, CSRF_HEADER, Identity, SignInThrottled, WebAuth
 
 if TYPE_CHECKING:
     from interfaces.dispatch import Dispatcher
@@ -32,9 +33,20 @@ def dispatcher_of(request: Request) -> Dispatcher:
     return request.app.state.dispatcher  # type: ignore[no-any-return]
 
 
+def too_many(exc: SignInThrottled) -> HTTPException:
+    return HTTPException(429, f"{exc}; check the token", headers={"Retry-After": str(exc.retry_after)})
+
+
+def _authenticated(request: Request) -> Identity | None:
+    try:
+        return auth_of(request).authenticate(request)
+    except SignInThrottled as exc:
+        raise too_many(exc) from None
+
+
 def page_user(request: Request) -> Identity:
     """A page (GET): signed in, or redirected to the login form."""
-    identity = auth_of(request).identify(request)
+    identity = _authenticated(request)
     if identity is None:
         raise LoginRequired(request.url.path)
     return identity
@@ -42,7 +54,7 @@ def page_user(request: Request) -> Identity:
 
 def api_user(request: Request) -> Identity:
     """A JSON read: signed in (cookie or bearer token), or 401."""
-    identity = auth_of(request).identify(request)
+    identity = _authenticated(request)
     if identity is None:
         raise HTTPException(401, "sign in first: POST /login, or send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -16,7 +16,7 @@ from agent.approvals import ApprovalError
 from agent.incidents import IncidentError, IncidentStore
 from interfaces.dispatch import MAX_MESSAGE_CHARS, Dispatcher, DispatchError, Job, NotApprover
 from interfaces.web.api import answer_proposal
-from interfaces.web.auth import COOKIE, SESSION_MAX_AGE_S, Identity
+from interfaces.web.auth import COOKIE, SESSION_MAX_AGE_S, Identity, SignInThrottled
 from interfaces.web.deps import auth_of, dispatcher_of, form_post, page_user
 from interfaces.web.evidence import (
     DOWNLOAD_TYPES,
@@ -74,9 +74,20 @@ async def login(request: Request) -> Response:
     form = await request.form()
     user, token = _form_value(form, "user").strip(), _form_value(form, "token").strip()
     nxt = _safe_next(_form_value(form, "next"))
-    if not user or not token or not auth.check_login(user, token):
-        logger.warning("web sign-in refused for user %r from %s", user[:40], request.client.host if request.client
-                       else "?")
+    address = request.client.host if request.client else None
+    try:
+        ok = bool(user and token) and auth.check_login(user, token, address=address)
+    except SignInThrottled as exc:
+        logger.warning("web sign-in throttled for user %r from %s", user[:40], address or "?")
+        page = render(request, "login.html", None, status=429, next=nxt, name=user[:100],
+                      error=f"Too many failed sign-ins for this user or from this address: try again in "
+                            f"{exc.retry_after} s.")
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    if not ok:
+        if not (user and token):  # an empty form is a failed try too (it is counted per address)
+            auth.throttle.failed(address=address)
+        logger.warning("web sign-in refused for user %r from %s", user[:40], address or "?")
         return render(request, "login.html", None, status=401, next=nxt, name=user[:100],
                       error="Unknown user or wrong token. Check OPSAGENT_WEB_USERS / OPSAGENT_WEB_TOKEN, "
                             "or the token `opsagent serve` printed.")
@@ -89,7 +100,8 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(identity: Identity = Depends(form_post)) -> Response:
+async def logout(request: Request, identity: Identity = Depends(form_post)) -> Response:
+    auth_of(request).revoke(identity)  # the cookie is refused from now on, even a copy of it
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

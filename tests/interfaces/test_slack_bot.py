@@ -157,6 +157,12 @@ def test_approvals_lists_pending_proposals_with_buttons(bot, inbox_world):
     reply = bot.standin.wait_for("response_url", key=key)
     buttons = [e for b in reply.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {(e["action_id"], e["value"]) for e in buttons} >= {("opsagent_approve", pid), ("opsagent_reject", pid)}
+    # Both decisions ask first: Approve says what will run (Slack shows the dialog before sending the click).
+    confirms = {e["action_id"]: e.get("confirm") for e in buttons if e["value"] == pid}
+    approve = confirms["opsagent_approve"]
+    assert approve["confirm"]["text"] == "Approve and run" and approve["deny"]["text"] == "Not yet"
+    assert pid in approve["text"]["text"] and len(approve["text"]["text"]) <= 300
+    assert confirms["opsagent_reject"]["confirm"]["text"] == "Reject"
     _resp, key = bot.command("approvals nosuchmodel")
     assert "no registered model" in bot.standin.wait_for("response_url", key=key).args["text"]
 

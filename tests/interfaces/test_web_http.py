@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from interfaces.web.auth import COOKIE, resolve_users, session_secret
+from interfaces.web.auth import COOKIE, WebAuth, resolve_users, session_secret
 from interfaces.web.evidence import report_path
+from interfaces.web.sessions import SessionRevocations
+from interfaces.web.throttle import FAILURES_PER_ADDRESS, FAILURES_PER_USER, WINDOW_S, SignInThrottle
 from tests.graphs.fakes import ScriptedChatModel, answer, tool_call
 from tests.interfaces.web_support import USERS, make_incident, start_web, stop_web, wait_for
 
@@ -222,9 +224,66 @@ def test_chat_streams_events_and_threads_are_kept_per_user(web):
 
 def test_sign_out_ends_the_session(web):
     client, csrf = web.signed_in("alice")
+    other, _ = web.signed_in("alice")  # the same person in another browser
+    copied = client.cookies[COOKIE]
     r = client.post("/logout", data={"csrf_token": csrf})
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert client.get("/inbox").status_code == 303
+    # The server revoked that session: a copy of its cookie, replayed, is no session either.
+    replayed = web.client(cookies={COOKIE: copied})
+    assert replayed.get("/inbox").status_code == 303 and replayed.get("/api/me").status_code == 401
+    assert replayed.post("/api/triage", json={"model": "churn"}, headers={"X-CSRF-Token": csrf}).status_code == 401
+    assert other.get("/api/me").json()["user"] == "alice"  # the other session goes on
+    # ... and stays revoked for a new process on the same home (the revocation is in the home, not in memory).
+    restarted = WebAuth(dict(USERS), b"s" * 64, revocations=SessionRevocations.for_home(web.world.layout))
+    assert restarted.read_cookie(copied) is None and restarted.read_cookie(other.cookies[COOKIE]) is not None
+
+
+def test_failed_sign_ins_are_throttled_per_user_and_address(inbox_world):
+    w = start_web(inbox_world)
+    now = [1000.0]
+    auth = w.app.state.web_auth
+    auth.throttle = SignInThrottle(clock=lambda: now[0])
+    try:
+        for _ in range(FAILURES_PER_USER):
+            assert w.client().post("/login", data={"user": "alice", "token": "wrong"}).status_code == 401
+        # Locked: even the right token is refused, with how long to wait.
+        r = w.client().post("/login", data={"user": "alice", "token": USERS["alice"]})
+        assert r.status_code == 429 and r.headers["retry-after"] == str(int(WINDOW_S))
+        assert "Too many failed sign-ins" in r.text and COOKIE not in r.cookies
+        assert w.signed_in("bob")[0].get("/api/me").json()["user"] == "bob"  # others from this address are not
+        now[0] += WINDOW_S / 2
+        r = w.client().post("/login", data={"user": "alice", "token": USERS["alice"]})
+        assert r.headers["retry-after"] == str(int(WINDOW_S / 2))
+        now[0] += WINDOW_S / 2 + 1  # the failures have left the window
+        assert w.client().post("/login", data={"user": "alice", "token": USERS["alice"]}).status_code == 303
+
+        # Per address (alice's failures have left the window): wrong bearer tokens count too, until the address
+        # is locked for everyone.
+        for i in range(FAILURES_PER_ADDRESS):
+            wrong = w.client(headers={"Authorization": f"Bearer guess-{i}"})
+            assert wrong.get("/api/proposals").status_code == 401
+        r = w.bearer("bob").get("/api/proposals")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "try again" in r.json()["detail"]
+        assert w.client().post("/login", data={"user": "bob", "token": USERS["bob"]}).status_code == 429
+    finally:
+        stop_web(w)
+
+
+def test_throttle_windows_and_its_bounds():
+    now = [0.0]
+    throttle = SignInThrottle(per_user=2, per_address=3, window_s=100, clock=lambda: now[0])
+    throttle.failed(user="a", address="h")
+    now[0] = 10
+    throttle.failed(user="a", address="h")
+    assert throttle.retry_after(user="a") == 90 and throttle.retry_after(address="h") is None
+    assert throttle.retry_after(user="b", address="h") is None
+    throttle.succeeded(user="a")  # the right token: a's count starts again, the address keeps its two
+    assert throttle.retry_after(user="a") is None
+    throttle.failed(user="c", address="h")
+    assert throttle.retry_after(user="zz", address="h") == 90  # the first failure leaves the window at 100
+    now[0] = 100.5
+    assert throttle.retry_after(address="h") is None
 
 
 def test_users_and_the_session_secret(inbox_world, tmp_path):

@@ -62,6 +62,7 @@ class WebWorld:
     server: ThreadedServer
     chat_model: Any = None
     users: dict[str, str] = field(default_factory=lambda: dict(USERS))
+    app: Any = None  # the FastAPI app (tests reach its WebAuth through app.state.web_auth)
 
     @property
     def url(self) -> str:
@@ -93,7 +94,7 @@ def start_web(world: InboxWorld, **settings: Any) -> WebWorld:
     dispatcher = Dispatcher(world.settings(**settings), context_factory=context)
     app = create_web_app(dispatcher, users=dict(USERS), session_secret=b"s" * 64)
     server = ThreadedServer(app).start()
-    web = WebWorld(world=world, dispatcher=dispatcher, server=server)
+    web = WebWorld(world=world, dispatcher=dispatcher, server=server, app=app)
     holder["web"] = web
     return web
 
