@@ -72,7 +72,7 @@ class ScoringService:
         self.state_file = state_file or state_path(layout, model_name)
         self.schema = schema
         self.validator = RecordValidator(schema)
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(model_name)
         self.predlog = PredictionLog(layout.predictions_db(model_name))
         self.writer = LogWriter(self.predlog)
         self.rng = random.Random(seed)
@@ -201,7 +201,7 @@ class ScoringService:
         m = self.metrics
         m.requests.labels(d.version, d.role, "ok").inc()
         m.rows.labels(d.version, d.role).inc(len(rows))
-        m.latency.labels(d.role).observe(time.perf_counter() - t0)
+        m.latency.labels(d.version, d.role).observe(time.perf_counter() - t0)
         shown = batch.errors[:MAX_ERRORS_REPORTED]
         return {"request_id": request_id, "accepted": len(rows), "rejected": batch.rejected,
                 "error_count": len(batch.errors), "errors": [e.to_dict() for e in shown], "predictions": [
