@@ -23,7 +23,7 @@ from graphs.remediation import build_remediation
 from graphs.state import ChatState, TriageState
 from graphs.triage import build_triage
 
-_Graph = TypeVar("_Graph", bound=Pregel)
+_Graph = TypeVar("_Graph", bound=Pregel[Any, Any, Any, Any])
 
 
 @dataclass

@@ -91,7 +91,7 @@ class _StoreAndUsageCollector(Collector):
     def _llm_usage(self) -> Iterator[Metric]:
         settings, meter = self.dispatcher.settings, self.dispatcher.llm_usage
         usage = meter.snapshot()
-        llm = settings.llm_model if settings.llm_configured else "none"
+        llm = settings.llm_model  # the configured model's name (the offline policy makes no calls: zeros)
         calls = CounterMetricFamily("opsagent_llm_calls", "LLM calls of this process's graph runs", labels=["llm"])
         calls.add_metric([llm], usage["calls"])
         errors = CounterMetricFamily("opsagent_llm_errors", "LLM calls that failed", labels=["llm"])
