@@ -80,7 +80,7 @@ def test_serve_metrics_count_triage_runs_incidents_proposals_and_llm_usage(inbox
     # No LLM is configured: the offline policy made no calls, and the series say so (zeros, not absent).
     llm = (("llm", "gpt-4o-mini"),)
     assert found[("opsagent_llm_calls_total", llm)] == 0.0
-    assert found[("opsagent_llm_tokens_total", (*llm, ("direction", "input")))] == 0.0
+    assert found[("opsagent_llm_tokens_total", (("direction", "input"), *llm))] == 0.0
     assert found[("opsagent_llm_cost_usd_total", llm)] == 0.0
 
 
@@ -99,6 +99,6 @@ def test_llm_series_count_every_call_of_a_chat_turn(inbox_world):
     llm = (("llm", "gpt-4o-mini"),)
     assert found[("opsagent_llm_calls_total", llm)] == 2.0
     assert found[("opsagent_llm_errors_total", llm)] == 0.0
-    assert found[("opsagent_llm_tokens_total", (*llm, ("direction", "input")))] == 320.0
-    assert found[("opsagent_llm_tokens_total", (*llm, ("direction", "output")))] == 55.0
+    assert found[("opsagent_llm_tokens_total", (("direction", "input"), *llm))] == 320.0
+    assert found[("opsagent_llm_tokens_total", (("direction", "output"), *llm))] == 55.0
     assert _series(found, "opsagent_triage_runs_total") == {}  # no triage ran in this process
