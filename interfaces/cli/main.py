@@ -59,8 +59,10 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                        help="print the installed version and exit")) -> None:
-    """Runs before every command (never for --help or --version): quieten the libraries it may load."""
-    quiet_libraries()
+    """Runs before every command (never for `opsagent --help` or --version): quieten the libraries it may load.
+    A command's own --help loads none of them either, so it skips this (importing MLflow to quieten it)."""
+    if "--help" not in sys.argv[1:]:
+        quiet_libraries()
 
 
 app.command("demo")(demo_cmd.demo)
