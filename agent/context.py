@@ -74,7 +74,11 @@ class SharedHandles:
 
 @dataclass
 class OpsContext:
-    settings: Settings
+    """Every field has a default, so LangGraph's server can build one from a run's context (``OpsContext(**context)``,
+    the context filtered to the keys of ``context_jsonschema``): settings then come from the environment
+    (``OPSAGENT_HOME``, ``OPSAGENT_CONFIG``). The interfaces build theirs from the settings of their edge."""
+
+    settings: Settings = field(default_factory=Settings)
     clock: Callable[[], float] = time.time  # tests move time to expire approvals
     canary_traffic: CanaryTraffic | None = None
     progress: Callable[[str], None] = field(default=lambda _message: None)
@@ -95,6 +99,16 @@ class OpsContext:
     # LangChain callback handlers every graph run of this context reports to (GraphRunner passes them in the run's
     # config, so each LLM call inside reaches them): `opsagent serve` counts its LLM calls and tokens this way.
     callbacks: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, _source: Any, _handler: Any) -> Any:
+        """The run context a LangGraph server (Studio, the SDK) may set: ``actor`` only. Everything else is
+        infrastructure built from settings, which has no JSON form; the server drops keys not in this schema."""
+        from pydantic_core import core_schema
+
+        fields = {"actor": core_schema.typed_dict_field(core_schema.str_schema(min_length=1), required=False)}
+        return core_schema.no_info_after_validator_function(lambda data: cls(**data),
+                                                            core_schema.typed_dict_schema(fields))
 
     @cached_property
     def layout(self) -> HomeLayout:

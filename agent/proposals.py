@@ -12,8 +12,11 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from agent.inbox import edit_changes, unwrap_answer, with_sender
+
 ActionKind = Literal["retrain", "rollback", "promote", "retune_threshold", "fix_data"]
-Interface = Literal["cli", "web", "slack", "scheduler", "demo", "chat", "test"]
+# Where an answer or a run came from; "langgraph-api": LangGraph's own server (Studio, Agent Inbox, its SDK).
+Interface = Literal["cli", "web", "slack", "scheduler", "demo", "chat", "test", "langgraph-api"]
 Executor = Literal["opsagent", "user"]
 
 
@@ -164,19 +167,22 @@ class Accept(_Answer):
     """Run the proposal as filed."""
 
     type: Literal["accept"] = "accept"
-    args: None = None
+    args: dict[str, Any] | None = Field(None, description="Agent Inbox echoes the action request; not used")
 
 
 class Edit(_Answer):
     """Change named editable fields, then run the edited proposal."""
 
     type: Literal["edit"] = "edit"
-    args: dict[str, Any] = Field(description="editable field name -> new value")
+    args: dict[str, Any] = Field(description="editable field name -> new value; or Agent Inbox's ActionRequest "
+                                             "{action, args: the whole proposal, edited}")
     proposal: Proposal | None = Field(None, description="the edited proposal, once validated (see validated)")
 
     def validated(self, proposal: Proposal) -> Edit:
-        """This answer with the edited copy of ``proposal`` attached; raises ``ProposalEditError`` saying why not."""
-        return self.model_copy(update={"proposal": apply_edit(proposal, self.args)})
+        """This answer with the edited copy of ``proposal`` attached and ``args`` reduced to the fields it
+        changes; raises ``ProposalEditError`` saying why not."""
+        changes = edit_changes(proposal.model_dump(mode="json"), self.args)
+        return self.model_copy(update={"args": changes, "proposal": apply_edit(proposal, changes)})
 
 
 class Respond(_Answer):
@@ -203,10 +209,15 @@ class AnswerError(ValueError):
     """An answer that is not one of accept / edit / response / ignore with the right args; says what is wrong."""
 
 
-def parse_response(value: HumanResponse | dict[str, Any]) -> HumanResponse:
-    """The typed answer: as given, or parsed from the JSON an inbox (or LangGraph's resume) sent."""
+def parse_response(value: HumanResponse | dict[str, Any] | list[Any], *, by: str = "unknown",
+                   via: Interface = "cli") -> HumanResponse:
+    """The typed answer: as given, or parsed from the JSON an inbox (or LangGraph's resume) sent — ours (one
+    answer naming who and from where) or Agent Inbox's (a list of one HumanResponse; ``by``/``via`` fill in
+    who and where, which it does not say)."""
+    value = unwrap_answer(value)
     if isinstance(value, ANSWER_TYPES):
         return value  # type: ignore[return-value]
+    value = with_sender(value, by=by, via=via)
     try:
         return _RESPONSE.validate_python(value)
     except ValidationError as exc:
@@ -224,11 +235,11 @@ def _answer_problem(value: Any, exc: ValidationError) -> str:
 
 
 def inbox_request(proposal: Proposal) -> dict[str, Any]:
-    """The Agent-Inbox ``HumanInterrupt`` payload a graph pauses on."""
+    """The Agent-Inbox ``HumanInterrupt`` for a proposal, exactly its schema (a graph pauses on a list of one);
+    the proposal's id is ``action_request.args.id``."""
     return {
         "action_request": {"action": proposal.kind, "args": proposal.model_dump(mode="json")},
-        "config": {"allow_accept": True, "allow_edit": bool(proposal.editable), "allow_respond": True,
-                   "allow_ignore": True},
+        "config": {"allow_ignore": True, "allow_respond": True, "allow_edit": bool(proposal.editable),
+                   "allow_accept": True},
         "description": f"{proposal.title}\n\n{proposal.rationale}",
-        "proposal_id": proposal.id,
     }

@@ -1,11 +1,23 @@
-"""Throughput/latency of our scoring service vs ``mlflow models serve``, same model version, same load.
+"""Throughput/latency of our scoring service against three references: same model version, same load, same run.
 
-    python -m evals.bench_serving [--home HOME] [--seconds 8] [--concurrency 16] [--batch 1 16]
+    python -m evals.bench_serving [--home HOME] [--seconds 8] [--concurrency 16] [--batch 1 16] [--mlserver PATH]
+
+What is measured, one server at a time:
+- opsagent: ``/predict`` (records) and the Open Inference Protocol v2 ``/v2/models/churn/infer`` (tensors);
+- MLServer (``mlserver`` + ``mlserver-mlflow``) serving the same version's MLflow pyfunc over v2, with its
+  defaults (one parallel inference worker), the peer a KServe team would pick. Its pins conflict with ours
+  (fastapi < 0.116), so it lives in a venv of its own: ``--mlserver`` or ``OPSAGENT_BENCH_MLSERVER`` names its
+  ``mlserver`` executable (else ``mlserver`` on PATH); without one its rows say "absent" and are skipped;
+- ``mlflow models serve --env-manager local`` on ``/invocations`` (MLflow's own server);
+- a bare handler on our HTTP stack that returns a fixed answer (``evals.bench_bare``): the limit.
+The v2 body is byte-for-byte the same for opsagent, MLServer and the bare handler.
+Targets (issue 13): opsagent's v2 >= 3x MLServer's throughput at a lower p99, and >= 50 % of the bare
+handler's; /predict >= 2x ``mlflow models serve`` with p99 no worse (Step 5).
 
 Fair setup on a small machine: each server runs alone (one after the other), pinned to CPU 0 with one
-intra-op thread (OMP_NUM_THREADS=1); the load generator is pinned to CPU 1. The load generator is a
-minimal asyncio HTTP/1.1 keep-alive client (pre-encoded requests, Content-Length framing), so it costs
-little CPU and treats both servers identically. Loopback only.
+intra-op thread (OMP_NUM_THREADS=1; MLServer's worker process shares that core); the load generator is
+pinned to CPU 1. The load generator is a minimal asyncio HTTP/1.1 keep-alive client (pre-encoded requests,
+Content-Length framing), so it costs little CPU and treats every server identically. Loopback only.
 """
 
 from __future__ import annotations
@@ -19,12 +31,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
 
 from ml_core.data.churn import CHURN_SCHEMA
+from ml_core.serving.server import free_port
 
 MODEL = "churn"
 
@@ -42,7 +57,7 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"{url} did not become ready")
+    raise RuntimeError(f"{url} did not become ready (exit code {proc.poll()}); see its log in the bench home")
 
 
 async def _load(port: int, path: str, body: bytes, concurrency: int, seconds: float, warmup: float
@@ -100,8 +115,143 @@ def prepare_home(home: Path) -> str:
     return train_and_register(reg, load_churn(), TrainConfig(epochs=2), model_name=MODEL, schema=CHURN_SCHEMA).version
 
 
+V2_KINDS = {"categorical": "BYTES", "integer": "INT64", "numeric": "FP64"}
+V2_PATH = f"/v2/models/{MODEL}/infer"
+ANSWERS_FILE = "bench-bare-answers.json"
+TARGETS = {"mlserver": 3.0, "bare": 0.5, "mlflow": 2.0}  # issue 13 (MLServer, bare) and Step 5 (mlflow)
+
+
+@dataclass
+class Server:
+    name: str
+    cmd: list[str]
+    port: int
+    ready_url: str
+    endpoints: dict[str, tuple[str, Callable[[int], bytes]]]  # protocol -> (path, request body for batch b)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def v2_body(records: list[dict]) -> dict:
+    """One tensor per feature column, typed as ``GET /v2/models/churn`` says (the id column left out)."""
+    return {"inputs": [{"name": c.name, "shape": [len(records)], "datatype": V2_KINDS[c.kind],
+                        "data": [r[c.name] for r in records]} for c in CHURN_SCHEMA.columns]}
+
+
+def find_mlserver(given: Path | None) -> Path | None:
+    """The ``mlserver`` executable: --mlserver, else OPSAGENT_BENCH_MLSERVER, else the one on PATH."""
+    candidate = given or (Path(os.environ["OPSAGENT_BENCH_MLSERVER"]) if os.environ.get("OPSAGENT_BENCH_MLSERVER")
+                          else (Path(p) if (p := shutil.which("mlserver")) else None))
+    return candidate if candidate is not None and os.access(candidate, os.X_OK) else None
+
+
+def mlserver_folder(home: Path, tracking_uri: str, version: str, port: int) -> Path:
+    """An MLServer model repository serving the version's MLflow pyfunc, as ``mlserver start`` reads it."""
+    import mlflow
+
+    folder = home / "bench-mlserver"
+    shutil.rmtree(folder, ignore_errors=True)
+    model_dir = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL}/{version}",
+                                                    dst_path=str(folder / "model"), tracking_uri=tracking_uri,
+                                                    registry_uri=tracking_uri)
+    (folder / "settings.json").write_text(json.dumps({
+        "http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "host": "127.0.0.1"}))
+    (folder / "model-settings.json").write_text(json.dumps({
+        "name": MODEL, "implementation": "mlserver_mlflow.MLflowRuntime",
+        "parameters": {"uri": str(model_dir), "version": version}}))
+    return folder
+
+
+def run_server(srv: Server, home: Path, batches: list[int], args: argparse.Namespace, env: dict[str, str],
+               answers: list | None, results: dict, samples: dict) -> None:
+    """Start ``srv`` alone, check one answer per endpoint and batch, then measure each under the same load."""
+    log = open(home / f"bench-{srv.name}.log", "wb")  # noqa: SIM115 - closed after the server stops
+    proc = subprocess.Popen(_pin(0) + srv.cmd, env={**env, **srv.env}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        _wait(srv.ready_url, proc)
+        for protocol, (path, body_for) in srv.endpoints.items():
+            for b in batches:
+                body = body_for(b)
+                r = httpx.post(f"http://127.0.0.1:{srv.port}{path}", content=body,
+                               headers={"content-type": "application/json"}, timeout=60)
+                assert r.status_code == 200, f"{srv.name} {path}: {r.status_code} {r.text[:500]}"
+                samples[(srv.name, protocol, b)] = r.json()
+                if answers is not None:
+                    answers.append([path, len(body), r.text])
+                results[(srv.name, protocol, b)] = measure(srv.port, path, body, args.concurrency, args.seconds,
+                                                           args.warmup)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def v2_scores(answer: dict) -> list[float]:
+    out = {o["name"]: o for o in answer["outputs"]}
+    return [float(x) for x in np.ravel((out.get("probability") or out["score"])["data"])]
+
+
+def report(results: dict, samples: dict, batches: list[int], mlserver_absent: bool) -> None:
+    print(f"{'server':<10}{'protocol':>10}{'batch':>6}{'req/s':>10}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'errors':>8}")
+    for (name, protocol, b), m in results.items():
+        print(f"{name:<10}{protocol:>10}{b:>6}{m['rps']:>10.1f}{m['rps'] * b:>10.0f}{m['p50_ms']:>9.1f}"
+              f"{m['p99_ms']:>9.1f}{m['errors']:>8}")
+    if mlserver_absent:
+        print("mlserver: absent (no mlserver executable; pass --mlserver or set OPSAGENT_BENCH_MLSERVER) - skipped")
+    for b in batches:
+        for ours_p, ref, ref_p, speed in [("v2", "mlserver", "v2", True), ("predict", "mlserver", "v2", True),
+                                          ("v2", "bare", "v2", False), ("predict", "bare", "predict", False),
+                                          ("predict", "mlflow", "mlflow", True)]:
+            ours, theirs = results.get(("opsagent", ours_p, b)), results.get((ref, ref_p, b))
+            if ours is None or theirs is None:
+                continue
+            ratio = ours["rps"] / theirs["rps"]
+            if speed:
+                ok = ratio >= TARGETS[ref] and ours["p99_ms"] < theirs["p99_ms"]
+                print(f"batch {b}: {ours_p} vs {ref} {ref_p}: {ratio:.2f}x throughput, p99 {ours['p99_ms']:.1f} vs "
+                      f"{theirs['p99_ms']:.1f} ms ({'ok' if ok else 'below target'}; target >= "
+                      f"{TARGETS[ref]:g}x at a lower p99)")
+            else:
+                ok = ratio >= TARGETS[ref]
+                print(f"batch {b}: {ours_p} vs bare {ref_p}: {ratio:.0%} of the limit's throughput "
+                      f"({'ok' if ok else 'below target'}; target >= {TARGETS[ref]:.0%})")
+        if ("opsagent", "v2", b) in samples and ("mlserver", "v2", b) in samples:
+            diff = np.max(np.abs(np.subtract(v2_scores(samples[("opsagent", "v2", b)]),
+                                             v2_scores(samples[("mlserver", "v2", b)]))))
+            print(f"batch {b}: opsagent and MLServer scores agree to {diff:.1e} (MLServer answers float32)")
+
+
+def build_servers(home: Path, tracking_uri: str, version: str, records: list[dict], env: dict[str, str],
+                  mlserver: Path | None, skip: list[str]) -> list[Server]:
+    """opsagent first (its answers become the bare handler's), then the references not skipped."""
+    features = [{k: v for k, v in r.items() if k != "customer_id"} for r in records]
+    predict = ("/predict", lambda b: json.dumps({"records": records[:b]}).encode())
+    v2 = (V2_PATH, lambda b: json.dumps(v2_body(features[:b])).encode())
+    ports = {name: free_port() for name in ("opsagent", "bare", "mlserver", "mlflow")}
+    answers_file = home / ANSWERS_FILE
+    servers = [Server("opsagent", [sys.executable, "-m", "ml_core.serving", "--home", str(home), "--model", MODEL,
+                                   "--port", str(ports["opsagent"])], ports["opsagent"],
+                      f"http://127.0.0.1:{ports['opsagent']}/ready", {"predict": predict, "v2": v2})]
+    if "bare" not in skip:
+        servers.append(Server("bare", [sys.executable, "-m", "evals.bench_bare", "--port", str(ports["bare"]),
+                                       "--answers", str(answers_file)], ports["bare"],
+                              f"http://127.0.0.1:{ports['bare']}/ready", {"predict": predict, "v2": v2}))
+    if mlserver is not None:
+        folder = mlserver_folder(home, tracking_uri, version, ports["mlserver"])
+        servers.append(Server("mlserver", [str(mlserver), "start", str(folder)], ports["mlserver"],
+                              f"http://127.0.0.1:{ports['mlserver']}/v2/models/{MODEL}/ready", {"v2": v2},
+                              {"PATH": os.pathsep.join([str(mlserver.parent), env["PATH"]])}))
+    if "mlflow" not in skip:
+        servers.append(Server("mlflow", [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
+                                         f"models:/{MODEL}/{version}", "--env-manager", "local", "-h", "127.0.0.1",
+                                         "-p", str(ports["mlflow"])], ports["mlflow"],
+                              f"http://127.0.0.1:{ports['mlflow']}/ping", {"mlflow": (
+                                  "/invocations", lambda b: json.dumps({"dataframe_records": features[:b]}).encode())}))
+    return servers
+
+
 def main(argv: list[str] | None = None) -> None:
-    # A benchmark script reads top to bottom (arguments, both servers, the same load on each, the table): kept whole.
     p = argparse.ArgumentParser(prog="python -m evals.bench_serving", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--home", type=Path, default=None, help="home with a registered 'churn' (default: a temp one)")
@@ -109,11 +259,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--mlserver", type=Path, default=None, help="the mlserver executable of MLServer's own venv")
+    p.add_argument("--skip", nargs="*", default=[], choices=["mlserver", "mlflow", "bare"],
+                   help="references to leave out")
     args = p.parse_args(argv)
 
     from ml_core.data.churn import load_churn
     from ml_core.paths import HomeLayout
-    from ml_core.serving.server import free_port
     from ml_core.serving.state import DeploymentState, state_path, write_state
 
     home = args.home or Path(tempfile.mkdtemp(prefix="opsagent-bench-"))
@@ -126,47 +278,22 @@ def main(argv: list[str] | None = None) -> None:
            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
            # mlflow execs `uvicorn` by name: the venv's bin must be on PATH
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    ours_port, mlflow_port = free_port(), free_port()
-    servers = {
-        "opsagent": ([sys.executable, "-m", "ml_core.serving", "--home", str(home), "--model", MODEL,
-                      "--port", str(ours_port)], ours_port, "/predict", f"http://127.0.0.1:{ours_port}/ready",
-                     lambda recs: {"records": recs}),
-        "mlflow": ([str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
-                    f"models:/{MODEL}/{version}", "--env-manager", "local", "-h", "127.0.0.1", "-p",
-                    str(mlflow_port)], mlflow_port, "/invocations", f"http://127.0.0.1:{mlflow_port}/ping",
-                   lambda recs: {"dataframe_records": [{k: v for k, v in r.items() if k != "customer_id"}
-                                                       for r in recs]}),
-    }
+    mlserver = find_mlserver(args.mlserver) if "mlserver" not in args.skip else None
+    servers = build_servers(home, layout.tracking_uri, version, records, env, mlserver, args.skip)
     if len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {1})  # the load generator's core
-    results: dict[tuple[str, int], dict] = {}
-    for name, (cmd, port, path, ready_url, payload) in servers.items():
-        log = open(home / f"bench-{name}.log", "wb")  # noqa: SIM115 - closed after the server stops
-        proc = subprocess.Popen(_pin(0) + cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            _wait(ready_url, proc)
-            for b in args.batch:
-                body = json.dumps(payload(records[:b])).encode()
-                r = httpx.post(f"http://127.0.0.1:{port}{path}", content=body,
-                               headers={"content-type": "application/json"}, timeout=30)
-                assert r.status_code == 200, r.text[:500]
-                results[(name, b)] = measure(port, path, body, args.concurrency, args.seconds, args.warmup)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-            log.close()
+    results: dict[tuple[str, str, int], dict] = {}
+    samples: dict[tuple[str, str, int], dict] = {}
+    answers: list = []
+    answers_file = home / ANSWERS_FILE
+    for srv in servers:
+        run_server(srv, home, args.batch, args, env, answers if srv.name == "opsagent" else None, results, samples)
+        if srv.name == "opsagent":
+            answers_file.write_text(json.dumps(answers))  # the bare handler sends our own answers back
 
     print(f"\nmodel {MODEL} v{version}; {args.concurrency} keep-alive connections; {args.seconds:g} s measured "
           f"after {args.warmup:g} s warm-up; servers pinned to CPU 0 (OMP_NUM_THREADS=1), load generator to CPU 1")
-    print(f"{'server':<10}{'batch':>6}{'req/s':>10}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    for (name, b), m in results.items():
-        print(f"{name:<10}{b:>6}{m['rps']:>10.1f}{m['rps'] * b:>10.0f}{m['p50_ms']:>9.1f}{m['p99_ms']:>9.1f}"
-              f"{m['errors']:>8}")
-    for b in args.batch:
-        ours, ref = results[("opsagent", b)], results[("mlflow", b)]
-        verdict = "ok" if ours["rps"] >= 2 * ref["rps"] and ours["p99_ms"] <= ref["p99_ms"] else "below target"
-        print(f"batch {b}: throughput ratio {ours['rps'] / ref['rps']:.2f}x, p99 {ours['p99_ms']:.1f} vs "
-              f"{ref['p99_ms']:.1f} ms ({verdict}; target >= 2x with p99 no worse)")
+    report(results, samples, args.batch, mlserver is None and "mlserver" not in args.skip)
     if args.home is None:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -92,8 +92,11 @@ def route(state: ChatState) -> Literal["tools", "__end__"]:
     return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
 
 
-def build_chat() -> StateGraph[ChatState, OpsContext, ChatState, ChatState]:
-    builder = StateGraph(ChatState, context_schema=OpsContext)
+def build_chat(context_schema: type[OpsContext] = OpsContext
+               ) -> StateGraph[ChatState, OpsContext, ChatState, ChatState]:
+    """The graph's builder; ``context_schema``: the context class a run's context becomes (LangGraph's server
+    builds it from the run: ``graphs.server``)."""
+    builder = StateGraph(ChatState, context_schema=context_schema)
     builder.add_node("agent", agent)  # type: ignore[call-overload]
     builder.add_node("tools", tools)  # type: ignore[call-overload]
     builder.add_edge(START, "agent")
@@ -102,4 +105,4 @@ def build_chat() -> StateGraph[ChatState, OpsContext, ChatState, ChatState]:
     return builder
 
 
-graph = build_chat().compile()  # for langgraph.json; runs use a checkpointer (see GraphRunner.chat)
+graph = build_chat().compile()  # runs use a checkpointer (graphs.runner); langgraph.json: graphs.server

@@ -44,9 +44,37 @@ def _response(state: RemediationState) -> HumanResponse:
 
 
 def await_approval(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
-    # Runs again from the top when resumed: nothing before interrupt() may have side effects.
-    answer = interrupt(inbox_request(_proposal(state)))
-    return {"response": parse_response(answer)}  # the inbox boundary: a resume may carry JSON
+    """Pause on Agent Inbox's ``interrupt([HumanInterrupt])``; the answer is audited as it arrives."""
+    ctx = ctx_of(runtime)
+    proposal = _proposal(state)
+    # Runs again from the top when resumed: before interrupt() only what is idempotent. A thread started
+    # without our runner (Studio, LangGraph's API) files its proposal here, so every answer finds it in the inbox.
+    _ensure_in_inbox(ctx, proposal)
+    answer = interrupt([inbox_request(proposal)])
+    # The inbox boundary: a resume may carry JSON, ours or Agent Inbox's list of one (who and where unsaid).
+    response = parse_response(answer, by=_server_user(runtime) or "unknown", via=ctx.via)  # type: ignore[arg-type]
+    ctx.approvals.audit.append(f"answered-{response.type}", actor=response.by, via=response.via,
+                               proposal_id=proposal.id, detail={"args": response.args})
+    return {"response": response}
+
+
+def _ensure_in_inbox(ctx: OpsContext, proposal: Proposal) -> None:
+    from agent.approvals import ApprovalError
+
+    try:
+        ctx.approvals.get(proposal.id)
+    except ApprovalError:
+        from langgraph.config import get_config
+
+        thread = get_config()["configurable"].get("thread_id")
+        ctx.approvals.add(proposal, thread_id=str(thread) if thread else proposal.id, source=ctx.via,  # type: ignore[arg-type]
+                          actor=ctx.actor)
+
+
+def _server_user(runtime: Runtime[OpsContext]) -> str | None:
+    """Who answered, when LangGraph's server authenticated them (its custom auth); None otherwise."""
+    user = runtime.server_info.user if runtime.server_info is not None else None
+    return str(user.identity) if user is not None and getattr(user, "identity", None) else None
 
 
 def route_answer(state: RemediationState) -> Literal["edit", "precheck", "revise", "rejected"]:
@@ -69,9 +97,11 @@ def edit(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, Any
     try:
         # Validated where the answer entered (GraphRunner.answer, the dispatcher); a resume from another
         # client (LangGraph's own API) arrives unvalidated and is validated here, by the same function.
-        after = response.proposal if response.proposal is not None else response.validated(before).proposal
+        if response.proposal is None:
+            response = response.validated(before)  # also reduces an ActionRequest to the fields it changes
     except ProposalEditError as exc:  # refused, never executed
         return {"status": "refused", "outcome": f"edit refused: {exc}"}
+    after = response.proposal
     assert after is not None
     ctx.approvals.update_proposal(before.id, after, actor=response.by, via=response.via, changes=response.args)
     ctx.progress(f"{response.by} edited {before.id}: {response.args}")
@@ -200,8 +230,11 @@ def record(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, A
     return {}
 
 
-def build_remediation() -> StateGraph[RemediationState, OpsContext, RemediationState, RemediationState]:
-    builder = StateGraph(RemediationState, context_schema=OpsContext)
+def build_remediation(context_schema: type[OpsContext] = OpsContext
+                      ) -> StateGraph[RemediationState, OpsContext, RemediationState, RemediationState]:
+    """The graph's builder; ``context_schema``: the context class a run's context becomes (LangGraph's server
+    builds it from the run: ``graphs.server``)."""
+    builder = StateGraph(RemediationState, context_schema=context_schema)
     for name, fn in (("await_approval", await_approval), ("edit", edit), ("revise", revise),
                      ("rejected", rejected), ("precheck", precheck), ("execute", execute), ("verify", verify),
                      ("record", record)):
@@ -218,4 +251,4 @@ def build_remediation() -> StateGraph[RemediationState, OpsContext, RemediationS
     return builder
 
 
-graph = build_remediation().compile()  # for langgraph.json; runs use a checkpointer (graphs.runner)
+graph = build_remediation().compile()  # runs use a checkpointer (graphs.runner); langgraph.json: graphs.server

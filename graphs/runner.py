@@ -115,46 +115,36 @@ class GraphRunner:
 
     # ---- proposals -----------------------------------------------------------------------------
     def file_proposal(self, proposal: Proposal) -> str:
-        """Put the proposal in the inbox and start its remediation thread, which pauses for approval.
+        """Put the proposal in the inbox and start its remediation thread, which pauses for approval
+        (``graphs.filing``: a pending proposal of the same incident is refreshed or superseded)."""
+        from graphs.filing import file_proposal
 
-        An incident has one pending proposal: one of the same kind already pending for it is refreshed instead
-        (same id, this one's window and evidence); one of another kind is superseded by this one."""
-        from graphs.proposal_refresh import refreshed
+        return file_proposal(self.ctx, proposal, self)
 
-        earlier = [r for r in self.ctx.approvals.pending(proposal.model)
-                   if proposal.incident_id and r.proposal.incident_id == proposal.incident_id]
-        same = next((r for r in earlier if r.proposal.kind == proposal.kind), None)
-        if same is not None:
-            new, changes = refreshed(self.ctx.approvals, same, proposal)
-            self.ctx.approvals.refresh(same.id, new, actor=self.ctx.actor, via=self.ctx.via, detail={
-                "incident": proposal.incident_id, "changes": changes})
-            # The thread executes the proposal in its state: move it there too, as a revision does, so it
-            # asks again (a fresh interrupt) with the refreshed proposal.
-            config = {"configurable": {"thread_id": same.thread_id or same.id}}
-            self.remediation_graph.update_state(config, {"proposal": new}, as_node="revise")  # type: ignore[arg-type]
-            self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[call-overload]  # to the interrupt
-                                          durability="sync")
-            message = f"proposal {same.id} refreshed ({', '.join(sorted(changes)) or 'nothing changed'})"
-        else:
-            self.ctx.approvals.add(proposal, thread_id=proposal.id, source=self.ctx.via, actor=self.ctx.actor)  # type: ignore[arg-type]
-            self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
-                                          {"configurable": {"thread_id": proposal.id}}, context=self.ctx,
-                                          durability="sync")
-            message = f"proposal {proposal.id} filed for approval ({proposal.title})"
-        for old in (r for r in earlier if r is not same):
-            self.ctx.approvals.supersede(old.id, by=same.id if same else proposal.id, actor=self.ctx.actor,
-                                         via=self.ctx.via, reason=f"incident {proposal.incident_id} now proposes "
-                                         f"a {proposal.kind}")
-            message += f"; {old.id} superseded"
-        return message
+    # ProposalThreads (graphs.filing): remediation threads in this home's checkpointer, thread id = proposal id.
+    def thread_id(self, proposal: Proposal) -> str:
+        return proposal.id
+
+    def start(self, thread_id: str, proposal: Proposal) -> None:
+        self.remediation_graph.invoke({"proposal": proposal, "source": self.ctx.via},
+                                      {"configurable": {"thread_id": thread_id}}, context=self.ctx,
+                                      durability="sync")
+
+    def refresh(self, thread_id: str, proposal: Proposal) -> None:
+        # The thread executes the proposal in its state: move it there too, as a revision does, so it asks
+        # again (a fresh interrupt) with the refreshed proposal.
+        config = {"configurable": {"thread_id": thread_id}}
+        self.remediation_graph.update_state(config, {"proposal": proposal}, as_node="revise")  # type: ignore[arg-type]
+        self.remediation_graph.invoke(None, config, context=self.ctx,  # type: ignore[call-overload]  # to the interrupt
+                                      durability="sync")
 
     def pending_request(self, proposal_id: str) -> dict[str, Any] | None:
         """The Agent-Inbox request the proposal's thread is paused on, or None if it is not paused."""
         record = self.ctx.approvals.get(proposal_id)
         snapshot = self.remediation_graph.get_state({"configurable": {"thread_id": record.thread_id}})
         for task in snapshot.tasks:
-            for it in task.interrupts:
-                return dict(it.value)
+            for it in task.interrupts:  # interrupt([HumanInterrupt]); threads paused before it was a list: one
+                return dict(it.value[0] if isinstance(it.value, list) else it.value)
         return None
 
     def answer(self, proposal_id: str, response: HumanResponse) -> RemediationOutcome:
@@ -165,12 +155,12 @@ class GraphRunner:
         if isinstance(response, Edit) and response.proposal is None:
             response = response.validated(record.proposal)  # raises ProposalEditError saying what is wrong
         if self.pending_request(record.proposal.id) is None:
+            if record.source == "langgraph-api":
+                raise ApprovalError(f"proposal {record.proposal.id} waits in LangGraph server thread "
+                                    f"{record.thread_id}; answer it there (Agent Inbox or Studio, graph remediation)")
             raise ApprovalError(f"proposal {record.proposal.id} has no paused thread in this home's checkpoints "
                                 f"({self.ctx.layout.checkpoints_db}); it cannot be resumed")
-        self.ctx.approvals.audit.append(
-            {"accept": "answered-accept", "edit": "answered-edit", "response": "answered-response",
-             "ignore": "answered-ignore"}[response.type], actor=response.by, via=response.via,
-            proposal_id=record.proposal.id, detail={"args": response.args})
+        # the remediation graph audits the answer (answered-<type>) as it takes it
         out = self.remediation_graph.invoke(Command(resume=response), {"configurable": {"thread_id": record.thread_id}},
                                             context=self.ctx, durability="sync")  # every step on disk before the next
         return self.outcome_of(record.proposal.id, out)

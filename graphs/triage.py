@@ -211,8 +211,11 @@ def _recall(ctx: OpsContext, query: str, model: str) -> list[MemoryHit]:
     return sorted(hits, key=lambda h: -h.similarity)[:4]
 
 
-def build_triage() -> StateGraph[TriageState, OpsContext, TriageState, TriageState]:
-    builder = StateGraph(TriageState, context_schema=OpsContext)
+def build_triage(context_schema: type[OpsContext] = OpsContext
+                 ) -> StateGraph[TriageState, OpsContext, TriageState, TriageState]:
+    """The graph's builder; ``context_schema``: the context class a run's context becomes (LangGraph's server
+    builds it from the run: ``graphs.server``)."""
+    builder = StateGraph(TriageState, context_schema=context_schema)
     for name, fn in (("start", start), ("monitor", monitor), ("deploys", deploys),
                      ("recall", assemble_and_recall), ("investigate", investigate), ("diagnose", diagnose),
                      ("correlate", correlate), ("draft", draft), ("report", report), ("file", file),
@@ -233,4 +236,4 @@ def build_triage() -> StateGraph[TriageState, OpsContext, TriageState, TriageSta
     return builder
 
 
-graph = build_triage().compile()  # for langgraph.json; runs use a checkpointer (graphs.runner)
+graph = build_triage().compile()  # runs use a checkpointer (graphs.runner); langgraph.json: graphs.server

@@ -82,6 +82,11 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
 
         pm, raw = write_postmortem_with_llm(model, pm, facts=signals_for_llm(signals), settings=ctx.settings)
         spent = _usage(raw)
+    from agent.reports.health_chart import write_health_chart
+
+    # Up to now, not the window's end: the incident this post-mortem is about is opened after the check.
+    until = max(ctx.clock(), signals.window_until) + 1
+    pm.health_chart = write_health_chart(ctx, signals.model, state["incident_id"], until)
     return save_postmortem(ctx.layout, pm), spent
 
 

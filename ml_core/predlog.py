@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from ml_core.predlog_labels import label_table, labelled_frame
 from ml_core.predlog_segments import (
     SEAL_ROWS,
     SEGMENT_MAX_ROWS,
@@ -169,15 +170,21 @@ class PredictionLog(Handle):
         """Rejected requests in [since, until), oldest first."""
         return self._frame(_window(sa.select(rejections_table), rejections_table, since, until))
 
-    def labelled(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
-        """Predictions in the window joined with the labels that have arrived for them."""
+    def labelled(self, since: float | None = None, until: float | None = None, *,
+                 with_ids: bool = True) -> pd.DataFrame:
+        """Predictions in the window joined with the labels that have arrived for them; ``with_ids=False``:
+        without their record ids (a check of a million predictions has no use for them)."""
         p, lb = predictions_table.c, labels_table.c
-        q = sa.select(p.record_id, p.ts, p.version, p.role, p.score, p.label.label("predicted"),
-                      lb.label.label("actual")).join_from(predictions_table, labels_table, p.record_id == lb.record_id)
+        q = sa.select(*([p.record_id] if with_ids else []), p.ts, p.version, p.role, p.score,
+                      p.label.label("predicted"), lb.label.label("actual")).join_from(
+            predictions_table, labels_table, p.record_id == lb.record_id)
         sealed, tail = self._read(_window(q, predictions_table, since, until), since, until, LABELLED_COLUMNS)
-        frames = [f.rename(columns={"label": "predicted"})[list(tail.columns)]
-                  for f in self._with_labels(segment_frames(sealed))]
-        return oldest_first(frames, tail)
+        segments = [t for t in sealed if t.num_rows]
+        if not segments:
+            return tail
+        with self.store.read() as conn:
+            labels = label_table(_driver(conn))
+        return oldest_first([labelled_frame(segments, labels, list(tail.columns))], tail)
 
     def labelled_features(self, since: float | None = None, until: float | None = None) -> pd.DataFrame:
         """Features of labelled predictions in the window plus their actual label: training data."""

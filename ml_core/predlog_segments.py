@@ -37,6 +37,17 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+
+def _purge_freed_buffers() -> None:
+    """jemalloc (the pool ``ml_core`` asks Arrow for) told to return freed pages at once rather than after its
+    ten-second decay: a tick's window is dropped before the next tick, and a service watching many models should
+    not carry the last one's pages."""
+    if pa.default_memory_pool().backend_name == "jemalloc":
+        pa.jemalloc_set_decay_ms(0)
+
+
+_purge_freed_buffers()
+
 # A segment per 20,000 rows or more: below that the JSON tail is parsed in well under a second, and a day of a
 # busy model (240,000 predictions an hour) makes a few hundred files, not millions.
 SEAL_ROWS = 20_000

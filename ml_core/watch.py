@@ -141,7 +141,7 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
     ref = reference or load_reference(registry, model_name, schema)
     with PredictionLog(layout.predictions_db(model_name)) as log:
         window = log.predictions(since, until, columns=CHECK_COLUMNS)
-        labelled = log.labelled(since, until)
+        labelled = log.labelled(since, until, with_ids=False)
         rejections = log.rejections(since, until)
     reference_metrics = registry.version(model_name, ref.version).test_metrics
     profile, score_profile, plausibility = monitoring_profiles(ref, schema)

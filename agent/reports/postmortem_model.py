@@ -35,3 +35,4 @@ class PostMortem(BaseModel):
     threshold_updates: list[str] = Field(default_factory=list)
     similar_incidents: list[str] = Field(default_factory=list, description="'id (similarity): text'")
     usage: str = Field("", description="LLM tokens and estimated cost, or 'no LLM calls (offline policy)'")
+    health_chart: str | None = Field(None, description="the model's health charts (PNG), relative to the report")

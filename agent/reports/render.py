@@ -23,6 +23,24 @@ def utc_iso(t: float | None) -> str:
     return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_utc(text: str) -> float | None:
+    """A time a person typed (``2025-01-31T12:00:00Z``, ``2025-01-31 12:00``: UTC unless it names an offset), or
+    unix seconds, as unix seconds; empty text is None. Raises ValueError saying how to write it."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.removesuffix(" UTC").replace(" ", "T"))
+    except ValueError:
+        raise ValueError(f"'{text[:40]}' is not a time; write it like 2025-01-31T12:00:00Z "
+                         "(UTC)") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 def _cell(value: Any) -> str:
     """A value that cannot break a Markdown table row."""
     return str(value).replace("|", "\\|").replace("\n", " ")
@@ -60,6 +78,8 @@ def render_postmortem(pm: PostMortem) -> str:
     out += ["", "## Drift plots", ""]
     # save_postmortem stores copies as relative paths (plots/x.png) so the report folder moves as one piece.
     out += [f"![{Path(p).stem}]({Path(p).as_posix()})" for p in pm.drift_plots] or ["No drift plots."]
+    out += ["", "## Model health", ""]
+    out += [f"![model health]({pm.health_chart})" if pm.health_chart else "No health charts."]
     out += ["", "## Decisions", ""]
     out += _bullets(pm.decisions)
     out += ["", "## Action items", ""]

@@ -25,8 +25,21 @@ def _store():  # type: ignore[no-untyped-def]
     return OpsContext(load_settings(), via="cli", actor=whoami()).approvals
 
 
+TIME_KEYS = frozenset({"window_since", "window_until", "expires_at", "created_at", "at"})  # unix seconds in details
+
+
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def readable(detail: Any) -> Any:
+    """An audit detail or a set of changes with its unix times as UTC dates (people read these tables)."""
+    if isinstance(detail, dict):
+        return {k: (_when(v) if k in TIME_KEYS and isinstance(v, int | float) and not isinstance(v, bool)
+                    else readable(v)) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [readable(v) for v in detail]
+    return detail
 
 
 @app.command("list")
@@ -82,7 +95,7 @@ def show(proposal_id: str = typer.Argument(..., help="proposal id (a unique pref
     for col in ("when", "event", "who", "via", "detail"):
         table.add_column(col)
     for e in trail:
-        table.add_row(_when(e.at), e.event, e.actor, e.via, json.dumps(e.detail)[:120])
+        table.add_row(_when(e.at), e.event, e.actor, e.via, json.dumps(readable(e.detail))[:120])
     console.print(table)
 
 
@@ -126,7 +139,14 @@ def parse_assignments(pairs: list[str], now: float) -> dict[str, Any]:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
-        if key == "window_minutes":
+        if key in ("window_since", "window_until") and isinstance(value, str):
+            from agent.reports.render import parse_utc
+
+            try:
+                changes[key] = parse_utc(value)
+            except ValueError as exc:
+                raise UserError(f"{key}: {exc}") from exc
+        elif key == "window_minutes":
             if not isinstance(value, int | float) or value <= 0:
                 raise UserError("window_minutes must be a positive number")
             changes.update(window_since=now - float(value) * 60, window_until=now)
@@ -142,7 +162,7 @@ def edit(proposal_id: str = typer.Argument(..., help="proposal id (a unique pref
     """Change fields of the proposal and run it (an edit is an approval of the edited proposal).
     `opsagent approvals show ID` lists the editable fields."""
     parsed = parse_assignments(changes, time.time())
-    if not yes and not typer.confirm(f"execute proposal {proposal_id} with {parsed}?"):
+    if not yes and not typer.confirm(f"execute proposal {proposal_id} with {readable(parsed)}?"):
         raise typer.Exit(1)
     _answer(proposal_id, "edit", parsed)
 

@@ -18,10 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from interfaces.dispatch import Dispatcher
-from interfaces.web import api, ingest_api, metrics, pages
+from interfaces.web import api, health, ingest_api, metrics, pages
 from interfaces.web.auth import WebAuth
 from interfaces.web.deps import LoginRequired
-from interfaces.web.evidence import render_markdown
+from interfaces.web.evidence import TIME_FIELDS, render_markdown
 from interfaces.web.limits import WebLimits
 from interfaces.web.threads import ThreadIndex
 
@@ -39,6 +39,7 @@ def templates() -> jinja2.Environment:
     """The page templates; autoescape is on for every template, so all values are escaped."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters["when"] = _when
+    env.globals["time_fields"] = TIME_FIELDS  # proposal fields the edit form shows as dates
     # Chat answers are Markdown; markdown-it escapes raw HTML and refuses javascript: links, so it is safe.
     env.filters["markdown"] = lambda text: markupsafe.Markup(render_markdown(str(text or "")))
     return env
@@ -63,6 +64,7 @@ def create_web_app(dispatcher: Dispatcher, *, users: dict[str, str], session_sec
     app.include_router(ingest_api.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(health.router)  # the model health page and its JSON
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:

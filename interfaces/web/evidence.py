@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from markdown_it import MarkdownIt
 
 from agent.incidents import IncidentError, IncidentRecord, IncidentStore
-from agent.reports.render import _format_value, proposal_summary
+from agent.reports.render import _format_value, parse_utc, proposal_summary, utc_iso
+from interfaces.dispatch import DispatchError
 from ml_core.paths import HomeLayout
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp"}
 TEXT_TYPES = {".md", ".json", ".txt", ".log"}  # served as text/plain, never rendered by the browser
 DOWNLOAD_TYPES = {".html"}  # Evidently's reports run scripts: downloaded, never shown on this origin
+TIME_FIELDS = frozenset({"window_since", "window_until"})  # unix seconds in the proposal, dates in the form
 
 
 @dataclass
@@ -109,8 +111,8 @@ def editable_params(record: ProposalRecord) -> list[Param]:
         if isinstance(value, bool):
             choices = ["true", "false"]
             shown = "true" if value else "false"
-        elif editable and name in ("window_since", "window_until"):
-            shown = "" if value is None else f"{value:.0f}"  # unix seconds in the form; empty = open end
+        elif editable and name in TIME_FIELDS:
+            shown = "" if value is None else utc_iso(value)  # a date a person reads; empty = open end
         elif editable:
             shown = "" if value is None else str(value)
             literal = getattr(info.annotation, "__args__", None)
@@ -123,7 +125,9 @@ def editable_params(record: ProposalRecord) -> list[Param]:
 
 
 def form_changes(record: ProposalRecord, form: dict[str, str]) -> dict[str, Any]:
-    """The edit form's fields that differ from the proposal (``field.<name>``); empty text is None."""
+    """The edit form's fields that differ from the proposal (``field.<name>``); empty text is None, a time field's
+    date is unix seconds again (unchanged when within the second it was shown to). A date that cannot be read is a
+    ``DispatchError`` saying how to write it."""
     shown = {p.name: p.value for p in editable_params(record) if p.editable}
     changes: dict[str, Any] = {}
     for key, value in form.items():
@@ -132,6 +136,14 @@ def form_changes(record: ProposalRecord, form: dict[str, str]) -> dict[str, Any]
         name = key.removeprefix("field.")
         if name not in shown:
             changes[name] = value  # apply_edit says it cannot be edited
+        elif name in TIME_FIELDS:
+            try:
+                when = parse_utc(value)
+            except ValueError as exc:
+                raise DispatchError(f"{name}: {exc}") from exc
+            current = getattr(record.proposal, name)
+            if (when is None) != (current is None) or (when is not None and abs(when - current) >= 1.0):
+                changes[name] = when
         elif value.strip() != shown[name]:
             changes[name] = value.strip() or None
     return changes

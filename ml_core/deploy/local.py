@@ -36,6 +36,8 @@ from ml_core.serving.state import (
     write_state,
 )
 
+PORT_ATTEMPTS = 3  # start-up tries when the chosen port is taken before the service binds it
+
 
 class LocalBackend(DeploymentBackend):
     def __init__(self, layout: HomeLayout, model_name: str, registry: Registry | None = None,
@@ -70,8 +72,24 @@ class LocalBackend(DeploymentBackend):
                 self._apply(old, st)
                 self._set_alias(CHAMPION, st.champion)
             return self._wait_ready(override)
-        port = self.port or st.port or free_port(self.host)
         ensure_admin_token(token_path(self.layout, self.model_name))
+        if st.champion is not None:
+            self._set_alias(CHAMPION, st.champion)
+        port = self.port or st.port or free_port(self.host)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._spawn(st, port)
+            try:
+                return self._wait_ready(override)
+            except DeploymentError as exc:  # its message ends with the log's last lines: this start's exit
+                # A free port is only free when asked: another process can bind it while the service is still
+                # importing. A port this backend chose is chosen again; one the user fixed is their call.
+                lost_port = "address already in use" in str(exc).lower()
+                if not lost_port or self.port or attempt == PORT_ATTEMPTS:
+                    raise
+                port = free_port(self.host)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _spawn(self, st: DeploymentState, port: int) -> None:
         cmd = [self.python, "-m", "ml_core.serving", "--home", str(self.layout.home), "--model", self.model_name,
                "--port", str(port), "--host", self.host]
         if self.seed is not None:
@@ -82,11 +100,7 @@ class LocalBackend(DeploymentBackend):
         with open(self.log_file, "ab") as out:
             self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True, env=env, cwd=root)
-        st = st.model_copy(update={"pid": self._proc.pid, "port": port, "host": self.host})
-        write_state(self.state_file, st)
-        if st.champion is not None:
-            self._set_alias(CHAMPION, st.champion)
-        return self._wait_ready(override)
+        write_state(self.state_file, st.model_copy(update={"pid": self._proc.pid, "port": port, "host": self.host}))
 
     def stop(self) -> DeploymentStatus:
         st = self._state()
@@ -178,6 +192,9 @@ class LocalBackend(DeploymentBackend):
             try:
                 r = httpx.get(f"{url}/ready", timeout=5)
                 ready, reason = r.status_code == 200, str(r.json().get("reason", ""))
+                answering = r.json().get("pid")
+                if answering is not None and answering != st.pid:  # the port was taken before ours bound it
+                    ready, reason = False, f"not answering: process {answering} holds port {st.port}, not {st.pid}"
             except (httpx.HTTPError, ValueError) as exc:
                 reason = f"not answering: {type(exc).__name__}"
         elif st.pid is not None:

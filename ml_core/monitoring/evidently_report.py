@@ -12,10 +12,11 @@ which Evidently would refuse, and listed as not enough data.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,13 @@ def verdicts_from_snapshot(snapshot, reference: pd.DataFrame, current: pd.DataFr
 # thread-safe), and triage runs its nodes on short-lived threads: drawn there, each tick opened the font files
 # again and kept them (up to 64 threads' worth) — a slow leak of open files and memory in `opsagent serve`.
 # One thread also keeps pyplot's global figure state away from two triages drawing at once.
+T = TypeVar("T")
 _PLOTTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-plots")
+
+
+def on_plot_thread(draw: Callable[..., T], *args: Any) -> T:
+    """Run ``draw(*args)`` on the one plotting thread (see ``_PLOTTER``) and return its result."""
+    return _PLOTTER.submit(draw, *args).result()
 
 
 def plot_feature(reference: pd.Series, current: pd.Series, path: Path, title: str) -> Path:

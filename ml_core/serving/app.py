@@ -3,7 +3,8 @@
 /predict parses the raw body with orjson and validates it with ``RecordValidator`` rather than a
 pydantic request model: the contract scores the valid records of a batch and returns per-record,
 per-field errors for the others (and a rejection log entry), and 1,000-record batches validate faster
-this way. Every other route is ordinary FastAPI.
+this way. Its request and response are still described in ``/openapi.json`` (``predict_api``), as are
+the Open Inference Protocol v2 endpoints beside it (``v2_routes``). Every other route is ordinary FastAPI.
 """
 
 from __future__ import annotations
@@ -19,18 +20,26 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from ml_core.data.schema import TableSchema
 from ml_core.paths import HomeLayout
 from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
+from ml_core.serving.predict_api import PredictError, PredictResponse, predict_body, predict_request_model
 from ml_core.serving.service import ModelLoader, ReloadError, ScoringService
 from ml_core.serving.state import ensure_admin_token, token_path
+from ml_core.serving.v2_protocol import InferenceRequest
+from ml_core.serving.v2_routes import add_v2_routes
 
 log = logging.getLogger(__name__)
 ADMIN_HEADER = "X-Opsagent-Admin-Token"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}}}
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -85,12 +94,32 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
     _predict_route(app, service)
     _status_routes(app, service, model_name)
     _admin_routes(app, service, token)
+    add_v2_routes(app, service)
+    _describe_bodies(app, [predict_request_model(schema), InferenceRequest])
     return app
+
+
+def _describe_bodies(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
+    """Put the request models of the routes that parse their own body into ``/openapi.json``'s components
+    (the routes point at them by ``$ref``), so the document describes what FastAPI does not validate."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            _, defs = models_json_schema([(m, "validation") for m in bodies],
+                                         ref_template="#/components/schemas/{model}")
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def _predict_route(app: FastAPI, service: ScoringService) -> None:
     """``POST /predict``: size and JSON checks here (refusals logged as rejections), the rest in the service."""
-    @app.post("/predict")
+    @app.post("/predict", response_model=PredictResponse, openapi_extra=PREDICT_BODY, responses={
+        400: {"model": PredictError, "description": "malformed JSON"},
+        413: {"model": PredictError, "description": "body or batch too large"},
+        422: {"model": PredictError, "description": "not a batch, or every record invalid"}})
     async def predict(request: Request) -> Response:
         t0 = time.perf_counter()
         try:
@@ -110,7 +139,7 @@ def _predict_route(app: FastAPI, service: ScoringService) -> None:
         try:
             # A partly valid batch is a 200 whose body lists the refused records in ``errors``: the request
             # succeeded for what could be scored, and 207 Multi-Status is WebDAV's (its XML body is not ours).
-            return _json(await service.predict(body, t0))
+            return _json(predict_body(await service.score(body, t0)))
         except RequestRejected as rej:  # the body is not a batch, or no record in it is valid
             return _json(rej.body(), rej.status)
 
@@ -121,10 +150,12 @@ def _status_routes(app: FastAPI, service: ScoringService, model_name: str) -> No
     async def health() -> Response:
         return _json({"status": "alive", "model": model_name, "pid": os.getpid()})
 
-    @app.get("/ready")
+    @app.get("/ready", responses={200: {"description": "routing loaded"}, 503: {"description": "not ready"}})
     async def ready() -> Response:
         st = service.status()
-        return _json({"ready": st.ready, "reason": st.reason, "versions": st.versions}, 200 if st.ready else 503)
+        # the pid lets a deployer tell its own service from another one that took the port first
+        return _json({"ready": st.ready, "reason": st.reason, "versions": st.versions, "pid": os.getpid()},
+                     200 if st.ready else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -139,7 +170,8 @@ def _status_routes(app: FastAPI, service: ScoringService, model_name: str) -> No
 
 def _admin_routes(app: FastAPI, service: ScoringService, token: str) -> None:
     """``POST /admin/reload``: loopback clients with the admin token only (the deploy backend)."""
-    @app.post("/admin/reload")
+    @app.post("/admin/reload", responses={200: {"description": "reloaded"}, 403: {"description": "refused"},
+                                          409: {"description": "a version failed readiness"}})
     async def reload(request: Request) -> Response:
         host = request.client.host if request.client else ""
         if host not in LOOPBACK:

@@ -21,7 +21,7 @@ from ml_core.data.schema import TableSchema
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog, PredictionRow
 from ml_core.serving.batching import LogWriter, ModelWorker
-from ml_core.serving.contract import MAX_ERRORS_REPORTED, RecordValidator, RequestRejected
+from ml_core.serving.contract import MAX_ERRORS_REPORTED, RecordValidator, RequestRejected, ValidatedBatch
 from ml_core.serving.fallback import PriorScorer, Scorer, load_baseline
 from ml_core.serving.metrics import ServiceMetrics
 from ml_core.serving.smoke import smoke_check
@@ -52,6 +52,17 @@ class Decision:
     role: str
     fallback_reason: str | None = None
     intended_version: str | None = None
+
+
+@dataclass
+class ScoredBatch:
+    """What one scoring call produced: the validated batch and the decision that answered its valid records."""
+
+    request_id: str  # the prediction log's key for this request
+    batch: ValidatedBatch
+    decision: Decision
+    scores: list[float]  # one per valid record, in ``batch.records`` order
+    labels: list[int]
 
 
 @dataclass
@@ -171,11 +182,19 @@ class ScoringService:
         return st.champion, "champion"
 
     # ---- scoring -------------------------------------------------------------------------------
-    async def predict(self, body: Any, started: float | None = None) -> dict[str, Any]:
-        """Validate, route, score the valid records (with fallback), log, and build the response body.
+    def role_of(self, version: str) -> str:
+        """The role ``version`` holds in the routing (a request pinned to it is logged under that role)."""
+        st = self.state
+        if st is not None and version == st.canary:
+            return "canary"
+        return "champion" if st is not None and version == st.champion else "previous"
 
-        Invalid records do not cost the batch: they are left out, listed in ``errors`` and logged as one
-        rejection entry whose ``rows`` is their count, so the rejection rate monitoring reads is per record.
+    async def score(self, body: Any, started: float | None = None, *, version: str | None = None) -> ScoredBatch:
+        """Validate, route (or use the pinned ``version``), score the valid records (with fallback), log them.
+
+        The one scoring path behind ``/predict`` and the v2 protocol's ``infer``. Invalid records do not cost
+        the batch: they are left out, listed in the batch's ``errors`` and logged as one rejection entry whose
+        ``rows`` is their count, so the rejection rate monitoring reads is per record.
         """
         t0 = started or time.perf_counter()
         request_id = uuid.uuid4().hex
@@ -188,11 +207,10 @@ class ScoringService:
             self.reject(request_id, RequestRejected(
                 422, f"{batch.rejected} of {batch.total} record(s) invalid; the other {len(batch.records)} "
                      "were scored", batch.errors, rows=batch.rejected), whole=False)
-        version, role = self.route()
+        version, role = self.route() if version is None else (version, self.role_of(version))
         d = await self._decide(batch.records, version, role)
         latency_ms = (time.perf_counter() - t0) * 1000
         now = time.time()
-        fb = d.fallback_reason is not None
         scores, labels = d.scores.tolist(), d.labels.tolist()
         rows = [PredictionRow(request_id, rid, now, self.model_name, d.version, d.role, d.fallback_reason,
                               d.intended_version, float(s), int(y), latency_ms, rec)
@@ -202,12 +220,7 @@ class ScoringService:
         m.requests.labels(d.version, d.role, "ok").inc()
         m.rows.labels(d.version, d.role).inc(len(rows))
         m.latency.labels(d.version, d.role).observe(time.perf_counter() - t0)
-        shown = batch.errors[:MAX_ERRORS_REPORTED]
-        return {"request_id": request_id, "accepted": len(rows), "rejected": batch.rejected,
-                "error_count": len(batch.errors), "errors": [e.to_dict() for e in shown], "predictions": [
-                    {"index": i, "record_id": rid, "score": s, "label": y, "version": d.version, "role": d.role,
-                     "fallback": fb, "fallback_reason": d.fallback_reason}
-                    for i, rid, s, y in zip(batch.indices, batch.ids, scores, labels, strict=True)]}
+        return ScoredBatch(request_id, batch, d, scores, labels)
 
     def reject(self, request_id: str, rej: RequestRejected, *, whole: bool = True) -> None:
         """Log refused records (``rej.rows`` of them) with their errors, and count them in the metrics.

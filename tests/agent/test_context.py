@@ -39,3 +39,18 @@ def test_a_prediction_log_from_the_context_closes_in_a_with_block(tmp_path):
         pool = log.store.engine.pool
         assert pool.checkedin() == 1
     assert pool.checkedin() == 0
+
+
+def test_a_context_needs_no_arguments_and_takes_its_home_from_the_environment(tmp_path, monkeypatch):
+    """LangGraph's server builds the context from a run's context dict: ``OpsContext(**context)``."""
+    from pydantic import TypeAdapter
+
+    monkeypatch.setenv("OPSAGENT_HOME", str(tmp_path / "env-home"))
+    ctx = OpsContext()
+    assert ctx.settings.home == tmp_path / "env-home" and (ctx.via, ctx.actor) == ("cli", "opsagent")
+    assert ctx.layout.home == tmp_path / "env-home"
+    # The schema the server shows (Studio) and filters a run's context by: only what a run may set.
+    adapter = TypeAdapter(OpsContext)
+    assert adapter.json_schema()["properties"].keys() == {"actor"}
+    built = adapter.validate_python({"actor": "alice"})
+    assert isinstance(built, OpsContext) and built.actor == "alice"

@@ -48,6 +48,8 @@ def test_offline_triage_detects_drift_files_a_proposal_and_writes_the_postmortem
     md = Path(out.postmortem).read_text()
     assert out.incident_id in md and "total_day_minutes" in md and "models:/churn/" in md
     assert "plots/" in md and any((Path(out.postmortem).parent / "plots").glob("*.png"))
+    # and the model's health charts, drawn into the incident's folder
+    assert "![model health](health.png)" in md and (Path(out.postmortem).parent / "health.png").stat().st_size > 10_000
     assert "no LLM calls" in out.usage
     # and the incident is remembered for the next triage
     hits = ctx.memory.search("total_day_minutes drift", kind="incident", model="churn")

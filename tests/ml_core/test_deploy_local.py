@@ -161,3 +161,34 @@ def test_state_survives_a_new_backend_and_a_dead_process_is_restarted(home: Home
     assert not s.running and "not running" in s.ready_reason
     s = again.start()
     assert s.running and s.ready
+
+
+def test_a_port_taken_before_the_service_binds_it_is_never_mistaken_for_ours(tmp_path, monkeypatch) -> None:
+    """The chosen port is free when chosen; an impostor binds it while the service imports. The backend must not
+    take the impostor's 200 for its own service's readiness (traffic would go to another model's log), and
+    starts again on another port."""
+    from fastapi import FastAPI
+
+    import ml_core.deploy.local as local
+    from ml_core.serving.server import ThreadedServer, free_port
+
+    impostor = FastAPI()
+    hits: list[str] = []
+
+    @impostor.get("/ready")
+    def ready() -> dict:
+        hits.append("ready")
+        return {"ready": True, "reason": "", "versions": [GOOD], "pid": 1}
+
+    home = base_home().copy_to(tmp_path / "home")
+    with ThreadedServer(impostor) as taken:
+        picks = iter([taken.port])
+        monkeypatch.setattr(local, "free_port", lambda host: next(picks, None) or free_port(host))
+        b = LocalBackend(home, MODEL, Registry(home), seed=0)
+        try:
+            s = b.start(GOOD)
+            assert s.ready and s.running and s.champion == GOOD, s
+            assert s.url != taken.url and hits, (s.url, hits)  # asked the impostor, was not fooled by it
+            assert predict_versions(s.url, 2) == {GOOD}
+        finally:
+            b.stop()

@@ -29,7 +29,8 @@ def rows(n: int, start: int = 0, t0: float = 1000.0, mixed: bool = False) -> lis
 
 def frames(log: PredictionLog, since=None, until=None) -> tuple[pd.DataFrame, ...]:
     return (log.predictions(since, until), log.predictions(since, until, with_features=False),
-            log.labelled(since, until), log.labelled_features(since, until))
+            log.labelled(since, until), log.labelled_features(since, until),
+            log.labelled(since, until, with_ids=False))
 
 
 def assert_same(before: tuple[pd.DataFrame, ...], after: tuple[pd.DataFrame, ...]) -> None:

@@ -1,0 +1,181 @@
+"""The Open Inference Protocol v2 REST endpoints beside ``/predict``, on the same ``ScoringService``.
+
+``infer`` turns the tensors into the records ``/predict`` takes and calls ``ScoringService.score``, so
+validation, routing (champion/canary), fallback and the prediction log are shared. Errors have the
+protocol's shape ``{"error": "..."}`` (plus ``errors``, the per-record field errors, when that is why);
+health and readiness answer 200 for true and 400 for false, as the protocol says.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ml_core.adopted import AdoptedModel
+from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
+from ml_core.serving.service import ScoringService
+from ml_core.serving.v2_protocol import (
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadata,
+    ServerMetadata,
+    V2Error,
+    infer_response,
+    model_metadata,
+    output_names,
+    request_records,
+)
+
+BINARY_HEADER = "inference-header-content-length"  # Triton's binary tensor extension (tritonclient's default)
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": V2Error}, 404: {"model": V2Error},
+                                           413: {"model": V2Error}}
+INFER_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}}}}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _error(rej: RequestRejected) -> Response:
+    per_record = [e.to_dict() for e in rej.errors if e.index is not None][:200]
+    body: dict[str, Any] = {"error": rej.message}
+    if per_record:
+        body["errors"] = per_record
+    return _json(body, 413 if rej.status == 413 else 400)
+
+
+def _server_version() -> str:
+    try:
+        return package_version("opsagent")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def _parse(raw: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:
+    """The JSON header and the binary tensor data after it (empty without the binary extension)."""
+    split = len(raw)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(raw):
+            raise RequestRejected(400, f"Inference-Header-Content-Length {header_length!r} is not a length "
+                                       f"within the {len(raw)}-byte body", [])
+        split = int(header_length)
+    try:
+        return InferenceRequest.model_validate_json(raw[:split]), raw[split:]
+    except ValidationError as exc:
+        what = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+        raise RequestRejected(400, f"not a v2 inference request: {what}",
+                              [FieldError(None, None, "bad_body", what[:500])]) from None
+
+
+class V2Handlers:
+    """The v2 model endpoints for one ``ScoringService``; ``version`` None means the routed version."""
+
+    def __init__(self, service: ScoringService):
+        self.service = service
+        self.name = service.model_name
+
+    def unknown(self, model: str, version: str | None) -> Response | None:
+        """A 404 for a model this service does not serve or a version its routing does not hold."""
+        if model != self.name:
+            return _json({"error": f"model '{model}' is not served here; this service serves '{self.name}'"}, 404)
+        served = self.service.state.versions() if self.service.state else []
+        if version is not None and version not in served:
+            return _json({"error": f"version {version} of '{self.name}' is not served; served: "
+                                   f"{', '.join(served) or 'none'}"}, 404)
+        return None
+
+    async def metadata(self, model: str, version: str | None) -> Response:
+        if (refused := self.unknown(model, version)) is not None:
+            return refused
+        st, loaded = self.service.state, self.service.versions
+        champion = loaded.get(st.champion or "") if st else None
+        platform = "" if champion is None else (
+            "mlflow_pyfunc" if isinstance(champion.model, AdoptedModel) else "pytorch")
+        versions = [version] if version else sorted(loaded)
+        return _json(model_metadata(self.service.schema, self.name, versions, platform).model_dump())
+
+    async def model_ready(self, model: str, version: str | None) -> Response:
+        if (refused := self.unknown(model, version)) is not None:
+            return refused
+        ok = self.service.status().ready if version is None else version in self.service.versions
+        return _json({"name": self.name, "ready": ok}, 200 if ok else 400)
+
+    async def infer(self, request: Request, model: str, version: str | None) -> Response:
+        t0 = time.perf_counter()
+        if (refused := self.unknown(model, version)) is not None:
+            return refused
+        service = self.service
+        try:
+            size = int(request.headers.get("content-length") or 0)
+            if size > MAX_BODY_BYTES:
+                raise RequestRejected(413, f"body of {size} bytes exceeds {MAX_BODY_BYTES}; send smaller batches",
+                                      [FieldError(None, None, "batch_too_large", f"{size} bytes")])
+            req, binary = _parse(await request.body(), request.headers.get(BINARY_HEADER))
+            names = output_names(req)
+            body = request_records(req, service.schema, binary)
+        except RequestRejected as rej:
+            service.reject(uuid.uuid4().hex, rej)  # refused before scoring: logged as /predict logs its refusals
+            return _error(rej)
+        try:
+            scored = await service.score(body, t0, version=version)
+        except RequestRejected as rej:  # every record invalid, or too many: already logged by the service
+            return _error(rej)
+        return _json(infer_response(scored, self.name, req, names))
+
+
+def add_v2_routes(app: FastAPI, service: ScoringService) -> None:
+    """Mount ``/v2/...`` (health, server and model metadata, readiness, infer) for ``service``'s model."""
+    @app.get("/v2", response_model=ServerMetadata)
+    async def server_metadata() -> Response:
+        return _json({"name": "opsagent", "version": _server_version(), "extensions": []})
+
+    @app.get("/v2/health/live", responses={200: {"description": "live"}})
+    async def live() -> Response:
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready", responses={200: {"description": "ready"}, 400: {"description": "not ready"}})
+    async def ready() -> Response:
+        st = service.status()
+        return _json({"ready": st.ready, "reason": st.reason}, 200 if st.ready else 400)
+
+    _model_routes(app, V2Handlers(service))
+
+
+def _model_routes(app: FastAPI, h: V2Handlers) -> None:
+    """Each model endpoint twice: for the routed version and for a version named in the path."""
+    ready_doc: dict[int | str, dict[str, Any]] = {200: {"description": "ready"}, **ERRORS}
+
+    @app.get("/v2/models/{model}", response_model=ModelMetadata, responses=ERRORS)
+    async def get_metadata(model: str) -> Response:
+        return await h.metadata(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}", response_model=ModelMetadata, responses=ERRORS)
+    async def get_version_metadata(model: str, version: str) -> Response:
+        return await h.metadata(model, version)
+
+    @app.get("/v2/models/{model}/ready", responses=ready_doc)
+    async def get_ready(model: str) -> Response:
+        return await h.model_ready(model, None)
+
+    @app.get("/v2/models/{model}/versions/{version}/ready", responses=ready_doc)
+    async def get_version_ready(model: str, version: str) -> Response:
+        return await h.model_ready(model, version)
+
+    @app.post("/v2/models/{model}/infer", response_model=InferenceResponse, responses=ERRORS,
+              openapi_extra=INFER_BODY)
+    async def post_infer(request: Request, model: str) -> Response:
+        return await h.infer(request, model, None)
+
+    @app.post("/v2/models/{model}/versions/{version}/infer", response_model=InferenceResponse, responses=ERRORS,
+              openapi_extra=INFER_BODY)
+    async def post_version_infer(request: Request, model: str, version: str) -> Response:
+        return await h.infer(request, model, version)
