@@ -137,6 +137,12 @@ class ApprovalStore(Handle):
         """Proposals still waiting for an answer, newest first."""
         return self.list(status="pending", model=model)
 
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """How many proposals there are of each (model, kind, status), counted in SQL: /metrics."""
+        query = sa.select(_c.model, _c.kind, _c.status, sa.func.count()).group_by(_c.model, _c.kind, _c.status)
+        with self.store.read() as conn:
+            return {(model, kind, status): int(n) for model, kind, status, n in conn.execute(query)}
+
     def stranded(self) -> builtins.list[ProposalRecord]:
         """Accepted or executing proposals that no live process holds: a crash left them (oldest first)."""
         found = [r for status in STRANDABLE for r in self.list(status=status)]  # type: ignore[arg-type]

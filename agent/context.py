@@ -96,6 +96,9 @@ class OpsContext:
     writer_model: Any = None
     # Handles shared with the other contexts of this process (``SharedHandles``); None: this context opens its own.
     shared: SharedHandles | None = None
+    # LangChain callback handlers every graph run of this context reports to (GraphRunner passes them in the run's
+    # config, so each LLM call inside reaches them): `opsagent serve` counts its LLM calls and tokens this way.
+    callbacks: list[Any] = field(default_factory=list)
 
     @classmethod
     def __get_pydantic_core_schema__(cls, _source: Any, _handler: Any) -> Any:

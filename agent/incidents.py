@@ -172,6 +172,18 @@ class IncidentStore(Handle):
         rows = self._read(sa.select(_c.body).where(_c.proposal_id == proposal_id).order_by(*_NEWEST).limit(1))
         return IncidentRecord.model_validate_json(rows[0][0]) if rows else None
 
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """How many incidents there are of each (model, category, status): `opsagent serve`'s /metrics.
+
+        Counted in SQL (the category read from the JSON body), so a scrape never loads the records."""
+        with self.store.read() as conn:
+            body = _c.body if conn.dialect.name == "sqlite" else sa.cast(_c.body, sa.JSON)
+            category = (sa.func.json_extract(body, "$.category") if conn.dialect.name == "sqlite"
+                        else sa.func.json_extract_path_text(body, "category"))
+            rows = conn.execute(sa.select(_c.model, category, _c.status, sa.func.count())
+                                .group_by(_c.model, category, _c.status)).all()
+        return {(model, cat or "none", status): int(n) for model, cat, status, n in rows}
+
     def _read(self, query: sa.Select[Any]) -> Sequence[Any]:
         with self.store.read() as conn:
             return conn.execute(query).all()

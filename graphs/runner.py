@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.pregel import Pregel
 from langgraph.types import Command
 
 from agent.approvals import ApprovalError, not_pending
@@ -23,6 +24,8 @@ from graphs.nodes import usage_line
 from graphs.remediation import build_remediation
 from graphs.state import ChatState, TriageState
 from graphs.triage import build_triage
+
+_Graph = TypeVar("_Graph", bound=Pregel[Any, Any, Any, Any])
 
 
 @dataclass
@@ -61,14 +64,19 @@ class GraphRunner:
         self.ctx = ctx
         self._stack = ExitStack()
         saver = self._stack.enter_context(open_checkpointer(ctx.layout))
-        self.triage_graph = build_triage().compile(checkpointer=saver)
-        self.remediation_graph = build_remediation().compile(checkpointer=saver)
-        self.chat_graph = build_chat().compile(checkpointer=saver)
+        self.triage_graph = self._with_callbacks(build_triage().compile(checkpointer=saver))
+        self.remediation_graph = self._with_callbacks(build_remediation().compile(checkpointer=saver))
+        self.chat_graph = self._with_callbacks(build_chat().compile(checkpointer=saver))
         self.saver = saver
         if ctx.file_proposal is None:
             ctx.file_proposal = self.file_proposal
         if ctx.start_triage is None:
             ctx.start_triage = self.triage_verdict
+
+    def _with_callbacks(self, graph: _Graph) -> _Graph:
+        """The graph with the context's callbacks in its config: every run, and each LLM call inside, reports to
+        them (`opsagent serve` counts LLM calls and tokens so); unchanged when the context has none."""
+        return graph.with_config(callbacks=list(self.ctx.callbacks)) if self.ctx.callbacks else graph
 
     def __enter__(self) -> GraphRunner:
         return self

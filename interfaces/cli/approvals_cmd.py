@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
-from rich.markdown import Markdown
 from rich.table import Table
 
 from interfaces.cli.agent_common import agent_runner, whoami
-from interfaces.cli.common import UserError, console, load_settings
+from interfaces.cli.common import JSON_HELP, UserError, console, err_console, load_settings, print_json
 
 app = typer.Typer(help="Proposals waiting for a human answer, and what happened to past ones. Answers follow the "
                        "Agent-Inbox contract: accept (approve), edit (change fields, then run), respond "
@@ -45,16 +44,22 @@ def readable(detail: Any) -> Any:
 
 @app.command("list")
 def list_(all_: bool = typer.Option(False, "--all", help="also answered, expired and executed proposals"),
-          model: str | None = typer.Option(None, help="only this model's proposals")) -> None:
-    """Pending proposals (newest first); expired ones are marked expired as they are listed."""
+          model: str | None = typer.Option(None, help="only this model's proposals"),
+          as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Pending proposals (newest first); expired ones are marked expired as they are listed.
+    --json: an array of proposal records (the proposal, its status, who decided and the outcome)."""
     store = _store()
     store.expire_due(store.clock(), via="cli")
     records = store.list(model=model) if all_ else store.list(status="pending", model=model)
+    say = err_console if as_json else console  # with --json, stdout holds the JSON alone
     for r in store.stranded() + store.list(status="interrupted", model=model):
         if model in (None, r.proposal.model):
-            console.print(f"[yellow]{r.id} is {r.status}[/] but no process is running it (it stopped mid-way): "
-                          f"`opsagent approvals resume {r.id}` goes on from its last step, "
-                          f"`opsagent approvals abandon {r.id}` gives it up")
+            say.print(f"[yellow]{r.id} is {r.status}[/] but no process is running it (it stopped mid-way): "
+                      f"`opsagent approvals resume {r.id}` goes on from its last step, "
+                      f"`opsagent approvals abandon {r.id}` gives it up")
+    if as_json:
+        print_json(records)
+        return
     if not records:
         console.print("no pending proposals" + ("" if all_ else " (use --all for answered ones)"))
         return
@@ -69,13 +74,20 @@ def list_(all_: bool = typer.Option(False, "--all", help="also answered, expired
 
 
 @app.command("show")
-def show(proposal_id: str = typer.Argument(..., help="proposal id (a unique prefix is enough)")) -> None:
-    """The proposal in full: evidence, editable fields, cost, rollback plan, and its audit trail."""
+def show(proposal_id: str = typer.Argument(..., help="proposal id (a unique prefix is enough)"),
+         as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """The proposal in full: evidence, editable fields, cost, rollback plan, and its audit trail.
+    --json: {"record": the proposal record, "audit": its audit entries, oldest first}."""
+    from rich.markdown import Markdown
+
     from agent.reports.render import render_proposal
 
     store = _store()
     record = store.get(proposal_id)
     trail = store.audit.entries(proposal_id=record.proposal.id)
+    if as_json:
+        print_json({"record": record, "audit": trail})
+        return
     console.print(Markdown(render_proposal(record.proposal, status=record.status)))
     if record.outcome:
         console.print(f"[bold]outcome:[/] {record.outcome}")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from agent.settings import Settings
+if TYPE_CHECKING:  # types only: `opsagent --help` must not pay for pydantic-settings (and its plugins)
+    from rich.progress import Progress
+
+    from agent.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,6 +40,10 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from agent.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -68,9 +75,11 @@ def quiet_libraries() -> None:
 
 @contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Progress]:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as progress:
+    from rich import progress as p
+
+    with p.Progress(p.TextColumn("[bold]{task.description}"), p.BarColumn(), p.MofNCompleteColumn(),
+                    p.TextColumn("{task.fields[info]}"), p.TimeElapsedColumn(), p.TimeRemainingColumn(),
+                    console=console, transient=False) as progress:
         progress.add_task(description, total=total, info="")
         yield progress
 
@@ -78,3 +87,16 @@ def progress_bar(description: str, total: int) -> Iterator[Progress]:
 def fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code=2)
+
+
+JSON_HELP = "print the result as JSON on stdout and nothing else (for scripts); messages go to stderr"
+
+
+def print_json(value: Any) -> None:
+    """Print a typed result as JSON on stdout, and nothing else: a pydantic model as its
+    ``model_dump(mode="json")``, a dataclass field by field, lists of either as an array; keys in the order the
+    type declares them, so scripts can rely on them. NaN and infinities become null (JSON has neither)."""
+    from pydantic_core import to_json
+
+    sys.stdout.write(to_json(value, indent=2, inf_nan_mode="null", fallback=str).decode() + "\n")
+    sys.stdout.flush()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import console, load_settings
+from interfaces.cli.common import JSON_HELP, console, load_settings, print_json
 
 app = typer.Typer(help="Deploy model versions with the local backend: a real service process on loopback. "
                   "Traffic only ever goes to versions that pass readiness, and only to versions the evaluation "
@@ -124,10 +124,15 @@ def rollback(model: str | None = typer.Option(None)) -> None:
 
 
 @app.command("status")
-def status(model: str | None = typer.Option(None)) -> None:
-    """Routing and health of the deployment."""
+def status(model: str | None = typer.Option(None),
+           as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Routing and health of the deployment. --json: the deployment status (running, ready, url, champion,
+    canary, canary_weight, ..., warnings, overrides)."""
     b, _ = backend(model)
-    show(b.status())
+    if as_json:
+        print_json(b.status())
+    else:
+        show(b.status())
 
 
 @app.command("stop")

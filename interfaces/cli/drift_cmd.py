@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from interfaces.cli.common import console, load_settings, model_spec
+from interfaces.cli.common import JSON_HELP, console, err_console, load_settings, model_spec, print_json
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
@@ -16,7 +14,7 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "
 def drift(
     minutes: float = typer.Option(60.0, min=0.01, help="look at predictions from the last MINUTES"),
     report: bool = typer.Option(True, help="write Evidently HTML/JSON and PNG plots to OPSAGENT_HOME/reports"),
-    as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     model: str | None = typer.Option(None, help="model name (default from settings)"),
 ) -> None:
     """Check data drift, prediction drift, performance (labelled and label-free), SLOs and data quality.
@@ -28,7 +26,7 @@ def drift(
     settings = load_settings()
     name = model_spec(settings, model).name
     # The spec's schema, drift thresholds and SLOs: the same check a scheduled triage of this model runs.
-    with OpsContext(settings) as ctx, console.status("checking recent traffic…"):
+    with OpsContext(settings) as ctx, (err_console if as_json else console).status("checking recent traffic…"):
         watched = ctx.check_window(name, minutes=minutes, write_report=report)
     result = watched.result
     if result.n_rows == 0 and not as_json:
@@ -36,7 +34,7 @@ def drift(
                       "(`opsagent simulate no_fault`) or widen `--minutes`.")
         return
     if as_json:
-        console.print_json(json.dumps(result.model_dump(mode="json"), default=str))
+        print_json(result)
         return
     style = SEVERITY_STYLE.get(result.status, "")
     # The summary without its "not enough data" line: it is printed below, one line per column.

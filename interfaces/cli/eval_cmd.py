@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from interfaces.cli.common import console, fail, load_settings
+from interfaces.cli.common import JSON_HELP, console, err_console, fail, load_settings, print_json
 
 if TYPE_CHECKING:
     from evals.scenario_model import EvalScenario
@@ -63,6 +63,7 @@ def eval_(
     keep_worlds: bool = typer.Option(True, "--keep-worlds/--no-keep-worlds", help="keep each scenario's world "
                                      "(service logs, post-mortems, MLflow) under --out; --no-keep-worlds deletes "
                                      "each one after its run, keeping report.md and results.json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + "; the same object as results.json"),
 ) -> None:
     """Score the agent on ML incidents: each scenario builds a world (champion, service, traffic with the
     fault), scheduled triage runs tick by tick, approvals go through where the scenario says so, and the
@@ -79,6 +80,7 @@ def eval_(
 
       opsagent eval --batch step7 --held-out exclude   # while changing rules: never look at the held-out half
     """
+    from evals.report import as_json as results_json
     from evals.report import print_table, write_outputs
     from evals.runner import EvalError, run_benchmark
     from evals.scenario_model import ScenarioFileError, load_dir
@@ -99,13 +101,18 @@ def eval_(
                settings.layout.home / "evals" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     if out_dir.exists() and any(out_dir.iterdir()):
         raise fail(f"{out_dir} is not empty; give --out a new folder")
-    console.print(f"[bold]opsagent eval[/] — {len(found)} scenario(s) × {repeat}, {chosen} brain; output in {out_dir}")
+    say = err_console if as_json else console  # with --json, stdout holds the JSON alone
+    say.print(f"[bold]opsagent eval[/] — {len(found)} scenario(s) × {repeat}, {chosen} brain; output in {out_dir}")
     try:
         result = run_benchmark(found, out_dir, brain=chosen, repeat=repeat, epochs=epochs, base_settings=settings,
-                               progress=lambda m: console.print(f"  [dim]›[/] {m}"), keep_worlds=keep_worlds)
+                               progress=lambda m: say.print(f"  [dim]›[/] {m}"), keep_worlds=keep_worlds,
+                               show_progress_bar=not as_json)
     except EvalError as exc:
         raise fail(str(exc)) from exc
-    print_table(result, console)
     command = shlex.join(["opsagent", "eval", *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == "eval" else ""
     md, js = write_outputs(result, out_dir, command)
-    console.print(f"report: {md}\nresults: {js}" + ("" if keep_worlds else "\nworlds: not kept (--no-keep-worlds)"))
+    if as_json:
+        print_json(results_json(result, command))
+    else:
+        print_table(result, console)
+    say.print(f"report: {md}\nresults: {js}" + ("" if keep_worlds else "\nworlds: not kept (--no-keep-worlds)"))

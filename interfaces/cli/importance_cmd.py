@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import UserError, console
+from interfaces.cli.common import JSON_HELP, UserError, console
 
 if TYPE_CHECKING:  # types only: keep --help free of pandas and MLflow
     from ml_core.importance import FeatureImportance
@@ -20,7 +20,7 @@ METRIC_NAMES = {"auc": "AUC", "log_loss": "log loss", "brier": "Brier score"}
 def importance(
     version: str = typer.Argument("champion", help="version number or alias (champion, challenger)"),
     model: str | None = typer.Option(None, help="model name, as in `opsagent models list` (default from settings)"),
-    as_json: bool = typer.Option(False, "--json", help="print the importance as JSON instead of a table"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     plot: Path | None = typer.Option(None, "--plot", help="also write a horizontal bar chart to this .png file"),
     top: int = typer.Option(30, min=1, help="columns shown in the table and the chart (JSON has all)"),
 ) -> None:
@@ -31,7 +31,7 @@ def importance(
     measured on the training rows saved with them and cached. Example: opsagent registry importance 3 --model churn
     """
     from agent.context import OpsContext
-    from interfaces.cli.common import load_settings, model_spec
+    from interfaces.cli.common import err_console, load_settings, model_spec, print_json
     from interfaces.cli.model_cmds import resolve_version
     from ml_core.importance import ImportanceError
 
@@ -42,18 +42,19 @@ def importance(
     with OpsContext(settings) as ctx:
         info = resolve_version(ctx.registry, spec.name, version)
         try:
-            with console.status(f"reading the importance of {spec.name} v{info.version}…"):
+            with (err_console if as_json else console).status(f"reading the importance of {spec.name} "
+                                                              f"v{info.version}…"):
                 found = ctx.importance(spec.name, info.version)
         except ImportanceError as exc:
             raise UserError(str(exc)) from exc
     if plot is not None:
         write_plot(found, plot, title=f"{spec.name} v{info.version}", top=top)
     if as_json:
-        console.print_json(found.model_dump_json())
+        print_json(found)
     else:
         show_table(found, spec.name, info.version, top)
     if plot is not None:
-        console.print(f"chart: {plot}")
+        (err_console if as_json else console).print(f"chart: {plot}")
 
 
 def _measured(found: FeatureImportance, version: str) -> str:

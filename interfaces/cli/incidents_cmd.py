@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.markdown import Markdown
 from rich.table import Table
 
-from interfaces.cli.common import console, load_settings
+from interfaces.cli.common import JSON_HELP, console, load_settings, print_json
 
 app = typer.Typer(help="Incidents opened by triage, with their post-mortems.", no_args_is_help=True)
 
@@ -25,12 +24,17 @@ def _store():  # type: ignore[no-untyped-def]
 def list_(model: str | None = typer.Option(None, help="only this model's incidents"),
           limit: int = typer.Option(20, min=1, max=500, help="how many, newest first"),
           active: bool = typer.Option(False, "--active", help="only incidents still being watched (not resolved "
-                                      "or closed)")) -> None:
-    """Incidents, newest first: status, how many scheduled ticks found each, and when one last did."""
+                                      "or closed)"),
+          as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Incidents, newest first: status, how many scheduled ticks found each, and when one last did.
+    --json: an array of incident records."""
     with _store() as store:
         found = store.list(model=model, limit=limit)
     if active:
         found = [i for i in found if i.is_active]
+    if as_json:
+        print_json(found)
+        return
     if not found:
         console.print("no active incidents" if active else
                       "no incidents yet — `opsagent triage` opens one when it finds a problem")
@@ -51,12 +55,19 @@ def _when(at: float | None) -> str:
 
 
 @app.command("show")
-def show(incident_id: str = typer.Argument(..., help="incident id (a unique prefix is enough)")) -> None:
-    """The incident's post-mortem (Markdown), or its summary when none was written, and its MLflow trace."""
+def show(incident_id: str = typer.Argument(..., help="incident id (a unique prefix is enough)"),
+         as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """The incident's post-mortem (Markdown), or its summary when none was written, and its MLflow trace.
+    --json: the incident record (its post-mortem stays a file: ``postmortem_path``)."""
+    from rich.markdown import Markdown
+
     from agent.tracing import trace_line
 
     with _store() as store:
         incident = store.get(incident_id)
+    if as_json:
+        print_json(incident)
+        return
     path = Path(incident.postmortem_path) if incident.postmortem_path else None
     if path and path.exists():
         console.print(Markdown(path.read_text()))

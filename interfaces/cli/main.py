@@ -1,4 +1,10 @@
-"""`opsagent` — the command line. Each command group lives in its own module."""
+"""`opsagent` — the command line. Each command group lives in its own module.
+
+`opsagent --help` must stay fast (well under a second): the command modules import only typer and rich at the
+top and their heavy libraries (torch, MLflow, LangGraph, Evidently, pydantic-settings) inside the commands, and
+the libraries are quietened in the root callback, which runs only when a command does. ``evals/bench_cli.py``
+measures it; tests/interfaces/test_cli_scripting.py checks that --help imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +44,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"opsagent {version('opsagent')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("opsagent (not installed: no package metadata; `pip install -e .`)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="print the installed version and exit")) -> None:
+    """Runs before every command (never for `opsagent --help` or --version): quieten the libraries it may load.
+    A command's own --help loads none of them either, so it skips this (importing MLflow to quieten it)."""
+    if "--help" not in sys.argv[1:]:
+        quiet_libraries()
+
+
 app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
 model_cmds.registry_app.command("importance")(importance_cmd.importance)  # its own module: matplotlib, tables
@@ -62,9 +90,10 @@ app.command("mcp")(mcp_cmd.mcp)
 
 def main() -> None:
     """Console-script entry: user errors become a message and exit code 2, never a traceback."""
-    quiet_libraries()
     try:
         app()
+    except SystemExit:  # click's normal exit (--help too): before the next clause, whose types import MLflow
+        raise
     except user_error_types() as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         sys.exit(2)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import UserError, console, load_settings, model_spec, progress_bar
+from interfaces.cli.common import JSON_HELP, UserError, console, load_settings, model_spec, print_json, progress_bar
 
 if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command runs, not for --help
     from agent.settings import Settings
@@ -168,11 +168,16 @@ def _remember_training(settings: Settings, name: str, rows: int, result: TrainJo
 
 
 @registry_app.command("list")
-def registry_list(model: str | None = typer.Argument(None, help="model name; default from settings")) -> None:
-    """List the versions of a model with aliases, tags and metrics."""
+def registry_list(model: str | None = typer.Argument(None, help="model name; default from settings"),
+                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List the versions of a model with aliases, tags and metrics. --json: an array of versions (name,
+    version, run_id, aliases, tags, created_ms); [] when there is none."""
     settings, reg = _registry()
     name = model or settings.model_name
     versions = reg.versions(name)
+    if as_json:
+        print_json(versions)
+        return
     if not versions:
         console.print(f"no versions of '{name}' yet — run `opsagent train` first")
         return
@@ -188,11 +193,16 @@ def registry_list(model: str | None = typer.Argument(None, help="model name; def
 
 @registry_app.command("show")
 def registry_show(version: str = typer.Argument(..., help="version number or alias (champion, challenger)"),
-                  model: str | None = typer.Option(None)) -> None:
-    """Show one version's lineage: data fingerprint, parent version, training run."""
+                  model: str | None = typer.Option(None),
+                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Show one version's lineage: data fingerprint, parent version, training run. --json: the version (its
+    tags hold the lineage: data_fingerprint, parent_version, test metrics, ready_for_deploy)."""
     settings, reg = _registry()
     name = model or settings.model_name
     info = resolve_version(reg, name, version)
+    if as_json:
+        print_json(info)
+        return
     for key, value in reg.lineage(name, info.version).items():
         console.print(f"[bold]{key:>17}[/] {value or '-'}")
     console.print(f"[bold]{'aliases':>17}[/] {', '.join(info.aliases) or '-'}")

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from interfaces.cli.common import UserError, console, load_settings
+from interfaces.cli.common import JSON_HELP, UserError, console, load_settings, print_json
 
 if TYPE_CHECKING:  # types only: keep --help free of pandas and MLflow
     from agent.settings import Settings
@@ -103,8 +103,10 @@ def show_summary(spec: ModelSpec, path: Path, rows: int | None = None) -> None:
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List the models of this home: label, columns, data, and whether the registry has a champion.
+    --json: an array of {name, champion (its version, or null), spec (the spec, or null when its file is
+    invalid), error (what is wrong with the file, or null)}.
 
     Example: opsagent models list"""
     from ml_core.spec.errors import SpecError
@@ -112,6 +114,9 @@ def list_() -> None:
     settings = load_settings()
     store = _store(settings)
     champion_of = _champion_lookup(settings)
+    if as_json:
+        print_json([_listing(store, name, champion_of(name)) for name in store.names()])
+        return
     table = Table(title=f"models in {escape(str(store.directory))}")
     for heading in ("model", "source", "label → positive", "columns", "nullable", "data", "champion"):
         table.add_column(heading)
@@ -127,6 +132,18 @@ def list_() -> None:
                       champion_of(name))
     console.print(table)
     console.print("details: opsagent models show NAME   add one: opsagent models add NAME --data FILE --label COLUMN")
+
+
+def _listing(store, name: str, champion: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """One model of `models list --json`: a broken spec file is listed with its problem, not skipped."""
+    from ml_core.spec.errors import SpecError
+
+    try:
+        spec, error = store.get(name), None
+    except SpecError as exc:
+        spec, error = None, str(exc)
+    return {"name": name, "champion": champion[1:] if champion.startswith("v") else None, "spec": spec,
+            "error": error}
 
 
 def _first_problem(exc: Exception) -> str:
@@ -159,14 +176,18 @@ def _champion_lookup(settings: Settings):
 
 @app.command("show")
 def show(name: str = typer.Argument(..., help="the model's name, as in `opsagent models list`"),
-         as_table: bool = typer.Option(False, "--table", help="a readable table of columns instead of the YAML")
-         ) -> None:
-    """Show a model's spec file (validated first; an invalid file is reported field by field).
+         as_table: bool = typer.Option(False, "--table", help="a readable table of columns instead of the YAML"),
+         as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Show a model's spec file (validated first; an invalid file is reported field by field). --json: the
+    validated spec.
 
     Example: opsagent models show credit"""
     settings = load_settings()
     store = _store(settings)
     spec = store.get(name)
+    if as_json:
+        print_json(spec)
+        return
     path = store.path(name)
     if as_table:
         show_summary(spec, path)

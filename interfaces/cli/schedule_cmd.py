@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from interfaces.cli.agent_common import whoami
-from interfaces.cli.common import UserError, console, err_console, load_settings
+from interfaces.cli.common import JSON_HELP, UserError, console, err_console, load_settings, print_json
 
 app = typer.Typer(help="Scheduled triage: watch models on an interval or a cron expression. The schedules run "
                   "inside `opsagent serve`; they are kept in OPSAGENT_HOME/schedules.db.", no_args_is_help=True)
@@ -52,8 +52,9 @@ def _warn_if_unregistered(settings, model: str) -> None:
 
 
 @app.command("list")
-def list_() -> None:
-    """Watched models: trigger, next run and last result."""
+def list_(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Watched models: trigger, next run and last result. --json: an array of {model, trigger, next_run (ISO
+    8601, null when paused), last (the last run record, or null)}."""
     from interfaces.scheduler import ScheduleError, schedule_store
 
     try:
@@ -61,6 +62,9 @@ def list_() -> None:
             entries = sched.entries()
     except ScheduleError as exc:
         raise UserError(str(exc)) from exc
+    if as_json:
+        print_json(entries)
+        return
     if not entries:
         console.print("no scheduled triage; add one with `opsagent schedule add MODEL --every 15`")
         return

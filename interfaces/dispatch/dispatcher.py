@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 from agent.approvals import ApprovalError, ProposalRecord, not_pending
 from agent.context import OpsContext, SharedHandles
+from agent.llm import UsageMeter
 from agent.proposals import Accept, Edit, HumanResponse, ProposalEditError, Respond
 from agent.settings import Settings
 from interfaces.dispatch.approvers import ApproverPolicy
@@ -55,6 +56,8 @@ class Dispatcher:
         self.settings = settings
         self.context_factory = context_factory
         self.shared = SharedHandles(settings)
+        self.llm_usage = UsageMeter()  # every LLM call of this process's graph runs (GraphRunner's callbacks)
+        self._run_watchers: list[Callable[[RunRecord], None]] = []
         self._store_ctx = self.job_context("opsagent", "web")  # reads: inbox, registry, incidents
         self.clock = self._store_ctx.clock
         self.approvers = ApproverPolicy(settings)
@@ -67,7 +70,20 @@ class Dispatcher:
         ctx = self.context_factory(self.settings, actor, via)
         if ctx.shared is None:
             ctx.shared = self.shared
+        if self.llm_usage not in ctx.callbacks:
+            ctx.callbacks.append(self.llm_usage)
         return ctx
+
+    def watch_runs(self, callback: Callable[[RunRecord], None]) -> None:
+        """Call ``callback`` with every finished triage of this process (web, Slack, scheduled): /metrics."""
+        self._run_watchers.append(callback)
+
+    def _ran(self, record: RunRecord) -> None:
+        for watcher in self._run_watchers:
+            try:
+                watcher(record)
+            except Exception:  # a broken watcher must not fail the triage it watches
+                logger.exception("run watcher failed for %s", record.model)
 
     # ---- events and jobs -------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> None:
@@ -167,6 +183,7 @@ class Dispatcher:
     def _run_triage(self, job: Job, model: str) -> None:
         with self.job_context(job.actor, job.via) as ctx:
             record = run_triage(ctx, model)
+        self._ran(record)
         if record.status == "failed":
             raise RuntimeError(record.detail)
         job.message = self._publish_run(record, actor=job.actor).text
@@ -176,6 +193,7 @@ class Dispatcher:
         something people were told (a new incident, its cause or severity, a new proposal, its resolution).
         A tick that only found an ongoing incident again, or counted a quiet tick towards resolving it, is in
         the run log and the incident's timeline, and sends nothing."""
+        self._ran(record)
         if record.status != "failed" and record.tick in _RECORD_ONLY and not record.change:
             logger.info("scheduled triage of %s: %s (recorded, not announced)", record.model, record.detail)
             return

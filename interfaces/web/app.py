@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from interfaces.dispatch import Dispatcher
-from interfaces.web import api, health, ingest_api, pages
+from interfaces.web import api, health, ingest_api, metrics, pages
 from interfaces.web.auth import WebAuth
 from interfaces.web.deps import LoginRequired
 from interfaces.web.evidence import TIME_FIELDS, render_markdown
@@ -27,7 +27,7 @@ from interfaces.web.sessions import SessionRevocations
 from interfaces.web.threads import ThreadIndex
 
 HERE = Path(__file__).parent
-JSON_PREFIXES = ("/api/", "/healthz", "/slack/")
+JSON_PREFIXES = ("/api/", "/healthz", "/slack/", "/metrics")
 
 
 def _when(t: float | None) -> str:
@@ -59,10 +59,12 @@ def create_web_app(dispatcher: Dispatcher, *, users: dict[str, str], session_sec
     app.state.templates = templates()
     app.state.incidents = dispatcher.ctx.incidents
     app.state.threads = ThreadIndex.for_home(layout)
+    app.state.metrics = metrics.ServeMetrics(dispatcher)  # GET /metrics (Prometheus), signed in like the API
     app.add_middleware(WebLimits)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(ingest_api.router)
+    app.include_router(metrics.router)
     app.include_router(pages.router)
     app.include_router(health.router)  # the model health page and its JSON
 

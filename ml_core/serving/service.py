@@ -83,7 +83,7 @@ class ScoringService:
         self.state_file = state_file or state_path(layout, model_name)
         self.schema = schema
         self.validator = RecordValidator(schema)
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(model_name)
         self.predlog = PredictionLog(layout.predictions_db(model_name))
         self.writer = LogWriter(self.predlog)
         self.rng = random.Random(seed)
@@ -219,7 +219,7 @@ class ScoringService:
         m = self.metrics
         m.requests.labels(d.version, d.role, "ok").inc()
         m.rows.labels(d.version, d.role).inc(len(rows))
-        m.latency.labels(d.role).observe(time.perf_counter() - t0)
+        m.latency.labels(d.version, d.role).observe(time.perf_counter() - t0)
         return ScoredBatch(request_id, batch, d, scores, labels)
 
     def reject(self, request_id: str, rej: RequestRejected, *, whole: bool = True) -> None:

@@ -23,12 +23,12 @@ OPSAGENT = shutil.which("opsagent") or str(Path(sys.executable).parent / "opsage
 DRIFTED = "MonthlyIncome"
 
 
-def _run(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def _run(home: Path, *args: str, timeout: float = 600, expect: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "OPSAGENT_HOME": str(home), "OPSAGENT_LLM_BASE_URL": "", "OPSAGENT_LLM_API_KEY": ""}
     env.pop("OPSAGENT_LLM_BASE_URL"), env.pop("OPSAGENT_LLM_API_KEY")  # the offline policy decides
     result = subprocess.run([OPSAGENT, *args], capture_output=True, text=True, env=env, timeout=timeout)
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    assert result.returncode == 0, f"opsagent {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == expect, f"opsagent {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
 
 
@@ -55,7 +55,7 @@ def test_a_csv_from_an_unknown_table_goes_to_a_triage_and_a_proposal(tmp_path):
     try:
         simulated = _run(home, "simulate", str(scenario), "--model", "hr")
         assert "income_drift" in simulated.stdout
-        triaged = _run(home, "triage", "hr", "--window", "30")
+        triaged = _run(home, "triage", "hr", "--window", "30", expect=1)  # 1: it opened an incident
     finally:
         subprocess.run([OPSAGENT, "deploy", "stop", "--model", "hr"], env={**os.environ, "OPSAGENT_HOME": str(home)},
                        capture_output=True, timeout=120)

@@ -133,9 +133,14 @@ def test_metrics_count_requests_and_rejections(champion_only: httpx.Client) -> N
     champion_only.post("/predict", json={"records": base_home().records(1)})
     champion_only.post("/predict", content=b"nope")
     text = champion_only.get("/metrics").text
-    assert f'opsagent_predict_requests_total{{role="champion",status="ok",version="{GOOD}"}}' in text
-    assert 'opsagent_predict_rejections_total{problem="malformed_json"}' in text
-    assert "opsagent_predict_latency_seconds_bucket" in text and f'opsagent_model_ready{{version="{GOOD}"}} 1.0' in text
+    # Every series names the service's model, and the version that answered (one model per service).
+    ok = f'model="{MODEL}",role="champion",status="ok",version="{GOOD}"'
+    assert f"opsagent_predict_requests_total{{{ok}}}" in text
+    assert f'opsagent_predict_rejections_total{{model="{MODEL}",problem="malformed_json"}}' in text
+    assert f'opsagent_predict_requests_total{{model="{MODEL}",role="none",status="rejected",version=""}}' in text
+    assert (f'opsagent_predict_latency_seconds_count{{model="{MODEL}",role="champion",version="{GOOD}"}}' in text
+            and f'opsagent_model_ready{{model="{MODEL}",version="{GOOD}"}} 1.0' in text)
+    assert f'opsagent_canary_weight{{model="{MODEL}"}} 0.0' in text
 
 
 async def _burst(url: str, n: int, records: list[dict]) -> list[dict]:
@@ -158,11 +163,18 @@ def test_traffic_split_follows_canary_weight(home: HomeLayout) -> None:
     with serve(home, state) as (srv, client, _):
         preds = asyncio.run(_burst(srv.url, 400, base_home().records(1)))
         assert client.get("/state").json()["routing"]["canary"] == GOOD2
+        metrics = client.get("/metrics").text
     roles = pd.Series([p["role"] for p in preds])
     share = (roles == "canary").mean()
     assert 0.3 - 0.07 < share < 0.3 + 0.07, share
     assert set(roles) == {"champion", "canary"}
     assert {p["version"] for p in preds if p["role"] == "canary"} == {GOOD2}
+    # The latency histogram is split by the version that answered: as many observations as answers of each.
+    counts = {v: sum(1 for p in preds if p["version"] == v) for v in (GOOD, GOOD2)}
+    for version, role in ((GOOD, "champion"), (GOOD2, "canary")):
+        line = f'opsagent_predict_latency_seconds_count{{model="{MODEL}",role="{role}",version="{version}"}}'
+        assert f"{line} {float(counts[version])}" in metrics, metrics
+    assert f'opsagent_canary_weight{{model="{MODEL}"}} 0.3' in metrics
 
 
 def test_broken_canary_falls_back_to_champion(home: HomeLayout) -> None:
@@ -174,7 +186,7 @@ def test_broken_canary_falls_back_to_champion(home: HomeLayout) -> None:
     assert all(p["fallback_reason"].startswith("error: RuntimeError: injected fault") for p in preds)
     log = predlog(home).predictions(with_features=False)
     assert (log[log.intended_version == BROKEN].version == GOOD).all()
-    assert f'opsagent_predict_fallbacks_total{{intended_version="{BROKEN}",kind="error"}}' in metrics
+    assert f'opsagent_predict_fallbacks_total{{intended_version="{BROKEN}",kind="error",model="{MODEL}"}}' in metrics
 
 
 def test_broken_champion_without_previous_or_baseline_answers_with_the_prior(home: HomeLayout) -> None:

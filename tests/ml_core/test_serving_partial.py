@@ -83,7 +83,8 @@ def test_metrics_count_refused_records(champion_only: httpx.Client) -> None:
 
 
 def _rejected_records(text: str) -> float:
-    [line] = [x for x in text.splitlines() if x.startswith("opsagent_predict_rejected_records_total ")]
+    series = f'opsagent_predict_rejected_records_total{{model="{MODEL}"}} '
+    [line] = [x for x in text.splitlines() if x.startswith(series)]
     return float(line.split()[1])
 
 
