@@ -100,9 +100,12 @@ class _StoreAndUsageCollector(Collector):
                                      labels=["llm", "direction"])
         tokens.add_metric([llm, "input"], usage["input_tokens"])
         tokens.add_metric([llm, "output"], usage["output_tokens"])
-        cost = CounterMetricFamily("opsagent_llm_cost_usd", "Estimated LLM cost in US dollars (the settings' "
-                                   "prices per million tokens)", labels=["llm"])
-        cost.add_metric([llm], meter.cost_usd(settings))
+        cost = CounterMetricFamily("opsagent_llm_cost_usd", "Estimated LLM cost in US dollars (genai-prices' "
+                                   "table, or the settings' prices); absent when the model's price is unknown",
+                                   labels=["llm"])
+        usd = meter.cost_usd(settings)
+        if usd is not None:  # an unknown price is no sample, not a cost of zero
+            cost.add_metric([llm], usd)
         yield from (calls, errors, tokens, cost)
 
 
