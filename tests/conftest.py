@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,11 @@ import pytest
 
 from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.paths import HomeLayout
+
+# Tracing is on by default for users; the suite runs a few thousand graph runs, each of whose traces MLflow would
+# write span by span in the background (about a second of CPU a triage on this machine). Tracing itself is tested
+# in tests/graphs/test_tracing.py, which turns it back on. Set before any Settings is built; subprocesses inherit.
+os.environ.setdefault("OPSAGENT_TRACING", "off")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,12 @@ TRIAGE_NODES = {"start", "monitor", "deploys", "recall", "investigate", "diagnos
                 "report", "record"}
 
 
+@pytest.fixture(autouse=True)
+def tracing_on(monkeypatch):
+    """The suite runs untraced (tests/conftest.py); here tracing is what is tested, as users get it: on."""
+    monkeypatch.setenv("OPSAGENT_TRACING", "on")
+
+
 def stored_trace(tracking_uri: str, trace_id: str) -> Any:
     """The trace as the store holds it, found by searching its experiment (not a cache of this process)."""
     mlflow.flush_trace_async_logging()

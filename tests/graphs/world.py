@@ -14,7 +14,6 @@ from ml_core.deploy.local import LocalBackend
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.registry import Registry
-from ml_core.serving.server import free_port
 from ml_core.simulator.scenario import load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
 from tests.conftest import make_champion_home
@@ -48,7 +47,7 @@ def canary_replay(seed: int, requests: int = 40):
 
 def start_ready(layout, registry, version: str):
     """Serve ``version`` of churn on a free port and wait (up to 120 s) until it answers /ready: (backend, status)."""
-    backend = LocalBackend(layout, "churn", registry, free_port(), latency_budget_ms=250)
+    backend = LocalBackend(layout, "churn", registry, latency_budget_ms=250)  # it picks a port, again if lost
     status = backend.start(version)
     deadline = time.time() + 120
     while not status.ready and time.time() < deadline:
