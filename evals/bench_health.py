@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.predlog import PredictionLog, PredictionRow
+from ml_core.spec.builtin import BUILTIN_SPECS
+from ml_core.spec.data import load_spec_data
+
+SPEC = BUILTIN_SPECS["churn"]()  # the demo's model, read as any watched model's spec
 
 UNTIL = 1_800_000_000.0
 SINCE = UNTIL - 86_400
@@ -27,7 +30,7 @@ BATCH = 20_000
 
 def write(path: Path, rows: int) -> None:
     """``rows`` predictions of churn rows (sampled with replacement), evenly over the day, half labelled."""
-    features = load_churn()[list(CHURN_SCHEMA.feature_names)]
+    features = load_spec_data(SPEC)[list(SPEC.schema.feature_names)]
     with PredictionLog(path) as log:
         for start in range(0, rows, BATCH):
             n = min(BATCH, rows - start)
@@ -44,8 +47,8 @@ def read(path: Path) -> None:
     from ml_core.monitoring.drift_screen import build_profile
     from ml_core.monitoring.history import health_history
 
-    reference = load_churn().sample(3000, random_state=1)
-    columns, kinds = checked_columns(reference, reference, CHURN_SCHEMA, None, None)
+    reference = load_spec_data(SPEC).sample(3000, random_state=1)
+    columns, kinds = checked_columns(reference, reference, SPEC.schema, None, None)
     profile = build_profile(reference, columns, kinds)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with PredictionLog(path) as log:
