@@ -10,9 +10,8 @@ What is measured, one server at a time:
   ``mlserver`` executable (else ``mlserver`` on PATH); without one its rows say "absent" and are skipped;
 - ``mlflow models serve --env-manager local`` on ``/invocations`` (MLflow's own server);
 - a bare handler on our HTTP stack that returns a fixed answer (``evals.bench_bare``): the limit.
-The v2 body is byte-for-byte the same for opsagent, MLServer and the bare handler.
-Targets (issue 13): opsagent's v2 >= 3x MLServer's throughput at a lower p99, and >= 50 % of the bare
-handler's; /predict >= 2x ``mlflow models serve`` with p99 no worse (Step 5).
+The v2 body is byte-for-byte the same for opsagent, MLServer and the bare handler. Targets (issue 13): opsagent's
+v2 >= 3x MLServer's throughput at a lower p99, >= 50 % of the bare handler's; /predict >= 2x ``mlflow models serve``.
 
 Fair setup on a small machine: each server runs alone (one after the other), pinned to CPU 0 with one
 intra-op thread (OMP_NUM_THREADS=1; MLServer's worker process shares that core); the load generator is
@@ -24,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -51,11 +51,9 @@ def _pin(cpu: int) -> list[str]:
 def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=2).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.25)
     raise RuntimeError(f"{url} did not become ready (exit code {proc.poll()}); see its log in the bench home")
 
