@@ -11,7 +11,7 @@ What is measured, one server at a time:
 - ``mlflow models serve --env-manager local`` on ``/invocations`` (MLflow's own server);
 - a bare handler on our HTTP stack that returns a fixed answer (``evals.bench_bare``): the limit.
 The v2 body is byte-for-byte the same for opsagent, MLServer and the bare handler. Targets (issue 13): opsagent's
-v2 >= 3x MLServer's throughput at a lower p99, >= 50 % of the bare handler's; /predict >= 2x ``mlflow models serve``.
+v2 >= 3x MLServer's throughput at a lower p99, >= 50 % of the bare handler's; /predict >= 2x mlflow's, p99 no worse.
 
 Fair setup on a small machine: each server runs alone (one after the other), pinned to CPU 0 with one
 intra-op thread (OMP_NUM_THREADS=1; MLServer's worker process shares that core); the load generator is
