@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ml_core.deploy.workload import WorkloadHealth
 from ml_core.serving.state import GateOverride
 
 
@@ -90,3 +91,9 @@ class DeploymentBackend(ABC):
     @abstractmethod
     def status(self) -> DeploymentStatus:
         """The current routing and health."""
+
+    def workload_health(self) -> WorkloadHealth | None:
+        """What the platform says about the serving replicas (pods, restarts, events), or ``None`` when this
+        backend cannot tell. Never raises for a platform that is unreachable: that is ``None`` too, and the caller
+        judges on the model's signals alone."""
+        return None
