@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from ml_core.monitoring.drift_screen import (
+    _value_counts,
     build_profile,
     build_score_profile,
     infer_column_kind,
@@ -105,3 +106,12 @@ def test_evidently_report_files_and_plots(tmp_path) -> None:
     assert [p.name for p in report.plots] == ["f.png"]
     assert report.plots[0].read_bytes()[:4] == b"\x89PNG"
     assert report.result.verdicts() == screen(build_profile(ref), cur).verdicts()
+
+
+def test_string_counts_equal_pandas_value_counts_with_missing_values() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.choice(np.array(["a", "b", "c", None, np.nan], dtype=object), 5_000)
+    keys, counts = _value_counts(pd.Series(values, dtype=object))
+    expected = pd.Series(values, dtype=object).value_counts(dropna=True)
+    assert dict(zip(keys, counts, strict=True)) == expected.to_dict()
+    assert counts.dtype == np.int64 and None not in set(keys)
