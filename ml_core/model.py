@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from ml_core.features import Preprocessor
+from ml_core.features_records import transform_records
 
 BUNDLE_FILE = "bundle.pt"
 
@@ -101,6 +103,19 @@ class TabularModel:
             self._apply_fault()
         a, b = self.calibration
         z = a * self.logits(df) + b
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """``predict_proba`` of the records as a DataFrame, without building one (the scoring service's path:
+        ``features_records`` computes the same features in numpy at a fraction of the cost)."""
+        x = transform_records(self.preprocessor, records)
+        if x is None:
+            return self.predict_proba(pd.DataFrame.from_records(list(records)))
+        if self.fault is not None:
+            self._apply_fault()
+        self.net.eval()
+        with torch.inference_mode():
+            z = self.calibration[0] * self.net(torch.from_numpy(x)).float().numpy() + self.calibration[1]
         return 1.0 / (1.0 + np.exp(-z))
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:

@@ -26,9 +26,10 @@ class ModelWorker:
     """Scores record batches for one model, merging requests that arrive while it is busy."""
 
     def __init__(self, name: str, predict: Callable[[pd.DataFrame], np.ndarray], columns: Sequence[str],
-                 max_rows: int = 4096):
+                 max_rows: int = 4096, predict_records: Callable[[list[dict[str, Any]]], np.ndarray] | None = None):
         self.name = name
         self._predict = predict
+        self._predict_records = predict_records  # the model's DataFrame-free path, when it has one
         self._columns = list(columns)
         self._max_rows = max_rows
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
@@ -59,8 +60,11 @@ class ModelWorker:
         done.add_done_callback(lambda f: self._finish(batch, f))
 
     def _run(self, records: list[dict[str, Any]]) -> np.ndarray:
-        df = pd.DataFrame.from_records(records, columns=self._columns)
-        scores = np.asarray(self._predict(df), dtype=np.float64)
+        if self._predict_records is not None:
+            scores = np.asarray(self._predict_records(records), dtype=np.float64)
+        else:
+            scores = np.asarray(self._predict(pd.DataFrame.from_records(records, columns=self._columns)),
+                                dtype=np.float64)
         if scores.shape != (len(records),) or not np.isfinite(scores).all():
             raise ValueError(f"model returned {scores.shape} scores for {len(records)} rows or non-finite values")
         return scores

@@ -151,7 +151,8 @@ class ScoringService:
     def _load_version(self, version: str) -> LoadedVersion:
         model = self.loader(version)
         ms = smoke_check(model, self.schema)
-        worker = ModelWorker(f"{self.model_name}-{version}", model.predict_proba, self.schema.feature_names)
+        worker = ModelWorker(f"{self.model_name}-{version}", model.predict_proba, self.schema.feature_names,
+                             predict_records=getattr(model, "predict_proba_records", None))
         log.info("loaded %s version %s (smoke %.1f ms)", self.model_name, version, ms)
         return LoadedVersion(version, model, worker, ms)
 
