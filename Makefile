@@ -8,7 +8,7 @@ demo: setup
 
 # Test files run in parallel (pytest-xdist, one worker per core up to 4; a file's tests stay on one worker, so its
 # module fixtures are built once): most tests wait on real servers and subprocesses, not on the CPU.
-PYTEST_PARALLEL = -n auto --maxprocesses 4 --dist loadfile
+PYTEST_PARALLEL = -n auto --maxprocesses 4 --dist loadfile --durations=25
 
 test: setup
 	.venv/bin/pytest $(PYTEST_PARALLEL)
