@@ -206,3 +206,11 @@ def test_status_reports_an_installed_kserve(registry: Registry) -> None:
         assert "serving.kserve.io/v1beta1" in b.start(V1).detail
     with ApiStandIn() as k8s:
         assert "kserve" not in make_backend(registry, k8s).start(V1).detail
+
+
+def test_a_first_start_whose_pods_fail_records_no_routing(registry: Registry, k8s: ApiStandIn) -> None:
+    k8s.pod_fault = "image_pull"
+    with pytest.raises(DeploymentError, match="left for inspection .*no routing was recorded"):
+        make_backend(registry, k8s).start(V1)
+    assert k8s.get("configmaps", f"{NAME}-routing") is None
+    assert {p.reason for p in make_backend(registry, k8s).workload_health().problems} == {"image_pull"}

@@ -93,12 +93,16 @@ class ModelObjects:
         if failure is None:
             self._record(new, rev)
             return
-        if previous is not None and _revision_of(previous) != rev:
-            self._set_template(old_template, None)
-            self._delete_revision(rev)
+        if previous is None:  # nothing to go back to: leave the pods for `kubectl describe`
+            after = (f"the Deployment is left for inspection (kubectl describe pods -l {selector(self.model)}); "
+                     f"no routing was recorded")
+        else:
+            if _revision_of(previous) != rev:
+                self._set_template(old_template, None)
+                self._delete_revision(rev)
+            after = "the rollout was undone and routing is unchanged"
         raise DeploymentError(f"{self.name}: the new pods did not all become ready within "
-                              f"{timeout_s or self.kube.rollout_timeout_s:g} s ({failure}); the rollout was undone "
-                              f"and routing is unchanged")
+                              f"{timeout_s or self.kube.rollout_timeout_s:g} s ({failure}); {after}")
 
     def scale(self, replicas: int) -> None:
         def change(dep: Any) -> Any:
