@@ -22,7 +22,7 @@ def kube_spec(settings: Settings) -> KubeSpec:
 
     return KubeSpec(namespace=settings.k8s_namespace, image=settings.k8s_image, replicas=settings.k8s_replicas,
                     cpu=settings.k8s_cpu, memory=settings.k8s_memory, tracking_uri=settings.mlflow_tracking_uri,
-                    rollout_timeout_s=settings.k8s_rollout_timeout_s)
+                    rollout_timeout_s=settings.k8s_rollout_timeout_s, env_secret=settings.k8s_env_secret)
 
 
 def spec_yaml(settings: Settings, model: str) -> str | None:

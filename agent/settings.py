@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     k8s_memory: str = Field(default="1Gi", description="memory request and limit of a scoring pod")
     k8s_rollout_timeout_s: int = Field(default=300, ge=1, description="a rolling update whose pods are not all "
                                        "ready by then is undone")
+    k8s_env_secret: str | None = Field(default=None, description="a Secret in the namespace whose keys the "
+                                       "scoring pods get as environment, e.g. OPSAGENT_DATABASE_URL with its password")
 
     @field_validator("web_approvers", "slack_approvers", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from ml_core.serving.state import DeploymentState, GateOverride
 # extended support at the big clouds) and the newest the pinned schemas hold (1.37, the client's own version).
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 KUBE = KubeSpec(namespace="ml", image="ghcr.io/acme/opsagent:1.0", replicas=3,
-                tracking_uri="http://mlflow.ml.svc:5000")
+                tracking_uri="http://mlflow.ml.svc:5000", env_secret="opsagent-env")
 STATES = {
     "first champion": DeploymentState(model="churn", champion="1"),
     "canary with an override": DeploymentState(
@@ -75,6 +75,7 @@ def test_the_pods_mount_the_routing_revision_and_probe_the_service() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["OPSAGENT_MLFLOW_TRACKING_URI"] == "http://mlflow.ml.svc:5000" and env["OPSAGENT_MODEL_NAME"] == "churn"
+    assert container["envFrom"] == [{"secretRef": {"name": "opsagent-env"}}]
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert dep["spec"]["replicas"] == 3 and container["image"] == "ghcr.io/acme/opsagent:1.0"
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"] == pod["metadata"]["labels"]

@@ -51,6 +51,8 @@ class KubeSpec(BaseModel):
     tracking_uri: str | None = Field(default=None, description="MLflow tracking/registry URI the pods load "
                                      "versions from; it must be reachable from the cluster")
     rollout_timeout_s: int = Field(default=300, ge=1, description="a rolling update not done by then fails")
+    env_secret: str | None = Field(default=None, description="a Secret whose keys become the pods' environment "
+                                   "(OPSAGENT_DATABASE_URL, a tracking URI with a password): never in the manifest")
 
 
 def resource_name(model: str) -> str:
@@ -105,6 +107,7 @@ def _container(model: str, kube: KubeSpec, with_spec: bool) -> Manifest:
                  "--port", str(PORT), "--state", f"{ROUTING_DIR}/{STATE_KEY}"],
         "ports": [{"name": "http", "containerPort": PORT}],
         "env": env,
+        **({"envFrom": [{"secretRef": {"name": kube.env_secret}}]} if kube.env_secret else {}),
         # /ready is 200 only once every routed version is loaded and smoke-tested: the Service sends a pod
         # traffic only then. Two failures 5 s apart take a pod out within 10 s.
         "readinessProbe": probe,
