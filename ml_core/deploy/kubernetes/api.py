@@ -82,8 +82,10 @@ def call(fn: Callable[..., T], *args: Any, what: str, retry_base_s: float = 0.2,
             if exc.status == 409:
                 raise
             if exc.status is None or exc.status < 500:
+                hint = (" (the kubeconfig's user needs the Role in the README's 'Run it on Kubernetes')"
+                        if exc.status in (401, 403) else "")
                 raise DeploymentError(f"{what}: the Kubernetes API answered {exc.status} "
-                                      f"{api_message(exc)}") from exc
+                                      f"{api_message(exc)}{hint}") from exc
             failure = f"HTTP {exc.status} {api_message(exc)}"
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             failure = f"{type(exc).__name__}: {exc}"
