@@ -208,10 +208,11 @@ class OpsContext:
         return self.spec(model).slo.latency_budget_ms or self.settings.latency_budget_ms
 
     def backend(self, model: str) -> DeploymentBackend:
-        """The deployment backend for one model (local processes; Kubernetes later)."""
-        from ml_core.deploy.local import LocalBackend
+        """The deployment backend for one model: local processes, or Kubernetes when
+        ``OPSAGENT_DEPLOY_BACKEND=kubernetes``."""
+        from agent.deploy_backend import make_backend
 
-        return LocalBackend(self.layout, model, self.registry, latency_budget_ms=self.latency_budget_ms(model))
+        return make_backend(self.settings, model, self.registry, latency_budget_ms=self.latency_budget_ms(model))
 
     def prediction_log(self, model: str) -> PredictionLog:
         """The model's prediction log, a new handle each call: use it in ``with`` (or close it)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -120,6 +120,24 @@ class Settings(BaseSettings):
                                       "http://127.0.0.1:4318/v1/traces (OTLP/HTTP protobuf)")
     shutdown_grace_s: float = Field(default=120.0, ge=0, description="on Ctrl-C/SIGTERM, how long running "
                                     "triages and remediations get to finish (each step is checkpointed)")
+    # Deployment backend (ml_core.deploy): local processes (the default, `make demo`), or a Kubernetes cluster.
+    deploy_backend: Literal["local", "kubernetes"] = Field(default="local", description="where `opsagent deploy` "
+                                                           "and remediation run the scoring service")
+    k8s_namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+                               description="namespace of the models' Deployments (a DNS label)")
+    k8s_image: str = Field(default="opsagent:latest", description="the scoring-service image (the Dockerfile's), "
+                           "as the cluster pulls it, e.g. ghcr.io/acme/opsagent:1.0")
+    k8s_context: str | None = Field(default=None, description="kubeconfig context; default: its current one")
+    k8s_kubeconfig: str | None = Field(default=None, description="kubeconfig file; default: $KUBECONFIG, "
+                                       "~/.kube/config, or the in-cluster service account")
+    k8s_replicas: int = Field(default=2, ge=1, le=100, description="scoring pods per model (two: a rolling "
+                              "update never leaves none)")
+    k8s_cpu: str = Field(default="500m", description="CPU request of a scoring pod")
+    k8s_memory: str = Field(default="1Gi", description="memory request and limit of a scoring pod")
+    k8s_rollout_timeout_s: int = Field(default=300, ge=1, description="a rolling update whose pods are not all "
+                                       "ready by then is undone")
+    k8s_env_secret: str | None = Field(default=None, description="a Secret in the namespace whose keys the "
+                                       "scoring pods get as environment, e.g. OPSAGENT_DATABASE_URL with its password")
 
     @field_validator("web_approvers", "slack_approvers", mode="before")
     @classmethod
