@@ -22,11 +22,10 @@ def backend(model: str | None, port: int | None = None):
     ``port``, or the port its running (or last) service used, or a free one, so two models never collide."""
     from interfaces.cli.common import model_spec
     from ml_core.deploy.local import LocalBackend
-    from ml_core.registry import Registry
 
     settings = load_settings()
     spec = model_spec(settings, model)
-    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+    registry = settings.open_registry()
     port = port or (settings.serve_port if spec.name == settings.model_name else None)
     return LocalBackend(settings.layout, spec.name, registry, port, host=settings.serve_host,
                         latency_budget_ms=spec.slo.latency_budget_ms or settings.latency_budget_ms), registry
