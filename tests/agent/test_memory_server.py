@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.memory import Memory
+from agent.memory import Memory, MemoryKind
 from agent.memory_errors import MemoryUnavailable
 from agent.settings import Settings
 from ml_core.serving.server import free_port
@@ -23,8 +23,9 @@ TOPICS = ["latency spike after a release", "covariate drift in total_day_minutes
           "null values in a data feed", "error rate up after a deploy", "concept drift: same inputs, new outcomes",
           "retrain fixed the drift", "rollback restored latency"]
 KINDS = ["incident", "outcome", "postmortem"]
-QUERIES = [("slow responses after we shipped", None, None), ("a feature's distribution moved", "churn", None),
-           ("missing fields in the input", None, "incident"), ("what fixed it last time", "credit", "outcome")]
+QUERIES: list[tuple[str, str | None, MemoryKind | None]] = [
+    ("slow responses after we shipped", None, None), ("a feature's distribution moved", "churn", None),
+    ("missing fields in the input", None, "incident"), ("what fixed it last time", "credit", "outcome")]
 
 
 @pytest.fixture(scope="module")
@@ -44,26 +45,26 @@ def rows() -> list[tuple[str, str, str, str]]:
 def test_server_recall_equals_embedded_recall(server: str, tmp_path: Path) -> None:
     embedded = Memory(tmp_path / "embedded")
     remote = Memory(tmp_path / "cache", url=server)
-    for mid, kind, model, text in rows():
+    for mid, row_kind, row_model, text in rows():
         for memory in (embedded, remote):
-            memory.record(kind, text, model=model, memory_id=mid)  # type: ignore[arg-type]
+            memory.record(row_kind, text, model=row_model, memory_id=mid)  # type: ignore[arg-type]
     # a fresh instance in another cache folder ranks from the server's stored vectors, not from its own writes
     reader = Memory(tmp_path / "other-cache", url=server)
     for query, model, kind in QUERIES:
         want = [(h.id, h.kind, h.model, h.text) for h in embedded.search(query, k=5, model=model, kind=kind)]
         assert want, query
         for memory in (remote, reader):
-            hits = memory.search(query, k=5, model=model, kind=kind)  # type: ignore[arg-type]
+            hits = memory.search(query, k=5, model=model, kind=kind)
             assert [(h.id, h.kind, h.model, h.text) for h in hits] == want, query
             assert [h.similarity for h in hits] == pytest.approx(
-                [h.similarity for h in embedded.search(query, k=5, model=model, kind=kind)], abs=1e-6)  # type: ignore[arg-type]
+                [h.similarity for h in embedded.search(query, k=5, model=model, kind=kind)], abs=1e-6)
     assert reader.count() == remote.count() == len(rows())
 
 
 CHILD = """
 import json, sys
 from pathlib import Path
-from agent.memory import Memory
+from agent.memory import Memory, MemoryKind
 memory = Memory(Path(sys.argv[1]), url=sys.argv[2])
 seen = [h.id for h in memory.search("a canary that was rolled back", k=1, model="churn")]
 written = memory.record("outcome", "churn canary v7 rolled back: p95 latency over its SLO", model="churn")
@@ -71,6 +72,7 @@ print(json.dumps({"seen": seen, "written": written}))
 """
 
 
+@pytest.mark.slow  # a second Python process loads torch and the embedding model
 def test_two_processes_share_the_server(server: str, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", chroma_url=server)
     here = settings.open_memory()
@@ -83,6 +85,13 @@ def test_two_processes_share_the_server(server: str, tmp_path: Path) -> None:
     assert child["seen"] == [first]  # the other process recalls this one's write
     hits = here.search("canary rolled back for latency", k=1, model="churn", kind="outcome")
     assert [h.id for h in hits] == [child["written"]]  # and this one recalls the other's
+
+
+def test_doctor_sees_the_server_answer(server: str, tmp_path: Path) -> None:
+    from agent.store_check import check_stores
+
+    memory = next(c for c in check_stores(Settings(home=tmp_path, chroma_url=server)) if c.component == "memory")
+    assert (memory.kind, memory.where, memory.status) == ("Chroma server", server, "ok")
 
 
 def test_a_server_that_does_not_answer_says_what_to_do(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from agent.settings import Settings
+from agent.store_check import check_stores
 from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.deploy.local import LocalBackend
 from ml_core.jobs import train_and_register
@@ -50,6 +51,10 @@ def test_train_on_postgres_and_serve_from_another_home(mlflow_on_postgres: str, 
     assert experiment is not None and experiment.artifact_location == shared.resolve().as_uri()
     assert list(shared.rglob("bundle.pt")), "the model's bundle is in the shared artifact root"
     assert not settings.layout.mlflow_db.exists(), "nothing went to the home's SQLite store"
+    checks = {c.component: c for c in check_stores(settings)}
+    assert (checks["MLflow tracking + registry"].kind, checks["MLflow tracking + registry"].status) == (
+        "PostgreSQL", "ok")
+    assert (checks["MLflow artifacts"].where, checks["MLflow artifacts"].status) == (str(shared.resolve()), "ok")
 
     # Another machine of the team: its own home, the same PostgreSQL registry. The scoring service it starts
     # must load the version from there; on its home's empty SQLite store it would find no model at all.
