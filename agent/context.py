@@ -68,7 +68,7 @@ class SharedHandles:
             return self._memory
 
 
-def _store_key(settings: Settings) -> tuple[object, ...]:
+def store_key(settings: Settings) -> tuple[object, ...]:
     """What the shared registry and memory are opened from: contexts that agree on it may borrow them."""
     return (settings.layout.home, settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.chroma_url)
 
@@ -118,7 +118,7 @@ class OpsContext:
     def _borrowed(self) -> SharedHandles | None:
         """The shared handles, if they are for this context's home and stores (else open our own)."""
         mine, theirs = self.settings, self.shared.settings if self.shared is not None else None
-        if theirs is None or _store_key(theirs) != _store_key(mine):
+        if theirs is None or store_key(theirs) != store_key(mine):
             return None
         return self.shared
 
