@@ -57,19 +57,20 @@ class SharedHandles:
     def registry(self) -> Registry:
         with self._lock:
             if self._registry is None:
-                from ml_core.registry import Registry
-
-                self._registry = Registry(self.settings.layout.ensure(), self.settings.mlflow_tracking_uri)
+                self._registry = self.settings.open_registry()
             return self._registry
 
     @property
     def memory(self) -> Memory:
         with self._lock:
             if self._memory is None:
-                from agent.memory import Memory
-
-                self._memory = Memory(self.settings.layout.ensure().memory_dir)
+                self._memory = self.settings.open_memory()
             return self._memory
+
+
+def store_key(settings: Settings) -> tuple[object, ...]:
+    """What the shared registry and memory are opened from: contexts that agree on it may borrow them."""
+    return (settings.layout.home, settings.mlflow_tracking_uri, settings.mlflow_artifact_root, settings.chroma_url)
 
 
 @dataclass
@@ -115,10 +116,9 @@ class OpsContext:
         return self.settings.layout.ensure()
 
     def _borrowed(self) -> SharedHandles | None:
-        """The shared handles, if they are for this context's home and tracking server (else open our own)."""
+        """The shared handles, if they are for this context's home and stores (else open our own)."""
         mine, theirs = self.settings, self.shared.settings if self.shared is not None else None
-        if theirs is None or (theirs.layout.home, theirs.mlflow_tracking_uri) != (mine.layout.home,
-                                                                                   mine.mlflow_tracking_uri):
+        if theirs is None or store_key(theirs) != store_key(mine):
             return None
         return self.shared
 
@@ -130,17 +130,13 @@ class OpsContext:
             # What opening a Registry does: MLflow's fluent calls (a retrain's start_run) use the global URI.
             mlflow.set_tracking_uri(shared.registry.tracking_uri)
             return shared.registry
-        from ml_core.registry import Registry
-
-        return Registry(self.layout, self.settings.mlflow_tracking_uri)
+        return self.settings.open_registry()
 
     @cached_property
     def memory(self) -> Memory:
         if (shared := self._borrowed()) is not None:
             return shared.memory
-        from agent.memory import Memory
-
-        return Memory(self.layout.memory_dir)
+        return self.settings.open_memory()
 
     @cached_property
     def approvals(self) -> ApprovalStore:

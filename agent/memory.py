@@ -1,7 +1,8 @@
 """The agent's memory: runs, incidents, post-mortems, decisions and outcomes in a ChromaDB store.
 
-A persistent client in ``OPSAGENT_HOME/memory``; triage recalls similar past incidents with metadata
-filters (model, kind) and cites them by id. ChromaDB holds the memories; recall ranks them exactly with
+A persistent client in ``OPSAGENT_HOME/memory``, or a Chroma server shared by a team (``url``, the setting
+``OPSAGENT_CHROMA_URL``) with the same shipped embedding computed here; triage recalls similar past incidents
+with metadata filters (model, kind) and cites them by id. ChromaDB holds the memories; recall ranks them exactly with
 an in-process NumPy index (`agent.memory_index`) that stays current with writes from any process, and
 reads the hits' texts and metadata back from ChromaDB.
 """
@@ -12,12 +13,15 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import chromadb
+from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 from pydantic import BaseModel, Field
 
 from agent.embeddings import OfflineMiniLM, embed_texts
+from agent.memory_errors import MemoryUnavailable
 from agent.memory_index import ExactIndex, index_for
 
 MemoryKind = Literal["training_run", "incident", "postmortem", "decision", "outcome"]
@@ -35,12 +39,23 @@ class MemoryHit(BaseModel):
 
 
 class Memory:
-    """Write and recall memories. Metadata values must be str, int, float or bool (ChromaDB's rule)."""
+    """Write and recall memories. Metadata values must be str, int, float or bool (ChromaDB's rule).
 
-    def __init__(self, path: Path):
+    ``path`` is the embedded store's folder; with ``url`` (a Chroma server) it only holds this machine's cache
+    of the exact index, in a subfolder named after the server."""
+
+    def __init__(self, path: Path, *, url: str | None = None):
         path.mkdir(parents=True, exist_ok=True)
-        self.index: ExactIndex = index_for(path)  # before the client opens: the index notes when that was
-        self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        self.url = url
+        if url is None:
+            self.index: ExactIndex = index_for(path)  # before the client opens: the index notes when that was
+            self.client = chromadb.PersistentClient(path=str(path),
+                                                    settings=ChromaSettings(anonymized_telemetry=False))
+        else:
+            cache = path / f"server-{_server_slug(url)}"
+            cache.mkdir(exist_ok=True)
+            self.index = index_for(cache, remote=True)
+            self.client = _http_client(url)
         self.collection = self.client.get_or_create_collection(
             COLLECTION, embedding_function=OfflineMiniLM(), metadata={"hnsw:space": "cosine"})  # type: ignore[arg-type]
 
@@ -93,6 +108,24 @@ class Memory:
     def count(self) -> int:
         """How many memories the store holds (ChromaDB's count, all processes' writes)."""
         return self.collection.count()
+
+
+def _server_slug(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{parts.port or (443 if parts.scheme == 'https' else 8000)}"
+
+
+def _http_client(url: str) -> ClientAPI:
+    """A client of the Chroma server at ``url`` (http[s]://HOST[:PORT]); a clear error when it does not answer."""
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    try:
+        return chromadb.HttpClient(host=parts.hostname or "", port=parts.port or (443 if https else 8000), ssl=https,
+                                   settings=ChromaSettings(anonymized_telemetry=False))
+    except Exception as exc:  # httpx's connection errors, or a server that is not Chroma
+        raise MemoryUnavailable(f"the Chroma server at {url} (OPSAGENT_CHROMA_URL) does not answer: {exc}. Start "
+                                "it (`chroma run --path DIR --host HOST --port PORT`), or unset OPSAGENT_CHROMA_URL "
+                                "for the embedded store in OPSAGENT_HOME/memory") from exc
 
 
 def _check_kind(kind: str) -> None:

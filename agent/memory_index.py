@@ -18,6 +18,10 @@ function of its document. Chroma's vectors are used only for rows stamped before
 store (less ``SLACK_S``). The one case this misses: another process replacing a memory under its old id while
 keeping an old ``created_at`` (``Memory.record`` always stamps a new one); it is ranked by its old vector until
 a process that opened the store later rebuilds the snapshot.
+
+On a Chroma server (``remote``) there is no file to watch and no stale view: every search catches up (one
+filtered ``get`` and a ``count``, a few ms on a LAN), and every vector is read from the server, which sees all
+writes. The snapshot is then this machine's cache of the server's rows, in its own folder.
 """
 
 from __future__ import annotations
@@ -42,9 +46,11 @@ REWRITE_AFTER = 500  # rows caught up at load after which the snapshot is rewrit
 class ExactIndex:
     """Exact top-k cosine search over one store folder's memories; one per folder per process, thread-safe."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, remote: bool = False):
         self.path = path
-        self.opened_at = time.time()  # created before Chroma opens the folder in this process
+        self.remote = remote
+        # Created before Chroma opens the folder in this process. A server's vectors are never stale: trust all.
+        self.opened_at = float("inf") if remote else time.time()
         self._lock = threading.RLock()
         self._rows = Rows(DIMENSIONS)
         self._loaded = False
@@ -76,7 +82,7 @@ class ExactIndex:
                 self._load(collection)
                 self.load_seconds, self._loaded = time.perf_counter() - start, True
                 self._own.clear()
-            elif self.marker() != self._marker:
+            elif self.remote or self.marker() != self._marker:
                 self._catch_up(collection)
 
     def add(self, mid: str, vector: np.ndarray, model: str, kind: str, created_at: float) -> None:
@@ -195,10 +201,10 @@ _indexes: dict[str, ExactIndex] = {}
 _indexes_lock = threading.Lock()
 
 
-def index_for(path: Path) -> ExactIndex:
-    """The one index of a store folder in this process (Memory objects on one folder share it)."""
+def index_for(path: Path, *, remote: bool = False) -> ExactIndex:
+    """The one index of a store folder (or a server's cache folder) in this process: Memory objects share it."""
     key = str(path.resolve())
     with _indexes_lock:
         if key not in _indexes:
-            _indexes[key] = ExactIndex(path)
+            _indexes[key] = ExactIndex(path, remote=remote)
         return _indexes[key]

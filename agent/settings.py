@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -16,6 +16,10 @@ from pydantic_settings import (
 )
 
 from ml_core.paths import HomeLayout
+
+if TYPE_CHECKING:
+    from agent.memory import Memory
+    from ml_core.registry import Registry
 
 CONFIG_ENV = "OPSAGENT_CONFIG"  # path of a TOML config file; environment variables override its values
 
@@ -30,9 +34,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSAGENT_", frozen=True, extra="forbid")
 
     home: Path = Field(default=Path("~/.opsagent"), description="OPSAGENT_HOME: all local state lives here")
+    # A team's MLflow: a tracking server (http://mlflow:5000, which picks the artifact store) or its database
+    # straight (postgresql+psycopg://user@db/mlflow, then with a shared artifact root). Every component honours it,
+    # the scoring service included (the deploy backend passes it on).
     mlflow_tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking server; default is SQLite inside home"
+        default=None, description="MLflow tracking URI: a server or a database URL; default is SQLite inside home"
     )
+    mlflow_artifact_root: str | None = Field(
+        default=None, description="where new MLflow experiments keep artifacts: a path every machine mounts, or "
+        "s3://..., mlflow-artifacts:/...; default: the tracking server's choice, else HOME/mlartifacts")
+    chroma_url: str | None = Field(
+        default=None, description="a Chroma server for the memory, e.g. http://127.0.0.1:8000; default: the "
+        "embedded store in HOME/memory")
     model_name: str = Field(default="churn", description="Registered model name used by default")
     seed: int = 7
     serve_host: str = "127.0.0.1"
@@ -151,6 +164,19 @@ class Settings(BaseSettings):
             return [v.strip() for v in text.split(",") if v.strip()]
         return value
 
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"OPSAGENT_CHROMA_URL={value!r}: give the Chroma server's address as "
+                             "http://HOST:PORT (e.g. http://127.0.0.1:8000), or unset it for the embedded store")
+        return value.strip().rstrip("/")
+
     @model_validator(mode="after")
     def _both_prices_or_neither(self) -> Settings:
         if (self.llm_input_usd_per_mtok is None) != (self.llm_output_usd_per_mtok is None):
@@ -193,3 +219,15 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or self.layout.tracking_uri
+
+    def open_registry(self) -> Registry:
+        """The MLflow registry these settings name (tracking URI and artifact root), on the home's layout."""
+        from ml_core.registry import Registry
+
+        return Registry(self.layout.ensure(), self.mlflow_tracking_uri, self.mlflow_artifact_root)
+
+    def open_memory(self) -> Memory:
+        """The memory these settings name: the Chroma server at ``chroma_url``, else the home's embedded store."""
+        from agent.memory import Memory
+
+        return Memory(self.layout.ensure().memory_dir, url=self.chroma_url)

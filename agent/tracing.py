@@ -122,11 +122,12 @@ def _experiment_id(settings: Settings) -> str:
         if uri not in _experiments:
             client = mlflow.MlflowClient(uri)
             found = client.get_experiment_by_name(TRACE_EXPERIMENT)
-            # The home's own store keeps its artifacts in the home; a team's server picks its own place.
-            in_home = settings.mlflow_tracking_uri is None
-            local = (settings.layout.ensure().mlflow_artifacts / "traces").as_uri() if in_home else None
+            # The registry's rule (the team's artifact root, a server's own choice, else the home), in "traces".
+            from ml_core.registry import artifact_location
+
+            root = artifact_location(settings.layout.ensure(), uri, settings.mlflow_artifact_root)
             _experiments[uri] = found.experiment_id if found else client.create_experiment(
-                TRACE_EXPERIMENT, artifact_location=local)
+                TRACE_EXPERIMENT, artifact_location=f"{root.rstrip('/')}/traces" if root else None)
         return _experiments[uri]
 
 

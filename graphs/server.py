@@ -22,7 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from agent.context import OpsContext, SharedHandles
+from agent.context import OpsContext, SharedHandles, store_key
 from agent.proposals import Proposal
 from agent.settings import Settings
 from graphs.chat import build_chat
@@ -35,13 +35,13 @@ _THREADS = uuid.UUID("6f0a2c1e-8d4b-4e7a-9c3f-0b1d2e3f4a5b")  # namespace of pro
 _API_TIMEOUT_S = 30.0  # one in-process API call (create a thread or a run): milliseconds when the server is well
 
 _shared_lock = threading.Lock()
-_shared: dict[tuple[str, str | None], SharedHandles] = {}
+_shared: dict[tuple[object, ...], SharedHandles] = {}
 
 
 def shared_handles(settings: Settings) -> SharedHandles:
     """One registry client and one memory per home for the server process, as `opsagent serve` keeps one: a
     context per run would otherwise load the embedding model again on every triage."""
-    key = (str(settings.layout.home), settings.mlflow_tracking_uri)
+    key = store_key(settings)
     with _shared_lock:
         return _shared.setdefault(key, SharedHandles(settings))
 

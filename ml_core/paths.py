@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# opsagent's setting for a team's MLflow (agent.settings), read by name where no settings object reaches: the
+# scoring service's process, started by a deploy backend or in a container.
+TRACKING_URI_ENV = "OPSAGENT_MLFLOW_TRACKING_URI"
+
 
 @dataclass(frozen=True)
 class HomeLayout:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -53,12 +54,38 @@ class VersionInfo:
         return out
 
 
-class Registry:
-    """A thin typed layer over MlflowClient bound to one tracking URI."""
+def is_tracking_server(tracking_uri: str) -> bool:
+    """An MLflow tracking server (``mlflow server``) rather than a database or folder MLflow opens itself."""
+    return urlsplit(tracking_uri).scheme in ("http", "https", "databricks")
 
-    def __init__(self, layout: HomeLayout, tracking_uri: str | None = None):
+
+def artifact_location(layout: HomeLayout, tracking_uri: str, artifact_root: str | None = None) -> str | None:
+    """Where a new experiment of ``tracking_uri`` keeps its artifacts (models, reports).
+
+    ``artifact_root`` when given (a path, or a URI such as ``s3://...`` or ``mlflow-artifacts:/...``). Else a
+    tracking server chooses (None: its ``--default-artifact-root``, ``mlflow-artifacts:/`` with
+    ``--serve-artifacts``), and a store MLflow opens directly (SQLite, PostgreSQL) keeps them in the home,
+    because MLflow's own default there is ``./mlruns`` under whatever directory the process started in."""
+    if artifact_root:
+        return Path(artifact_root).expanduser().resolve().as_uri() if _is_path(artifact_root) else artifact_root
+    return None if is_tracking_server(tracking_uri) else layout.mlflow_artifacts.as_uri()
+
+
+def _is_path(location: str) -> bool:
+    scheme = urlsplit(location).scheme
+    return not scheme or len(scheme) == 1  # no scheme, or a Windows drive letter
+
+
+class Registry:
+    """A thin typed layer over MlflowClient bound to one tracking URI.
+
+    ``artifact_root`` is where the experiment this registry creates keeps its artifacts (see
+    ``artifact_location``); an experiment that exists already keeps the location it was created with."""
+
+    def __init__(self, layout: HomeLayout, tracking_uri: str | None = None, artifact_root: str | None = None):
         self.layout = layout.ensure()
         self.tracking_uri = tracking_uri or layout.tracking_uri
+        self.artifact_root = artifact_location(layout, self.tracking_uri, artifact_root)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         self.client = MlflowClient(self.tracking_uri, self.tracking_uri)
@@ -68,7 +95,7 @@ class Registry:
         exp = self.client.get_experiment_by_name(EXPERIMENT)
         if exp is not None:
             return exp.experiment_id
-        return self.client.create_experiment(EXPERIMENT, artifact_location=self.layout.mlflow_artifacts.as_uri())
+        return self.client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root)
 
     def register(self, name: str, model_uri: str, tags: dict[str, str]) -> VersionInfo:
         # MLflow prints "Successfully registered model"/"Created version" straight to stderr; the callers

@@ -80,13 +80,12 @@ def adopt(
     """
     from ml_core.adopted import AdoptError
     from ml_core.adoption import adopt_version
-    from ml_core.registry import Registry
     from ml_core.spec.store import SpecStore
 
     settings = load_settings()
     store = SpecStore(settings.layout.ensure())
     spec, frame, notes = _spec_and_data(store, name, data, label, positive, id_column, trainable)
-    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+    registry = settings.open_registry()
     try:
         result = adopt_version(registry, name, model_uri, schema=spec.schema, tracking_uri=tracking_uri,
                                data=frame, output_column=output_column)

@@ -28,6 +28,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input, from every layer; imported lazily to keep --help fast."""
     from agent.approvals import ApprovalError
     from agent.incidents import IncidentError
+    from agent.memory_errors import MemoryUnavailable
     from agent.proposals import ProposalEditError
     from ml_core.data.validation import DataValidationError
     from ml_core.deploy.base import DeploymentError
@@ -36,7 +37,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from ml_core.spec.errors import SpecError
 
     return (UserError, DataValidationError, RegistryError, ScenarioError, ProposalEditError, ApprovalError,
-            IncidentError, DeploymentError, SpecError)
+            IncidentError, DeploymentError, SpecError, MemoryUnavailable)
 
 
 def load_settings() -> Settings:

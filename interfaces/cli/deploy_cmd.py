@@ -53,11 +53,10 @@ def backend(model: str | None, port: int | None = None, settings=None):
     on ``port``, or the port its running (or last) service used, or a free one, so two models never collide."""
     from agent.deploy_backend import make_backend
     from interfaces.cli.common import model_spec
-    from ml_core.registry import Registry
 
     settings = settings or load_settings()
     spec = model_spec(settings, model)
-    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+    registry = settings.open_registry()
     port = port or (settings.serve_port if spec.name == settings.model_name else None)
     return make_backend(settings, spec.name, registry, port=port,
                         latency_budget_ms=spec.slo.latency_budget_ms or settings.latency_budget_ms), registry
@@ -215,7 +214,7 @@ def render(model: str | None = typer.Option(None, help="model name (default from
 
 
 def _registry_champion(settings, model: str) -> str | None:
-    from ml_core.registry import CHAMPION, Registry
+    from ml_core.registry import CHAMPION
 
-    champion = Registry(settings.layout, settings.mlflow_tracking_uri).alias(model, CHAMPION)
+    champion = settings.open_registry().alias(model, CHAMPION)
     return champion.version if champion is not None else None

@@ -62,7 +62,6 @@ def _ingest(kind: Literal["predictions", "labels"], file: Path, model: str | Non
     from ml_core.ingest import decision_threshold, ingest_labels, ingest_predictions
     from ml_core.ingest_read import IngestFileError, read_records
     from ml_core.predlog import PredictionLog
-    from ml_core.registry import Registry
 
     settings = load_settings()
     spec = model_spec(settings, model)
@@ -76,7 +75,7 @@ def _ingest(kind: Literal["predictions", "labels"], file: Path, model: str | Non
             result = ingest_labels(log, spec, records)
         else:
             cut = threshold if threshold is not None else decision_threshold(
-                Registry(layout, settings.mlflow_tracking_uri), spec.name)
+                settings.open_registry(), spec.name)
             result = ingest_predictions(log, spec, records, threshold=cut)
     line = f"{spec.name}: {result.accepted} of {result.total} {kind} accepted, {result.rejected} rejected"
     for error in result.errors[:SHOWN_ERRORS]:

@@ -18,6 +18,7 @@ from interfaces.cli import (
     chat_cmd,
     demo_cmd,
     deploy_cmd,
+    doctor_cmd,
     drift_cmd,
     eval_cmd,
     evaluate_cmd,
@@ -86,6 +87,7 @@ app.add_typer(schedule_cmd.app, name="schedule")
 app.command("eval")(eval_cmd.eval_)
 app.add_typer(ingest_cmd.app, name="ingest")
 app.command("mcp")(mcp_cmd.mcp)
+app.command("doctor")(doctor_cmd.doctor)
 
 
 def main() -> None:

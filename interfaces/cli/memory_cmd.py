@@ -20,7 +20,6 @@ def search(query: str = typer.Argument(..., help="what to look for, in plain wor
            model: str | None = typer.Option(None, help="only memories about this model"),
            kind: str | None = typer.Option(None, help=f"only this kind: {', '.join(KINDS)}")) -> None:
     """Find the memories closest in meaning to QUERY."""
-    from agent.memory import Memory
 
     if kind is not None and kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, not '{kind}'")
@@ -28,7 +27,7 @@ def search(query: str = typer.Argument(..., help="what to look for, in plain wor
         raise UserError("the query is empty: say what to look for, e.g. 'latency after a release'")
     settings = load_settings()
     with console.status("searching memory…"):
-        hits = Memory(settings.layout.memory_dir).search(query, k=k, model=model, kind=kind)  # type: ignore[arg-type]
+        hits = settings.open_memory().search(query, k=k, model=model, kind=kind)  # type: ignore[arg-type]
     if not hits:
         console.print("no memories match yet — they are written by `opsagent train` and `opsagent demo`")
         return

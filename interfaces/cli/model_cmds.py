@@ -22,10 +22,8 @@ registry_app = typer.Typer(help="Inspect the MLflow model registry: versions, al
 
 
 def _registry():
-    from ml_core.registry import Registry
-
     settings = load_settings()
-    return settings, Registry(settings.layout, settings.mlflow_tracking_uri)
+    return settings, settings.open_registry()
 
 
 def _load_data(data: Path | None, quarantine: bool, settings, spec: ModelSpec):
@@ -156,10 +154,8 @@ def _save_fallback(settings: Settings, name: str, result: TrainJobResult, spec: 
 def _remember_training(settings: Settings, name: str, rows: int, result: TrainJobResult, verdict: GateVerdict,
                        champion: VersionInfo | None) -> None:
     """The run in the agent's memory, so a later triage can cite what the model was trained on."""
-    from agent.memory import Memory
-
     against = f"against champion v{champion.version}" if champion else "(no champion yet)"
-    Memory(settings.layout.memory_dir).record(
+    settings.open_memory().record(
         "training_run", f"{name} v{result.version} trained on {rows} rows ({result.data_fingerprint}): "
         f"test AUC {result.test_metrics['auc']:.3f}, F1 {result.test_metrics['f1']:.3f}; gate "
         f"{'passed' if verdict.passed else 'failed'} {against}: " + "; ".join(verdict.reasons),

@@ -156,9 +156,7 @@ def _first_problem(exc: Exception) -> str:
 def _champion_lookup(settings: Settings):
     """name -> 'v3' / '-' / '?' (registry unreachable): a broken registry must not stop the listing."""
     try:
-        from ml_core.registry import Registry
-
-        registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+        registry = settings.open_registry()
     except Exception:  # any registry failure only blanks the champion column
         registry = None
 
@@ -225,7 +223,5 @@ def remove(name: str = typer.Argument(..., help="the model's name"),
 def _service_running(settings: Settings, name: str) -> bool:
     """Whether this model's local scoring service process is alive (its deployment state names a live pid)."""
     from ml_core.deploy.local import LocalBackend
-    from ml_core.registry import Registry
-
-    registry = Registry(settings.layout, settings.mlflow_tracking_uri)
+    registry = settings.open_registry()
     return LocalBackend(settings.layout, name, registry).status().running

@@ -43,9 +43,7 @@ def add(model: str = typer.Argument(..., help="registered model to watch"),
 
 
 def _warn_if_unregistered(settings, model: str) -> None:
-    from ml_core.registry import Registry
-
-    known = Registry(settings.layout.ensure(), settings.mlflow_tracking_uri).models()
+    known = settings.open_registry().models()
     if model not in known:
         err_console.print(f"[yellow]note:[/] no registered model '{model}' yet; its runs will fail until you "
                           f"train it (`opsagent train`)")
@@ -96,10 +94,9 @@ def run_now(model: str = typer.Argument(..., help="registered model to triage"))
     """Run one scheduled-style triage of MODEL now, in the foreground, and record it in the run log."""
     from agent.context import OpsContext
     from interfaces.scheduler import run_triage
-    from ml_core.registry import Registry
 
     settings = load_settings()
-    known = Registry(settings.layout.ensure(), settings.mlflow_tracking_uri).models()
+    known = settings.open_registry().models()
     if model not in known:
         raise UserError(f"no registered model '{model}'; registered: "
                         f"{', '.join(known) or 'none yet (run `opsagent train`)'}")

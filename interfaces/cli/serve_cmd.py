@@ -91,4 +91,4 @@ def serve_model(
     console.print(f"serving [bold]{name}[/] on http://{host or settings.serve_host}:{bind_port} "
                   f"(POST /predict, /health, /ready, /metrics)")
     serve_main(["--home", str(settings.layout.home), "--model", name, "--port", str(bind_port),
-                "--host", host or settings.serve_host])
+                "--host", host or settings.serve_host, "--tracking-uri", settings.tracking_uri])

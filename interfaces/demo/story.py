@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.context import OpsContext
-from agent.memory import Memory
 from agent.proposals import Accept, HumanResponse
 from agent.settings import Settings
 from graphs.runner import GraphRunner, TriageOutcome
@@ -24,7 +23,7 @@ from ml_core.deploy.local import LocalBackend
 from ml_core.jobs import TrainJobResult, train_and_register
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
-from ml_core.registry import CHAMPION, Registry
+from ml_core.registry import CHAMPION
 from ml_core.serving.server import free_port
 from ml_core.simulator.scenario import Scenario, load_scenario
 from ml_core.simulator.traffic import deliver_labels, run_traffic
@@ -78,14 +77,14 @@ class _Story:
     def __init__(self, layout: HomeLayout, narrator: Narrator, settings: Settings, model_name: str, requests: int):
         self.layout, self.narrator, self.model_name = layout, narrator, model_name
         self.settings = settings.model_copy(update={"home": layout.home, "model_name": model_name})
-        self.registry = Registry(layout, self.settings.mlflow_tracking_uri)
+        self.registry = self.settings.open_registry()
         self.spec = SpecStore(layout).get(model_name)  # the demo's churn spec, written on first use
         self.schema = self.spec.schema
         self.data = load_spec_data(self.spec)
         self.pool = split_frame(self.data, self.schema).test  # customers the model never trained on
         self.requests = requests
         self.drift = load_scenario("covariate_drift").model_copy(update={"requests": requests})
-        self.memory = Memory(layout.memory_dir)
+        self.memory = self.settings.open_memory()
 
     def train_v1(self, epochs: int) -> TrainJobResult:
         self.narrator.step("1. Train churn v1 (PyTorch, logged to MLflow) and register it as champion")

@@ -21,7 +21,7 @@ import httpx
 import ml_core
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
 from ml_core.deploy.gatecheck import check_gate, override_warning
-from ml_core.paths import HomeLayout
+from ml_core.paths import TRACKING_URI_ENV, HomeLayout
 from ml_core.registry import CHALLENGER, CHAMPION, Registry
 from ml_core.serving.app import ADMIN_HEADER
 from ml_core.serving.server import free_port
@@ -95,6 +95,9 @@ class LocalBackend(DeploymentBackend):
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
         env = dict(os.environ)
+        # The service reads this backend's registry (a team's tracking server or database, maybe): through the
+        # environment, as a container gets it, so a password in the URI stays out of the process list.
+        env[TRACKING_URI_ENV] = self.registry.tracking_uri
         root = str(Path(ml_core.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self.log_file, "ab") as out:

@@ -1,10 +1,16 @@
-"""``python -m ml_core.serving --home HOME --model churn --port P``: run the scoring service."""
+"""``python -m ml_core.serving --home HOME --model churn --port P``: run the scoring service.
+
+The registry it loads versions from is ``--tracking-uri``, else ``OPSAGENT_MLFLOW_TRACKING_URI`` (how a container
+is told), else the SQLite store in HOME."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
+
+from ml_core.paths import TRACKING_URI_ENV, HomeLayout
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default="churn", help="registered model name")
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--host", default="127.0.0.1", help="bind address; loopback unless you front it with a proxy")
+    p.add_argument("--tracking-uri", default=os.environ.get(TRACKING_URI_ENV) or None,
+                   help=f"MLflow tracking URI of the registry (default: ${TRACKING_URI_ENV}, else SQLite in HOME)")
     p.add_argument("--state", type=Path, default=None, help="state file (default HOME/deploy/MODEL.json)")
     p.add_argument("--seed", type=int, default=None, help="seed of the traffic-split RNG")
     p.add_argument("--torch-threads", type=int, default=1,
@@ -23,11 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import uvicorn
 
-    from ml_core.paths import HomeLayout
     from ml_core.serving.app import create_app
 
     torch.set_num_threads(args.torch_threads)
-    app = create_app(HomeLayout(args.home), args.model, state_file=args.state, seed=args.seed)
+    app = create_app(HomeLayout(args.home), args.model, state_file=args.state, seed=args.seed,
+                     tracking_uri=args.tracking_uri)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
                 timeout_keep_alive=75)  # longer than common proxies' idle timeout, so the proxy closes first

@@ -47,15 +47,16 @@ def _json(body: Any, status: int = 200) -> Response:
                     media_type="application/json")
 
 
-def registry_loader(layout: HomeLayout, model_name: str) -> ModelLoader:
-    """Loads versions from the MLflow registry in ``layout`` (created on first use, in a worker thread)."""
+def registry_loader(layout: HomeLayout, model_name: str, tracking_uri: str | None = None) -> ModelLoader:
+    """Loads versions from the MLflow registry at ``tracking_uri`` (default: the SQLite store in ``layout``),
+    opened on first use, in a worker thread."""
     holder: dict[str, Any] = {}
 
     def load(version: str):
         if "registry" not in holder:
             from ml_core.registry import Registry
 
-            holder["registry"] = Registry(layout)
+            holder["registry"] = Registry(layout, tracking_uri)
         return holder["registry"].load(model_name, version)
 
     return load
@@ -63,15 +64,16 @@ def registry_loader(layout: HomeLayout, model_name: str) -> ModelLoader:
 
 def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | None = None,
                state_file: Path | None = None, autoload: bool = True, seed: int | None = None,
-               schema: TableSchema | None = None) -> FastAPI:
+               schema: TableSchema | None = None, tracking_uri: str | None = None) -> FastAPI:
     """Build the app. ``autoload=False`` starts with nothing loaded (``/ready`` 503) until ``/admin/reload``.
-    Requests are validated against ``schema``, by default the model's spec in ``layout``."""
+    Requests are validated against ``schema``, by default the model's spec in ``layout``. Versions come from the
+    MLflow registry at ``tracking_uri`` (default: the SQLite store in ``layout``) unless a ``loader`` is given."""
     layout.ensure()
     if schema is None:
         from ml_core.spec.store import SpecStore
 
         schema = SpecStore(layout).get(model_name).schema
-    service = ScoringService(layout, model_name, loader or registry_loader(layout, model_name),
+    service = ScoringService(layout, model_name, loader or registry_loader(layout, model_name, tracking_uri),
                              state_file=state_file, seed=seed, schema=schema)
     token = ensure_admin_token(token_path(layout, model_name))
 
