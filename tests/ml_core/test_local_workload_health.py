@@ -8,25 +8,23 @@ import signal
 import time
 
 import pytest
-from test_serving_support import GOOD, MODEL, base_home
 
 from ml_core.deploy.base import DeploymentStatus
 from ml_core.deploy.local import LocalBackend
 from ml_core.deploy.local_health import describe_wait_status, replica_health
-from ml_core.paths import HomeLayout
 from ml_core.registry import Registry
 from ml_core.serving.state import DeploymentState
+from tests.conftest import make_champion_home
+
+MODEL = "churn"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> HomeLayout:
-    return base_home().copy_to(tmp_path_factory.mktemp("workload") / "home")
-
-
-@pytest.fixture(scope="module")
-def backend(home: HomeLayout):
-    b = LocalBackend(home, MODEL, Registry(home), seed=0, latency_budget_ms=10_000)
-    yield b
+def served(tmp_path_factory: pytest.TempPathFactory, churn_df):
+    """(home, backend, version): one churn version, two epochs (only its process matters here)."""
+    layout, registry, job = make_champion_home(tmp_path_factory.mktemp("workload") / "home", churn_df, epochs=2)
+    b = LocalBackend(layout, MODEL, registry, seed=0, latency_budget_ms=10_000)
+    yield layout, b, job.version
     b.stop()
 
 
@@ -36,8 +34,9 @@ def wait_gone(b: LocalBackend, pid: int) -> None:
         time.sleep(0.05)
 
 
-def test_a_killed_process_is_exited_then_restarted_then_stopped(home: HomeLayout, backend: LocalBackend) -> None:
-    pid = backend.start(GOOD).pid
+def test_a_killed_process_is_exited_then_restarted_then_stopped(served) -> None:
+    home, backend, version = served
+    pid = backend.start(version).pid
     assert pid is not None
     healthy = backend.workload_health()
     assert healthy is not None and (healthy.desired, healthy.ready, healthy.problems) == (1, 1, [])
