@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.memory import MemoryHit
 from agent.proposals import Evidence
+from ml_core.deploy.workload import WorkloadHealth
 from ml_core.monitoring.check import Finding
 from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release
@@ -22,7 +23,9 @@ from ml_core.monitoring.slices import SliceRegression
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
 
-Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"]
+# investigate_infrastructure: page the platform's owner with the replica states and events; nothing is retrained
+# or rolled back, because the model is not the cause.
+Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold", "investigate_infrastructure"]
 
 
 class DeploySnapshot(BaseModel):
@@ -84,6 +87,8 @@ class TriageSignals(BaseModel):
     recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change, "
                                                                         "for people")
     similar_incidents: list[MemoryHit] = Field(default_factory=list)
+    workload: WorkloadHealth | None = Field(None, description="the serving replicas as the platform sees them "
+                                            "(pods, restarts, events); None when the backend cannot tell")
     notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called, "
                                                                "as text for people and the LLM")
 

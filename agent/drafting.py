@@ -19,6 +19,7 @@ from agent.memory import MemoryHit
 from agent.proposals import (
     Evidence,
     FixDataProposal,
+    InfrastructureProposal,
     PromoteProposal,
     Proposal,
     RetrainProposal,
@@ -67,6 +68,8 @@ def _draft_for(ctx: OpsContext, signals: TriageSignals, diagnosis: Diagnosis, *,
         features = diagnosis.culprit or [f.subject for f in signals.findings if f.kind == "null_share"]
         return draft_fix_data(ctx, m, features=features, problem=why, evidence=ev, brain=brain,
                               incident_id=incident_id)
+    if diagnosis.action == "investigate_infrastructure":
+        return draft_infrastructure(ctx, signals, reason=why, evidence=ev, brain=brain, incident_id=incident_id)
     return None
 
 
@@ -271,3 +274,18 @@ def draft_fix_data(ctx: OpsContext, model: str, *, features: Sequence[str], prob
     return FixDataProposal(**base, title=f"Fix the {model} data feed: {names}", rationale=problem.strip(),
                            features=list(features), problem=problem.strip(),
                            rollback_plan="nothing is deployed; the model keeps serving unchanged")
+
+
+def draft_infrastructure(ctx: OpsContext, signals: TriageSignals, *, reason: str, evidence: Sequence[Evidence] = (),
+                         brain: str, incident_id: str | None = None) -> InfrastructureProposal:
+    """The serving platform is broken: page its owner with the replica states and events; nothing is trained or
+    deployed, and accepting acknowledges the page."""
+    from agent.policy.infrastructure import event_lines, problem_lines, replica_count
+
+    base = _base(ctx, signals.model, evidence=evidence, brain=brain, incident_id=incident_id)
+    backend = signals.workload.backend if signals.workload is not None else "unknown"
+    return InfrastructureProposal(
+        **base, title=f"Page the platform owner: {signals.model}'s serving replicas ({replica_count(signals)})",
+        rationale=f"{reason.strip()} A retrain or a rollback would put another model on the same broken platform.",
+        backend=backend, replicas=replica_count(signals), problems=problem_lines(signals),
+        events=event_lines(signals), rollback_plan="nothing is deployed; routing is unchanged")

@@ -101,6 +101,20 @@ def _measured(signals: TriageSignals) -> dict[str, Any]:
     }
 
 
+def _workload(signals: TriageSignals) -> dict[str, Any] | None:
+    """The serving replicas as the platform reports them: counts, states in its own words, recent events (platform
+    text, so neutralised and clipped like any other)."""
+    w = signals.workload
+    if w is None:
+        return None
+    return {"backend": w.backend, "desired": w.desired, "ready": w.ready, "restarts": w.restarts,
+            "problems": [{"replica": _text(p.pod, 80), "reason": p.reason, "detail": _text(p.detail, 300),
+                          "restarts": p.restarts, "since": _when(p.since)} for p in w.problems[:_MAX_LINES]],
+            "events": [{"type": _text(e.type, 20), "reason": _text(e.reason, 60), "object": _text(e.object, 80),
+                        "message": _text(e.message, 240), "count": e.count, "at": _when(e.at)}
+                       for e in w.events[-_MAX_LINES:]]}
+
+
 def signals_payload(signals: TriageSignals) -> dict[str, Any]:
     """The whitelisted, aggregate-only view of the signals (a plain dict, before rendering)."""
     d = signals.deploy
@@ -120,6 +134,7 @@ def signals_payload(signals: TriageSignals) -> dict[str, Any]:
         "estimated_metrics": _metrics(signals.estimated),
         "reference_metrics": _metrics(signals.reference),
         **_measured(signals),
+        "workload": _workload(signals),
         "recent_deploys": [_text(line, 240) for line in signals.recent_deploys[:_MAX_LINES]],
         "drift_report": PurePath(signals.drift_report_dir).name if signals.drift_report_dir else None,
         "drift_plots": [PurePath(p).name for p in signals.drift_plots[:_MAX_LINES]],

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from agent.diagnosis import Diagnosis, TriageSignals
 from agent.incidents import IncidentRecord
+from agent.policy.infrastructure import outage, problem_lines, replica_count, workload_unhealthy
 from ml_core.monitoring.findings import SEVERITY_RANK
 
 TickKind = Literal["quiet", "new", "ongoing", "hold", "recause", "clearing", "resolved"]
@@ -59,7 +60,10 @@ def cause_of(diagnosis: Diagnosis, signals: TriageSignals) -> str:
 
 
 def severity_of(signals: TriageSignals) -> str:
-    return max((f.severity for f in signals.findings), key=lambda s: SEVERITY_RANK.get(s, 0), default="ok")
+    """The worst finding's severity; a service with no ready replica is critical (nobody is served), a degraded
+    workload at least a warning."""
+    platform = ("critical" if outage(signals) else "warning") if workload_unhealthy(signals) else "ok"
+    return max([f.severity for f in signals.findings] + [platform], key=lambda s: SEVERITY_RANK.get(s, 0))
 
 
 def figures_of(signals: TriageSignals) -> str:
@@ -75,6 +79,8 @@ def figures_of(signals: TriageSignals) -> str:
     drifted = sorted(f.subject for f in signals.findings if f.kind == "feature_drift")
     if drifted:
         parts.append(f"drifted: {', '.join(drifted[:5])}" + (" ..." if len(drifted) > 5 else ""))
+    if workload_unhealthy(signals):
+        parts.append(f"{replica_count(signals)} ({'; '.join(problem_lines(signals)[:2]) or 'none reports a state'})")
     return ", ".join(parts)
 
 

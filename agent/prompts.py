@@ -33,8 +33,9 @@ TRIAGE_SYSTEM = f"""You are opsagent's on-call triage engineer for machine-learn
 You receive the signals of one monitoring window for one model: findings (drift, realised and estimated
 performance, prior shift, latency and error SLOs, rejected requests, nulls), serving state, the release that
 went live in the window, per-version service levels (p95, errors, timeouts), predicted and actual positive
-rates, the fields the service rejected, null shares, recent deploys and similar past incidents. Investigate
-the likely root cause with the read-only tools, then stop.
+rates, the fields the service rejected, null shares, recent deploys, the serving replicas as the platform reports
+them (ready of desired, crashes, restarts, unready pods, events) and similar past incidents. Investigate the likely
+root cause with the read-only tools, then stop.
 
 How to work:
 - Call a tool only when its answer could change the diagnosis; at most a few calls, never the same call twice.
@@ -59,11 +60,14 @@ Fields:
   bad_release: a newly deployed version performs worse; data_quality: rejected requests, nulls or implausible
   values (a column stuck, zeroed or far out of range, or a near-deterministic pair that broke) from a broken
   feed; data_drift: input features shifted; concept_drift: performance dropped while the inputs did not shift;
-  label_shift: the share of positives changed while the model still ranks well; none: nothing wrong.
+  label_shift: the share of positives changed while the model still ranks well; infrastructure: the serving
+  replicas crashed, restart, are unready or cannot start, and that explains the errors, latency or missing
+  traffic (a model cause needs findings a platform fault cannot produce); none: nothing wrong.
 - culprit: the features or versions to blame (names exactly as in the signals); empty if none.
 - action: one of {", ".join(ACTIONS)}.
   rollback for latency, errors and bad releases; fix_data for data quality; retrain for harmful drift or
-  concept drift; retune_threshold for label shift; none when nothing is wrong or a drift does no harm yet.
+  concept drift; retune_threshold for label shift; investigate_infrastructure for infrastructure (page the
+  platform's owner; a retrain or rollback would not help); none when nothing is wrong or a drift does no harm yet.
 - summary: two or three sentences for the on-call engineer.
 - evidence: one fact per item, each with its source (finding, metric, version, run id, incident id).
 - confidence: 0 to 1; high only when several independent signals agree.

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 from agent.inbox import edit_changes, unwrap_answer, with_sender
 
-ActionKind = Literal["retrain", "rollback", "promote", "retune_threshold", "fix_data"]
+ActionKind = Literal["retrain", "rollback", "promote", "retune_threshold", "fix_data", "investigate_infrastructure"]
 # Where an answer or a run came from; "langgraph-api": LangGraph's own server (Studio, Agent Inbox, its SDK).
 Interface = Literal["cli", "web", "slack", "scheduler", "demo", "chat", "test", "langgraph-api"]
 Executor = Literal["opsagent", "user"]
@@ -115,12 +115,24 @@ class FixDataProposal(ProposalBase):
     problem: str
 
 
-Proposal = Annotated[RetrainProposal | RollbackProposal | PromoteProposal | ThresholdProposal | FixDataProposal,
-                     Field(discriminator="kind")]
+class InfrastructureProposal(ProposalBase):
+    """The serving platform is broken, not the model: nothing to train or deploy; the platform's owner must look at
+    the replicas. Accepting acknowledges the page."""
+
+    kind: Literal["investigate_infrastructure"] = "investigate_infrastructure"
+    backend: str = Field(description="the deployment backend: local or kubernetes")
+    replicas: str = Field(description="e.g. '0/1 replicas ready, 2 restart(s)'")
+    problems: list[str] = Field(default_factory=list, description="one line per troubled replica: its name, state "
+                                "and the platform's words")
+    events: list[str] = Field(default_factory=list, description="recent Warning events, newest first")
+
+
+Proposal = Annotated[RetrainProposal | RollbackProposal | PromoteProposal | ThresholdProposal | FixDataProposal
+                     | InfrastructureProposal, Field(discriminator="kind")]
 
 
 PROPOSAL_TYPES: tuple[type[ProposalBase], ...] = (RetrainProposal, RollbackProposal, PromoteProposal,
-                                                  ThresholdProposal, FixDataProposal)
+                                                  ThresholdProposal, FixDataProposal, InfrastructureProposal)
 _PROPOSAL: TypeAdapter[Proposal] = TypeAdapter(Proposal)
 
 

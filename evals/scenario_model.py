@@ -7,8 +7,9 @@ person's behalf, and what a correct agent concludes: detection, culprit, root-ca
 
 Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two release kinds that only
 the benchmark needs — a *bad model release* (a worse model shipped, promoted or as a canary) and a *healthy
-release* (an identical copy shipped as a canary: a control that must stay quiet) — and a *joint shift*
-(columns re-paired across customers: every marginal distribution unchanged, the model's scores moved).
+release* (an identical copy shipped as a canary: a control that must stay quiet) —, a *joint shift*
+(columns re-paired across customers: every marginal distribution unchanged, the model's scores moved) and a
+*service crash* (the scoring process killed during traffic: an infrastructure cause, not the model's).
 
 A data fault can be confined to a segment (``segment: {Home: rent}``) or to a share of records (nulls,
 corruption), and can ramp: with ``ramp_ticks: N`` it grows linearly and is fully on from tick N;
@@ -24,6 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from evals.platform_faults import ServiceCrash
 from evals.specs import DEFAULT_MODEL, is_spec_path, resolve_spec
 from ml_core.simulator.scenario import (
     BrokenRelease,
@@ -43,12 +45,12 @@ from ml_core.spec.model_spec import ModelSpec
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 RELEASE = "@release"  # in an expected culprit: the version the world released, resolved at run time
 
-Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"]
+Action = Literal["none", "retrain", "rollback", "fix_data", "retune_threshold", "investigate_infrastructure"]
 # What each scenario exercises; the benchmark must cover every one (tests/evals/test_eval_scenarios.py).
 Kind = Literal["control", "covariate_drift", "covariate_drift_multi", "prediction_drift", "concept_drift",
                "label_shift", "data_quality", "slow_release", "broken_release", "bad_model_release",
                "benign_drift", "compound", "gradual_drift", "slice_regression", "corruption", "unlabelled",
-               "low_traffic"]
+               "low_traffic", "infrastructure"]
 
 
 class BadModelRelease(BaseModel):
@@ -94,7 +96,7 @@ class JointShift(BaseModel):
 
 FaultSpec = Annotated[
     CovariateDrift | ConceptDrift | LabelShift | NullStorm | Corruption | SchemaBreak | SlowRelease | BrokenRelease
-    | BadModelRelease | HealthyRelease | JointShift,
+    | BadModelRelease | HealthyRelease | JointShift | ServiceCrash,
     Field(discriminator="kind"),
 ]
 ReleaseFault = SlowRelease | BrokenRelease | BadModelRelease | HealthyRelease
@@ -172,6 +174,9 @@ class EvalScenario(BaseModel):
             raise ValueError(f"expected culprit {RELEASE} needs a release fault to resolve to")
         if self.kind == "control" and self.expected.detected:
             raise ValueError("a control scenario must expect detected: false")
+        if self.crash is not None and self.traffic.requests < 2:
+            raise ValueError("service_crash needs at least 2 requests a tick: some answered before the kill, some "
+                             "after")
         if self.approve_edit and not self.approve:
             raise ValueError("approve_edit needs approve: true")
         if self.expected.detectable_from > self.ticks:
@@ -205,6 +210,11 @@ class EvalScenario(BaseModel):
         return next((f for f in self.faults if isinstance(f, ReleaseFault)), None)
 
     @property
+    def crash(self) -> ServiceCrash | None:
+        """The scoring process kill this scenario injects, if any (the world applies it, not the traffic)."""
+        return next((f for f in self.faults if isinstance(f, ServiceCrash)), None)
+
+    @property
     def joint_shifts(self) -> list[JointShift]:
         return [f for f in self.faults if isinstance(f, JointShift)]
 
@@ -215,7 +225,7 @@ class EvalScenario(BaseModel):
     def traffic_scenario(self, tick: int) -> TrafficScenario:
         """The simulator scenario of one tick: tick 0 is quiet; from tick 1 the data faults are on."""
         strength = min(1.0, tick / self.ramp_ticks)
-        shipped = BadModelRelease | HealthyRelease | JointShift  # the world applies these, not the traffic
+        shipped = BadModelRelease | HealthyRelease | JointShift | ServiceCrash  # the world applies these
         data_faults = [] if tick == 0 else [ramped(f, strength) for f in self.faults if not isinstance(f, shipped)]
         t = self.traffic
         return TrafficScenario(name=self.name, seed=t.seed + 101 * tick, requests=t.requests,

@@ -5,13 +5,16 @@ spec: the churn demo, the credit table, or a spec file a scenario names) and cop
 model (MLflow keeps absolute artifact paths in its SQLite file; the copy rewrites them so each world writes
 only into its own folder). A world then deploys the champion with the local backend on
 a free port, and each scheduled tick sends one tick of traffic and delivers its labels: tick 0 is quiet;
-from tick 1 the scenario's faults are on (a release fault is shipped just before tick 1's traffic).
-The service is always stopped when the world closes.
+from tick 1 the scenario's faults are on (a release fault is shipped just before tick 1's traffic; a service
+crash kills the scoring process part-way through tick 1's traffic). The service is always stopped when the world
+closes.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
 import time
 from collections.abc import Callable
@@ -161,13 +164,34 @@ class World:
         """Tick ``n``'s traffic (faults on from tick 1; the release shipped before tick 1), labels delivered."""
         if n == 1:
             self.released = self.ship_release()
+            if (crash := self.scenario.crash) is not None:
+                return self._send_through_crash(n, crash.split(self.scenario.traffic.requests))
         return self.send(n)
 
-    def send(self, n: int, *, seed_offset: int = 0) -> TrafficResult:
-        """One tick of traffic as tick ``n`` would send it, with its labels delivered."""
+    def _send_through_crash(self, n: int, before: int) -> TrafficResult:
+        """Tick ``n``'s traffic with the scoring process SIGKILLed after ``before`` requests (no restart): the
+        requests after it fail to connect. One result: the two halves' counts and labels together."""
+        t = self.scenario.traffic
+        first = self.send(n, requests=before)
+        pid = self.backend.status().pid
+        if pid is None:
+            raise DeploymentError("the scoring service was not running when the scenario's crash was due")
+        os.kill(pid, signal.SIGKILL)
+        self.progress(f"killed the scoring process {pid} (SIGKILL) after {before} of {t.requests} requests")
+        rest = self.send(n, seed_offset=500, requests=t.requests - before)
+        first.sent, first.ok, first.failed = first.sent + rest.sent, first.ok + rest.ok, first.failed + rest.failed
+        first.rejected += rest.rejected
+        first.errors += rest.errors
+        first.finished = rest.finished
+        return first
+
+    def send(self, n: int, *, seed_offset: int = 0, requests: int | None = None) -> TrafficResult:
+        """One tick of traffic as tick ``n`` would send it (or ``requests`` of it), with its labels delivered."""
         scenario = self.scenario.traffic_scenario(n)
         if seed_offset:
             scenario = scenario.model_copy(update={"seed": scenario.seed + seed_offset})
+        if requests is not None:
+            scenario = scenario.model_copy(update={"requests": requests})
         result = run_traffic(self.url, scenario, self.pool if n == 0 else self.fault_pool, schema=self.schema)
         with PredictionLog(self.layout.predictions_db(self.model)) as log:
             deliver_labels(log, result)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from agent.context import OpsContext
 from agent.proposals import (
     FixDataProposal,
+    InfrastructureProposal,
     PromoteProposal,
     Proposal,
     RetrainProposal,
@@ -147,6 +148,14 @@ def _fix_data(ctx: OpsContext, p: Proposal, run: Execution) -> None:
                    "nothing was deployed")
 
 
+def _investigate_infrastructure(ctx: OpsContext, p: Proposal, run: Execution) -> None:
+    assert isinstance(p, InfrastructureProposal)
+    run.ok, run.phase = True, "done"
+    states = "; ".join(p.problems[:3]) or p.replicas
+    run.outcome = (f"acknowledged: the platform owner was paged about {p.model}'s serving replicas on {p.backend} "
+                   f"({states}); nothing was trained or deployed")
+
+
 def _rollback(ctx: OpsContext, p: Proposal, run: Execution) -> None:
     assert isinstance(p, RollbackProposal)
     backend, status = serving(ctx, p.model)
@@ -193,4 +202,5 @@ _PHASES: dict[tuple[str, str], Callable[[OpsContext, Proposal, Execution], None]
     **{(kind, phase): fn for kind in ("retrain", "retune_threshold")
        for phase, fn in (("canary", _canary), ("watch", _watch), ("decide", _decide))},
     ("rollback", "start"): _rollback, ("promote", "start"): _promote, ("fix_data", "start"): _fix_data,
+    ("investigate_infrastructure", "start"): _investigate_infrastructure,
 }

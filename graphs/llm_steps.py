@@ -29,7 +29,8 @@ class LLMUnavailable(RuntimeError):
 class LLMDiagnosis(BaseModel):
     """Your conclusion about the incident. Use only the allowed categories and actions."""
 
-    detected: bool = Field(description="true when something is wrong with the model or its data")
+    detected: bool = Field(description="true when something is wrong with the model, its data or "
+                          "the platform serving it")
     category: Category = Field(description="root-cause category")
     culprit: list[str] = Field(default_factory=list, description="features or versions to blame")
     action: Action = Field(description="the one action to propose")

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.context import OpsContext
 from agent.diagnosis import DeploySnapshot, TriageSignals
+from ml_core.deploy.workload import WorkloadHealth
 from ml_core.monitoring.check import Finding
 from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versions, release_in_window
@@ -163,7 +164,7 @@ def realised_by_version(ctx: OpsContext, model: str, since: float, until: float)
 def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
     """Serving state, the last few registry versions (flagged if registered since the window started), and
     which version went live in the window; plus one line per change for people."""
-    snapshot = DeploySnapshot()
+    snapshot, workload = DeploySnapshot(), workload_signal(ctx, model)
     try:
         st = ctx.backend(model).status()
         snapshot = DeploySnapshot(champion=st.champion, canary=st.canary, canary_weight=st.canary_weight,
@@ -171,7 +172,7 @@ def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
                                   updated_at=st.updated_at)
     except Exception as exc:  # a status that cannot be read is a signal, not a crash
         return {"snapshot": snapshot.model_dump(), "recent": [f"deployment status unavailable: {exc}"],
-                "versions": [], "release": None}
+                "versions": [], "release": None, "workload": workload}
     try:
         versions = ctx.registry.versions(model)
     except RegistryError:
@@ -180,7 +181,17 @@ def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
     release = release_in_window(st, recent, since)
     lines = _deploy_lines(snapshot, recent, {v.version: v for v in versions}, since)
     return {"snapshot": snapshot.model_dump(), "recent": lines, "versions": [v.model_dump(mode="json") for v in recent],
-            "release": release.model_dump(mode="json") if release else None}
+            "release": release.model_dump(mode="json") if release else None, "workload": workload}
+
+
+def workload_signal(ctx: OpsContext, model: str) -> dict[str, Any] | None:
+    """What the platform says of the serving replicas (``DeploymentBackend.workload_health``), JSON-ready; None when
+    the backend cannot tell or fails to say, and then triage judges on the model's signals alone."""
+    try:
+        health = ctx.backend(model).workload_health()
+    except Exception:  # a backend breaking its never-raises contract still must not fail triage
+        return None
+    return health.model_dump(mode="json") if health is not None else None
 
 
 def _deploy_lines(snapshot: DeploySnapshot, recent: list[RegisteredVersion], info: dict[str, VersionInfo],
@@ -219,4 +230,5 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         shadow=ShadowComparison.model_validate(monitor["shadow"]) if monitor.get("shadow") else None,
         slice_regressions=[SliceRegression.model_validate(s) for s in monitor.get("slice_regressions", [])],
         importance=monitor.get("importance", {}),
-        recent_deploys=deploy.get("recent", []), notes=notes)
+        recent_deploys=deploy.get("recent", []), notes=notes,
+        workload=WorkloadHealth.model_validate(deploy["workload"]) if deploy.get("workload") else None)

@@ -25,6 +25,7 @@ from agent.diagnosis import Diagnosis, TriageSignals
 from agent.incident_ticks import hhmm
 from agent.incidents import IncidentRecord
 from agent.memory import MemoryHit
+from agent.policy.infrastructure import replica_lines, workload_unhealthy
 from graphs import llm_steps
 from graphs.nodes import brain_name, chat_model_of, ctx_of, event, usage_line
 from graphs.signals import gather_deploys, gather_monitoring, signals_from
@@ -68,8 +69,9 @@ def assemble_and_recall(state: TriageState, runtime: Runtime[OpsContext]) -> dic
     """Join the branches, then recall similar past incidents (only when there is something to recall)."""
     ctx = ctx_of(runtime)
     signals = signals_from(state["model"], state["since"], state["until"], state["monitor"], state["deploy"])
-    if signals.findings:
-        query = "; ".join(f"{f.kind} {f.subject}: {f.message}" for f in signals.findings)[:1000]
+    if flagged(signals):
+        query = "; ".join([f"{f.kind} {f.subject}: {f.message}" for f in signals.findings]
+                          + [f"serving replica {line}" for line in replica_lines(signals)])[:1000]
         # The active incident's own memory is this incident, not a similar past one.
         hits = [h for h in _recall(ctx, query, signals.model)
                 if h.similarity >= RECALL_MIN_SIMILARITY and h.id != (state.get("ongoing") or {}).get("id")]
@@ -83,7 +85,7 @@ def investigate(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, A
     """The LLM calls read-only tools; with no LLM (or when it fails) the runbook planner chooses them."""
     ctx = ctx_of(runtime)
     signals = state["signals"].model_copy(deep=True)  # grown with notes below; the state's copy stays as it was
-    if not signals.findings:
+    if not flagged(signals):
         return {}
     model = chat_model_of(ctx)
     if model is not None and not state.get("fallback_reason"):
@@ -118,7 +120,7 @@ def diagnose(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]
     signals = state["signals"]
     model = chat_model_of(ctx)
     reason = state.get("fallback_reason")
-    if model is not None and not reason and signals.findings:
+    if model is not None and not reason and flagged(signals):
         try:
             from langchain_core.messages import HumanMessage
 
@@ -203,6 +205,11 @@ def record(state: TriageState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
 
     ctx = ctx_of(runtime)
     return {"notify": record_tick(ctx, state)}
+
+
+def flagged(signals: TriageSignals) -> bool:
+    """Something to investigate: a finding, or serving replicas in a bad state (a dead service logs nothing)."""
+    return bool(signals.findings) or workload_unhealthy(signals)
 
 
 def _recall(ctx: OpsContext, query: str, model: str) -> list[MemoryHit]:

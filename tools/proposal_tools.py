@@ -27,6 +27,8 @@ def summary_line(p: Proposal) -> str:
     if p.kind == "retune_threshold":
         return (f"v{p.version} threshold {p.current_threshold:.2f} -> {p.proposed_threshold:.2f} on a "
                 f"{p.canary_weight:.0%} canary")
+    if p.kind == "investigate_infrastructure":
+        return clip(f"page the platform owner: {p.backend} {p.replicas}; " + "; ".join(p.problems[:2]), 200)
     return clip(p.problem, 200)
 
 

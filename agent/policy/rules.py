@@ -2,6 +2,9 @@
 
 Rules, in priority order (each fault the simulator injects lands on exactly one):
 
+0. the serving workload is unhealthy (a replica exited, crash-looping, OOM-killed, unready, pending, restarted in
+   the window, or fewer ready than desired) and it explains every finding, or no replica is ready at all →
+   ``infrastructure``, page the platform's owner (``agent.policy.infrastructure`` gives the argument);
 1. a latency or error SLO breach names a version → ``latency`` / ``errors``, roll it back (a slow release
    shows up as fallbacks, i.e. errors, whose version breaches latency or times out in the monitoring pass);
 2. rejected requests, nulls or implausible values (a column stuck at a constant, a jump in zeros or in values
@@ -27,9 +30,8 @@ Rules, in priority order (each fault the simulator injects lands on exactly one)
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from agent.diagnosis import Action, Diagnosis, TriageSignals
+from agent.policy.infrastructure import infrastructure, replica_lines, workload_evidence, workload_unhealthy
 from agent.policy.readers import (
     MIN_HARM_LABELS,
     MIN_VERSION_LABELS,
@@ -48,21 +50,11 @@ from agent.policy.readers import (
     slow_versions,
     unique,
 )
+from agent.policy.verdict import Verdict
 from agent.proposals import Evidence
 from ml_core.simulator.scenario import Category
 
 BRAIN = "offline policy"
-
-
-class Verdict(NamedTuple):
-    """What the first matching rule concludes, and how many signals agree with it."""
-
-    category: Category
-    culprit: list[str]
-    action: Action
-    reason: str  # one sentence, completing "<category>: ..."
-    agree: int
-    awaiting_labels: bool = False  # a retrain proposed to run once labels confirm the harm
 
 
 def _service(signals: TriageSignals) -> Verdict | None:
@@ -201,12 +193,13 @@ def _shift_and_drift(signals: TriageSignals) -> Verdict:
 
 def decide(signals: TriageSignals) -> Verdict:
     """The first rule that matches, in priority order."""
-    return (_service(signals) or _quality(signals) or _release(signals) or _performance(signals)
-            or _shift_and_drift(signals))
+    return (infrastructure(signals) or _service(signals) or _quality(signals) or _release(signals)
+            or _performance(signals) or _shift_and_drift(signals))
 
 
 def _evidence(signals: TriageSignals, category: Category, action: Action) -> list[Evidence]:
     evidence = [Evidence(source=f"monitoring {f.kind}", detail=f.message) for f in signals.findings]
+    evidence += workload_evidence(signals)  # the replicas' states and events, whichever rule decided
     if category in ("data_drift", "concept_drift") and action != "none":
         evidence += [Evidence(source="realised performance", detail=line) for line in realised_harm(signals)]
     if category == "bad_release":
@@ -242,8 +235,13 @@ def diagnose(signals: TriageSignals) -> Diagnosis:
             "retrain": "Proposed: retrain once labels confirm." if awaiting_labels else "Proposed: retrain.",
             "rollback": f"Proposed: roll back {', '.join(culprit) or 'the release'}.",
             "fix_data": "Proposed: fix the upstream data feed.",
-            "retune_threshold": "Proposed: retune the decision threshold."}[action]
-    summary = f"{signals.model}: {category.replace('_', ' ')}: {reason}. {todo}{past}"
+            "retune_threshold": "Proposed: retune the decision threshold.",
+            "investigate_infrastructure": "Proposed: page the platform's owner with the replica states and events; "
+                                          "no retrain or rollback, the model is not the cause."}[action]
+    platform = ""
+    if category != "infrastructure" and workload_unhealthy(signals):
+        platform = " The serving platform is degraded too: " + "; ".join(replica_lines(signals)[:3]) + "."
+    summary = f"{signals.model}: {category.replace('_', ' ')}: {reason}. {todo}{platform}{past}"
     confidence = min(0.95, 0.55 + 0.1 * agree + (0.05 if culprit else 0.0))
     return Diagnosis(detected=True, category=category, culprit=culprit, action=action, summary=summary,
                      evidence=evidence, confidence=round(confidence, 2), brain=BRAIN,

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.diagnosis import TriageSignals
+from agent.policy.infrastructure import workload_unhealthy
 from agent.policy.readers import slow_versions
 from agent.policy.rules import decide
 
@@ -56,14 +57,18 @@ def _release_calls(signals: TriageSignals, category: str, culprit: list[str]) ->
 
 def plan(signals: TriageSignals) -> list[PlannedCall]:
     """The runbook for this window's findings, in order (``next_tool`` skips what is done)."""
-    if not signals.findings:
+    if not signals.findings and not workload_unhealthy(signals):
         return []
     category, culprit, *_ = decide(signals)
     model, minutes, d = signals.model, _minutes(signals), signals.deploy
     calls: list[PlannedCall] = []
     if not d.champion:
         calls.append(PlannedCall(name="model_status", args={"model": model}, why="find the champion and canary"))
-    if category in ("latency", "errors", "bad_release"):
+    if category == "infrastructure":
+        calls.append(PlannedCall(name="slo_status", args={"model": model, "window_minutes": minutes},
+                                 why="what the requests saw while the replicas were down: errors, fallbacks, latency"))
+        calls.append(_recall(signals, f"scoring service for {model} crashed, restarting or unready"))
+    elif category in ("latency", "errors", "bad_release"):
         calls += _release_calls(signals, category, culprit)
     elif category == "data_quality":
         calls.append(PlannedCall(name="slo_status", args={"model": model, "window_minutes": minutes},

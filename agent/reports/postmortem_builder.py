@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from agent.proposals import (
     Evidence,
     FixDataProposal,
+    InfrastructureProposal,
     PromoteProposal,
     Proposal,
     RetrainProposal,
@@ -30,6 +31,8 @@ CATEGORY_TEXT = {
     "latency": "Latency: the serving path is slower than its SLO",
     "errors": "Errors: the serving path fails requests",
     "bad_release": "Bad release: a recently deployed version performs worse than its predecessor",
+    "infrastructure": "Infrastructure: the serving replicas crashed, restart or are not ready; the model is not the "
+                      "cause",
 }
 _METRIC_ORDER = ("f1", "auc", "precision", "recall")
 # A confirmed drift whose statistic sits this close (relative) to its threshold is borderline.
@@ -47,6 +50,8 @@ def _metric_lines(kind: str, values: dict[str, float], reference: dict[str, floa
 
 
 def _impact(signals: TriageSignals) -> str:
+    from agent.policy.infrastructure import replica_count, replica_lines, workload_unhealthy  # see TYPE_CHECKING
+
     window = f"{utc_iso(signals.window_since)} to {utc_iso(signals.window_until)}"
     parts = [f"{signals.n_predictions} predictions from {window}, {signals.n_labelled} of them labelled."]
     metrics = (_metric_lines("Realised", signals.realised, signals.reference)
@@ -54,6 +59,8 @@ def _impact(signals: TriageSignals) -> str:
     parts += [f"{line}." for line in metrics] or ["No labels and no label-free estimate: quality impact unknown."]
     parts += [f.message + "." for f in signals.findings if f.kind in ("latency_slo", "error_rate_slo",
                                                                        "rejection_spike")]
+    if workload_unhealthy(signals):  # which replicas, in which state, which events: what the platform reported
+        parts += [f"Serving workload: {replica_count(signals)}."] + [f"{line}." for line in replica_lines(signals)]
     return " ".join(parts)
 
 
@@ -114,6 +121,10 @@ def _proposal_items(p: Proposal) -> list[str]:
                 f"Acknowledge proposal {p.id} once the feed is fixed, then re-run triage to confirm a clean screen"]
     if isinstance(p, PromoteProposal):
         return [f"Review promote proposal {p.id}: make v{p.version} the champion"]
+    if isinstance(p, InfrastructureProposal):
+        return [f"Platform owner: look at {p.model}'s serving replicas on {p.backend} ({p.replicas}): "
+                + ("; ".join(p.problems[:3]) or "fewer replicas ready than desired"),
+                f"Acknowledge proposal {p.id} once paged, then re-run triage when the service is back"]
     return []
 
 
@@ -122,6 +133,7 @@ _NO_PROPOSAL_ITEMS = {
     "rollback": "Roll the canary back to the champion (no proposal was filed)",
     "fix_data": "Fix the upstream feed for {culprit} (no proposal was filed)",
     "retune_threshold": "Propose a retuned decision threshold (none was filed)",
+    "investigate_infrastructure": "Page the platform owner about the serving replicas (no proposal was filed)",
     "none": "Keep watching: the next scheduled triage re-checks the model",
 }
 
@@ -132,6 +144,9 @@ def action_items(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposa
         _NO_PROPOSAL_ITEMS[diagnosis.action].format(culprit=", ".join(diagnosis.culprit) or "the affected features")]
     if diagnosis.action == "fix_data":
         items.append("Do not retrain on this window: it holds the broken records")
+    if diagnosis.action == "investigate_infrastructure":
+        items.append("Do not retrain or roll back: the model did not cause this, and a new version would land on "
+                     "the same replicas")
     if diagnosis.detected and not signals.realised:
         items.append("Collect labels for this window to confirm the realised impact")
     return items

@@ -144,6 +144,8 @@ def proposal_summary(proposal: Proposal) -> str:
         detail = f"v{p.version} becomes champion"
     elif p.kind == "retune_threshold":
         detail = f"v{p.version} threshold {p.current_threshold:.2f} -> {p.proposed_threshold:.2f}"
+    elif p.kind == "investigate_infrastructure":
+        detail = f"{p.backend}: {p.replicas}"
     else:
         detail = f"fix {', '.join(p.features) or 'the feed'}"
     return f"{p.id} [{p.kind}] {p.model}: {p.title} ({detail}; expires {utc_iso(p.expires_at)})"

@@ -21,6 +21,8 @@ import httpx
 import ml_core
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
 from ml_core.deploy.gatecheck import check_gate, override_warning
+from ml_core.deploy.local_health import exit_detail, proc_state, replica_health
+from ml_core.deploy.workload import WorkloadHealth
 from ml_core.paths import TRACKING_URI_ENV, HomeLayout
 from ml_core.registry import CHALLENGER, CHAMPION, Registry
 from ml_core.serving.app import ADMIN_HEADER
@@ -73,6 +75,8 @@ class LocalBackend(DeploymentBackend):
                 self._set_alias(CHAMPION, st.champion)
             return self._wait_ready(override)
         ensure_admin_token(token_path(self.layout, self.model_name))
+        if st.pid is not None:  # the last process died without stop(): this start is a restart after a crash
+            st = st.model_copy(update={"restarts": st.restarts + 1, "restarted_at": time.time()})
         if st.champion is not None:
             self._set_alias(CHAMPION, st.champion)
         port = self.port or st.port or free_port(self.host)
@@ -211,6 +215,18 @@ class LocalBackend(DeploymentBackend):
                                 pid=st.pid if running else None, detail=f"log: {self.log_file}",
                                 overrides=st.overrides)
 
+    def workload_health(self) -> WorkloadHealth | None:
+        """The scoring process as the one replica: exited, unready, or restarted after a crash."""
+        try:
+            st = self._state()
+            alive = self._alive(st.pid)
+            returncode = self._proc.poll() if self._proc is not None and self._proc.pid == st.pid else None
+            ended = "" if alive else exit_detail(st.pid, returncode, self._log_tail(5))
+            return replica_health(self.model_name, st, alive=alive, status=self.status() if alive else None,
+                                  ended=ended, now=time.time())
+        except Exception:  # the contract: a platform that cannot be read is None, and triage judges the model alone
+            return None
+
     # ---- helpers -------------------------------------------------------------------------------
     def _state(self) -> DeploymentState:
         return read_state(self.state_file, self.model_name)
@@ -275,7 +291,7 @@ class LocalBackend(DeploymentBackend):
             return self._proc.poll() is None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            states = [_proc_state(t / "stat") for t in Path(f"/proc/{pid}/task").iterdir()]
+            states = [proc_state(t / "stat") for t in Path(f"/proc/{pid}/task").iterdir()]
         except OSError:
             return False
         # Guard against pid reuse (it must be our service) and zombies. A group leader shows "Z" as soon
@@ -289,9 +305,3 @@ def _noting(status: DeploymentStatus, override: GateOverride | None) -> Deployme
         return status
     return status.model_copy(update={"override": override, "warnings": [*status.warnings, override_warning(override)]})
 
-
-def _proc_state(stat: Path) -> str:
-    try:
-        return stat.read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return ""

@@ -50,6 +50,8 @@ class DeploymentState(BaseModel):
     pid: int | None = None
     port: int | None = None
     host: str = "127.0.0.1"
+    restarts: int = Field(default=0, ge=0, description="starts after a process that died without stop()")
+    restarted_at: float | None = Field(default=None, description="when the latest of those restarts happened")
 
     @model_validator(mode="after")
     def _consistent(self) -> DeploymentState:

@@ -104,8 +104,9 @@ FaultSpec = Annotated[
     Field(discriminator="kind"),
 ]
 
+# infrastructure: the serving platform, not the model (a crashed, restarting or unready scoring process or pod).
 Category = Literal["none", "data_drift", "concept_drift", "label_shift", "data_quality", "latency",
-                   "errors", "bad_release"]
+                   "errors", "bad_release", "infrastructure"]
 
 
 class Expected(BaseModel):
@@ -116,7 +117,8 @@ class Expected(BaseModel):
     detected: bool
     category: Category = "none"
     culprit: list[str] = Field(default_factory=list, description="features or versions to blame")
-    action: Literal["none", "retrain", "rollback", "fix_data", "retune_threshold"] = "none"
+    action: Literal["none", "retrain", "rollback", "fix_data", "retune_threshold",
+                    "investigate_infrastructure"] = "none"
 
 
 class Scenario(BaseModel):

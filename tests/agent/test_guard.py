@@ -83,7 +83,8 @@ def test_only_whitelisted_aggregates_leave():
     assert set(body) == {"model", "window", "n_predictions", "n_labelled", "serving", "findings",
                          "realised_metrics", "estimated_metrics", "reference_metrics", "release",
                          "registered_in_window", "service_by_version", "positive_rates", "rejected_fields",
-                         "null_share", "recent_deploys", "drift_report", "drift_plots", "similar_incidents", "notes"}
+                         "null_share", "workload", "recent_deploys", "drift_report", "drift_plots",
+                         "similar_incidents", "notes"}
     assert "c00042" not in text and "312.7" not in text and "rows" not in body
     assert body["drift_report"] == "report.html" and body["drift_plots"] == ["total_day_minutes.png"]
     assert "/home/u" not in text
