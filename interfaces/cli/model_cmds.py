@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -74,10 +74,9 @@ def train(
     """Train a model from its spec (PyTorch), log everything to MLflow and register a new version.
 
     Example: opsagent train --model credit --epochs 30 --nproc 2"""
-    from ml_core.distributed import DistributedTrainingError, check_nproc, train_and_register_nproc
+    from ml_core.distributed import DistributedTrainingError, train_and_register_nproc
     from ml_core.pipeline import gate_against_champion
     from ml_core.registry import CHAMPION
-    from ml_core.training import TrainConfig
 
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device must be auto, cpu or cuda, not '{device}'")
@@ -88,12 +87,8 @@ def train(
         raise UserError(f"model '{name}' is trained by your own pipeline (its spec says trainable: false); "
                         "register new versions with `opsagent models adopt`, or set trainable: true in the spec")
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-    config = TrainConfig(device=device, seed=settings.seed if seed is None else seed,
-                         exclude_columns=tuple(spec.exclude_from_training), **overrides)
-    try:
-        check_nproc(nproc, device, config.batch_size)  # before the data loads: a bad --nproc fails at once
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+    config = _checked_config(nproc, device=device, seed=settings.seed if seed is None else seed,
+                             exclude_columns=tuple(spec.exclude_from_training), **overrides)
     frame = _load_data(data, quarantine, settings, spec)
     label = f"training {name}" + (f" on {nproc} processes" if nproc > 1 else "")
     with progress_bar(label, config.epochs) as bar:
@@ -120,6 +115,20 @@ def train(
     if target == CHAMPION:
         _save_fallback(settings, name, result, spec)
     _remember_training(settings, name, len(frame), result, verdict, champion)
+
+
+def _checked_config(nproc: int, **fields: Any):
+    """The training config, refused with a message when ``nproc`` processes cannot train here (checked before the
+    data loads, so a bad --nproc fails at once)."""
+    from ml_core.distributed import check_nproc
+    from ml_core.training import TrainConfig
+
+    config = TrainConfig(**fields)
+    try:
+        check_nproc(nproc, config.device, config.batch_size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return config
 
 
 def _place_alias(reg, name: str, version: str, alias: str | None, champion: VersionInfo | None,
