@@ -10,8 +10,9 @@ throughput of all processes together) and the wall seconds of the whole job (pro
 evaluation, logging and registration included). The scaling ratio is loop rows/s of N over 1.
 
 The table: the spec's own data resampled to ``--rows`` rows (``ml_core.simulator``'s sampling: every customer
-once before any twice), numeric features jittered by 5% of their spread within the schema's range, and fresh
-ids so every row is its own customer. Early stopping is off (patience = epochs) so every run does the same work.
+once before any twice), numeric features jittered by 5% of their spread within the schema's range, each copy
+with the id ``<customer>~syn<n>``, so the split keeps every customer's copies on one side (no near-duplicate of a
+training row in the test split). Early stopping is off (patience = epochs) so every run does the same work.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def synthetic_table(pool: pd.DataFrame, schema: TableSchema, rows: int, seed: in
         values = table[column.name].to_numpy(dtype=float)
         values = values + rng.normal(0.0, JITTER * np.nanstd(values), len(values))
         table[column.name] = np.clip(values, column.low, column.high)
-    if schema.id_column:
-        table[schema.id_column] = [f"syn-{i}" for i in range(rows)]
+    if schema.id_column:  # "<customer>~<n>": split_frame keeps a customer's copies on one side of the split
+        table[schema.id_column] = [f"{c}~syn{i}" for i, c in enumerate(table[schema.id_column].astype(str))]
     return table
 
 
