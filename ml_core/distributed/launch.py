@@ -16,6 +16,7 @@ import sys
 import tempfile
 import uuid
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -75,31 +76,35 @@ def train_and_register_distributed(registry: Registry, data: pd.DataFrame, confi
     with tempfile.TemporaryDirectory(prefix="opsagent-ddp-") as job_dir:
         files = JobFiles(job_dir)
         files.write_request(request, data)
+        log = registry.layout.home / "logs" / f"ddp-{launch_id}.log"  # everything the ranks and torchrun printed
         try:
-            code, tail = _follow(torchrun_command(nproc, job_dir), on_epoch)
+            code, tail = _follow(torchrun_command(nproc, job_dir), on_epoch, log)
         except BaseException:  # Ctrl-C or a failing callback: the job was stopped half way
             _discard_launch(registry, model_name, launch_id)
             raise
         if code != 0 or not files.result.exists():
             _discard_launch(registry, model_name, launch_id)
-            raise DistributedTrainingError(_failure_message(files, code, tail, nproc))
+            raise DistributedTrainingError(_failure_message(files, code, tail, nproc) + f"\nfull output: {log}")
         result = json.loads(files.result.read_text())
     return _job_result(registry, data, config, schema, model_name, parent_version, result)
 
 
-def _follow(command: list[str], on_epoch: EpochCallback | None) -> tuple[int, list[str]]:
-    """Run torchrun, passing rank 0's progress lines to ``on_epoch``; returns the exit code and the last lines
-    of everything else it printed (for the error message)."""
+def _follow(command: list[str], on_epoch: EpochCallback | None, log: Path) -> tuple[int, list[str]]:
+    """Run torchrun, passing rank 0's progress lines to ``on_epoch`` and everything else to ``log``; returns the
+    exit code and the last of those other lines (for the error message)."""
     tail: deque[str] = deque(maxlen=30)
+    log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            progress = parse_progress(line.rstrip("\n"))
-            if progress is None:
-                tail.append(line.rstrip())
-            elif on_epoch:
-                on_epoch(*progress)
+        with log.open("w") as out:
+            for line in proc.stdout:
+                progress = parse_progress(line.rstrip("\n"))
+                if progress is None:
+                    out.write(line)
+                    tail.append(line.rstrip())
+                elif on_epoch:
+                    on_epoch(*progress)
         return proc.wait(), list(tail)
     finally:
         if proc.poll() is None:  # torchrun forwards SIGTERM to its workers

@@ -26,6 +26,7 @@ def test_a_killed_rank_leaves_no_version_and_no_live_run(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     message = " ".join(result.stderr.split())
     assert "distributed training failed" in message and "no version was registered" in message
+    assert "full output: " in message and list((tmp_path / "logs").glob("ddp-*.log"))
     assert "Traceback" not in result.stderr
     registry = Registry(HomeLayout(tmp_path))
     assert registry.models() == []
