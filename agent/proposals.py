@@ -68,6 +68,9 @@ class RetrainProposal(ProposalBase):
     epochs: int = Field(40, ge=1, le=1000)
     seed: int = 11
     learning_rate: float = Field(5e-4, gt=0, le=1)
+    # The default keeps proposals stored before this field readable. Bounded like epochs: on one machine more
+    # processes than cores or GPUs cannot help (the pipeline refuses them with a message).
+    nproc: int = Field(1, ge=1, le=64, description="training processes (torch DDP through torchrun when > 1)")
     gate_metric: Literal["f1", "auc"] = "f1"
     gate_min_gain: float = Field(0.01, ge=-1, le=1, description="the challenger must beat the champion by this")
     canary_weight: float = Field(0.1, gt=0, le=1)
@@ -77,7 +80,7 @@ class RetrainProposal(ProposalBase):
     min_labels: int = Field(0, ge=0, description="labels the window must hold before the retrain runs (a retrain "
                             "proposed before labels confirmed the harm); 0: run on approval")
     editable: ClassVar[frozenset[str]] = frozenset({
-        "window_since", "window_until", "include_reference", "epochs", "seed", "learning_rate", "gate_metric",
+        "window_since", "window_until", "include_reference", "epochs", "seed", "learning_rate", "nproc", "gate_metric",
         "gate_min_gain", "canary_weight", "min_labels"})
 
 

@@ -72,7 +72,8 @@ def _hand_over(ctx: OpsContext, p: Proposal, run: Execution) -> None:
 def _retrain(ctx: OpsContext, p: Proposal, run: Execution) -> None:
     assert isinstance(p, RetrainProposal)
     serving(ctx, p.model)  # fail before spending minutes on training when nothing could take the canary
-    run.step(ctx, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, gate on {p.gate_metric} "
+    run.step(ctx, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, "
+                  + (f"{p.nproc} DDP processes, " if p.nproc > 1 else "") + f"gate on {p.gate_metric} "
                   f"(min gain {p.gate_min_gain:+.3f})")
     spec = ctx.spec(p.model)
     with ctx.prediction_log(p.model) as log:
@@ -81,7 +82,7 @@ def _retrain(ctx: OpsContext, p: Proposal, run: Execution) -> None:
             include_reference=p.include_reference,
             config=TrainConfig(epochs=p.epochs, seed=p.seed, lr=p.learning_rate,
                                exclude_columns=tuple(spec.exclude_from_training)),
-            policy=spec.gate.model_copy(update={"metric": p.gate_metric, "min_gain": p.gate_min_gain}),
+            nproc=p.nproc, policy=spec.gate.model_copy(update={"metric": p.gate_metric, "min_gain": p.gate_min_gain}),
             reason=p.title, proposal_id=p.id), reference=retrain_reference(spec) if p.include_reference else None,
             on_step=lambda m: run.step(ctx, m), schema=spec.schema)
     run.result.update({"version": out.version, "run_id": out.run_id, "gate_passed": out.verdict.passed,

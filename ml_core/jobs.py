@@ -19,7 +19,7 @@ from ml_core.importance import IMPORTANCE_FILE, FeatureImportance, ImportanceErr
 from ml_core.model import TabularModel
 from ml_core.registry import Registry, VersionInfo
 from ml_core.release import log_bundle
-from ml_core.training import EpochCallback, TrainConfig, TrainResult, train_model
+from ml_core.training import EpochCallback, PlanFactory, TrainConfig, TrainResult, train_model
 
 
 @dataclass
@@ -56,10 +56,12 @@ def measure_importance(model: TabularModel, test: pd.DataFrame, y: np.ndarray, s
 def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConfig, *, model_name: str,
                        schema: TableSchema, parent_version: str | None = None,
                        on_epoch: EpochCallback | None = None, run_name: str | None = None,
-                       with_baseline: bool = True, tags: dict[str, str] | None = None) -> TrainJobResult:
+                       with_baseline: bool = True, tags: dict[str, str] | None = None,
+                       plan: PlanFactory | None = None) -> TrainJobResult:
     """Split, train, evaluate on the held-out test set, log everything and register a new version.
 
     ``tags`` go on the MLflow run and the registered version (a retrain tags the proposal it was made for).
+    ``plan``: how training walks the rows (``train_model``); rank 0 of a DDP job passes its rank's plan.
 
     With ``with_baseline`` a gradient-boosting baseline is fitted on the same split and its test AUC/F1
     are logged beside the model's (``baseline_test_auc``, ``baseline_test_f1``) and put in ``extra``."""
@@ -79,7 +81,7 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
                 on_epoch(epoch, total, row)
 
         try:
-            result = train_model(split, config, schema, on_epoch=log_epoch)
+            result = train_model(split, config, schema, on_epoch=log_epoch, plan=plan)
         finally:
             epoch_log.flush()
         failpoint("after_training")

@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml_core.data.schema import TableSchema
 from ml_core.data.tables import customer_of, fingerprint, split_frame
 from ml_core.data.validation import DataValidationError, validate_frame
+from ml_core.distributed import MAX_NPROC, train_and_register_nproc
 from ml_core.evaluation import EvaluationReport, evaluate
 from ml_core.failpoints import failpoint
 from ml_core.gate import GatePolicy, GateVerdict, gate
-from ml_core.jobs import TrainJobResult, end_orphan_runs, train_and_register
+from ml_core.jobs import TrainJobResult, end_orphan_runs
 from ml_core.monitoring.plausibility import PlausibilityProblem, build_plausibility_profile, check_plausibility
 from ml_core.predlog import PredictionLog
 from ml_core.registry import CHALLENGER, CHAMPION, PROPOSAL_TAG, Registry, VersionInfo
@@ -40,6 +41,8 @@ class RetrainRequest(BaseModel):
     allow_implausible: bool = Field(default=False, description="train even on a window that fails the plausibility "
                                     "checks (a deliberate upstream change the reference does not know yet)")
     config: TrainConfig = Field(default_factory=TrainConfig)
+    nproc: int = Field(default=1, ge=1, le=MAX_NPROC, description="training processes: 1 trains in this process; "
+                       "more run DDP through torchrun (ml_core.distributed)")
     policy: GatePolicy = Field(default_factory=GatePolicy)
     reason: str = ""
     proposal_id: str = Field(default="", description="the approved proposal this retrain carries out: the version "
@@ -210,9 +213,10 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
     if done is None:
         step(f"training on {len(data)} rows")
         tags = {PROPOSAL_TAG: request.proposal_id} if request.proposal_id else None
-        job = train_and_register(registry, data, request.config, model_name=request.model_name, schema=schema,
-                                 parent_version=champion.version if champion else None, on_epoch=on_epoch,
-                                 run_name=f"retrain-{request.model_name}", tags=tags)
+        job = train_and_register_nproc(registry, data, request.config, nproc=request.nproc,
+                                       model_name=request.model_name, schema=schema,
+                                       parent_version=champion.version if champion else None, on_epoch=on_epoch,
+                                       run_name=f"retrain-{request.model_name}", tags=tags)
         failpoint("after_register")
         version, run_id, fp, model, holdout = (job.version, job.run_id, job.data_fingerprint, job.train.model,
                                                job.split.test)

@@ -23,6 +23,28 @@ from ml_core.model import TabularModel, build_net
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
+@dataclass
+class EpochPlan:
+    """How this process walks the training rows: one process shuffles all of them each epoch; a DDP rank
+    (``ml_core.distributed``) trains on its shard and agrees with the other ranks on what to log and when to stop.
+
+    ``forward`` maps a batch to logits, one row per ensemble member (shape (members, batch)) or one vector;
+    ``order(epoch)`` gives this process's row indices for that epoch, in batch order; ``total_loss`` sums the
+    summed training loss over processes; ``agree`` turns this process's validation loss into the one every
+    process acts on; ``rows`` is the number of training rows all processes see per epoch together."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    order: Callable[[int], torch.Tensor]
+    batch_size: int
+    rows: int
+    total_loss: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda t: t)
+    agree: Callable[[float], float] = field(default=lambda v: v)
+
+
+# Builds the plan for a net already on its device; a DDP rank wraps the net in DistributedDataParallel here.
+PlanFactory = Callable[[nn.Module, int, "TrainConfig", torch.device], EpochPlan]
+
+
 class TrainConfig(BaseModel):
     """Hyper-parameters; every field is logged to MLflow as a param."""
 
@@ -114,14 +136,25 @@ def _snapshot(net: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train_model(split: Split, config: TrainConfig, schema: TableSchema,
-                on_epoch: EpochCallback | None = None) -> TrainResult:
+                on_epoch: EpochCallback | None = None, plan: PlanFactory | None = None) -> TrainResult:
     """Fit the preprocessor and the network on ``split.train``; early-stop and calibrate on ``split.valid``.
 
     The checkpoint kept is the one with the lowest validation log-loss: on a 750-row validation set
-    the AUC peaks by chance in the first epochs, while the loss tracks generalisation."""
+    the AUC peaks by chance in the first epochs, while the loss tracks generalisation.
+
+    ``plan``: how the epochs walk the rows; None is one process over all rows (``single_process_plan``)."""
     device = resolve_device(config.device)
     with cpu_threads(device, config.cpu_threads):
-        return _train(split, config, schema, on_epoch, device)
+        return _train(split, config, schema, on_epoch, device, plan or single_process_plan)
+
+
+def single_process_plan(net: nn.Module, n_rows: int, config: TrainConfig, device: torch.device) -> EpochPlan:
+    """Every row each epoch, in a fresh seeded permutation: the generator advances once per epoch, so the same
+    seed gives the same batches."""
+    gen = torch.Generator().manual_seed(config.seed)
+    return EpochPlan(forward=getattr(net, "member_logits", net),
+                     order=lambda _epoch: torch.randperm(n_rows, generator=gen).to(device),
+                     batch_size=config.batch_size, rows=n_rows)
 
 
 @dataclass
@@ -147,7 +180,7 @@ class _Fit:
 
 
 def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: EpochCallback | None,
-           device: torch.device) -> TrainResult:
+           device: torch.device, plan: PlanFactory) -> TrainResult:
     seed_everything(config.seed, device)
     pre = Preprocessor.fit(split.train, schema, n_bins=config.n_bins, exclude=config.exclude_columns)
     data = _Tensors(
@@ -159,7 +192,7 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
     arch = {"hidden": config.hidden, "depth": config.depth, "dropout": config.dropout,
             "members": config.members}
     net = build_net(pre.n_features, **arch).to(device)
-    fit = _fit(net, data, config, device, on_epoch)
+    fit = _fit(net, data, config, device, on_epoch, plan(net, len(data.x_tr), config, device))
     net.load_state_dict(fit.best_state)
     net = net.to("cpu").eval()
     with torch.inference_mode():
@@ -174,7 +207,7 @@ def _train(split: Split, config: TrainConfig, schema: TableSchema, on_epoch: Epo
 
 
 def _fit(net: nn.Module, data: _Tensors, config: TrainConfig, device: torch.device,
-         on_epoch: EpochCallback | None) -> _Fit:
+         on_epoch: EpochCallback | None, plan: EpochPlan) -> _Fit:
     """The epoch loop: class-weighted BCE, AdamW with cosine decay, bf16 autocast on CUDA, and early stopping
     on the validation loss (patience, min_delta). One function: the loop's state is shared by every line."""
     pos = float(data.y_tr.sum())
@@ -183,23 +216,22 @@ def _fit(net: nn.Module, data: _Tensors, config: TrainConfig, device: torch.devi
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
     amp = device.type == "cuda"
-    gen = torch.Generator().manual_seed(config.seed)
     x_tr_d, y_tr_d = data.x_tr.to(device), data.y_tr.to(device)
-    # Ensemble members each get their own loss, so they stay independent models rather than one wide net.
-    forward = getattr(net, "member_logits", net)
+    # Ensemble members each get their own loss (plan.forward gives member logits), so they stay independent
+    # models rather than one wide net.
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), 0, _snapshot(net)
-    bad_epochs, n, stopped, start = 0, len(data.x_tr), False, time.perf_counter()
+    bad_epochs, stopped, start = 0, False, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         net.train()
-        order = torch.randperm(n, generator=gen).to(device)
+        order = plan.order(epoch)
         total = torch.zeros((), device=device)
-        for i in range(0, n, config.batch_size):
-            idx = order[i:i + config.batch_size]
+        for i in range(0, len(order), plan.batch_size):
+            idx = order[i:i + plan.batch_size]
             if len(idx) < 2:  # BatchNorm needs two rows
                 continue
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                z = forward(x_tr_d[idx]).float()
+                z = plan.forward(x_tr_d[idx]).float()
             loss = loss_fn(z, y_tr_d[idx].expand_as(z))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -209,8 +241,8 @@ def _fit(net: nn.Module, data: _Tensors, config: TrainConfig, device: torch.devi
         net.eval()
         with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
             z_va = net(data.x_va).float()
-        val_loss = float(nn.functional.binary_cross_entropy_with_logits(z_va, data.y_va_t))
-        row = {"epoch": epoch, "train_loss": float(total) / n, "val_loss": val_loss,
+        val_loss = plan.agree(float(nn.functional.binary_cross_entropy_with_logits(z_va, data.y_va_t)))
+        row = {"epoch": epoch, "train_loss": float(plan.total_loss(total)) / plan.rows, "val_loss": val_loss,
                "val_auc": _auc(data.y_va, z_va.cpu().numpy())}
         history.append(row)
         if on_epoch:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import JSON_HELP, UserError, console, load_settings, model_spec, print_json, progress_bar
+from interfaces.cli.common import (
+    JSON_HELP,
+    UserError,
+    console,
+    err_console,
+    load_settings,
+    model_spec,
+    print_json,
+    progress_bar,
+)
 
 if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command runs, not for --help
     from agent.settings import Settings
@@ -57,14 +66,15 @@ def train(
     quarantine: bool = typer.Option(False, help="set bad rows aside instead of refusing the file"),
     alias: str | None = typer.Option(None, help="alias for the new version; default champion if none exists, "
                                      "else challenger"),
+    nproc: int = typer.Option(1, min=1, help="training processes: 1 trains here; N > 1 runs torch DDP through "
+                              "torchrun (gloo on CPU, NCCL with one GPU per process); one version either way"),
 ) -> None:
     """Train a model from its spec (PyTorch), log everything to MLflow and register a new version.
 
-    Example: opsagent train --model credit --epochs 30"""
-    from ml_core.jobs import train_and_register
+    Example: opsagent train --model credit --epochs 30 --nproc 2"""
+    from ml_core.distributed import DistributedTrainingError, train_and_register_nproc
     from ml_core.pipeline import gate_against_champion
     from ml_core.registry import CHAMPION
-    from ml_core.training import TrainConfig
 
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device must be auto, cpu or cuda, not '{device}'")
@@ -74,22 +84,28 @@ def train(
     if not spec.trainable:
         raise UserError(f"model '{name}' is trained by your own pipeline (its spec says trainable: false); "
                         "register new versions with `opsagent models adopt`, or set trainable: true in the spec")
-    frame = _load_data(data, quarantine, settings, spec)
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-    config = TrainConfig(device=device, seed=settings.seed if seed is None else seed,
-                         exclude_columns=tuple(spec.exclude_from_training), **overrides)
-    with progress_bar(f"training {name}", config.epochs) as bar:
+    config = _checked_config(nproc, device=device, seed=settings.seed if seed is None else seed,
+                             exclude_columns=tuple(spec.exclude_from_training), **overrides)
+    frame = _load_data(data, quarantine, settings, spec)
+    label = f"training {name}" + (f" on {nproc} processes" if nproc > 1 else "")
+    with progress_bar(label, config.epochs) as bar:
         def on_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
             bar.update(bar.task_ids[0], completed=epoch,
                        info=f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}")
 
         try:
             parent = reg.alias(name, CHAMPION)
-            result = train_and_register(reg, frame, config, model_name=name, schema=spec.schema, on_epoch=on_epoch,
-                                        parent_version=parent.version if parent else None)
+            result = train_and_register_nproc(reg, frame, config, nproc=nproc, model_name=name, schema=spec.schema,
+                                              on_epoch=on_epoch, parent_version=parent.version if parent else None)
+        except DistributedTrainingError as exc:  # a rank failed: not bad input, but a message, not a traceback
+            err_console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(code=1) from exc
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         bar.update(bar.task_ids[0], completed=config.epochs)
+    if nproc > 1:
+        console.print(f"trained with DDP on {nproc} processes (torchrun); rank 0 registered v{result.version}")
     champion = reg.alias(name, CHAMPION)
     verdict, _, _ = gate_against_champion(reg, name, result, spec.gate, champion=champion, schema=spec.schema)
     target = _place_alias(reg, name, result.version, alias, champion, verdict.passed)
@@ -97,6 +113,20 @@ def train(
     if target == CHAMPION:
         _save_fallback(settings, name, result, spec)
     _remember_training(settings, name, len(frame), result, verdict, champion)
+
+
+def _checked_config(nproc: int, **fields: Any):
+    """The training config, refused with a message when ``nproc`` processes cannot train here (checked before the
+    data loads, so a bad --nproc fails at once)."""
+    from ml_core.distributed import check_nproc
+    from ml_core.training import TrainConfig
+
+    config = TrainConfig(**fields)
+    try:
+        check_nproc(nproc, config.device, config.batch_size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return config
 
 
 def _place_alias(reg, name: str, version: str, alias: str | None, champion: VersionInfo | None,
