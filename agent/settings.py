@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ml_core.paths import HomeLayout
+from ml_core.paths import HomeLayout, database_url
 
 CONFIG_ENV = "OPSAGENT_CONFIG"  # path of a TOML config file; environment variables override its values
 
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking server; default is SQLite inside home"
     )
+    database_url: str | None = Field(
+        default=None, description="a team's PostgreSQL for every store and the checkpointer, e.g. "
+        "postgresql+psycopg://opsagent:PASSWORD@db:5432/opsagent; unset: SQLite files in home")
     model_name: str = Field(default="churn", description="Registered model name used by default")
     seed: int = 7
     serve_host: str = "127.0.0.1"
@@ -133,6 +136,15 @@ class Settings(BaseSettings):
             return [v.strip() for v in text.split(",") if v.strip()]
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        url = database_url(value)
+        if url is not None and not url.startswith("postgresql+psycopg://"):
+            raise ValueError("OPSAGENT_DATABASE_URL must be a PostgreSQL URL, "
+                             "postgresql+psycopg://user:password@host:5432/database (or unset: SQLite files in home)")
+        return url
+
     @model_validator(mode="after")
     def _both_prices_or_neither(self) -> Settings:
         if (self.llm_input_usd_per_mtok is None) != (self.llm_output_usd_per_mtok is None):
@@ -170,7 +182,7 @@ class Settings(BaseSettings):
 
     @property
     def layout(self) -> HomeLayout:
-        return HomeLayout(self.home.expanduser().resolve())
+        return HomeLayout(self.home.expanduser().resolve(), database_url=self.database_url)
 
     @property
     def tracking_uri(self) -> str:

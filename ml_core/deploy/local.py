@@ -21,7 +21,7 @@ import httpx
 import ml_core
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
 from ml_core.deploy.gatecheck import check_gate, override_warning
-from ml_core.paths import HomeLayout
+from ml_core.paths import DATABASE_URL_ENV, HomeLayout
 from ml_core.registry import CHALLENGER, CHAMPION, Registry
 from ml_core.serving.app import ADMIN_HEADER
 from ml_core.serving.server import free_port
@@ -95,6 +95,8 @@ class LocalBackend(DeploymentBackend):
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
         env = dict(os.environ)
+        if self.layout.database_url:  # the team database: in the environment, not on a command line `ps` shows
+            env[DATABASE_URL_ENV] = self.layout.database_url
         root = str(Path(ml_core.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self.log_file, "ab") as out:

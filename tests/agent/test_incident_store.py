@@ -9,8 +9,8 @@ from agent.incidents import IncidentError, IncidentRecord, IncidentStore
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "approvals.db"
+def path(db_target):
+    return db_target("approvals.db")  # a SQLite file, or the approvals schema of a PostgreSQL database
 
 
 def test_open_get_and_update(path):
