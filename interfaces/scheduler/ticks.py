@@ -28,7 +28,7 @@ from ml_core.store import Handle, Store, insert_if_absent
 
 logger = logging.getLogger(__name__)
 
-# Claims older than this are deleted as new ones come in; a tick is never due again that long after (the
+# Claims made longer ago than this are deleted as new ones come in; a tick is never due again that long after (the
 # misfire grace is minutes), so an old row protects nothing.
 KEEP_S = 7 * 24 * 3600.0
 
@@ -57,7 +57,7 @@ class TickClaims(Handle):
             won = insert_if_absent(conn, ticks, {"job_id": job_id, "tick": tick.timestamp(),
                                                  "owner": owner or this_owner(), "claimed_at": now})
             if won:
-                conn.execute(ticks.delete().where(_c.job_id == job_id, _c.tick < now - KEEP_S))
+                conn.execute(ticks.delete().where(_c.job_id == job_id, _c.claimed_at < now - KEEP_S))
         return won
 
     def owner(self, job_id: str, tick: datetime) -> str | None:

@@ -1,4 +1,5 @@
-"""The approvals inbox on a real SQLite file and a real PostgreSQL (``db_target``): lifecycle, refusals, edits, expiry, prefixes, persistence."""
+"""The approvals inbox on a real SQLite file and a real PostgreSQL (``db_target``): lifecycle, refusals, edits,
+expiry, prefixes, persistence, two answers at once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The audit log on a real SQLite file and a real PostgreSQL: append, read back, append-only triggers, concurrent writers."""
+"""The audit log on a real SQLite file and a real PostgreSQL: append, read back, append-only triggers,
+concurrent writers."""
 
 from __future__ import annotations
 
