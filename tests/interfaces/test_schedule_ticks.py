@@ -81,6 +81,10 @@ def test_two_schedulers_on_one_store_triage_each_tick_once(backend, tmp_path, mo
         runs = log.recent("ghost", limit=100)
     assert len(runs) >= 3, runs  # the job did fire, several ticks
     assert all(r.status == "failed" and "no registered model 'ghost'" in r.detail for r in runs)
+    # Ticks are 2 s apart; the two schedulers wake for the same tick within milliseconds of each other (without
+    # the claims, two runs of one tick started 9-45 ms apart here). Half the interval tells the cases apart.
+    starts = sorted(r.started_at for r in runs)
+    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) > 1.0, starts
     with TickClaims(settings.layout.schedules_store) as claims, claims.store.read() as conn:
         ticks = conn.exec_driver_sql("SELECT tick, owner FROM schedule_ticks").all()
     assert len(ticks) == len(runs)  # one claim per run, one run per tick
