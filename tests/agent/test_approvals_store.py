@@ -218,3 +218,10 @@ def test_of_two_stores_accepting_one_proposal_at_once_exactly_one_wins_and_holds
             lease = stores[0].leases.get(pid)
             assert lease is not None and (lease.owner, lease.claims) == (f"host-{owner}:1:1", 1)
             assert [e.event for e in stores[0].history(pid)] == ["proposed", "accepted"]
+
+
+def test_counts_per_model_kind_and_status(store):
+    store.add(retrain("prop-1"), thread_id=None, source="test", actor="t")
+    store.add(retrain("prop-2", model="credit"), thread_id=None, source="test", actor="t")
+    store.set_status("prop-2", "rejected", actor="t", via="test")
+    assert store.counts() == {("churn", "retrain", "pending"): 1, ("credit", "retrain", "rejected"): 1}
