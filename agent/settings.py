@@ -17,6 +17,9 @@ from pydantic_settings import (
 
 from ml_core.paths import HomeLayout, database_url
 
+DATABASE_URL_HINT = ("Check that the server in OPSAGENT_DATABASE_URL is up and the URL, user and password are right "
+                     "(postgresql+psycopg://user:password@host:5432/database), or unset it to use the SQLite files "
+                     "in OPSAGENT_HOME")
 CONFIG_ENV = "OPSAGENT_CONFIG"  # path of a TOML config file; environment variables override its values
 
 # A list setting from the environment: comma-separated ("U01,U02") or JSON ('["U01", "U02"]').
