@@ -30,7 +30,7 @@ from agent.audit import AuditEntry, AuditLog, to_json
 from agent.leases import LeaseBook
 from agent.leases import metadata as lease_metadata
 from agent.proposals import Proposal, proposal_from_dict
-from ml_core.store import Handle, Store, rowid
+from ml_core.store import Handle, Store, insertion_order_column, rowid
 
 ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed",
                          "interrupted", "superseded"]
@@ -65,6 +65,7 @@ proposals = sa.Table(
     sa.Column("decision", sa.Text),
     sa.Column("outcome", sa.Text, nullable=False, server_default=""),
     sa.Column("body", sa.Text, nullable=False),  # the proposal as JSON
+    insertion_order_column("proposals"),  # PostgreSQL's tie-break of equal times (SQLite's rowid)
     sa.Index("proposals_status", "status", "expires_at"),
     sa.Index("proposals_model", "model", "created_at"),
 )
@@ -159,18 +160,26 @@ class ApprovalStore(Handle):
                              actor=actor, via=via)
 
     def set_status(self, proposal_id: str, status: ProposalStatus, *, actor: str, via: str, event: str | None = None,
-                   detail: dict[str, Any] | None = None, outcome: str | None = None) -> ProposalRecord:
+                   detail: dict[str, Any] | None = None, outcome: str | None = None,
+                   lease_owner: str | None = None) -> ProposalRecord:
         """Move a proposal along its lifecycle and audit it as ``event`` (default: the new status).
 
         Leaving ``pending`` records who decided, from where, and the decision (from the event: accepted →
         accept, or edit when the proposal was edited first; edited/edited-accepted → edit; responded → response;
         ignored/rejected → ignore; expired/refused → none).
-        Transitions outside the lifecycle raise ``ApprovalError``.
+        Transitions outside the lifecycle raise ``ApprovalError``. ``lease_owner``: also claim the proposal's
+        execution lease for that owner in the same transaction (acceptance: no other process can take the
+        proposal over between its acceptance and its execution); ``LeaseHeld`` if a live process holds it.
+
+        The proposal's row is read locked (``FOR UPDATE``), so of two processes answering at once one moves
+        it and the other is refused — on PostgreSQL as on SQLite, where the write lock already serialises them.
         """
         pid = self._resolve(proposal_id)
         event = event or status
         with self.store.write() as conn:
             current = self._status(conn, pid)
+            if lease_owner is not None and status in TRANSITIONS.get(current, frozenset()):
+                self.leases.claim_in(conn, pid, lease_owner)
             if status not in TRANSITIONS.get(current, frozenset()):
                 raise ApprovalError(_refusal(pid, current, status))
             values: dict[str, Any] = {"status": status, "updated_at": self.clock()}
@@ -225,7 +234,7 @@ class ApprovalStore(Handle):
         expired: builtins.list[str] = []
         with self.store.write() as conn:
             rows = conn.execute(sa.select(_c.id, _c.expires_at).where(_c.status == "pending", _c.expires_at <= now)
-                                .order_by(_c.created_at)).all()
+                                .order_by(_c.created_at).with_for_update(skip_locked=True)).all()
             for pid, expires_at in rows:
                 conn.execute(proposals.update().where(_c.id == pid).values(
                     status="expired", updated_at=now, decided_by="opsagent", decided_via=via))
@@ -261,7 +270,8 @@ class ApprovalStore(Handle):
 
     @staticmethod
     def _status(conn: Connection, pid: str) -> str:
-        status = conn.execute(sa.select(_c.status).where(_c.id == pid)).scalar()
+        """The proposal's status, its row locked until the transaction ends (a read before a write)."""
+        status = conn.execute(sa.select(_c.status).where(_c.id == pid).with_for_update()).scalar()
         if status is None:
             raise ApprovalError(f"no proposal {pid!r}; {LIST_HINT}")
         return str(status)

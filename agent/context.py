@@ -142,14 +142,14 @@ class OpsContext:
     def approvals(self) -> ApprovalStore:
         from agent.approvals import ApprovalStore
 
-        return ApprovalStore(self.layout.approvals_db, clock=self.clock)
+        return ApprovalStore(self.layout.approvals_store, clock=self.clock)
 
     @cached_property
     def incidents(self) -> IncidentStore:
         """Incidents, in the approvals file, on the context's clock."""
         from agent.incidents import IncidentStore
 
-        return IncidentStore(self.layout.approvals_db, clock=self.clock)
+        return IncidentStore(self.layout.approvals_store, clock=self.clock)
 
     def spec(self, model: str) -> ModelSpec:
         """The model's spec, read (and validated) afresh: a user may edit the YAML between two ticks."""
@@ -214,7 +214,13 @@ class OpsContext:
         """The model's prediction log, a new handle each call: use it in ``with`` (or close it)."""
         from ml_core.predlog import PredictionLog
 
-        return PredictionLog(self.layout.predictions_db(model))
+        return PredictionLog(self.layout.predictions_store(model))
+
+    def has_prediction_log(self, model: str) -> bool:
+        """Whether the model has a prediction log yet (opening one would create it empty)."""
+        from ml_core.predlog import log_exists
+
+        return log_exists(self.layout.predictions_store(model))
 
     def close(self) -> None:
         """Close the stores this context opened (the registry needs nothing; Memory has no close yet; shared

@@ -87,7 +87,7 @@ def _base(ctx: OpsContext, model: str, *, evidence: Sequence[Evidence], brain: s
 
 def _labelled(ctx: OpsContext, model: str, since: float | None, until: float | None) -> pd.DataFrame:
     """Predictions in the window whose labels arrived (score, actual, version); empty without a log."""
-    if not ctx.layout.predictions_db(model).exists():
+    if not ctx.has_prediction_log(model):
         return pd.DataFrame(columns=["score", "actual", "version"])
     with ctx.prediction_log(model) as log:
         return log.labelled(since, until)
@@ -109,7 +109,7 @@ def _window_performance(ctx: OpsContext, model: str, since: float | None, until:
     """(realised, label-free estimate, labelled count) for the window: from triage's signals, else measured."""
     if signals is not None:
         return signals.realised, signals.estimated, signals.n_labelled
-    if not ctx.layout.predictions_db(model).exists():
+    if not ctx.has_prediction_log(model):
         return {}, {}, 0
     try:
         r = ctx.check_window(model, since=since, until=until, write_report=False).result

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ml_core.store import Handle, Store, rowid
+from ml_core.store import Handle, Store, insertion_order_column, rowid
 
 IncidentStatus = Literal["open", "proposed", "mitigated", "closed", "no_action", "resolved"]
 # Statuses of an incident still being watched: a later tick updates it, quiet ticks resolve it. ``closed``
@@ -37,6 +37,7 @@ incidents = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("proposal_id", sa.Text),
     sa.Column("body", sa.Text, nullable=False),  # the whole record as JSON
+    insertion_order_column("incidents"),  # PostgreSQL's tie-break of equal times (SQLite's rowid)
     sa.Index("incidents_model", "model", "opened_at"),
     sa.Index("incidents_proposal", "proposal_id"),
 )
@@ -151,8 +152,8 @@ class IncidentStore(Handle):
         iid = self.get(incident_id).id
         with self.store.write() as conn:
             # Re-read inside the write transaction so two updaters of different fields both land.
-            current = IncidentRecord.model_validate_json(
-                conn.execute(sa.select(_c.body).where(_c.id == iid)).scalar_one())
+            current = IncidentRecord.model_validate_json(  # locked: PostgreSQL has no file-wide write lock
+                conn.execute(sa.select(_c.body).where(_c.id == iid).with_for_update()).scalar_one())
             try:
                 record = IncidentRecord.model_validate({**current.model_dump(), **fields, "updated_at": self.clock()})
             except ValidationError as exc:

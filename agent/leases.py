@@ -4,8 +4,9 @@ An approved action must run exactly once, even when the process that runs it die
 ``opsagent serve``, a second serve on the same database, ``opsagent approvals resume``) finds it ``executing``.
 The runner holds the proposal's lease while it executes and renews it every ``HEARTBEAT_S``; another process may
 take the lease over only when it is free, its holder's process is gone (same host: the pid is dead or reused), or
-its heartbeat is older than ``STALE_S`` (another host). Claiming is one conditional UPDATE, so two processes
-racing for a stranded proposal cannot both win.
+its heartbeat is older than ``STALE_S`` (another host). Claiming reads the lease row locked (``FOR UPDATE`` on
+PostgreSQL; SQLite's write lock) and a missing row is inserted only if still absent, so two processes racing
+for a proposal, on one host or two, cannot both win.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from ml_core.store import Store
+from ml_core.store import Store, insert_if_absent
 
 HEARTBEAT_S = 10.0
 # Six missed heartbeats: a holder on another host stalled that long (a swapping 2-core box, a long GC) is
@@ -82,20 +84,24 @@ class LeaseBook:
 
     def claim(self, proposal_id: str, owner: str | None = None) -> Lease:
         """Take the lease (or keep it, when ``owner`` already holds it); raises ``LeaseHeld`` naming the holder."""
-        owner = owner or this_owner()
-        now = self.clock()
         with self.store.write() as conn:
-            row = conn.execute(sa.select(leases).where(_c.proposal_id == proposal_id)).mappings().first()
-            if row is None:
-                conn.execute(leases.insert().values(proposal_id=proposal_id, owner=owner, heartbeat_at=now, claims=1))
-                return Lease(proposal_id, owner, now, 1)
-            if row["owner"] != owner and not holder_gone(row["owner"], row["heartbeat_at"], now):
-                raise LeaseHeld(f"proposal {proposal_id} is being executed by "
-                                f"{Lease(proposal_id, row['owner'], row['heartbeat_at'], 0).describe(now)}")
-            claims = row["claims"] + (row["owner"] != owner)
-            conn.execute(leases.update().where(_c.proposal_id == proposal_id, _c.owner == row["owner"])
-                         .values(owner=owner, heartbeat_at=now, claims=claims))
-            return Lease(proposal_id, owner, now, claims)
+            return self.claim_in(conn, proposal_id, owner or this_owner())
+
+    def claim_in(self, conn: Connection, proposal_id: str, owner: str) -> Lease:
+        """``claim`` inside the caller's write transaction (the approvals store accepts and claims in one)."""
+        now = self.clock()
+        if insert_if_absent(conn, leases, {"proposal_id": proposal_id, "owner": owner, "heartbeat_at": now,
+                                           "claims": 1}):
+            return Lease(proposal_id, owner, now, 1)
+        # The row exists (maybe inserted by a racer this instant): read it locked until this transaction ends.
+        row = conn.execute(sa.select(leases).where(_c.proposal_id == proposal_id).with_for_update()).mappings().one()
+        if row["owner"] != owner and not holder_gone(row["owner"], row["heartbeat_at"], now):
+            raise LeaseHeld(f"proposal {proposal_id} is being executed by "
+                            f"{Lease(proposal_id, row['owner'], row['heartbeat_at'], 0).describe(now)}")
+        claims = row["claims"] + (row["owner"] != owner)
+        conn.execute(leases.update().where(_c.proposal_id == proposal_id)
+                     .values(owner=owner, heartbeat_at=now, claims=claims))
+        return Lease(proposal_id, owner, now, claims)
 
     def beat(self, proposal_id: str, owner: str) -> None:
         with self.store.write() as conn:

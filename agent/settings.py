@@ -15,12 +15,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ml_core.paths import HomeLayout
+from ml_core.paths import HomeLayout, database_url
 
 if TYPE_CHECKING:
     from agent.memory import Memory
     from ml_core.registry import Registry
 
+DATABASE_URL_HINT = ("Check that the server in OPSAGENT_DATABASE_URL is up and the URL, user and password are right "
+                     "(postgresql+psycopg://user:password@host:5432/database), or unset it to use the SQLite files "
+                     "in OPSAGENT_HOME")
 CONFIG_ENV = "OPSAGENT_CONFIG"  # path of a TOML config file; environment variables override its values
 
 # A list setting from the environment: comma-separated ("U01,U02") or JSON ('["U01", "U02"]').
@@ -46,6 +49,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         default=None, description="a Chroma server for the memory, e.g. http://127.0.0.1:8000; default: the "
         "embedded store in HOME/memory")
+    database_url: str | None = Field(
+        default=None, description="a team's PostgreSQL for every store and the checkpointer, e.g. "
+        "postgresql+psycopg://opsagent:PASSWORD@db:5432/opsagent; unset: SQLite files in home")
     model_name: str = Field(default="churn", description="Registered model name used by default")
     seed: int = 7
     serve_host: str = "127.0.0.1"
@@ -176,6 +182,14 @@ class Settings(BaseSettings):
             raise ValueError(f"OPSAGENT_CHROMA_URL={value!r}: give the Chroma server's address as "
                              "http://HOST:PORT (e.g. http://127.0.0.1:8000), or unset it for the embedded store")
         return value.strip().rstrip("/")
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        url = database_url(value)
+        if url is not None and not url.startswith("postgresql+psycopg://"):
+            raise ValueError("OPSAGENT_DATABASE_URL must be a PostgreSQL URL, "
+                             "postgresql+psycopg://user:password@host:5432/database (or unset: SQLite files in home)")
+        return url
 
     @model_validator(mode="after")
     def _both_prices_or_neither(self) -> Settings:
@@ -214,7 +228,7 @@ class Settings(BaseSettings):
 
     @property
     def layout(self) -> HomeLayout:
-        return HomeLayout(self.home.expanduser().resolve())
+        return HomeLayout(self.home.expanduser().resolve(), database_url=self.database_url)
 
     @property
     def tracking_uri(self) -> str:

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent.context import OpsContext
+from agent.leases import this_owner
 from agent.proposals import (
     Accept,
     Edit,
@@ -164,8 +165,11 @@ def precheck(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str,
         ctx.approvals.set_status(p.id, "refused", actor=response.by, via=response.via, event="refused",
                                  detail={"min_labels": getattr(p, "min_labels", 0)}, outcome=waiting)
         return {"status": "refused", "outcome": waiting}
+    # The lease is taken with the acceptance: no other process (a second serve's recovery) can take the
+    # proposal over between here and execute, which renews it.
     ctx.approvals.set_status(p.id, "accepted", actor=response.by, via=response.via,
-                             event="edited-accepted" if isinstance(response, Edit) else "accepted")
+                             event="edited-accepted" if isinstance(response, Edit) else "accepted",
+                             lease_owner=this_owner())
     return {"status": "accepted"}
 
 

@@ -13,6 +13,7 @@ from agent.context import OpsContext
 from agent.diagnosis import Diagnosis, TriageSignals
 from agent.proposals import Proposal
 from graphs.state import TriageState
+from ml_core.store import describe
 
 
 def writer_model(ctx: OpsContext) -> Any:
@@ -57,7 +58,7 @@ def links_for(ctx: OpsContext, signals: TriageSignals) -> dict[str, str]:
             run_id = None
         if run_id:
             links[f"{role} v{version} training run"] = run_id
-    links["prediction log"] = str(ctx.layout.predictions_db(signals.model))
+    links["prediction log"] = describe(ctx.layout.predictions_store(signals.model))
     return links
 
 

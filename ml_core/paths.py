@@ -5,16 +5,59 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml_core.store import in_schema
+
 # opsagent's setting for a team's MLflow (agent.settings), read by name where no settings object reaches: the
 # scoring service's process, started by a deploy backend or in a container.
 TRACKING_URI_ENV = "OPSAGENT_MLFLOW_TRACKING_URI"
+DATABASE_URL_ENV = "OPSAGENT_DATABASE_URL"  # the setting's variable: processes started without settings read it
+
+
+def database_url(value: str | None) -> str | None:
+    """A team database URL as opsagent takes it: blank is none; ``postgresql://`` means psycopg 3 (SQLAlchemy's
+    bare scheme would pick psycopg2, which is not installed)."""
+    if value is None or not value.strip():
+        return None
+    return value.strip().replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @dataclass(frozen=True)
 class HomeLayout:
-    """The embedded defaults: MLflow on SQLite, prediction logs, reports, deployment state."""
+    """The embedded defaults: MLflow on SQLite, prediction logs, reports, deployment state.
+
+    With ``database_url`` (a team's PostgreSQL, ``OPSAGENT_DATABASE_URL``) the stores that would be SQLite files
+    here live in that database instead, each file's tables in a schema named after it (``store``)."""
 
     home: Path
+    database_url: str | None = None
+
+    def store(self, path: Path) -> Path | str:
+        """Where the store kept in the SQLite file ``path`` (under home) lives: that file, or with a
+        ``database_url`` its own schema there: approvals.db → ``approvals``, predictions/churn.db →
+        ``predictions_churn``."""
+        if self.database_url is None:
+            return path
+        relative = path.relative_to(self.home).with_suffix("")
+        return in_schema(self.database_url, "_".join(relative.parts))
+
+    @property
+    def approvals_store(self) -> Path | str:
+        """Proposals, audit log, leases and incidents: ``approvals_db`` or its schema."""
+        return self.store(self.approvals_db)
+
+    @property
+    def schedules_store(self) -> Path | str:
+        """APScheduler's job store, the run log and the tick claims: ``schedules_db`` or its schema."""
+        return self.store(self.schedules_db)
+
+    @property
+    def checkpoints_store(self) -> Path | str:
+        """LangGraph's checkpoints: ``checkpoints_db`` or its schema."""
+        return self.store(self.checkpoints_db)
+
+    def predictions_store(self, model_name: str) -> Path | str:
+        """One model's prediction log: ``predictions_db(model_name)`` or its schema."""
+        return self.store(self.predictions_db(model_name))
 
     @property
     def mlflow_db(self) -> Path:

@@ -35,7 +35,7 @@ from ml_core.predlog_segments import (
     segments_table,
     write_segment,
 )
-from ml_core.store import Handle, Store, insert_many, upsert
+from ml_core.store import Handle, Store, insert_many, store_exists, upsert
 
 metadata = sa.MetaData()
 predictions_table = sa.Table(
@@ -271,6 +271,11 @@ class PredictionLog(Handle):
     def _frame(self, query: sa.Select[Any]) -> pd.DataFrame:
         with self.store.read() as conn:
             return pd.read_sql_query(query, conn)
+
+
+def log_exists(target: Path | str) -> bool:
+    """Whether a prediction log exists at ``target`` (a SQLite path or a database URL), creating nothing."""
+    return store_exists(target, predictions_table.name)
 
 
 def _prediction_tuple(r: PredictionRow) -> tuple[Any, ...]:

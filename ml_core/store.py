@@ -7,8 +7,13 @@ the schedule run log all go through ``Store``; LangGraph's checkpointer takes a 
 A store is built from a database URL or a SQLite path. On SQLite every connection gets WAL (readers never
 block the writer), a 30 s busy timeout (the CLI, the scheduler and the scoring service open the same files
 at once) and ``synchronous=NORMAL``; writes are short transactions that take the write lock up front
-(``BEGIN IMMEDIATE``), reads take none. Everything SQLite-specific is guarded by the dialect, so another
-database is a URL (and its driver), not a rewrite — apart from ``rowid``, see there.
+(``BEGIN IMMEDIATE``), reads take none. Everything SQLite-specific is guarded by the dialect.
+
+On PostgreSQL (a team's ``OPSAGENT_DATABASE_URL``, driver psycopg 3) each SQLite file becomes a schema of one
+database (``in_schema``), so tables of different files (two ``threads`` tables, one prediction log per model)
+never clash. There is no database-wide write lock: a read-then-write transaction locks the rows it read
+(``SELECT ... FOR UPDATE``, ignored by SQLite, where ``BEGIN IMMEDIATE`` already serialises writers), and
+creating schemas and tables is serialised by an advisory lock.
 """
 
 from __future__ import annotations
@@ -23,17 +28,73 @@ from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
 BUSY_TIMEOUT_S = 30.0
 _IMMEDIATE = "opsagent_begin_immediate"  # an execution option: this transaction will write
+SCHEMA_PARAM = "opsagent_schema"  # a URL query parameter of ours: the PostgreSQL schema the store's tables live in
+# pg_advisory_xact_lock key serialising DDL (CREATE SCHEMA/TABLE) of every opsagent process on one database:
+# PostgreSQL's IF NOT EXISTS is not safe against a concurrent creator (a unique violation in its catalog).
+DDL_LOCK = 0x6F707361  # "opsa"
 
 
 def database_url(target: str | Path) -> sa.URL:
     """The URL of ``target``: a URL string as given, or a SQLite file path."""
-    if isinstance(target, str) and "://" in target:
-        return sa.make_url(target)
+    if is_url(target):
+        return sa.make_url(str(target))
     return sa.URL.create("sqlite", database=str(Path(target)))
+
+
+def is_url(target: str | Path) -> bool:
+    """Whether ``target`` names a database by URL (else it is a SQLite file path)."""
+    return isinstance(target, str) and "://" in target
+
+
+def describe(target: str | Path) -> str:
+    """``target`` for people (reports, logs): a path, or the URL with its password hidden."""
+    return database_url(target).render_as_string(hide_password=True) if is_url(target) else str(target)
+
+
+def in_schema(url: str, schema: str) -> str:
+    """``url`` with its store's tables in ``schema`` (created on first use; PostgreSQL only)."""
+    return database_url(url).update_query_dict({SCHEMA_PARAM: schema}).render_as_string(hide_password=False)
+
+
+def driver_url(target: str) -> tuple[str, str | None]:
+    """A libpq connection string for ``target`` (``postgresql+psycopg://...``, maybe ``in_schema``) and its schema:
+    for libraries that take a psycopg connection (LangGraph's PostgresSaver)."""
+    url = database_url(target)
+    schema = url.query.get(SCHEMA_PARAM)
+    plain = url.difference_update_query([SCHEMA_PARAM]).set(drivername="postgresql")
+    return plain.render_as_string(hide_password=False), str(schema) if schema else None
+
+
+def create_schema(conn: Any, schema: str) -> None:
+    """``CREATE SCHEMA IF NOT EXISTS`` under the DDL advisory lock, on a DB-API (psycopg) or SQLAlchemy connection."""
+    run = conn.exec_driver_sql if isinstance(conn, Connection) else conn.execute
+    run(f"SELECT pg_advisory_xact_lock({DDL_LOCK})")
+    run(f'CREATE SCHEMA IF NOT EXISTS "{_identifier(schema)}"')
+
+
+def _identifier(name: str) -> str:
+    if not name or '"' in name or "\x00" in name or len(name.encode()) > 63:
+        raise ValueError(f"{name!r} cannot name a PostgreSQL schema: at most 63 bytes, no double quote")
+    return name
+
+
+def store_exists(target: str | Path, table: str) -> bool:
+    """Whether ``target`` already holds ``table`` (a SQLite file that exists; a schema with that table), without
+    creating anything: the question "is there a prediction log for this model?"."""
+    if not is_url(target):
+        return Path(target).exists()
+    engine = make_engine(target)
+    try:
+        with engine.connect() as conn:
+            schema = database_url(target).query.get(SCHEMA_PARAM)
+            return sa.inspect(conn).has_table(table, schema=str(schema) if schema else None)
+    finally:
+        engine.dispose()
 
 
 def apply_sqlite_pragmas(dbapi_conn: Any) -> None:
@@ -84,12 +145,29 @@ def make_engine(target: str | Path, *, begin_immediate: bool = False) -> Engine:
     """
     url = database_url(target)
     if url.get_backend_name() != "sqlite":
-        return sa.create_engine(url)
+        return _server_engine(url)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, execution_options={_IMMEDIATE: True} if begin_immediate else {})
     sa.event.listen(engine, "connect", _on_connect)
     sa.event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _server_engine(url: sa.URL) -> Engine:
+    """An engine on a database server; with ``SCHEMA_PARAM``, every connection's ``search_path`` is that schema
+    only (created here when missing), so unqualified names — ours, APScheduler's, raw SQL — all land in it."""
+    schema = url.query.get(SCHEMA_PARAM)
+    url = url.difference_update_query([SCHEMA_PARAM])
+    if not schema:
+        return sa.create_engine(url, pool_pre_ping=True)
+    name = _identifier(str(schema))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"{url.get_backend_name()} is not supported: OPSAGENT_DATABASE_URL must be PostgreSQL "
+                         "(postgresql+psycopg://user:password@host:5432/database) or unset (SQLite files)")
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c search_path={name}"})
+    with engine.begin() as conn:
+        create_schema(conn, name)
     return engine
 
 
@@ -174,6 +252,8 @@ def migrate(store: Store, metadata: sa.MetaData) -> None:
         if not _schema_gaps(conn, metadata):
             return
     with store.write() as conn:  # one process at a time; re-check under the lock
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({DDL_LOCK})")
         metadata.create_all(conn)
         for table, columns, indexes in _schema_gaps(conn, metadata):
             for column in columns:
@@ -210,12 +290,19 @@ def _add_column(conn: Connection, table: sa.Table, column: sa.Column[Any]) -> No
 
 
 def append_only(table: sa.Table) -> sa.Table:
-    """Make the database refuse UPDATE and DELETE on ``table`` (SQLite triggers, created with the table)."""
+    """Make the database refuse UPDATE and DELETE on ``table`` (triggers, created with the table)."""
     for verb, what in (("UPDATE", "changed"), ("DELETE", "deleted")):
         sa.event.listen(table, "after_create", sa.DDL(
             f"CREATE TRIGGER IF NOT EXISTS {table.name}_no_{verb.lower()} BEFORE {verb} ON {table.name} "
             f"BEGIN SELECT RAISE(ABORT, 'the {table.name} log is append-only: entries cannot be {what}'); END"
-        ).execute_if(dialect="sqlite"))  # PostgreSQL would need a trigger function; not written yet
+        ).execute_if(dialect="sqlite"))
+        # PostgreSQL: a trigger runs a function; one per table and verb keeps the message the same as SQLite's.
+        function = f"{table.name}_refuse_{verb.lower()}"
+        sa.event.listen(table, "after_create", sa.DDL(
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"RAISE EXCEPTION 'the {table.name} log is append-only: entries cannot be {what}'; END $$; "
+            f"CREATE TRIGGER {table.name}_no_{verb.lower()} BEFORE {verb} ON {table.name} "
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()").execute_if(dialect="postgresql"))
     return table
 
 
@@ -224,17 +311,34 @@ def upsert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
     """Insert ``rows``, replacing the other columns of a row whose ``keys`` already exist."""
     if not rows:
         return
+    stmt = _dialect_insert(conn, table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+    conn.execute(stmt, list(rows))
+
+
+def insert_if_absent(conn: Connection, table: sa.Table, row: Mapping[str, Any]) -> bool:
+    """INSERT ``row`` unless a row with the same primary or unique key exists; whether it was inserted.
+
+    The claim of something (a scheduler tick, a lease) by whoever inserts first: safe between processes on any
+    dialect, where a SELECT-then-INSERT would let two of them see "absent" and one fail on the unique key."""
+    # RETURNING rather than rowcount: psycopg reports the row count of an INSERT that SQLAlchemy runs with
+    # RETURNING for its primary key as 1 even when ON CONFLICT skipped the row.
+    key = list(table.primary_key.columns)
+    stmt = _dialect_insert(conn, table).values(**row).on_conflict_do_nothing().returning(*key)
+    return conn.execute(stmt).first() is not None
+
+
+def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's own INSERT (with ``on_conflict_do_update``/``do_nothing``)."""
     name = conn.dialect.name
     if name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     elif name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     else:
-        raise NotImplementedError(f"no upsert for {name}")
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
-                                      set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
-    conn.execute(stmt, list(rows))
+        raise NotImplementedError(f"no INSERT ... ON CONFLICT for {name}")
+    return insert(table)
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
@@ -262,10 +366,39 @@ def _insert_sql(table: sa.Table, dialect: sa.Dialect) -> tuple[str, bool]:
     return str(compiled), bool(compiled.positional)
 
 
-def rowid(table: sa.Table) -> ColumnElement[int]:
-    """SQLite's insertion order of ``table``'s rows (the tie-break of lists ordered by time).
+INSERTION_COLUMN = "insertion_seq"
 
-    The one SQLite-only column the stores use: on PostgreSQL these tables would need an identity column.
-    """
-    return sa.literal_column(f"{table.name}.rowid")
+
+def insertion_order_column(table_name: str) -> sa.Column[int]:
+    """The column that numbers a table's rows in insertion order on PostgreSQL (a sequence); NULL on SQLite,
+    whose ``rowid`` already does (see ``rowid``). Nullable, so ``migrate`` adds it to an existing table."""
+    return sa.Column(INSERTION_COLUMN, sa.BigInteger, sa.Sequence(f"{table_name}_{INSERTION_COLUMN}"), nullable=True)
+
+
+class _InsertionOrder(ColumnElement[int]):
+    """``rowid`` on SQLite, the table's ``insertion_order_column`` elsewhere."""
+
+    inherit_cache = True
+    type = sa.BigInteger()
+
+    def __init__(self, table: sa.Table):
+        self.table = table
+
+
+@compiles(_InsertionOrder)
+def _insertion_order_sqlite(element: _InsertionOrder, compiler: Any, **_kw: Any) -> str:
+    return f"{compiler.preparer.format_table(element.table)}.rowid"
+
+
+@compiles(_InsertionOrder, "postgresql")
+def _insertion_order_server(element: _InsertionOrder, compiler: Any, **_kw: Any) -> str:
+    if INSERTION_COLUMN not in element.table.c:
+        raise RuntimeError(f"{element.table.name} has no {INSERTION_COLUMN} column (insertion_order_column)")
+    return f"{compiler.preparer.format_table(element.table)}.{INSERTION_COLUMN}"
+
+
+def rowid(table: sa.Table) -> ColumnElement[int]:
+    """The insertion order of ``table``'s rows (the tie-break of lists ordered by time): SQLite's ``rowid``, or
+    on PostgreSQL the table's ``insertion_order_column``, which it must then have."""
+    return _InsertionOrder(table)
 

@@ -139,7 +139,7 @@ def check_window(layout: HomeLayout, registry: Registry, model_name: str, *, sin
     until = until if until is not None else time.time()
     since = since if since is not None else until - minutes * 60
     ref = reference or load_reference(registry, model_name, schema)
-    with PredictionLog(layout.predictions_db(model_name)) as log:
+    with PredictionLog(layout.predictions_store(model_name)) as log:
         window = log.predictions(since, until, columns=CHECK_COLUMNS)
         labelled = log.labelled(since, until, with_ids=False)
         rejections = log.rejections(since, until)
@@ -181,6 +181,6 @@ def write_window_report(layout: HomeLayout, ref: Reference, model_name: str, sin
                         schema: TableSchema) -> EvidentlyDriftReport | None:
     """Read the window again and write its report: for a triage that found an incident the check had no finding
     for (a release judged on its own decisions, a slice), whose post-mortem will link the report."""
-    with PredictionLog(layout.predictions_db(model_name)) as log:
+    with PredictionLog(layout.predictions_store(model_name)) as log:
         window = log.predictions(since, until)
     return window_report(layout, ref, window, schema)

@@ -51,3 +51,43 @@ def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3):
 def champion_home(tmp_path_factory, churn_df):
     """Module-scoped: (layout, registry, job) with churn v1 as champion."""
     return make_champion_home(tmp_path_factory.mktemp("home"), churn_df, epochs=6)
+
+
+# ---- PostgreSQL (tests/pg_support.py): one server per test session (per xdist worker), a database per test ----
+@pytest.fixture(scope="session")
+def pg_server():
+    from tests.pg_support import start_server, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(reason)
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database (its SQLAlchemy URL, psycopg 3)."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def pg_store_db(pg_server) -> str:
+    """One database for the store tests of a session; each test's stores get schemas of their own in it."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request, tmp_path):
+    """Where a store test's database is: a SQLite file under tmp_path, or on PostgreSQL a schema per file as
+    ``HomeLayout.store`` makes them (new for each test, so tests never see each other's rows; creating a
+    schema costs milliseconds, a database a second). Call it with the file's name."""
+    if request.param == "sqlite":
+        return lambda name: tmp_path / name
+    import uuid
+
+    from ml_core.store import in_schema
+
+    url, test = request.getfixturevalue("pg_store_db"), uuid.uuid4().hex[:8]
+    return lambda name: in_schema(url, f"{name.removesuffix('.db')}_{test}")

@@ -85,7 +85,7 @@ def window(ctx: OpsContext, minutes: float) -> tuple[float, float]:
 @contextmanager
 def open_log(ctx: OpsContext, model: str) -> Iterator[PredictionLog | None]:
     """The model's prediction log, or None when it has none yet (opening would create an empty one)."""
-    if not ctx.layout.predictions_db(model).exists():
+    if not ctx.has_prediction_log(model):
         yield None
         return
     with ctx.prediction_log(model) as log:

@@ -44,7 +44,7 @@ def _empty(model: str, minutes: float, rejected: int = 0) -> ToolInputError:
 def _watch(ctx: OpsContext, model: str, minutes: float, write_report: bool) -> WatchResult:
     require_model(ctx, model)
     since, until = window(ctx, minutes)
-    if not ctx.layout.predictions_db(model).exists():  # check_window would create an empty log
+    if not ctx.has_prediction_log(model):  # check_window would create an empty log
         raise _empty(model, minutes)
     watched = ctx.check_window(model, since=since, until=until, write_report=write_report)
     if watched.result.n_rows == 0:

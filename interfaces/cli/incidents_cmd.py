@@ -17,7 +17,7 @@ def _store():  # type: ignore[no-untyped-def]
     from agent.incidents import IncidentStore
 
     settings = load_settings()
-    return IncidentStore(settings.layout.ensure().approvals_db)
+    return IncidentStore(settings.layout.ensure().approvals_store)
 
 
 @app.command("list")

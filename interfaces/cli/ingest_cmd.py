@@ -70,7 +70,7 @@ def _ingest(kind: Literal["predictions", "labels"], file: Path, model: str | Non
     except IngestFileError as exc:
         raise fail(str(exc)) from exc
     layout = settings.layout.ensure()
-    with PredictionLog(layout.predictions_db(spec.name)) as log:
+    with PredictionLog(layout.predictions_store(spec.name)) as log:
         if kind == "labels":
             result = ingest_labels(log, spec, records)
         else:

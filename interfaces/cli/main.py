@@ -90,6 +90,22 @@ app.command("mcp")(mcp_cmd.mcp)
 app.command("doctor")(doctor_cmd.doctor)
 
 
+def unreachable_database_types() -> tuple[type[BaseException], ...]:
+    """A database server that refuses the connection (down, wrong host or password): the setting to check."""
+    from sqlalchemy.exc import OperationalError
+
+    return (OperationalError,)
+
+
+def unreachable_database(exc: BaseException) -> str:
+    from agent.settings import DATABASE_URL_HINT
+
+    cause = getattr(exc, "orig", exc)
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    on_server = type(cause).__module__.startswith("psycopg")  # else SQLite: a file problem, not the setting
+    return f"cannot use the database: {reason}" + (f". {DATABASE_URL_HINT}" if on_server else "")
+
+
 def main() -> None:
     """Console-script entry: user errors become a message and exit code 2, never a traceback."""
     try:
@@ -98,6 +114,9 @@ def main() -> None:
         raise
     except user_error_types() as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+    except unreachable_database_types() as exc:
+        err_console.print(f"[bold red]error:[/] {unreachable_database(exc)}")
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -50,7 +50,7 @@ def simulate(
         result = run_traffic(status.url, spec, pool, schema=model_of.schema,
                              progress=lambda done, total: bar.update(bar.task_ids[0], completed=done))
     if labels:
-        with PredictionLog(settings.layout.predictions_db(b.model_name)) as log:
+        with PredictionLog(settings.layout.predictions_store(b.model_name)) as log:
             delivered = deliver_labels(log, result)
     else:
         delivered = 0

@@ -106,7 +106,7 @@ class _Story:
         """Customers from the held-out pool against the service; their labels arrive afterwards."""
         sent = run_traffic(url, scenario, self.pool, schema=self.schema,
                            progress=self.narrator.progress(label, scenario.requests))
-        with PredictionLog(self.layout.predictions_db(self.model_name)) as log:
+        with PredictionLog(self.layout.predictions_store(self.model_name)) as log:
             deliver_labels(log, sent)
 
     def canary_traffic(self, url: str, _seconds: float) -> None:

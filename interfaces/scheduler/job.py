@@ -91,7 +91,7 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
         with GraphRunner(ctx) as runner:
             out = runner.triage(model)
     except Exception as exc:
-        with RunLog(ctx.layout.schedules_db, clock=ctx.clock) as log:
+        with RunLog(ctx.layout.schedules_store, clock=ctx.clock) as log:
             return failed(log, model, ctx.via, started, exc)
     # A tick of an ongoing incident (found again, clearing, resolved) says what it added to its timeline.
     detail = out.diagnosis.summary if out.diagnosis.detected else out.summary
@@ -100,7 +100,7 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
                        incident_id=out.incident_id, proposal_id=out.proposal_id,
                        postmortem=out.postmortem, detail=detail if out.tick in ("new", "quiet") else
                        f"{out.incident_id}: {out.note}", tick=out.tick, change=out.notify)
-    with RunLog(ctx.layout.schedules_db, clock=ctx.clock) as log:
+    with RunLog(ctx.layout.schedules_store, clock=ctx.clock) as log:
         log.append(record)
     logger.info("triage of %s (%s): %s %s", model, ctx.via, record.status, record.incident_id)
     return record

@@ -1,4 +1,5 @@
-"""Scheduled triage: one APScheduler job per watched model, kept in a SQLite job store in OPSAGENT_HOME.
+"""Scheduled triage: one APScheduler job per watched model, kept in a job store in OPSAGENT_HOME (SQLite) or
+the team database (``OPSAGENT_DATABASE_URL``); several schedulers on one store run each tick once (``ticks``).
 
 Each job calls ``interfaces.scheduler.job.run_triage_job(home, model)`` (the job store keeps a reference to it
 with plain arguments), which runs the triage graph through `GraphRunner` with the context this scheduler
@@ -19,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -33,6 +33,7 @@ from agent.settings import Settings
 from interfaces.scheduler.job import ScheduleError, register, run_triage_job, unregister
 from interfaces.scheduler.run_log import RunLog, RunRecord
 from interfaces.scheduler.store_migration import migrate_job_refs
+from interfaces.scheduler.ticks import ClaimingExecutor, TickClaims
 from ml_core.store import make_engine
 
 logger = logging.getLogger(__name__)
@@ -104,18 +105,20 @@ class TriageScheduler:
                  make_context: Callable[[str], OpsContext] | None = None, max_workers: int = 4):
         self.settings = settings
         self.layout = settings.layout
-        self.log = RunLog(self.layout.schedules_db)
+        self.log = RunLog(self.layout.schedules_store)
+        self.claims = TickClaims(self.layout.schedules_store)  # each tick runs once across schedulers (ticks.py)
         self.shared = SharedHandles(settings)  # one registry client and memory for all runs of this scheduler
         self.make_context = make_context or (lambda model: scheduler_context(settings, model, self.shared))
-        migrate_job_refs(self.layout.schedules_db)
+        migrate_job_refs(self.layout.schedules_store)
         self.tz = _timezone(settings.schedule_timezone)
         self.on_result = on_result
         self.scheduler = BackgroundScheduler(
             # Our engine: the stores' WAL and busy timeout, and a write lock taken up front (see make_engine).
-            jobstores={"default": SQLAlchemyJobStore(engine=make_engine(self.layout.schedules_db,
+            jobstores={"default": SQLAlchemyJobStore(engine=make_engine(self.layout.schedules_store,
                                                                         begin_immediate=True)),
                        _INTERNAL: MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(max_workers=max_workers)},
+            executors={"default": ClaimingExecutor(self.claims, claimed=lambda job: job.startswith(JOB_PREFIX),
+                                                   max_workers=max_workers)},
             # One run per model at a time; missed runs coalesced into one; a run later than the grace is skipped.
             job_defaults={"max_instances": 1, "coalesce": True,
                           "misfire_grace_time": settings.schedule_misfire_grace_s},
@@ -141,6 +144,7 @@ class TriageScheduler:
             self.scheduler.shutdown(wait=wait)  # the job store disposes of its engine
         unregister(str(self.layout.home), self.make_context)
         self.log.close()
+        self.claims.close()
 
     def add(self, model: str, *, every_minutes: float | None = None, cron: str | None = None) -> Job:
         """Watch MODEL on an interval or a cron expression; replaces the model's previous schedule."""

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ml_core.store import make_engine
+from ml_core.store import is_url, make_engine
 
 CURRENT_REF = "interfaces.scheduler.job:run_triage_job"
 OLD_REFS = frozenset({"agent.scheduler:run_triage_job", "interfaces.scheduler.scheduler:run_triage_job"})
 JOBS_TABLE = "apscheduler_jobs"  # SQLAlchemyJobStore's default table name
 
 
-def migrate_job_refs(path: Path) -> int:
-    """Point every stored job at ``CURRENT_REF``; returns how many jobs were rewritten."""
-    if not path.exists():
+def migrate_job_refs(path: Path | str) -> int:
+    """Point every stored job at ``CURRENT_REF`` (``path``: the SQLite file or a URL); how many were rewritten."""
+    if not is_url(path) and not Path(path).exists():
         return 0
     engine = make_engine(path, begin_immediate=True)  # read-modify-write of the pickled jobs
     try:

@@ -57,7 +57,7 @@ def start_socket_mode(bolt_app: App, app_token: str) -> SocketModeHandler:
 def register(app: App, dispatcher: Dispatcher) -> None:
     """Every listener of the bot on ``app``."""
     commands = CommandListeners(dispatcher)
-    buttons = ButtonListeners(dispatcher, thread_map(dispatcher.ctx.layout.home))
+    buttons = ButtonListeners(dispatcher, thread_map(dispatcher.ctx.layout))
     app.command(COMMAND)(commands.on_command)
     app.event("app_mention")(commands.on_mention)
     app.action(bk.APPROVE)(buttons.on_approve)

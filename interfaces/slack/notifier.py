@@ -34,7 +34,7 @@ class SlackNotifier:
         self.dispatcher = dispatcher
         self.client = client
         self.channel = dispatcher.settings.slack_channel
-        self.threads = threads or thread_map(dispatcher.ctx.layout.home)
+        self.threads = threads or thread_map(dispatcher.ctx.layout)
 
     def __call__(self, event: Event) -> None:
         """Post one event; Slack errors are logged, never raised."""

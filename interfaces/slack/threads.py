@@ -13,6 +13,7 @@ from typing import Literal, NamedTuple
 
 import sqlalchemy as sa
 
+from ml_core.paths import HomeLayout
 from ml_core.store import Handle, Store, upsert
 
 Kind = Literal["incident", "proposal"]
@@ -68,6 +69,6 @@ class ThreadMap(Handle):
         return self.get("incident", incident_id) or self.get("proposal", proposal_id)
 
 
-def thread_map(home: Path) -> ThreadMap:
-    """The map of the home at ``home`` (``OPSAGENT_HOME/slack.db``)."""
-    return ThreadMap(Path(home) / "slack.db")
+def thread_map(layout: HomeLayout) -> ThreadMap:
+    """The map of the home ``layout`` (``OPSAGENT_HOME/slack.db``, or its schema in the team database)."""
+    return ThreadMap(layout.store(layout.home / "slack.db"))

@@ -96,7 +96,7 @@ def _write(request: Request, spec: ModelSpec, kind: str, records: list[Any]) -> 
     from ml_core.predlog import PredictionLog
 
     ctx = dispatcher_of(request).ctx
-    with PredictionLog(ctx.layout.predictions_db(spec.name)) as log:
+    with PredictionLog(ctx.layout.predictions_store(spec.name)) as log:
         if kind == "labels":
             return ingest_labels(log, spec, records).to_dict()
         threshold = decision_threshold(ctx.registry, spec.name)

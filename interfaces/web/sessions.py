@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ml_core.paths import HomeLayout
-from ml_core.store import Handle, Store
+from ml_core.store import Handle, Store, insert_if_absent
 
 SESSIONS_FILE = "web_sessions.db"
 metadata = sa.MetaData()
@@ -39,15 +39,16 @@ class SessionRevocations(Handle):
 
     @classmethod
     def for_home(cls, layout: HomeLayout) -> SessionRevocations:
-        return cls(layout.home / SESSIONS_FILE)
+        return cls(layout.store(layout.home / SESSIONS_FILE))
 
     def revoke(self, session_id: str, *, user: str, expires_at: float) -> None:
         """Refuse ``session_id`` from now on; rows whose cookies have expired anyway are dropped."""
         now = self.clock()
         with self.store.write() as conn:
             conn.execute(revoked.delete().where(_c.expires_at < now))
-            if conn.execute(sa.select(_c.id).where(_c.id == session_id)).first() is None:
-                conn.execute(revoked.insert().values(id=session_id, user=user, revoked_at=now, expires_at=expires_at))
+            # two sign-outs of one session at once (two tabs, two serve processes) both land as one row
+            insert_if_absent(conn, revoked, {"id": session_id, "user": user, "revoked_at": now,
+                                             "expires_at": expires_at})
 
     def is_revoked(self, session_id: str) -> bool:
         with self.store.read() as conn:

@@ -60,7 +60,7 @@ class ThreadIndex(Handle):
 
     @classmethod
     def for_home(cls, layout: HomeLayout) -> ThreadIndex:
-        return cls(layout.home / INDEX_FILE)
+        return cls(layout.store(layout.home / INDEX_FILE))
 
     def create(self, user: str, title: str) -> ThreadInfo:
         now = time.time()

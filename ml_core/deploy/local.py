@@ -23,7 +23,7 @@ from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentSt
 from ml_core.deploy.gatecheck import check_gate, override_warning
 from ml_core.deploy.local_health import exit_detail, proc_state, replica_health
 from ml_core.deploy.workload import WorkloadHealth
-from ml_core.paths import TRACKING_URI_ENV, HomeLayout
+from ml_core.paths import DATABASE_URL_ENV, TRACKING_URI_ENV, HomeLayout
 from ml_core.registry import CHALLENGER, CHAMPION, Registry
 from ml_core.serving.app import ADMIN_HEADER
 from ml_core.serving.server import free_port
@@ -102,6 +102,8 @@ class LocalBackend(DeploymentBackend):
         # The service reads this backend's registry (a team's tracking server or database, maybe): through the
         # environment, as a container gets it, so a password in the URI stays out of the process list.
         env[TRACKING_URI_ENV] = self.registry.tracking_uri
+        if self.layout.database_url:  # the team database: in the environment, not on a command line `ps` shows
+            env[DATABASE_URL_ENV] = self.layout.database_url
         root = str(Path(ml_core.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self.log_file, "ab") as out:

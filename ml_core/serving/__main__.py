@@ -31,11 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import uvicorn
 
+    from ml_core.paths import DATABASE_URL_ENV, database_url
     from ml_core.serving.app import create_app
 
     torch.set_num_threads(args.torch_threads)
-    app = create_app(HomeLayout(args.home), args.model, state_file=args.state, seed=args.seed,
-                     tracking_uri=args.tracking_uri)
+    # The team database for the prediction log, from the environment so its password stays out of `ps`.
+    layout = HomeLayout(args.home, database_url=database_url(os.environ.get(DATABASE_URL_ENV)))
+    app = create_app(layout, args.model, state_file=args.state, seed=args.seed, tracking_uri=args.tracking_uri)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
                 timeout_keep_alive=75)  # longer than common proxies' idle timeout, so the proxy closes first

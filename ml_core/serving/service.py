@@ -84,7 +84,7 @@ class ScoringService:
         self.schema = schema
         self.validator = RecordValidator(schema)
         self.metrics = ServiceMetrics(model_name)
-        self.predlog = PredictionLog(layout.predictions_db(model_name))
+        self.predlog = PredictionLog(layout.predictions_store(model_name))
         self.writer = LogWriter(self.predlog)
         self.rng = random.Random(seed)
         self.state: DeploymentState | None = None  # the routing in force; None until the first load

@@ -1,4 +1,5 @@
-"""The approvals inbox on a real SQLite file: lifecycle, refusals, edits, expiry, prefixes, persistence."""
+"""The approvals inbox on a real SQLite file and a real PostgreSQL (``db_target``): lifecycle, refusals, edits,
+expiry, prefixes, persistence, two answers at once."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def retrain(pid: str, *, model: str = "churn", expires_at: float = 10_000.0) -> 
 
 
 @pytest.fixture
-def store(tmp_path):
-    return ApprovalStore(tmp_path / "approvals.db", clock=Clock())
+def store(db_target):
+    return ApprovalStore(db_target("approvals.db"), clock=Clock())
 
 
 def test_add_files_a_pending_proposal_and_audits_it(store):
@@ -149,8 +150,8 @@ def test_list_newest_first_with_filters(store):
     assert isinstance(store.get("prop-3").proposal, FixDataProposal)
 
 
-def test_two_store_objects_on_one_file_see_each_other(tmp_path):
-    path = tmp_path / "approvals.db"
+def test_two_store_objects_on_one_file_see_each_other(db_target):
+    path = db_target("approvals.db")
     first, second = ApprovalStore(path), ApprovalStore(path)
     first.add(retrain("prop-aaa"), thread_id="t", source="cli", actor="a")
     second.set_status("prop-aaa", "accepted", actor="b", via="web")
@@ -162,8 +163,8 @@ def test_two_store_objects_on_one_file_see_each_other(tmp_path):
     assert [e.event for e in reopened.history("prop-aaa")] == ["proposed", "accepted"]
 
 
-def test_concurrent_writers_on_two_connections_lose_nothing(tmp_path):
-    path = tmp_path / "approvals.db"
+def test_concurrent_writers_on_two_connections_lose_nothing(db_target):
+    path = db_target("approvals.db")
     stores = [ApprovalStore(path), ApprovalStore(path)]
     n = 40
 
@@ -181,3 +182,46 @@ def test_concurrent_writers_on_two_connections_lose_nothing(tmp_path):
     check = ApprovalStore(path)
     assert len(check.list(status="accepted")) == 2 * n
     assert len(check.audit.entries()) == 4 * n
+
+
+def test_of_two_stores_accepting_one_proposal_at_once_exactly_one_wins_and_holds_its_lease(db_target):
+    """Two `opsagent serve` processes answering the same proposal: the row lock (FOR UPDATE on PostgreSQL, the
+    write lock on SQLite) lets one move it and claim its lease; the other is told it is no longer pending."""
+    path = db_target("approvals.db")
+    stores = [ApprovalStore(path), ApprovalStore(path)]
+    n = 15
+    for i in range(n):
+        stores[0].add(retrain(f"prop-race{i:02d}"), thread_id=None, source="test", actor="t")
+    wins: dict[str, list[str]] = {"a": [], "b": []}
+    refusals: list[str] = []
+    start = threading.Barrier(2)
+
+    def accept_all(store: ApprovalStore, owner: str) -> None:
+        start.wait()
+        for i in range(n):
+            try:
+                store.set_status(f"prop-race{i:02d}", "accepted", actor=owner, via="test",
+                                 lease_owner=f"host-{owner}:1:1")
+                wins[owner].append(f"prop-race{i:02d}")
+            except ApprovalError as exc:
+                refusals.append(str(exc))
+
+    threads = [threading.Thread(target=accept_all, args=(s, o)) for s, o in zip(stores, "ab", strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins["a"] + wins["b"]) == [f"prop-race{i:02d}" for i in range(n)]  # each once, none twice
+    assert len(refusals) == n and all("already accepted" in r for r in refusals)
+    for owner, pids in wins.items():
+        for pid in pids:
+            lease = stores[0].leases.get(pid)
+            assert lease is not None and (lease.owner, lease.claims) == (f"host-{owner}:1:1", 1)
+            assert [e.event for e in stores[0].history(pid)] == ["proposed", "accepted"]
+
+
+def test_counts_per_model_kind_and_status(store):
+    store.add(retrain("prop-1"), thread_id=None, source="test", actor="t")
+    store.add(retrain("prop-2", model="credit"), thread_id=None, source="test", actor="t")
+    store.set_status("prop-2", "rejected", actor="t", via="test")
+    assert store.counts() == {("churn", "retrain", "pending"): 1, ("credit", "retrain", "rejected"): 1}

@@ -1,18 +1,21 @@
-"""The audit log on a real SQLite file: append, read back, append-only triggers, concurrent writers."""
+"""The audit log on a real SQLite file and a real PostgreSQL: append, read back, append-only triggers,
+concurrent writers."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 
 import pytest
 
 from agent.audit import AuditLog
+from ml_core.store import driver_url
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "approvals.db"
+def db_path(db_target):
+    return db_target("approvals.db")  # a SQLite file, or the approvals schema of a PostgreSQL database
 
 
 def test_append_and_read_back_in_order(db_path):
@@ -41,16 +44,32 @@ def test_direct_sql_cannot_change_or_delete_entries(db_path):
     log.append("accepted", actor="alice", via="cli", proposal_id="prop-1")
     before = log.entries()
 
-    raw = sqlite3.connect(db_path)  # a separate connection, as any other program would open the file
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        raw.execute("UPDATE audit SET actor = 'mallory' WHERE proposal_id = 'prop-1'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        raw.execute("DELETE FROM audit")
-    raw.rollback()
-    raw.close()
+    # a separate connection of the database's own driver, as any other program would open it
+    for statement in ("UPDATE audit SET actor = 'mallory' WHERE proposal_id = 'prop-1'", "DELETE FROM audit"):
+        with raw_connection(db_path) as raw, pytest.raises(Exception, match="append-only") as refused:
+            raw.execute(statement)
+        assert type(refused.value).__module__.split(".")[0] in ("sqlite3", "psycopg")  # the database said no
 
     assert log.entries() == before
     assert AuditLog(db_path).entries()[0].actor == "alice"
+
+
+@contextmanager
+def raw_connection(target):
+    """sqlite3 on the file, or psycopg on the schema: no SQLAlchemy, no opsagent code in between."""
+    if isinstance(target, str):
+        import psycopg
+
+        conninfo, schema = driver_url(target)
+        with psycopg.connect(conninfo, options=f"-c search_path={schema}") as conn:
+            yield conn
+        return
+    conn = sqlite3.connect(target)
+    try:
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 def test_concurrent_writers_lose_nothing(db_path):

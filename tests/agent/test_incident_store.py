@@ -9,8 +9,8 @@ from agent.incidents import IncidentError, IncidentRecord, IncidentStore
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "approvals.db"
+def path(db_target):
+    return db_target("approvals.db")  # a SQLite file, or the approvals schema of a PostgreSQL database
 
 
 def test_open_get_and_update(path):
@@ -66,3 +66,14 @@ def test_shares_the_file_with_the_approvals_store(path):
     approvals, incidents = ApprovalStore(path), IncidentStore(path)
     incidents.open("churn", id="inc-1", proposal_id="prop-x")
     assert approvals.list() == [] and incidents.for_proposal("prop-x") is not None
+
+
+def test_counts_read_the_category_from_the_json_body_in_sql(path):
+    """/metrics counts incidents per (model, category, status) in SQL: json_extract on SQLite, a JSON cast and
+    json_extract_path_text on PostgreSQL."""
+    store = IncidentStore(path)
+    store.open("churn", category="data_drift")
+    store.open("churn", category="data_drift", status="resolved")
+    store.open("credit")
+    assert store.counts() == {("churn", "data_drift", "open"): 1, ("churn", "data_drift", "resolved"): 1,
+                              ("credit", "none", "open"): 1}

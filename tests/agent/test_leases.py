@@ -13,9 +13,9 @@ from ml_core.store import Store
 
 
 @pytest.fixture
-def book(tmp_path):
+def book(db_target):
     now = [1000.0]
-    b = LeaseBook(Store(tmp_path / "approvals.db", metadata), clock=lambda: now[0])
+    b = LeaseBook(Store(db_target("approvals.db"), metadata), clock=lambda: now[0])
     b.now = now  # type: ignore[attr-defined]
     return b
 

@@ -168,10 +168,10 @@ def test_append_only_tables_refuse_update_and_delete_from_any_connection(tmp_pat
         assert conn.exec_driver_sql("SELECT what FROM events").scalars().all() == ["kept"]
 
 
-def test_upsert_replaces_the_other_columns_of_an_existing_key(tmp_path):
+def test_upsert_replaces_the_other_columns_of_an_existing_key(db_target):
     metadata = sa.MetaData()
     table = sa.Table("kv", metadata, sa.Column("k", sa.Text, primary_key=True), sa.Column("v", sa.Integer))
-    store = Store(tmp_path / "a.db", metadata)
+    store = Store(db_target("a.db"), metadata)
     with store.write() as conn:
         upsert(conn, table, [{"k": "a", "v": 1}, {"k": "b", "v": 2}], keys=["k"])
         upsert(conn, table, [{"k": "a", "v": 3}], keys=["k"])
@@ -231,10 +231,10 @@ def test_a_prediction_log_written_by_the_old_code_still_reads_and_takes_writes(t
         assert log.count() == 2
 
 
-def test_written_predictions_read_back_as_given(tmp_path):
+def test_written_predictions_read_back_as_given(db_target):
     row = PredictionRow("q1", None, 5.0, "churn", "2", "canary", None, None, np.float32(0.25), np.int64(1), 3,
                         {"plan": "b", "age": 41})  # numpy numbers, as a model's output may be
-    with PredictionLog(tmp_path / "churn.db") as log:
+    with PredictionLog(db_target("churn.db")) as log:
         log.write_predictions([row, dataclasses.replace(row, request_id="q2", record_id="c2", ts=6.0)])
         log.write_predictions([])
         assert log.predictions().to_dict("records") == [
