@@ -29,15 +29,15 @@ def layout(tmp_path: Path) -> HomeLayout:
     return HomeLayout(tmp_path / "home").ensure()
 
 
-def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3):
+def make_champion_home(root: Path, data: pd.DataFrame, epochs: int = 3, tracking_uri: str | None = None):
     """A home whose registry holds one trained churn version aliased champion and ready to deploy (MLflow on
-    SQLite)."""
+    SQLite, or at ``tracking_uri``)."""
     from ml_core.jobs import train_and_register
     from ml_core.registry import CHAMPION, Registry
     from ml_core.training import TrainConfig
 
     layout = HomeLayout(root).ensure()
-    registry = Registry(layout)
+    registry = Registry(layout, tracking_uri)
     job = train_and_register(registry, data, TrainConfig(epochs=epochs, exclude_columns=("state",)), model_name="churn",
                              schema=CHURN_SCHEMA, with_baseline=False)
     registry.set_alias("churn", CHAMPION, job.version)

@@ -1,5 +1,7 @@
-"""Two real `opsagent serve` processes on one real PostgreSQL (OPSAGENT_DATABASE_URL): they share the inbox,
-an approval answered on both at once is executed once, and each scheduled tick is triaged once across both."""
+"""A team's setup, all real servers: MLflow on PostgreSQL (its own database), every store and the checkpointer on
+PostgreSQL (OPSAGENT_DATABASE_URL), the memory on `chroma run` (OPSAGENT_CHROMA_URL), and two real `opsagent serve`
+processes: train -> scheduled triage -> approve -> execute. They share the inbox, an approval answered on both at
+once is executed once, each scheduled tick is triaged once across both, and nothing lands in the home's SQLite."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from agent.approvals import ApprovalStore
 from agent.context import OpsContext
 from agent.drafting import draft_fix_data
+from agent.memory import Memory
 from agent.settings import Settings
 from graphs.runner import GraphRunner
 from interfaces.scheduler.run_log import RunLog
@@ -22,6 +25,7 @@ from ml_core.serving.server import free_port
 from ml_core.store import make_engine
 from tests.conftest import make_champion_home
 from tests.interfaces.test_serve import OPSAGENT, _env, _wait_ready
+from tests.team_servers import chroma_server
 
 pytestmark = pytest.mark.slow
 TOKEN = "two-serves-token"
@@ -46,16 +50,26 @@ def _wait(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_two_serves_on_one_postgres_execute_an_approval_once_and_triage_each_tick_once(tmp_path, churn_df, pg_url):
-    layout, _registry, _job = make_champion_home(tmp_path / "home", churn_df, epochs=2)
-    settings = Settings(home=layout.home, database_url=pg_url, canary_watch_s=0, canary_min_requests=5)
+@pytest.fixture
+def chroma_url(tmp_path):
+    with chroma_server(tmp_path / "chroma") as url:
+        yield url
+
+
+def test_two_serves_on_one_postgres_execute_an_approval_once_and_triage_each_tick_once(tmp_path, churn_df, pg_url,
+                                                                                       pg_server, chroma_url):
+    tracking = pg_server.new_database()  # MLflow's own database on the team's server
+    layout, _registry, _job = make_champion_home(tmp_path / "home", churn_df, epochs=2, tracking_uri=tracking)
+    settings = Settings(home=layout.home, database_url=pg_url, mlflow_tracking_uri=tracking, chroma_url=chroma_url,
+                        canary_watch_s=0, canary_min_requests=5)
     ctx = OpsContext(settings, via="test", actor="tester")
     with GraphRunner(ctx) as runner:  # filed into PostgreSQL: its paused thread is in the shared checkpointer
         proposal = draft_fix_data(ctx, "churn", features=["total_day_minutes"], problem="nulls from the billing feed",
                                   brain="offline policy", incident_id=None)
         runner.file_proposal(proposal)
     ports = [free_port(), free_port()]
-    envs = [_env(layout.home, OPSAGENT_DATABASE_URL=pg_url, OPSAGENT_WEB_PORT=str(port), OPSAGENT_WEB_TOKEN=TOKEN,
+    envs = [_env(layout.home, OPSAGENT_DATABASE_URL=pg_url, OPSAGENT_MLFLOW_TRACKING_URI=tracking,
+                 OPSAGENT_CHROMA_URL=chroma_url, OPSAGENT_WEB_PORT=str(port), OPSAGENT_WEB_TOKEN=TOKEN,
                  OPSAGENT_SCHEDULE_POLL_S="1", OPSAGENT_SHUTDOWN_GRACE_S="120", OPSAGENT_CANARY_WATCH_S="0")
             for port in ports]
     added = subprocess.run([OPSAGENT, "schedule", "add", "churn", "--every", "0.05"], env=envs[0],
@@ -111,3 +125,8 @@ def test_two_serves_on_one_postgres_execute_an_approval_once_and_triage_each_tic
     assert len({t for t, _ in ticks}) == len(ticks) and len(runs) >= 1
     assert len(runs) <= len(ticks) <= len(runs) + len(procs), (ticks, runs)
     assert len(_triage_threads(settings.layout.checkpoints_store)) == len(runs)  # one triage per run, none twice
+
+    # The outcome went to the memory on the Chroma server, and no store fell back to a file in the home.
+    hits = Memory(layout.home / "memory", url=chroma_url).search(proposal.id, k=5, model="churn")
+    assert any(proposal.id in h.text for h in hits), [h.text for h in hits]
+    assert not list(layout.home.rglob("*.db")), sorted(str(p) for p in layout.home.rglob("*.db"))
