@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -50,17 +49,13 @@ def run_triage_job(home: str, model: str) -> RunRecord:
         error = ScheduleError(f"no scheduler for {home} is running in this process; start one with `opsagent serve`")
         with RunLog.for_home(home) as log:
             return failed(log, model, "scheduler", log.clock(), error)
-    try:
-        return _run_with_context(make_context, model)
-    finally:
-        release_free_memory()  # after the run's frame (and its context) is gone: what it made is garbage now
-
-
-def _run_with_context(make_context: RunContext, model: str) -> RunRecord:
     # The run owns the context it was given: closing it releases the stores it opened (each tick used to leave
     # its approvals/incidents engines for the garbage collector; shared handles stay open for the next tick).
-    with make_context(model) as ctx:
-        return run_triage(ctx, model)
+    try:
+        with make_context(model) as ctx:
+            return run_triage(ctx, model)
+    finally:
+        release_free_memory()
 
 
 def _libc_malloc_trim() -> Callable[[int], int] | None:
@@ -74,24 +69,14 @@ def _libc_malloc_trim() -> Callable[[int], int] | None:
 _malloc_trim = _libc_malloc_trim()
 
 
-def release_free_memory() -> int:
-    """Collect a finished run's garbage and hand the memory it freed back to the OS; the number of unreachable
-    objects the collection found.
+def release_free_memory() -> None:
+    """Hand the memory a finished run freed back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
 
-    A run leaves its compiled graphs, context, frames and exceptions in reference cycles, which only a full
-    collection frees; CPython runs one only when the objects that survived into the oldest generation since the
-    last reach a quarter of all long-lived ones, and `opsagent serve` holds millions (torch, MLflow,
-    Evidently), so many ticks' cycles used to pile up before one ran: resident memory rose for dozens of ticks,
-    then fell (measured by ``evals/bench_soak.py``). A full collection after each run costs a fraction of a
-    second against a run of seconds, every few minutes.
-
-    Then glibc's ``malloc_trim`` (a no-op off glibc): a triage allocates and frees hundreds of MiB (frames, the
-    Evidently report) on short-lived threads, and glibc keeps freed pages in each thread's arena, so without it
-    resident memory climbed with every tick although Python's objects did not. A few ms a run."""
-    unreachable = gc.collect()
+    A triage allocates and frees hundreds of MiB (frames, the Evidently report) on short-lived threads, and
+    glibc keeps freed pages in each thread's arena: without this, `opsagent serve`'s resident memory climbed
+    with every tick although Python's objects did not (measured by ``evals/bench_soak.py``). A few ms a run."""
     if _malloc_trim is not None:
         _malloc_trim(0)
-    return unreachable
 
 
 def run_triage(ctx: OpsContext, model: str) -> RunRecord:
@@ -124,9 +109,7 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
 def failed(log: RunLog, model: str, via: str, started: float, exc: Exception) -> RunRecord:
     """Log and record a run that failed (a user error without a traceback, a crash with one)."""
     if isinstance(exc, ScheduleError):
-        # The message, not the exception: a record that a handler keeps (a buffer, a test's capture) would keep
-        # the traceback, its frames and the whole run's context alive with it.
-        logger.error("triage of %s (%s) failed: %s", model, via, str(exc))
+        logger.error("triage of %s (%s) failed: %s", model, via, exc)
     else:
         logger.exception("triage of %s (%s) crashed", model, via)
     record = RunRecord(model=model, started_at=started, finished_at=log.clock(), status="failed", via=via,

@@ -131,16 +131,9 @@ class TriageScheduler:
 
     def start(self, *, paused: bool = False) -> TriageScheduler:
         """Start the scheduler thread; when not paused, jobs run and the store is re-read every poll."""
+        self.scheduler.start(paused=paused)
         if not paused:
-            # Before the scheduler's thread starts: it submits an overdue job at once, and a worker that runs it
-            # before the registration finds no context ("no scheduler ... is running"; seen in a soak under load).
             register(str(self.layout.home), self.make_context)
-        try:
-            self.scheduler.start(paused=paused)
-        except Exception:
-            unregister(str(self.layout.home), self.make_context)
-            raise
-        if not paused:
             self.scheduler.add_job(_poll, IntervalTrigger(seconds=self.settings.schedule_poll_s), id="poll",
                                    jobstore=_INTERNAL, replace_existing=True)
         return self

@@ -4,9 +4,7 @@ contexts of one process share one registry client and one memory (Step 8, part 5
 
 from __future__ import annotations
 
-import gc
 import threading
-import weakref
 from pathlib import Path
 
 import pytest
@@ -43,60 +41,6 @@ def test_a_scheduled_run_closes_the_context_it_was_given(settings: Settings) -> 
     assert record.status == "failed" and "no registered model 'ghost'" in record.detail
     [ctx] = made
     assert "approvals" not in ctx.__dict__, "the run left its approvals store open"
-
-
-class _Cycle:
-    """What a run leaves behind: objects that refer to each other (graphs, frames, exceptions), freed by no
-    reference count, only by a full collection."""
-
-    def __init__(self) -> None:
-        self.me = self
-
-
-def test_a_scheduled_run_collects_the_cycles_it_left_before_it_returns(settings: Settings) -> None:
-    left: list[weakref.ref[_Cycle]] = []
-
-    def make_context(_model: str) -> OpsContext:
-        ctx = OpsContext(settings, via="scheduler", actor="scheduler")
-        cycle = _Cycle()
-        ctx.__dict__["tick_garbage"] = cycle  # unreachable once the run drops its context
-        left.append(weakref.ref(cycle))
-        # Into the oldest generation, as a run's long-lived objects get: only a full collection frees it, and
-        # CPython starts one on its own only after many runs' worth of survivors (see release_free_memory).
-        gc.collect()
-        return ctx
-
-    home = str(settings.layout.home)
-    register(home, make_context)
-    try:
-        record = run_triage_job(home, "ghost")
-    finally:
-        unregister(home, make_context)
-    assert record.status == "failed"
-    [ref] = left
-    assert ref() is None, "the run's garbage outlived the run: it waits for a full collection many ticks later"
-
-
-def test_a_started_scheduler_is_registered_before_its_thread_can_run_a_job(settings: Settings,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from interfaces.scheduler import job
-
-    sched = TriageScheduler(settings)
-    home, registered_at_start = str(settings.layout.home), []
-    apscheduler_start = sched.scheduler.start
-
-    def start(*args: object, **kwargs: object) -> None:
-        # An overdue job is submitted as soon as APScheduler's thread starts: its worker must find the context.
-        registered_at_start.append(job._contexts.get(home) is sched.make_context)
-        apscheduler_start(*args, **kwargs)
-
-    monkeypatch.setattr(sched.scheduler, "start", start)
-    try:
-        sched.start()
-    finally:
-        sched.shutdown(wait=False)
-    assert registered_at_start == [True]
-    assert home not in job._contexts
 
 
 def test_contexts_of_one_scheduler_share_the_registry_and_memory(settings: Settings) -> None:
