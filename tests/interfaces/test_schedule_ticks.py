@@ -87,5 +87,7 @@ def test_two_schedulers_on_one_store_triage_each_tick_once(backend, tmp_path, mo
     assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) > 1.0, starts
     with TickClaims(settings.layout.schedules_store) as claims, claims.store.read() as conn:
         ticks = conn.exec_driver_sql("SELECT tick, owner FROM schedule_ticks").all()
-    assert len(ticks) == len(runs)  # one claim per run, one run per tick
+    # One claim per run, one run per tick; a scheduler shut down between claiming a tick and starting its run
+    # leaves that claim without a run (at most one per scheduler, and only the last tick: seen once in the suite).
+    assert len(runs) <= len(ticks) <= len(runs) + 2, (ticks, runs)
     assert len({t for t, _ in ticks}) == len(ticks)
