@@ -14,7 +14,7 @@ from typing import Literal
 
 from ml_core.deploy.base import DeploymentError
 from ml_core.registry import READY_TAG, Registry, RegistryError, VersionInfo
-from ml_core.serving.state import GateOverride
+from ml_core.serving.state import DeploymentState, GateOverride
 
 log = logging.getLogger(__name__)
 Route = Literal["champion", "canary"]
@@ -67,3 +67,17 @@ def override_warning(override: GateOverride) -> str:
     why = f"; reason: {override.reason}" if override.reason else ""
     return (f"v{override.version} routed as {override.route} without the evaluation gate's pass "
             f"({override.gate}): forced, override recorded{why}")
+
+
+def starting_state(registry: Registry, model: str, st: DeploymentState, version: str | None, *, force: bool,
+                   reason: str, latency_budget_ms: float | None) -> tuple[DeploymentState, GateOverride | None]:
+    """The routing ``start(version)`` asks for, whatever the backend: ``version`` becomes the champion only when
+    there is none yet (through the gate, or a recorded override), and the backend's latency budget applies."""
+    override = None
+    if version is not None and st.champion is None:
+        override = check_gate(registry, model, str(version), "champion", force=force, reason=reason)
+        st = st.model_copy(update={"champion": str(version), "updated_at": time.time()})
+        st = st.with_override(override) if override else st
+    if latency_budget_ms is not None:
+        st = st.model_copy(update={"latency_budget_ms": latency_budget_ms})
+    return st, override

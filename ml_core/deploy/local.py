@@ -20,7 +20,7 @@ import httpx
 
 import ml_core
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
-from ml_core.deploy.gatecheck import check_gate, override_warning
+from ml_core.deploy.gatecheck import check_gate, override_warning, starting_state
 from ml_core.deploy.local_health import exit_detail, proc_state, replica_health
 from ml_core.deploy.workload import WorkloadHealth
 from ml_core.paths import DATABASE_URL_ENV, TRACKING_URI_ENV, HomeLayout
@@ -60,15 +60,9 @@ class LocalBackend(DeploymentBackend):
 
     # ---- process -------------------------------------------------------------------------------
     def start(self, version: str | None = None, *, force: bool = False, reason: str = "") -> DeploymentStatus:
-        old = st = self._state()
-        override = None
-        if version is not None and st.champion is None:
-            override = check_gate(self.registry, self.model_name, str(version), "champion", force=force,
-                                  reason=reason)
-            st = st.model_copy(update={"champion": str(version), "updated_at": time.time()})
-            st = st.with_override(override) if override else st
-        if self.latency_budget_ms is not None:
-            st = st.model_copy(update={"latency_budget_ms": self.latency_budget_ms})
+        old = self._state()
+        st, override = starting_state(self.registry, self.model_name, old, version, force=force, reason=reason,
+                                      latency_budget_ms=self.latency_budget_ms)
         if self._alive(st.pid):
             if st != old:
                 self._apply(old, st)

@@ -13,7 +13,7 @@ import time
 from kubernetes import client
 
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
-from ml_core.deploy.gatecheck import check_gate, override_warning
+from ml_core.deploy.gatecheck import check_gate, override_warning, starting_state
 from ml_core.deploy.kubernetes.api import make_api_client
 from ml_core.deploy.kubernetes.health import pod_problem, recent_events, restarts_of
 from ml_core.deploy.kubernetes.manifests import KubeSpec
@@ -41,15 +41,8 @@ class KubernetesBackend(DeploymentBackend):
 
     # ---- service -------------------------------------------------------------------------------
     def start(self, version: str | None = None, *, force: bool = False, reason: str = "") -> DeploymentStatus:
-        st = self.objects.routing()
-        override = None
-        if version is not None and st.champion is None:
-            override = check_gate(self.registry, self.model_name, str(version), "champion", force=force,
-                                  reason=reason)
-            st = st.model_copy(update={"champion": str(version), "updated_at": time.time()})
-            st = st.with_override(override) if override else st
-        if self.latency_budget_ms is not None:
-            st = st.model_copy(update={"latency_budget_ms": self.latency_budget_ms})
+        st, override = starting_state(self.registry, self.model_name, self.objects.routing(), version, force=force,
+                                      reason=reason, latency_budget_ms=self.latency_budget_ms)
         if st.champion is None:
             raise DeploymentError(f"'{self.model_name}' has no champion yet; name a version to start with")
         self.objects.roll_out(st, replicas=self.kube.replicas)
