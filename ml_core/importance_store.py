@@ -10,8 +10,6 @@ that one has it, else measured on the training rows saved with it (its reference
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ml_core.adopted import RegistryModel
+from ml_core.atomic_file import write_text_atomic
 from ml_core.data.schema import TableSchema
 from ml_core.importance import IMPORTANCE_FILE, FeatureImportance, permutation_importance
 from ml_core.registry import Registry, RegistryError
@@ -28,13 +27,7 @@ from ml_core.watch import REFERENCE_FILE, Reference
 
 def save_importance(directory: Path, importance: FeatureImportance) -> Path:
     """Write ``importance.json`` into ``directory`` atomically (a scheduled tick may read it meanwhile)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    with os.fdopen(fd, "w") as out:
-        out.write(importance.model_dump_json(indent=2))
-    target = directory / IMPORTANCE_FILE
-    os.replace(tmp, target)
-    return target
+    return write_text_atomic(directory / IMPORTANCE_FILE, importance.model_dump_json(indent=2))
 
 
 def read_importance(directory: Path, version: str | None = None) -> FeatureImportance | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agent.reports.postmortem_model import PostMortem, TimelineEvent
 from agent.reports.render import render_postmortem, utc_iso
+from ml_core.atomic_file import write_text_atomic
 from ml_core.paths import HomeLayout
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -29,9 +30,7 @@ def report_dir(layout: HomeLayout, incident_id: str) -> Path:
 def _write(folder: Path, pm: PostMortem) -> Path:
     """Write JSON first (the source of truth), then the Markdown rendered from it; each atomically."""
     for name, text in (("postmortem.json", pm.model_dump_json(indent=2)), ("postmortem.md", render_postmortem(pm))):
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(folder / name)
+        write_text_atomic(folder / name, text)
     return folder / "postmortem.md"
 
 

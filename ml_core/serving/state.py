@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ml_core.atomic_file import write_text_atomic
 from ml_core.paths import HomeLayout
 
 # The state file keeps the latest overrides only: it is read on every reload, so it must stay small. The full
@@ -105,10 +106,7 @@ def read_state(path: Path, model: str | None = None) -> DeploymentState:
 
 
 def write_state(path: Path, state: DeploymentState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(state.model_dump_json(indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, state.model_dump_json(indent=2))
 
 
 def ensure_admin_token(path: Path) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from ml_core.atomic_file import write_text_atomic
 from ml_core.paths import HomeLayout
 from ml_core.spec.errors import SpecError, check_name, describe_errors
 from ml_core.spec.model_spec import ModelSpec
@@ -94,11 +95,7 @@ class SpecStore:
         return spec
 
     def save(self, spec: ModelSpec) -> ModelSpec:
-        path = self.path(spec.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(dump_spec(spec))
-        tmp.replace(path)  # never a half-written spec
+        write_text_atomic(self.path(spec.name), dump_spec(spec))  # never a half-written spec
         return spec
 
     def names(self) -> list[str]:

@@ -41,13 +41,23 @@ def _triage_threads(url: str) -> set[str]:
         engine.dispose()
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
+def _wait(predicate, timeout: float, what: str, describe=lambda: "") -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
             return
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what} ({describe()})")
+
+
+def _stop(procs: list[subprocess.Popen], outs: list[str]) -> None:
+    """SIGTERM every serve and keep what each printed (once: a second call finds them collected)."""
+    if outs:
+        return
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        outs.append(proc.communicate(timeout=240)[0])
 
 
 @pytest.fixture
@@ -79,6 +89,7 @@ def test_two_serves_on_one_postgres_execute_an_approval_once_and_triage_each_tic
                               text=True) for env in envs]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     answers: list[httpx.Response] = []
+    outs: list[str] = []
     try:
         for url, proc in zip(urls, procs, strict=True):
             _wait_ready(url, proc, timeout=180)
@@ -98,15 +109,17 @@ def test_two_serves_on_one_postgres_execute_an_approval_once_and_triage_each_tic
         for t in threads:
             t.join()
         store = ApprovalStore(settings.layout.approvals_store)
-        _wait(lambda: store.get(proposal.id).status in ("executed", "failed"), 120, "the approval to execute")
+        # Generous deadlines: on a loaded 2-core CI machine the retrain competes with both serves' ticks.
+        _wait(lambda: store.get(proposal.id).status in ("executed", "failed"), 360,
+              "the approval to execute", lambda: f"status {store.get(proposal.id).status}; answers "
+              f"{[(a.status_code, a.text[:300]) for a in answers]}")
         log = RunLog(settings.layout.schedules_store)
         _wait(lambda: any(r.via == "scheduler" for r in log.recent("churn")), 240, "a scheduled run")
+    except AssertionError as exc:
+        _stop(procs, outs)
+        raise AssertionError(f"{exc}\n\n" + "\n\n".join(o[-4000:] for o in outs)) from None
     finally:
-        outs = []
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            outs.append(proc.communicate(timeout=240)[0])
+        _stop(procs, outs)
     assert [p.returncode for p in procs] == [0, 0], "\n\n".join(o[-3000:] for o in outs)
 
     assert all(a.status_code in (202, 400) for a in answers), [a.text for a in answers]
