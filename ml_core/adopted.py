@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-from ml_core.model import Fault, TabularModel, apply_fault
+from ml_core.release_fault import Fault, apply_fault
+
+if TYPE_CHECKING:
+    from ml_core.model import TabularModel
 
 KIND_TAG = "opsagent.kind"
 ADOPTED = "adopted"
@@ -194,4 +197,4 @@ class AdoptedModel:
         self._calls = apply_fault(self.fault, getattr(self, "_calls", 0))
 
 
-RegistryModel = TabularModel | AdoptedModel  # what Registry.load returns
+RegistryModel: TypeAlias = "TabularModel | AdoptedModel"  # what Registry.load returns (a name: no torch import)

@@ -8,7 +8,6 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score, roc_auc_score
 
 from ml_core.data.schema import TableSchema
 
@@ -27,6 +26,9 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    # sklearn on first use: the spec (and so every CLI command) imports this module, few commands score.
+    from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score, roc_auc_score
+
     y = np.asarray(y).astype(int)
     p = np.asarray(p, dtype=float)
     pred = p >= threshold

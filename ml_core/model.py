@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,7 @@ from torch import nn
 
 from ml_core.features import Preprocessor
 from ml_core.features_records import transform_records
-
-BUNDLE_FILE = "bundle.pt"
+from ml_core.release_fault import BUNDLE_FILE, Fault, apply_fault
 
 
 class TabularNet(nn.Module):
@@ -59,26 +57,6 @@ def build_net(n_in: int, members: int = 1, **arch: Any) -> nn.Module:
     """The network an ``arch`` dict describes; ``members=1`` (and bundles saved before ensembles
     existed) gives a plain TabularNet."""
     return TabularNet(n_in, **arch) if members <= 1 else TabularEnsemble(n_in, members, **arch)
-
-
-@dataclass
-class Fault:
-    """A deliberately bad release, for fault-injection scenarios (a slow or broken model)."""
-
-    latency_ms: float = 0.0
-    error_rate: float = 0.0
-    after_calls: int = 0  # healthy for this many calls first: passes readiness, breaks under traffic
-
-
-def apply_fault(fault: Fault, calls: int) -> int:
-    """An injected fault on one call (slow, then after ``after_calls`` healthy calls maybe failing); returns the
-    call count. Shared by every model kind, so a fault release behaves the same whatever it wraps."""
-    if fault.latency_ms:
-        time.sleep(fault.latency_ms / 1000)
-    calls += 1
-    if calls > fault.after_calls and fault.error_rate and np.random.random() < fault.error_rate:
-        raise RuntimeError("injected fault: model release is broken")
-    return calls
 
 
 def _UNOPTIMIZED() -> Any:  # noqa: N802 -- reads as the context it is

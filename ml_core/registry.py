@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ml_core.adopted import MLMODEL_FILE, SETTINGS_FILE, AdoptedModel, RegistryModel, is_adopted
-from ml_core.model import BUNDLE_FILE, TabularModel
 from ml_core.paths import HomeLayout
+from ml_core.release_fault import BUNDLE_FILE
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 READY_TAG = "ready_for_deploy"
@@ -191,6 +191,8 @@ class Registry:
         directory = self.bundle_dir(name, version)
         if is_adopted(info.tags):
             return AdoptedModel.load(directory, info.tags)
+        from ml_core.model import TabularModel  # torch, only when a model is actually loaded
+
         return TabularModel.load(directory)
 
     def _safe_versions(self, name: str) -> list[VersionInfo]:

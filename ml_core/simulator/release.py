@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ml_core.deploy.base import DeploymentBackend
-from ml_core.model import Fault
 from ml_core.registry import CHAMPION, Registry, RegistryError
 from ml_core.release import register_model_bundle
+from ml_core.release_fault import Fault
 from ml_core.simulator.scenario import BrokenRelease, Scenario, SlowRelease
 
 

@@ -26,11 +26,11 @@ from ml_core.adopted import (
 from ml_core.adoption import adopt_version
 from ml_core.data.tables import load_table
 from ml_core.deploy.local import LocalBackend
-from ml_core.model import Fault
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.registry import CHAMPION, Registry
 from ml_core.release import register_model_bundle
+from ml_core.release_fault import Fault
 from ml_core.spec.infer import infer_spec
 from ml_core.spec.model_spec import ModelSpec
 from ml_core.spec.store import SpecStore

@@ -15,10 +15,10 @@ from ml_core.data.schema import Column, TableSchema
 from ml_core.importance import IMPORTANCE_FILE, ImportanceError, permutation_importance
 from ml_core.importance_store import load_importance, read_importance
 from ml_core.jobs import TrainJobResult, train_and_register
-from ml_core.model import Fault
 from ml_core.paths import HomeLayout
 from ml_core.registry import Registry, RegistryError
 from ml_core.release import log_bundle, register_model_bundle
+from ml_core.release_fault import Fault
 from ml_core.training import TrainConfig
 
 NAME = "toy"

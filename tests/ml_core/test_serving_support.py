@@ -22,10 +22,11 @@ import pandas as pd
 
 from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.jobs import train_and_register
-from ml_core.model import Fault, TabularModel
+from ml_core.model import TabularModel
 from ml_core.paths import HomeLayout
 from ml_core.registry import Registry
 from ml_core.release import register_model_bundle
+from ml_core.release_fault import Fault
 from ml_core.serving.app import create_app
 from ml_core.serving.server import ThreadedServer
 from ml_core.serving.state import DeploymentState, write_state
