@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import mlflow
 import numpy as np
 import pandas as pd
+import torch
 
 from ml_core.baseline import train_baseline
 from ml_core.data.schema import TableSchema
@@ -19,7 +20,7 @@ from ml_core.importance import IMPORTANCE_FILE, FeatureImportance, ImportanceErr
 from ml_core.model import TabularModel
 from ml_core.registry import Registry, VersionInfo
 from ml_core.release import log_bundle
-from ml_core.training import EpochCallback, PlanFactory, TrainConfig, TrainResult, train_model
+from ml_core.training import EpochCallback, PlanFactory, TrainConfig, TrainResult, cpu_threads, train_model
 
 
 @dataclass
@@ -86,12 +87,15 @@ def train_and_register(registry: Registry, data: pd.DataFrame, config: TrainConf
             epoch_log.flush()
         failpoint("after_training")
         y = schema.labels_to_int(split.test[schema.label]).to_numpy()
-        metrics = classification_metrics(y, result.model.predict_proba(split.test), result.model.threshold)
+        # Scoring the test split and its permutations (columns x repeats tables): the threads training used, for
+        # the same reason (small batches; and other processes on the machine — a serve, scoring services).
+        with cpu_threads(torch.device("cpu"), config.cpu_threads):
+            metrics = classification_metrics(y, result.model.predict_proba(split.test), result.model.threshold)
+            importance = measure_importance(result.model, split.test, y, schema, config.seed)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
         mlflow.log_metrics({"best_epoch": result.best_epoch, "train_seconds": result.seconds,
                             "samples_per_second": result.samples_per_second, "threshold": result.model.threshold})
         mlflow.set_tag("device", result.device)
-        importance = measure_importance(result.model, split.test, y, schema, config.seed)
         extra: dict[str, float] = {}
         if with_baseline:
             base = train_baseline(split, schema, seed=config.seed, exclude=config.exclude_columns)
