@@ -79,4 +79,5 @@ def test_nothing_redraws_after_the_summary(session):
     answered = plain(term.transcript[after_prompt:])
     summary = answered[answered.index("demo finished in"):]
     assert BAR not in summary and not TIMER.search(summary), summary
-    assert summary.rstrip().endswith("opsagent chat"), f"output after the last line: {summary[-400:]!r}"
+    words = " ".join(summary.split())  # the last line wraps where the home's path makes it long
+    assert words.endswith("| opsagent chat"), f"output after the last line: {summary[-400:]!r}"
