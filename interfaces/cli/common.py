@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 if TYPE_CHECKING:  # types only: `opsagent --help` must not pay for pydantic-settings (and its plugins)
-    from rich.progress import Progress
-
     from agent.settings import Settings
 
 console = Console()
@@ -74,17 +70,6 @@ def quiet_libraries() -> None:
     for name in ("mlflow", "alembic", "evidently", "urllib3", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-
-
-@contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Progress]:
-    from rich import progress as p
-
-    with p.Progress(p.TextColumn("[bold]{task.description}"), p.BarColumn(), p.MofNCompleteColumn(),
-                    p.TextColumn("{task.fields[info]}"), p.TimeElapsedColumn(), p.TimeRemainingColumn(),
-                    console=console, transient=False) as progress:
-        progress.add_task(description, total=total, info="")
-        yield progress
 
 
 def fail(message: str) -> typer.Exit:

@@ -1,16 +1,21 @@
-"""`opsagent demo` — renders interfaces.demo with rich progress."""
+"""`opsagent demo` — renders interfaces.demo with rich progress bars, each closed when its work ends."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from interfaces.cli.common import console, load_settings
+from interfaces.cli.progress import count_bar, epoch_bar
 from interfaces.demo.narrator import Narrator
+
+if TYPE_CHECKING:
+    from ml_core.training import EpochCallback
 
 
 class RichNarrator(Narrator):
@@ -20,30 +25,11 @@ class RichNarrator(Narrator):
     def info(self, message: str) -> None:
         console.print(f"  {message}")
 
-    def _bar(self, label: str, total: int) -> tuple[Progress, TaskID]:
-        bar = Progress(TextColumn(f"  {label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                       TimeElapsedColumn(), console=console, transient=True)
-        task = bar.add_task(label, total=total, info="")
-        bar.start()
-        return bar, task
+    def progress(self, label: str, total: int) -> AbstractContextManager[Callable[[int, int], None]]:
+        return count_bar(f"  {label}", total, console)
 
-    def progress(self, label: str, total: int) -> Callable[[int, int], None]:
-        bar, task = self._bar(label, total)
-
-        def update(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
-            if done >= total:
-                bar.stop()
-        return update
-
-    def epochs(self, label: str, total: int):
-        bar, task = self._bar(label, total)
-
-        def update(epoch: int, _total: int, row: dict[str, float]) -> None:
-            bar.update(task, completed=epoch, info=f"val AUC {row['val_auc']:.3f}")
-            if epoch >= total or row.get("stopped"):
-                bar.stop()
-        return update
+    def epochs(self, label: str, total: int) -> AbstractContextManager[EpochCallback]:
+        return epoch_bar(f"  {label}", total, console)
 
 
 def interactive_approver(proposal_id: str):  # type: ignore[no-untyped-def]

@@ -16,7 +16,6 @@ from interfaces.cli.common import (
     load_settings,
     model_spec,
     print_json,
-    progress_bar,
 )
 
 if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command runs, not for --help
@@ -72,6 +71,7 @@ def train(
     """Train a model from its spec (PyTorch), log everything to MLflow and register a new version.
 
     Example: opsagent train --model credit --epochs 30 --nproc 2"""
+    from interfaces.cli.progress import epoch_bar
     from ml_core.distributed import DistributedTrainingError, train_and_register_nproc
     from ml_core.pipeline import gate_against_champion
     from ml_core.registry import CHAMPION
@@ -89,11 +89,8 @@ def train(
                              exclude_columns=tuple(spec.exclude_from_training), **overrides)
     frame = _load_data(data, quarantine, settings, spec)
     label = f"training {name}" + (f" on {nproc} processes" if nproc > 1 else "")
-    with progress_bar(label, config.epochs) as bar:
-        def on_epoch(epoch: int, total: int, row: dict[str, float]) -> None:
-            bar.update(bar.task_ids[0], completed=epoch,
-                       info=f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}")
-
+    with epoch_bar(f"[bold]{label}", config.epochs, console,
+                   lambda row: f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}") as on_epoch:
         try:
             parent = reg.alias(name, CHAMPION)
             result = train_and_register_nproc(reg, frame, config, nproc=nproc, model_name=name, schema=spec.schema,
@@ -103,7 +100,6 @@ def train(
             raise typer.Exit(code=1) from exc
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-        bar.update(bar.task_ids[0], completed=config.epochs)
     if nproc > 1:
         console.print(f"trained with DDP on {nproc} processes (torchrun); rank 0 registered v{result.version}")
     champion = reg.alias(name, CHAMPION)

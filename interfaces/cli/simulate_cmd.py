@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import UserError, console, load_settings, progress_bar
+from interfaces.cli.common import UserError, console, load_settings
 
 
 def simulate(
@@ -23,6 +23,7 @@ def simulate(
     Example: opsagent simulate covariate_drift --requests 50   |   opsagent simulate my_drift.yaml --model credit"""
     from interfaces.cli.common import model_spec
     from interfaces.cli.deploy_cmd import backend
+    from interfaces.cli.progress import count_bar
     from ml_core.data.tables import split_frame
     from ml_core.predlog import PredictionLog
     from ml_core.simulator.release import ship_faulty_release
@@ -46,9 +47,8 @@ def simulate(
         console.print(f"shipped faulty release v{released} as canary ({spec.release_fault.kind})")
     # Rows unseen in training (the reference is the split's .train).
     pool = split_frame(load_spec_data(model_of), model_of.schema, seed=settings.seed).test
-    with progress_bar(f"simulating {spec.name}", spec.requests) as bar:
-        result = run_traffic(status.url, spec, pool, schema=model_of.schema,
-                             progress=lambda done, total: bar.update(bar.task_ids[0], completed=done))
+    with count_bar(f"[bold]simulating {spec.name}", spec.requests, console) as progress:
+        result = run_traffic(status.url, spec, pool, schema=model_of.schema, progress=progress)
     if labels:
         with PredictionLog(settings.layout.predictions_store(b.model_name)) as log:
             delivered = deliver_labels(log, result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from agent.context import OpsContext
@@ -90,8 +91,9 @@ class _Story:
         self.narrator.step("1. Train churn v1 (PyTorch, logged to MLflow) and register it as champion")
         name = self.model_name
         config = TrainConfig(epochs=epochs, exclude_columns=tuple(self.spec.exclude_from_training))
-        job = train_and_register(self.registry, self.data, config, model_name=name, schema=self.schema,
-                                 on_epoch=self.narrator.epochs("training v1", epochs), run_name="demo-v1")
+        with self.narrator.epochs("training v1", epochs) as on_epoch:
+            job = train_and_register(self.registry, self.data, config, model_name=name, schema=self.schema,
+                                     on_epoch=on_epoch, run_name="demo-v1")
         self.registry.set_alias(name, CHAMPION, job.version)
         self.registry.mark_ready(name, job.version)
         fallback = SimpleBaseline.fit(job.split.train, self.schema)  # the service's last-resort fallback
@@ -104,8 +106,8 @@ class _Story:
 
     def traffic(self, url: str, scenario: Scenario, label: str) -> None:
         """Customers from the held-out pool against the service; their labels arrive afterwards."""
-        sent = run_traffic(url, scenario, self.pool, schema=self.schema,
-                           progress=self.narrator.progress(label, scenario.requests))
+        with self.narrator.progress(label, scenario.requests) as progress:
+            sent = run_traffic(url, scenario, self.pool, schema=self.schema, progress=progress)
         with PredictionLog(self.layout.predictions_store(self.model_name)) as log:
             deliver_labels(log, sent)
 
@@ -218,8 +220,8 @@ class _Timed(Narrator):
     def info(self, message: str) -> None:
         self.inner.info(message)
 
-    def progress(self, label: str, total: int) -> Callable[[int, int], None]:
+    def progress(self, label: str, total: int) -> AbstractContextManager[Callable[[int, int], None]]:
         return self.inner.progress(label, total)
 
-    def epochs(self, label: str, total: int) -> EpochCallback:
+    def epochs(self, label: str, total: int) -> AbstractContextManager[EpochCallback]:
         return self.inner.epochs(label, total)

@@ -1,0 +1,83 @@
+"""`opsagent demo --interactive` in a pseudo-terminal: every progress bar is finished and closed before the
+approval prompt, the prompt line holds the question and nothing else, and nothing redraws after the summary.
+
+Before the fix, the "training v1" bar that early stopping ended at 38 of 40 epochs was never closed: its timer kept
+redrawing over the prompt ("…0:00:21accept, edit, respond or reject? [acce") and after the final table."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.interfaces.terminal_driver import Terminal, plain
+
+pytestmark = pytest.mark.slow
+
+OPSAGENT = shutil.which("opsagent") or str(Path(sys.executable).parent / "opsagent")
+PROMPT = "accept, edit, respond or reject?"
+BAR = "━"  # rich's bar glyph: any part of a progress display
+TIMER = re.compile(r"\b\d:\d\d:\d\d\b")  # rich's elapsed-time column
+# rich redraws a live display 10 times a second; 1.5 s of silence is 15 missed redraws.
+QUIET_S = 1.5
+EPOCHS, REQUESTS = 6, 60  # the shortest demo that still detects the drift (as tests/interfaces/test_demo.py)
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSAGENT_", "SLACK_"))}
+    env.update(OPSAGENT_HOME=str(home), OPSAGENT_TRACING="off", OPSAGENT_CANARY_MIN_REQUESTS="5",
+               TERM="xterm-256color", COLUMNS="120", LINES="40")
+    return env
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """The whole interactive demo, answered 'accept' at the prompt: (terminal, offset after the prompt,
+    what arrived while the prompt waited, exit code)."""
+    root = tmp_path_factory.mktemp("demo-tty")
+    term = Terminal([OPSAGENT, "demo", "--interactive", "--epochs", str(EPOCHS), "--requests", str(REQUESTS)],
+                    demo_env(root / "home"), cwd=root)
+    try:
+        after_prompt = term.read_until(PROMPT, timeout_s=900)
+        while_waiting = term.read_for(QUIET_S)
+        term.type("accept")
+        code = term.wait(timeout_s=900)
+    finally:
+        term.close()
+    return term, after_prompt, while_waiting, code
+
+
+def test_the_demo_finishes_after_the_answer(session):
+    term, _, _, code = session
+    text = plain(term.transcript)
+    assert code == 0, text[-3000:]
+    assert "answer: accept by" in text and "demo finished in" in text
+
+
+def test_the_prompt_line_holds_only_the_question(session):
+    term, after_prompt, while_waiting, _ = session
+    before = plain(term.transcript[:after_prompt])
+    prompt_line = before.replace("\r", "\n").rsplit("\n", 1)[-1]
+    assert prompt_line.strip() == PROMPT, f"the prompt line was {prompt_line!r}"
+    assert while_waiting == b"", f"the terminal was redrawn while the prompt waited: {plain(while_waiting)!r}"
+
+
+def test_every_bar_before_the_prompt_ended_complete(session):
+    term, after_prompt, _, _ = session
+    before = plain(term.transcript[:after_prompt])
+    assert "training v1" in before and f"{EPOCHS}/{EPOCHS}" in before
+    assert f"{REQUESTS}/{REQUESTS}" in before  # the traffic bars, drawn to their end
+    assert "interrupted at" not in before and "ended at" not in before
+
+
+def test_nothing_redraws_after_the_summary(session):
+    term, after_prompt, _, _ = session
+    answered = plain(term.transcript[after_prompt:])
+    summary = answered[answered.index("demo finished in"):]
+    assert BAR not in summary and not TIMER.search(summary), summary
+    words = " ".join(summary.split())  # the last line wraps where the home's path makes it long
+    assert words.endswith("| opsagent chat"), f"output after the last line: {summary[-400:]!r}"
