@@ -8,6 +8,7 @@ resolution, action items and lessons are re-derived from the record — not only
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,7 @@ _REACHES: dict[str, tuple[Milestone, ...]] = {
     "executed": ("executed",), "resolved": ("resolved",)}
 # A verified fix of these kinds removes the cause (the model now fits the window, or the new threshold does):
 # resolved. A verified rollback only takes the bad version out; why it regressed is still open: mitigated.
+_ENDS_A_TRY = frozenset({"rejected", "executed", "failed", "interrupted", "refused", "expired", "superseded"})
 _FIXES_CAUSE = frozenset({"retrain", "retune_threshold", "promote"})
 _STEP_WORDS = {"gate": "Gate verdict", "canary": "Canary", "verif": "Verification", "promot": "Promotion",
                "rolled back": "Rollback", "roll back": "Rollback"}
@@ -58,7 +60,7 @@ def resolution_of(pm: PostMortem) -> str:
     if not pm.milestones and not pm.steps:
         pending = f"proposal {pm.proposal_line or pm.proposal_id} awaits a person's decision" if pm.proposal_id \
             else f"no proposal was filed (action: {pm.action or 'none'})"
-        return f"Open — {pending}."
+        return f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}."
     lines = [f"Decision: {d}." for d in decided]
     for word, label in _STEP_WORDS.items():
         said = [s for s in pm.steps if word in s.lower()]
@@ -66,6 +68,8 @@ def resolution_of(pm: PostMortem) -> str:
             lines.append(f"{label}: {said[-1]}.")
     if pm.steps and len(lines) == len(decided):
         lines.append(f"Last step: {pm.steps[-1]}.")
+    if pm.last_outcome:
+        lines.append(f"Outcome: {pm.last_outcome}.")
     outcome = {"resolved": "Resolved", "mitigated": "Mitigated", "won't fix": "Won't fix", "open": "Still open"}
     lines.append(f"{outcome[pm.status]} as of {utc_iso(pm.timeline[-1].at) if pm.timeline else '-'}.")
     return " ".join(lines)
@@ -117,6 +121,8 @@ def record_event(pm: PostMortem, event: PostMortemEvent) -> PostMortem:
             if event.kind in _REACHES or event.kind in ("refused", "expired", "superseded") else pm.decisions
     if text and (event.kind != "step" or not event.steps):
         pm.timeline.append(TimelineEvent(at=when, event=text))
+    if event.kind in _ENDS_A_TRY and text:
+        pm.last_outcome = text
     if event.steps:
         pm.timeline += [TimelineEvent(at=when, event=s) for s in event.steps if s not in pm.steps]
         pm.steps = list(event.steps)
@@ -127,7 +133,7 @@ def record_event(pm: PostMortem, event: PostMortemEvent) -> PostMortem:
     return rederive(pm)
 
 
-def apply_event(layout: HomeLayout, incident_id: str, event: PostMortemEvent) -> Any:
+def apply_event(layout: HomeLayout, incident_id: str, event: PostMortemEvent) -> Path:
     """Record ``event`` in the incident's post-mortem and re-render it; returns the Markdown path.
     Raises FileNotFoundError when the incident has no post-mortem, ValueError for an unsafe id."""
     folder = report_dir(layout, incident_id)

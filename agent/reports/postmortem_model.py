@@ -65,6 +65,7 @@ class PostMortem(BaseModel):
     proposal_line: str = Field("", description="the filed proposal in one line")
     milestones: list[Milestone] = Field(default_factory=list, description="where the remediation got to")
     steps: list[str] = Field(default_factory=list, description="the execution's steps, as it reported them")
+    last_outcome: str = Field("", description="the last event that ended a try (refused, expired, failed, ...)")
     resolution: str = Field("", description="re-derived from the milestones and steps on each event")
     timeline: list[TimelineEvent] = Field(default_factory=list)
     links: dict[str, str] = Field(default_factory=dict, description="name -> run id, models:/ URI, path, URL")

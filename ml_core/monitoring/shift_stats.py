@@ -64,7 +64,7 @@ def _shares(values: pd.Series) -> pd.Series:
 
 def _moved_categories(ref: pd.Series, win: pd.Series) -> list[CategoryShare]:
     a, b = _shares(ref), _shares(win)
-    keys = sorted(set(a.index) | set(b.index), key=lambda k: -abs(b.get(k, 0.0) - a.get(k, 0.0)))
+    keys = sorted(set(a.index) | set(b.index), key=lambda k: (-abs(b.get(k, 0.0) - a.get(k, 0.0)), k))
     return [CategoryShare(value=k, reference=float(a.get(k, 0.0)), window=float(b.get(k, 0.0)))
             for k in keys[:TOP_CATEGORIES]]
 
