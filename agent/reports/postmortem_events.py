@@ -62,13 +62,16 @@ def resolution_of(pm: PostMortem) -> str:
             else f"no proposal was filed (action: {pm.action or 'none'})"
         return f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}."
     lines = [f"Decision: {d}." for d in decided]
+    used: set[str] = set()
     for word, label in _STEP_WORDS.items():
-        said = [s for s in pm.steps if word in s.lower()]
+        said = [s for s in pm.steps if word in s.lower() and s not in used]
         if said and not any(line.startswith(f"{label}:") for line in lines):
             lines.append(f"{label}: {said[-1]}.")
+            used.add(said[-1])
     if pm.steps and len(lines) == len(decided):
         lines.append(f"Last step: {pm.steps[-1]}.")
-    if pm.last_outcome:
+        used.add(pm.steps[-1])
+    if pm.last_outcome and pm.last_outcome not in used:
         lines.append(f"Outcome: {pm.last_outcome}.")
     outcome = {"resolved": "Resolved", "mitigated": "Mitigated", "won't fix": "Won't fix", "open": "Still open"}
     lines.append(f"{outcome[pm.status]} as of {utc_iso(pm.timeline[-1].at) if pm.timeline else '-'}.")
@@ -119,7 +122,8 @@ def record_event(pm: PostMortem, event: PostMortemEvent) -> PostMortem:
         pm.decisions.append(f"{utc_iso(when)} {text}")
         pm.decisions = [d for d in pm.decisions if not d.endswith("filed, awaiting approval")] \
             if event.kind in _REACHES or event.kind in ("refused", "expired", "superseded") else pm.decisions
-    if text and (event.kind != "step" or not event.steps):
+    said = {e.event for e in pm.timeline} | set(event.steps)
+    if text and text not in said:  # an outcome that repeats the step saying it is on the timeline once
         pm.timeline.append(TimelineEvent(at=when, event=text))
     if event.kind in _ENDS_A_TRY and text:
         pm.last_outcome = text

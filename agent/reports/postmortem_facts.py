@@ -18,6 +18,10 @@ TOP_IMPORTANCE = 3
 HELD = 0.01
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def _pct(before: float, after: float) -> str:
     return f" ({(after - before) / abs(before):+.0%})" if before else ""
 
@@ -89,7 +93,7 @@ def decision_lines(signals: TriageSignals) -> list[str]:
         lines.append(f"Of {d.n_labelled} labelled decisions, {d.missed_positives} missed positives (positives "
                      f"answered negative) and {d.false_alarms} false alarms (negatives answered positive).")
     if d.first_at is not None and d.last_at is not None:
-        lines.append(f"{d.n_predictions} answers over {(d.last_at - d.first_at) / 60:.0f} min "
+        lines.append(f"{d.n_predictions} answers over {_span(d.last_at - d.first_at)} "
                      f"({utc_iso(d.first_at)} to {utc_iso(d.last_at)}); {d.fallback_answers} of them by a fallback.")
     return lines
 
@@ -107,7 +111,7 @@ def detection(signals: TriageSignals, diagnosis: Diagnosis, detected_at: float, 
     onset = signals.decisions.first_at if signals.decisions and signals.decisions.first_at else signals.window_since
     return (f"Found by triage ({via}) at {utc_iso(detected_at)} from {', '.join(kinds)} over the window "
             f"{utc_iso(signals.window_since)} to {utc_iso(signals.window_until)}. The fault started at the latest "
-            f"at {utc_iso(onset)} (the window's first answer): at most {(detected_at - onset) / 60:.0f} min from "
+            f"at {utc_iso(onset)} (the window's first answer): at most {_span(detected_at - onset)} from "
             "onset to detection; it may have started earlier, before this window.")
 
 
