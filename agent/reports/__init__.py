@@ -4,8 +4,8 @@ proposals."""
 from __future__ import annotations
 
 from agent.reports.postmortem_builder import build_postmortem
-from agent.reports.postmortem_events import PostMortemEvent, apply_event
-from agent.reports.postmortem_files import append_decision, load_postmortem, report_dir, save_postmortem
+from agent.reports.postmortem_events import PostMortemEvent, append_decision, apply_event
+from agent.reports.postmortem_files import load_postmortem, report_dir, save_postmortem
 from agent.reports.postmortem_model import ActionItem, PostMortem, TimelineEvent
 from agent.reports.render import proposal_summary, render_postmortem, render_proposal, utc_iso
 

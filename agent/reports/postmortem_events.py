@@ -143,3 +143,11 @@ def apply_event(layout: HomeLayout, incident_id: str, event: PostMortemEvent) ->
     folder = report_dir(layout, incident_id)
     with locked_postmortem(folder) as pm:
         return write_postmortem_files(folder, record_event(pm, event))
+
+
+def append_decision(layout: HomeLayout, incident_id: str, line: str, at: float | None = None) -> Path:
+    """Add a later decision or outcome line to the post-mortem (a ``note`` event: the status, resolution and action
+    items are re-derived too). Returns the Markdown path."""
+    if not line.strip():
+        raise ValueError("a decision needs some text")
+    return apply_event(layout, incident_id, PostMortemEvent(kind="note", text=line, at=at))

@@ -107,7 +107,7 @@ def detection(signals: TriageSignals, diagnosis: Diagnosis, detected_at: float, 
     """How and when it was found, and the time from the window's start (the onset's earliest bound) to then."""
     if not diagnosis.detected:
         return f"Checked by triage ({via}) at {utc_iso(detected_at)}: nothing to detect."
-    kinds = sorted({f.kind for f in signals.findings}) or ["the investigation"]
+    kinds: list[str] = sorted({f.kind for f in signals.findings}) or ["the investigation"]
     onset = signals.decisions.first_at if signals.decisions and signals.decisions.first_at else signals.window_since
     return (f"Found by triage ({via}) at {utc_iso(detected_at)} from {', '.join(kinds)} over the window "
             f"{utc_iso(signals.window_since)} to {utc_iso(signals.window_until)}. The fault started at the latest "

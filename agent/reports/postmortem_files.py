@@ -82,13 +82,3 @@ def locked_postmortem(folder: Path) -> Iterator[PostMortem]:
 def write_postmortem_files(folder: Path, pm: PostMortem) -> Path:
     """Write both files of an already saved post-mortem (call inside ``locked_postmortem``)."""
     return _write(folder, pm)
-
-
-def append_decision(layout: HomeLayout, incident_id: str, line: str, at: float | None = None) -> Path:
-    """Add a later decision or outcome line to the post-mortem (a ``note`` event: the status, resolution and action
-    items are re-derived too; ``postmortem_events.apply_event`` records typed events). Returns the Markdown path."""
-    from agent.reports.postmortem_events import PostMortemEvent, apply_event  # it imports this module
-
-    if not line.strip():
-        raise ValueError("a decision needs some text")
-    return apply_event(layout, incident_id, PostMortemEvent(kind="note", text=line, at=at))
