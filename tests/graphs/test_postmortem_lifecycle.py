@@ -52,7 +52,7 @@ def test_the_postmortem_follows_the_incident_from_triage_to_a_verified_fix(drift
     assert f"proposal {out.proposal_id} accepted by ana via cli" in accepted
 
     executing = seen["executing"]  # the steps are in, the outcome not yet
-    assert _status(executing) == "open" and "Canary: canary: v" in executing
+    assert _status(executing) == "open" and "Gate verdict: gate passed" in executing and "Canary: canary" in executing
 
     final = seen["done"]
     assert _status(final) == "resolved" and _boxes(final) == [True, True, False]  # the prevention follow-up stays
