@@ -16,9 +16,11 @@ from agent.memory import MemoryHit
 from agent.proposals import Evidence
 from ml_core.deploy.workload import WorkloadHealth
 from ml_core.monitoring.check import Finding
+from ml_core.monitoring.decision_impact import DecisionImpact
 from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release
 from ml_core.monitoring.shadow import ShadowComparison
+from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
@@ -91,6 +93,11 @@ class TriageSignals(BaseModel):
                                             "(pods, restarts, events); None when the backend cannot tell")
     notes: list[str] = Field(default_factory=list, description="results of extra tools the investigation called, "
                                                                "as text for people and the LLM")
+    feature_shifts: list[FeatureShift] = Field(
+        default_factory=list, description="each drifted feature's statistics, reference vs window, and the slices "
+                                          "it moved most in (for the post-mortem's 'what changed')")
+    decisions: DecisionImpact | None = Field(None, description="wrong decisions by kind among the labelled ones, "
+                                                               "fallback answers")
 
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}

@@ -150,7 +150,7 @@ def _quiet_tick(ctx: OpsContext, inc: IncidentRecord, tick: Tick) -> str:
 
 
 def _append_to_postmortem(ctx: OpsContext, incident_id: str, line: str, at: float) -> None:
-    from agent.reports.postmortem_files import append_decision
+    from agent.reports.postmortem_events import PostMortemEvent, apply_event
 
     with contextlib.suppress(FileNotFoundError, ValueError):  # an incident without a written post-mortem
-        append_decision(ctx.layout, incident_id, line, at=at)
+        apply_event(ctx.layout, incident_id, PostMortemEvent(kind="resolved", text=line, at=at))

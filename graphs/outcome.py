@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING, Any
 
 from agent.context import OpsContext
 from agent.memory import MemoryKind
 from agent.proposals import Accept, Edit, HumanResponse, Ignore, Proposal
 from graphs.state import RemediationState
+
+if TYPE_CHECKING:
+    from agent.reports.postmortem_events import EventKind as PostMortemEventKind
 
 _SAID = {Accept: "accepted", Edit: "edited and accepted", Ignore: "rejected"}  # a Respond decides nothing
 
@@ -39,13 +43,17 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
         said = _SAID.get(type(answer)) if answer is not None else None
         decision = f"proposal {p.id} {said} by {answer.by} via {answer.via}" if answer is not None and said else None
         _update_incident(ctx, p.incident_id, status, fixed, outcome, decision)
+        # An acceptance was recorded in the post-mortem when it happened (graphs.remediation.precheck).
+        if decision and isinstance(answer, Ignore):
+            note_postmortem(ctx, p.incident_id, "rejected", decision)
+        note_postmortem(ctx, p.incident_id, _event_kind(status, record.status), outcome, verified=fixed,
+                        steps=list(state.get("steps") or []), result=dict(state.get("result") or {}))
     ctx.progress(f"outcome recorded: {outcome}")
 
 
 def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
                      decision: str | None) -> None:
     from agent.incidents import add_event
-    from agent.reports.postmortem_files import append_decision
 
     store = ctx.incidents
     try:
@@ -57,7 +65,20 @@ def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool
                      timeline=add_event(incident.timeline, ctx.clock(), decision or outcome))
     except Exception:  # an incident filed by another home or deleted: the outcome is still in memory and audit
         return
-    with contextlib.suppress(FileNotFoundError):  # an incident without a written post-mortem
-        if decision:
-            append_decision(ctx.layout, incident_id, decision, at=ctx.clock())
-        append_decision(ctx.layout, incident_id, outcome, at=ctx.clock())
+
+
+def _event_kind(status: str, record_status: str) -> PostMortemEventKind:
+    if status == "refused":
+        return "expired" if record_status == "expired" else "refused"
+    return status if status in ("executed", "failed", "interrupted") else "note"  # type: ignore[return-value]
+
+
+def note_postmortem(ctx: OpsContext, incident_id: str | None, kind: PostMortemEventKind, text: str,
+                    **fields: Any) -> None:
+    """Record an event in the incident's post-mortem, which re-derives its status, resolution and action items."""
+    from agent.reports.postmortem_events import PostMortemEvent, apply_event
+
+    if not incident_id:
+        return
+    with contextlib.suppress(FileNotFoundError, ValueError):  # an incident without a written post-mortem
+        apply_event(ctx.layout, incident_id, PostMortemEvent(kind=kind, text=text, at=ctx.clock(), **fields))

@@ -30,7 +30,7 @@ from agent.proposals import (
 )
 from graphs.execute import Execution, run_phase
 from graphs.nodes import ctx_of
-from graphs.outcome import record_outcome
+from graphs.outcome import note_postmortem, record_outcome
 from graphs.revise import revise_from_text
 from graphs.state import RemediationState
 
@@ -170,6 +170,10 @@ def precheck(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str,
     ctx.approvals.set_status(p.id, "accepted", actor=response.by, via=response.via,
                              event="edited-accepted" if isinstance(response, Edit) else "accepted",
                              lease_owner=this_owner())
+    edited = isinstance(response, Edit)
+    note_postmortem(ctx, p.incident_id, "edited" if edited else "accepted",
+                    f"proposal {p.id} {'edited and accepted' if edited else 'accepted'} by {response.by} via "
+                    f"{response.via}")
     return {"status": "accepted"}
 
 
@@ -199,8 +203,11 @@ def execute(state: RemediationState, runtime: Runtime[OpsContext]) -> dict[str, 
     if ctx.approvals.get(p.id).status == "accepted":
         ctx.approvals.set_status(p.id, "executing", actor=ctx.actor, via=ctx.via, event="executing",
                                  detail={"kind": p.kind})
+    before = len(run.steps)
     with ctx.approvals.leases.held(p.id):
         run_phase(ctx, p, run)
+    if len(run.steps) != before:  # each phase's steps reach the post-mortem as they happen
+        note_postmortem(ctx, p.incident_id, "step", "", steps=list(run.steps))
     update: dict[str, Any] = {"execution": run.to_state()}
     if run.finished:
         status = "interrupted" if run.phase == "interrupted" else "executed" if run.ok else "failed"

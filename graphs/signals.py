@@ -14,9 +14,11 @@ from agent.context import OpsContext
 from agent.diagnosis import DeploySnapshot, TriageSignals
 from ml_core.deploy.workload import WorkloadHealth
 from ml_core.monitoring.check import Finding
+from ml_core.monitoring.decision_impact import DecisionImpact
 from ml_core.monitoring.performance import PriorShift
 from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versions, release_in_window
 from ml_core.monitoring.shadow import ShadowComparison, shadow_compare
+from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression, slice_regressions
 from ml_core.monitoring.slo import RejectedField, VersionSLO
 from ml_core.registry import RegistryError, VersionInfo
@@ -35,6 +37,8 @@ SCHEDULED_REPORT: ReportWhen = "findings"
 # The champion's decisions on the spec's held-out split, per (spec, version): a pure function of both, and the
 # slowest part of a quiet tick when re-made (load the table, split it, score it). Bounded like the references.
 _held_out_decisions: VersionCache[Any] = VersionCache(32)
+# A categorical column with at most this many values is a segment worth naming in "where the drift concentrates".
+MAX_SEGMENT_VALUES = 10
 
 
 def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -> dict[str, Any]:
@@ -65,10 +69,41 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "previous_reference": previous_reference(ctx, model, since),
         "shadow": shadow, "slice_regressions": slices,
         "importance": importance_shares(ctx, model, watched.version),
+        **what_moved(ctx, model, since, until, watched.reference, r.findings),
     }
     if watched.report and watched.report.html:
         out["report_html"] = str(watched.report.html)
     return out
+
+
+def what_moved(ctx: OpsContext, model: str, since: float, until: float, reference: Any,
+               findings: list[Finding]) -> dict[str, Any]:
+    """The window's wrong decisions and fallbacks, and (for a window with drifted features) each drifted feature's
+    moved statistics: the post-mortem's impact and 'what changed'. Only a window with findings pays for it."""
+    if not findings:
+        return {}
+    from ml_core.monitoring.decision_impact import decision_impact
+    from ml_core.monitoring.shift_stats import feature_shifts
+
+    drifted = [f.subject for f in findings if f.kind == "feature_drift"]
+    with ctx.prediction_log(model) as log:
+        answers = log.predictions(since, until, with_features=bool(drifted), columns=("ts", "role"))
+        labelled = log.labelled(since, until, with_ids=False)
+    out: dict[str, Any] = {"decisions": decision_impact(answers, labelled).model_dump(mode="json")}
+    if drifted and reference is not None:
+        spec = ctx.spec(model)
+        shifts = feature_shifts(reference.frame, answers, drifted, spec.schema.categorical_names,
+                                segment_columns(reference.frame, spec.slices, spec.schema.categorical_names))
+        out["feature_shifts"] = [s.model_dump(mode="json") for s in shifts]
+    return out
+
+
+def segment_columns(frame: Any, slices: list[str], categorical: list[str]) -> list[str]:
+    """The spec's slice columns; without them, the categorical columns of few values (a plan, a region code): each
+    is a segment a person can name, where a column of hundreds of values would only split the window into noise."""
+    if slices:
+        return list(slices)
+    return [c for c in categorical if c in frame.columns and frame[c].nunique() <= MAX_SEGMENT_VALUES]
 
 
 def previous_reference(ctx: OpsContext, model: str, since: float) -> dict[str, float]:
@@ -230,5 +265,7 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         shadow=ShadowComparison.model_validate(monitor["shadow"]) if monitor.get("shadow") else None,
         slice_regressions=[SliceRegression.model_validate(s) for s in monitor.get("slice_regressions", [])],
         importance=monitor.get("importance", {}),
+        feature_shifts=[FeatureShift.model_validate(s) for s in monitor.get("feature_shifts", [])],
+        decisions=DecisionImpact.model_validate(monitor["decisions"]) if monitor.get("decisions") else None,
         recent_deploys=deploy.get("recent", []), notes=notes,
         workload=WorkloadHealth.model_validate(deploy["workload"]) if deploy.get("workload") else None)

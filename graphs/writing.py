@@ -72,11 +72,18 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
     # decisions written into the last rendering) comes first, then this tick's.
     story = [*(state.get("ongoing") or {}).get("timeline", []),
              *([{"at": ctx.clock(), "event": state["tick"]["note"]}] if state.get("tick", {}).get("note") else [])]
-    earlier_decisions, decided = _earlier_decisions(ctx, state["incident_id"])
+    earlier = _earlier(ctx, state["incident_id"])
+    earlier_decisions, decided = _earlier_decisions(earlier)
     timeline = [TimelineEvent(at=e["at"], event=e["event"]) for e in [*story, *state.get("timeline", [])]]
     pm = build_postmortem(signals, diagnosis, proposal, incident_id=state["incident_id"],
-                          timeline=timeline + decided, usage=usage, links=links_for(ctx, signals), now=ctx.clock())
+                          timeline=timeline + decided, usage=usage, links=links_for(ctx, signals), now=ctx.clock(),
+                          via=f"triage via {ctx.via}")
     pm.decisions = earlier_decisions + [d for d in pm.decisions if d not in earlier_decisions]
+    if earlier is not None and earlier.proposal_id == pm.proposal_id:  # the same fix: where it got to still holds
+        from agent.reports.postmortem_events import rederive
+
+        pm.milestones, pm.steps = list(earlier.milestones), list(earlier.steps)
+        pm = rederive(pm)
     spent: dict[str, int] = {}
     model = writer_model(ctx) if diagnosis.brain.startswith("llm") else None
     if model is not None:
@@ -93,14 +100,20 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
     return save_postmortem(ctx.layout, pm), spent
 
 
-def _earlier_decisions(ctx: OpsContext, incident_id: str) -> tuple[list[str], list[Any]]:
-    """The decisions an earlier rendering of this incident's post-mortem holds, and their timeline events."""
+def _earlier(ctx: OpsContext, incident_id: str) -> Any:
+    """The earlier rendering of this incident's post-mortem, or None."""
     from agent.reports import load_postmortem
     from agent.reports.postmortem_files import report_dir
 
     try:
-        old = load_postmortem(report_dir(ctx.layout, incident_id))
+        return load_postmortem(report_dir(ctx.layout, incident_id))
     except (FileNotFoundError, ValueError):
+        return None
+
+
+def _earlier_decisions(old: Any) -> tuple[list[str], list[Any]]:
+    """The decisions an earlier rendering of this incident's post-mortem holds, and their timeline events."""
+    if old is None:
         return [], []
     said = {d.split(" ", 1)[-1] for d in old.decisions}
     return list(old.decisions), [e for e in old.timeline if e.event in said]

@@ -21,7 +21,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
 from agent.proposals import Proposal, RetrainProposal, proposal_from_dict
-from agent.reports.postmortem_model import PostMortem
+from agent.reports.postmortem_model import ActionItem, Lessons, PostMortem
 from agent.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,9 +34,13 @@ POSTMORTEM_INSTRUCTIONS = """\
 You write the narrative of an ML incident post-mortem for engineers.
 Use only the facts and the draft you are given: never invent numbers, versions, features or ids.
 Keep every number you quote exactly as it appears in the facts.
-summary: two or three sentences. impact: who or what was affected and by how much.
-root_cause: the cause, the culprit and the evidence for it. action_items: 1 to 8 short imperative lines;
-keep the proposal id and the approval step from the draft's action items."""
+summary: two or three sentences. impact: who or what was affected and by how much, in model terms and in
+decision terms (wrong decisions by kind, fallback answers, duration, slices) as the draft states them.
+detection: how and when it was found, and the time from onset to detection.
+root_cause: the cause, the culprit and the evidence for it (do not copy the evidence list).
+unknowns: what we do not know and why (missing labels or data). lessons: went_well, went_wrong, got_lucky.
+action_items: 1 to 8 short imperative follow-ups (prevention: an alert, a data contract, a threshold); the
+proposal's own steps are kept from the draft, do not repeat them."""
 
 PROPOSAL_INSTRUCTIONS = """\
 You rewrite the prose of a remediation proposal for the person who must approve it.
@@ -50,7 +54,10 @@ class PostMortemNarrative(BaseModel):
 
     summary: str = Field(min_length=1, description="two or three sentences")
     impact: str = Field(min_length=1)
+    detection: str = Field("", description="how and when it was found; '' keeps the draft's")
     root_cause: str = Field(min_length=1)
+    unknowns: list[str] = Field(default_factory=list, max_length=6, description="what we do not know, and why")
+    lessons: Lessons = Field(default_factory=Lessons)
     action_items: list[str] = Field(min_length=1, max_length=8, description="short imperative lines")
 
 
@@ -150,8 +157,9 @@ def write_postmortem_with_llm(model: Model, base: PostMortem, *, facts: str,
     usage line; pass ``settings`` for the cost estimate and a run deadline) and the
     usage dict (input_tokens, output_tokens, requests; plus ``error`` on fallback).
     """
-    draft = base.model_dump_json(include={"title", "model", "summary", "impact", "root_cause", "evidence",
-                                          "action_items", "decisions", "threshold_updates"}, indent=1)
+    draft = base.model_dump_json(include={"title", "model", "summary", "impact", "detection", "root_cause",
+                                          "what_changed", "consistency", "unknowns", "evidence", "action_items",
+                                          "lessons", "decisions", "threshold_updates"}, indent=1)
     prompt = f"Facts (aggregates from monitoring):\n{facts}\n\nTemplated draft to improve:\n{draft}"
     try:
         narrative, usage = _ask(model, PostMortemNarrative, POSTMORTEM_INSTRUCTIONS, prompt, _run_timeout(settings))
@@ -162,9 +170,21 @@ def write_postmortem_with_llm(model: Model, base: PostMortem, *, facts: str,
     line = usage_line(usage, settings)
     # The caller's usage line may already count the diagnosis calls: add the writer's, don't replace them.
     total = line if not base.usage or base.usage.startswith("no LLM calls") else f"{base.usage}; writer: {line}"
-    update: dict[str, Any] = narrative.model_dump()
-    update.update(brain=f"llm {model.model_name}", usage=total)
-    return base.model_copy(update=update), dict(usage)
+    return _with_narrative(base, narrative, brain=f"llm {model.model_name}", usage=total), dict(usage)
+
+
+def _with_narrative(base: PostMortem, narrative: PostMortemNarrative, *, brain: str, usage: str) -> PostMortem:
+    """The draft with the LLM's prose in its typed sections. The items that close on a milestone (the proposal's
+    steps, with its id) stay the template's, so their done state is still derived from what happened; the LLM's
+    items replace the draft's follow-ups."""
+    steps = [a for a in base.action_items if a.closes_on is not None]
+    said = {a.text for a in steps}
+    follow_ups = [ActionItem(text=t) for t in narrative.action_items if t not in said]
+    return base.model_copy(deep=True, update={
+        "summary": narrative.summary, "impact": narrative.impact, "root_cause": narrative.root_cause,
+        "detection": narrative.detection or base.detection, "unknowns": narrative.unknowns or base.unknowns,
+        "lessons": narrative.lessons if any(narrative.lessons.model_dump().values()) else base.lessons,
+        "action_items": steps + follow_ups, "brain": brain, "usage": usage})
 
 
 def rewrite_proposal_with_llm(model: Model, proposal: Proposal, *, facts: str,

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.proposals import (
-    Evidence,
-    FixDataProposal,
-    InfrastructureProposal,
-    PromoteProposal,
-    Proposal,
-    RetrainProposal,
-    RollbackProposal,
-    ThresholdProposal,
-)
-from agent.reports.postmortem_model import PostMortem, TimelineEvent
-from agent.reports.render import utc_iso
+from agent.proposals import Evidence, Proposal, ThresholdProposal
+from agent.reports import postmortem_facts as facts
+from agent.reports.postmortem_actions import action_items
+from agent.reports.postmortem_model import Lessons, PostMortem, TimelineEvent
+from agent.reports.render import proposal_summary, utc_iso
 
 if TYPE_CHECKING:  # types only: importing them pulls in chromadb and the monitoring stack
     from agent.diagnosis import Diagnosis, TriageSignals
@@ -57,31 +51,50 @@ def _impact(signals: TriageSignals) -> str:
     metrics = (_metric_lines("Realised", signals.realised, signals.reference)
                + _metric_lines("Estimated (label-free)", signals.estimated, signals.reference))
     parts += [f"{line}." for line in metrics] or ["No labels and no label-free estimate: quality impact unknown."]
-    parts += [f.message + "." for f in signals.findings if f.kind in ("latency_slo", "error_rate_slo",
-                                                                       "rejection_spike")]
+    parts += facts.decision_lines(signals)
+    slices = facts.slice_lines(signals)
+    parts += [f"Affected slices: {'; '.join(slices)}."] if slices else []
+    # Named, not quoted: the finding's own message is listed once, under Evidence.
+    service = [f"{f.kind} on {f.subject}" for f in signals.findings if f.kind in ("latency_slo", "error_rate_slo",
+                                                                                   "rejection_spike")]
+    parts += [f"Service levels breached: {', '.join(service)} (see Evidence)."] if service else []
     if workload_unhealthy(signals):  # which replicas, in which state, which events: what the platform reported
         parts += [f"Serving workload: {replica_count(signals)}."] + [f"{line}." for line in replica_lines(signals)]
     return " ".join(parts)
 
 
+_NUMBER = re.compile(r"[-+]?\d*\.?\d+(?:e[-+]?\d+)?")
+
+
+def _same_fact(a: Evidence, b: Evidence) -> bool:
+    """Two details state one fact when they open with the same two words and one's figures contain the other's
+    ("realised f1 0.708 vs 0.843 (1000 labels)" and "realised f1 0.708 vs 0.843 on reference")."""
+    head_a, head_b = a.detail.lower().split()[:2], b.detail.lower().split()[:2]
+    nums_a, nums_b = set(_NUMBER.findall(a.detail)), set(_NUMBER.findall(b.detail))
+    return head_a == head_b and bool(nums_a and nums_b) and (nums_a <= nums_b or nums_b <= nums_a)
+
+
 def _evidence(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> list[Evidence]:
-    """The diagnosis's evidence, then the proposal's and the raw findings, without repeating a detail."""
+    """The diagnosis's evidence, then the proposal's and the raw findings, each fact once (the fuller wording of
+    a repeated fact wins)."""
     found = [Evidence(source=f"{f.kind} ({f.severity})", detail=f.message) for f in signals.findings]
     out: list[Evidence] = []
     for e in [*diagnosis.evidence, *(proposal.evidence if proposal else []), *found]:
-        if all(e.detail != o.detail for o in out):
+        same = next((i for i, o in enumerate(out) if e.detail == o.detail or _same_fact(e, o)), None)
+        if same is None:
             out.append(e)
+        elif len(_NUMBER.findall(e.detail)) > len(_NUMBER.findall(out[same].detail)):
+            out[same] = e
     return out
 
 
-def _root_cause(diagnosis: Diagnosis, evidence: list[Evidence]) -> str:
+def _root_cause(diagnosis: Diagnosis) -> str:
+    # The evidence is listed once, under its own heading: repeating its first items here duplicated them.
     if not diagnosis.detected:
         return "No incident: the checks found nothing that needs action."
     text = f"{CATEGORY_TEXT.get(diagnosis.category, diagnosis.category)} (confidence {diagnosis.confidence:.2f})."
     if diagnosis.culprit:
         text += f" Culprit: {', '.join(diagnosis.culprit)}."
-    if evidence:
-        text += " Evidence: " + "; ".join(e.detail for e in evidence[:3]) + "."
     return text
 
 
@@ -98,58 +111,6 @@ def _links(signals: TriageSignals, extra: dict[str, str] | None) -> dict[str, st
         links["drift report"] = str(html if report.is_dir() and html.exists() else report)
     links.update(extra or {})  # the caller knows run ids, tracking db and serving url: those win
     return links
-
-
-def _proposal_items(p: Proposal) -> list[str]:
-    if isinstance(p, RetrainProposal):
-        since = utc_iso(p.window_since) if p.window_since is not None else "the beginning"
-        return [f"Review retrain proposal {p.id} (records since {since}, {p.epochs} epochs; edit the window or "
-                "epochs if needed) and approve or reject it",
-                f"After approval, watch the canary at {p.canary_weight:.0%} of traffic: promote only if it passes the "
-                f"{p.gate_metric} gate (+{p.gate_min_gain:g}) and live metrics hold, else roll back to champion "
-                f"v{p.champion_version}"]
-    if isinstance(p, RollbackProposal):
-        return [f"Approve rollback proposal {p.id}: take v{p.bad_version} out of traffic, keep "
-                f"v{p.target_version or '-'} serving",
-                f"Find out why v{p.bad_version} regressed before releasing it again"]
-    if isinstance(p, ThresholdProposal):
-        return [f"Review threshold proposal {p.id}: v{p.version} decision threshold {p.current_threshold:.2f} -> "
-                f"{p.proposed_threshold:.2f} as a {p.canary_weight:.0%} canary",
-                "Watch precision and recall on the canary before promoting it"]
-    if isinstance(p, FixDataProposal):
-        return [f"Fix the upstream feed for {', '.join(p.features) or 'the affected features'}: {p.problem}",
-                f"Acknowledge proposal {p.id} once the feed is fixed, then re-run triage to confirm a clean screen"]
-    if isinstance(p, PromoteProposal):
-        return [f"Review promote proposal {p.id}: make v{p.version} the champion"]
-    if isinstance(p, InfrastructureProposal):
-        return [f"Platform owner: look at {p.model}'s serving replicas on {p.backend} ({p.replicas}): "
-                + ("; ".join(p.problems[:3]) or "fewer replicas ready than desired"),
-                f"Acknowledge proposal {p.id} once paged, then re-run triage when the service is back"]
-    return []
-
-
-_NO_PROPOSAL_ITEMS = {
-    "retrain": "File a retrain proposal on the recent window (none was filed)",
-    "rollback": "Roll the canary back to the champion (no proposal was filed)",
-    "fix_data": "Fix the upstream feed for {culprit} (no proposal was filed)",
-    "retune_threshold": "Propose a retuned decision threshold (none was filed)",
-    "investigate_infrastructure": "Page the platform owner about the serving replicas (no proposal was filed)",
-    "none": "Keep watching: the next scheduled triage re-checks the model",
-}
-
-
-def action_items(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> list[str]:
-    """What people should do next, from the action and the proposal that was filed for it."""
-    items = _proposal_items(proposal) if proposal else [
-        _NO_PROPOSAL_ITEMS[diagnosis.action].format(culprit=", ".join(diagnosis.culprit) or "the affected features")]
-    if diagnosis.action == "fix_data":
-        items.append("Do not retrain on this window: it holds the broken records")
-    if diagnosis.action == "investigate_infrastructure":
-        items.append("Do not retrain or roll back: the model did not cause this, and a new version would land on "
-                     "the same replicas")
-    if diagnosis.detected and not signals.realised:
-        items.append("Collect labels for this window to confirm the realised impact")
-    return items
 
 
 def threshold_updates(signals: TriageSignals, proposal: Proposal | None) -> list[str]:
@@ -180,22 +141,73 @@ def _title(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | No
 
 def build_postmortem(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None, *, incident_id: str,
                      timeline: list[TimelineEvent], usage: str, links: dict[str, str] | None = None,
-                     now: float | None = None) -> PostMortem:
+                     now: float | None = None, via: str = "scheduled triage") -> PostMortem:
     """The templated (offline) post-mortem: every sentence comes from the signals, diagnosis and proposal."""
+    from agent.reports.postmortem_events import rederive
+
     evidence = _evidence(signals, diagnosis, proposal)
+    written_at = now if now is not None else time.time()
     brain = "offline policy" + (f" (diagnosis: {diagnosis.brain})" if diagnosis.brain != "offline policy" else "")
     decisions = ([f"proposal {proposal.id} filed, awaiting approval"] if proposal
                  else [f"no proposal filed (action: {diagnosis.action})"])
-    return PostMortem(
+    pm = PostMortem(
         incident_id=incident_id, model=signals.model, title=_title(signals, diagnosis, proposal),
-        created_at=now if now is not None else time.time(), brain=brain, summary=diagnosis.summary,
-        impact=_impact(signals), root_cause=_root_cause(diagnosis, evidence), evidence=evidence,
-        timeline=sorted(timeline, key=lambda e: e.at), links=_links(signals, links),
+        created_at=written_at, brain=brain, status="open" if diagnosis.detected else "resolved",
+        summary=diagnosis.summary, impact=_impact(signals),
+        detection=facts.detection(signals, diagnosis, written_at, via),
+        root_cause=_root_cause(diagnosis), category=diagnosis.category, action=diagnosis.action,
+        culprit=list(diagnosis.culprit), what_changed=facts.what_changed(signals, diagnosis),
+        consistency=facts.consistency(signals, diagnosis), unknowns=facts.unknowns(signals, diagnosis),
+        evidence=evidence, proposal_id=proposal.id if proposal else "", proposal_kind=proposal.kind if proposal else "",
+        proposal_line=proposal_summary(proposal) if proposal else "",
+        timeline=sorted(_clean(timeline), key=lambda e: e.at), links=_links(signals, links),
         drift_plots=list(signals.drift_plots), decisions=decisions,
-        action_items=action_items(signals, diagnosis, proposal),
+        action_items=action_items(signals, diagnosis, proposal), lessons=_lessons(signals, diagnosis),
         threshold_updates=threshold_updates(signals, proposal),
-        similar_incidents=[f"{h.id} ({h.similarity:.2f}): {_clip(h.text)}" for h in signals.similar_incidents],
-        usage=usage)
+        similar_incidents=[f"{h.id} ({h.similarity:.2f}): {_clip(h.text)}" for h in signals.similar_incidents
+                           if h.kind in ("incident", "postmortem")],
+        recall_note=_recall_note(signals), usage=usage)
+    return rederive(pm)
+
+
+def _clean(timeline: list[TimelineEvent]) -> list[TimelineEvent]:
+    """Timeline lines as sentences: no dangling colon where a note's detail was empty, no exact repeats."""
+    out: list[TimelineEvent] = []
+    for e in timeline:
+        text = e.event.strip().rstrip(":;,").strip()
+        if text and all((o.at, o.event) != (e.at, text) for o in out):
+            out.append(TimelineEvent(at=e.at, event=text))
+    return out
+
+
+def _recall_note(signals: TriageSignals) -> str:
+    """What recall found when none of it was an earlier incident (the model's own training runs, decisions)."""
+    other = [h for h in signals.similar_incidents if h.kind not in ("incident", "postmortem")]
+    if not other:
+        return ("Memory recall ran over this model's incidents, post-mortems and runs: none was similar enough to "
+                "cite.")
+    kinds = sorted({h.kind.replace("_", " ") for h in other})
+    return (f"No earlier incident of this kind in memory; recall found {len(other)} other memories of this model "
+            f"({', '.join(kinds)}), e.g. {other[0].id}: {_clip(other[0].text, 120)}")
+
+
+def _lessons(signals: TriageSignals, diagnosis: Diagnosis) -> Lessons:
+    """What the signals already say went well, wrong or luckily; outcomes add theirs (postmortem_events)."""
+    lessons = Lessons()
+    if not diagnosis.detected:
+        return lessons
+    lessons.went_well.append("Detected by triage from typed monitoring findings, with the evidence linked below.")
+    d = signals.decisions
+    if d is not None and d.missed_positives + d.false_alarms:
+        lessons.went_wrong.append(f"{d.missed_positives + d.false_alarms} labelled decisions in the window were "
+                                  "wrong before the incident was opened.")
+    if d is not None and d.n_predictions and not d.fallback_answers:
+        lessons.got_lucky.append("The serving path stayed up: no answer in the window needed a fallback.")
+    if signals.importance and diagnosis.culprit:
+        share = sum(signals.importance.get(c, 0.0) for c in diagnosis.culprit)
+        if share < 0.1:  # under a tenth of the importance mass: a move the model barely reads
+            lessons.got_lucky.append(f"The drifted inputs carry only {share:.0%} of the model's importance.")
+    return lessons
 
 
 def _clip(text: str, n: int = 200) -> str:

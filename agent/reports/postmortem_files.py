@@ -7,13 +7,12 @@ from __future__ import annotations
 import fcntl
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent.reports.postmortem_model import PostMortem, TimelineEvent
-from agent.reports.render import render_postmortem, utc_iso
+from agent.reports.postmortem_model import PostMortem
+from agent.reports.render import render_postmortem
 from ml_core.atomic_file import write_text_atomic
 from ml_core.paths import HomeLayout
 
@@ -70,19 +69,16 @@ def load_postmortem(path: Path | str) -> PostMortem:
     return PostMortem.model_validate_json(p.read_text(encoding="utf-8"))
 
 
-def append_decision(layout: HomeLayout, incident_id: str, line: str, at: float | None = None) -> Path:
-    """Add a later decision or outcome ("approved by ana via slack", "promoted v2") to the post-mortem's
-    decisions and timeline; both files are rewritten from the JSON. Returns the Markdown path."""
-    if not line.strip():
-        raise ValueError("a decision needs some text")
-    folder = report_dir(layout, incident_id)
+@contextmanager
+def locked_postmortem(folder: Path) -> Iterator[PostMortem]:
+    """The incident's post-mortem, read under its lock (held until the block ends, so a write inside is safe)."""
     if not (folder / "postmortem.json").is_file():
-        raise FileNotFoundError(f"no post-mortem for incident {incident_id!r} under {folder.parent}: "
-                                "save one before appending decisions")
+        raise FileNotFoundError(f"no post-mortem for incident {folder.name!r} under {folder.parent}: "
+                                "save one before recording later events")
     with _locked(folder):
-        pm = load_postmortem(folder)
-        when = at if at is not None else time.time()
-        pm.decisions.append(f"{utc_iso(when)} {line.strip()}")
-        pm.timeline.append(TimelineEvent(at=when, event=line.strip()))
-        pm.timeline.sort(key=lambda e: e.at)
-        return _write(folder, pm)
+        yield load_postmortem(folder)
+
+
+def write_postmortem_files(folder: Path, pm: PostMortem) -> Path:
+    """Write both files of an already saved post-mortem (call inside ``locked_postmortem``)."""
+    return _write(folder, pm)

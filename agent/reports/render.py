@@ -1,4 +1,19 @@
-"""Markdown for people: post-mortems and proposals, rendered from their typed models (never hand-edited)."""
+"""Markdown for people: post-mortems and proposals, rendered from their typed models (never hand-edited).
+
+The post-mortem's Markdown CONTRACT (the eval's rubric parses it; keep to it exactly):
+
+- Line 1: ``# <title>``; then a line ``**Status:** <open|mitigated|resolved|won't fix>`` (exactly these words).
+- Sections as level-2 headings, in this order, each present even when empty ("None." / "Open — ..."):
+  ``## Summary``, ``## Impact``, ``## Detection``, ``## Trigger and root cause``, ``## Resolution``,
+  ``## Action items``, ``## Lessons``, ``## Timeline``, ``## Links``. Other sections (health chart, similar
+  incidents, usage, drift plots, evidence, threshold updates) follow ``## Links`` or sit inside these as
+  level-3 headings.
+- Action items are Markdown task items: ``- [x] text`` (done) and ``- [ ] text`` (open).
+- The diagnosis category appears in ``## Trigger and root cause`` as ``**Category:** <category value>`` and the
+  proposed or taken action as ``**Action:** <action value>`` (the enum values of agent.diagnosis), and each
+  culprit feature name verbatim in that section.
+- Each evidence item (its text) appears once in the whole document.
+"""
 
 from __future__ import annotations
 
@@ -63,31 +78,53 @@ def _evidence(items: list[Evidence]) -> list[str]:
     return _bullets([f"**{e.source}**: {e.detail}" for e in items], "No evidence recorded.")
 
 
+def _lessons(pm: PostMortem) -> list[str]:
+    out = []
+    for title, items in (("What went well", pm.lessons.went_well), ("What went wrong", pm.lessons.went_wrong),
+                         ("Where we got lucky", pm.lessons.got_lucky)):
+        out += ["", f"**{title}**", ""] + _bullets(items)
+    return out[1:]
+
+
+def _root_cause_section(pm: PostMortem) -> list[str]:
+    out = [pm.root_cause or "-", "", f"**Category:** {pm.category or 'none'}", f"**Action:** {pm.action or 'none'}"]
+    if pm.culprit:
+        out.append(f"**Culprit:** {', '.join(pm.culprit)}")
+    out += ["", "### What changed", ""] + _bullets(pm.what_changed, "Nothing measurable moved in the inputs.")
+    if pm.consistency:
+        out += ["", "### Signals that disagree", ""] + _bullets(pm.consistency)
+    out += ["", "### What we do not know", ""] + _bullets(pm.unknowns, "Nothing open.")
+    out += ["", "### Evidence", ""] + _evidence(pm.evidence)
+    return out
+
+
 def render_postmortem(pm: PostMortem) -> str:
-    """The post-mortem as Markdown: header table, narrative, evidence, timeline, links, plots and follow-ups."""
-    out = [f"# {pm.title}", ""]
-    out += _table([("Model", pm.model), ("Incident", pm.incident_id), ("Brain", pm.brain),
-                   ("Written at", utc_iso(pm.created_at)), ("Usage", pm.usage), ("Trace", pm.trace or "-")])
-    out += ["", "## Summary", "", pm.summary or "-", "", "## Impact", "", pm.impact or "-", "",
-            "## Root cause", "", pm.root_cause or "-", "", "### Evidence", ""]
-    out += _evidence(pm.evidence)
+    """The post-mortem as Markdown, in the CONTRACT's order (module docstring): status, the nine sections, then
+    the header table, plots, health chart, threshold updates and similar incidents."""
+    out = [f"# {pm.title}", "", f"**Status:** {pm.status}", ""]
+    out += ["## Summary", "", pm.summary or "-", "", "## Impact", "", pm.impact or "-", ""]
+    out += ["## Detection", "", pm.detection or "-", "", "## Trigger and root cause", ""]
+    out += _root_cause_section(pm)
+    out += ["", "## Resolution", "", pm.resolution or "Open — no resolution recorded yet."]
+    out += ["", "## Action items", ""]
+    out += [f"- [{'x' if a.done else ' '}] {a.text}" for a in pm.action_items] or ["None."]
+    out += ["", "## Lessons", ""] + _lessons(pm)
     out += ["", "## Timeline", ""]
     out += _bullets([f"{utc_iso(e.at)} — {e.event}" for e in sorted(pm.timeline, key=lambda e: e.at)])
     out += ["", "## Links", ""]
     out += _bullets([f"{name}: {_link(target)}" for name, target in pm.links.items()])
-    out += ["", "## Drift plots", ""]
+    out += ["", "### Report", ""]
+    out += _table([("Model", pm.model), ("Incident", pm.incident_id), ("Brain", pm.brain),
+                   ("Written at", utc_iso(pm.created_at)), ("Usage", pm.usage), ("Trace", pm.trace or "-")])
+    out += ["", "### Decisions", ""] + _bullets(pm.decisions)
+    out += ["", "### Threshold updates", ""] + _bullets(pm.threshold_updates)
+    out += ["", "### Similar past incidents", ""] + _bullets(pm.similar_incidents, pm.recall_note or
+                                                                  "Memory recall found nothing related.")
+    out += ["", "### Drift plots", ""]
     # save_postmortem stores copies as relative paths (plots/x.png) so the report folder moves as one piece.
     out += [f"![{Path(p).stem}]({Path(p).as_posix()})" for p in pm.drift_plots] or ["No drift plots."]
-    out += ["", "## Model health", ""]
+    out += ["", "### Model health", ""]
     out += [f"![model health]({pm.health_chart})" if pm.health_chart else "No health charts."]
-    out += ["", "## Decisions", ""]
-    out += _bullets(pm.decisions)
-    out += ["", "## Action items", ""]
-    out += [f"- [ ] {a}" for a in pm.action_items] or ["None."]
-    out += ["", "## Threshold updates", ""]
-    out += _bullets(pm.threshold_updates)
-    out += ["", "## Similar past incidents", ""]
-    out += _bullets(pm.similar_incidents, "No similar incidents in memory.")
     return "\n".join(out) + "\n"
 
 

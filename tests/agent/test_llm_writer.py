@@ -17,7 +17,7 @@ from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.models.test import TestModel
 
 from agent.proposals import Evidence, RetrainProposal, ThresholdProposal
-from agent.reports import PostMortem, TimelineEvent
+from agent.reports import ActionItem, PostMortem, TimelineEvent
 from agent.reports.llm_writer import (
     PostMortemNarrative,
     pydantic_ai_model,
@@ -52,15 +52,33 @@ def _reply(info: AgentInfo, args: dict) -> ModelResponse:
 
 def test_typed_narrative_replaces_the_template_prose():
     pm, usage = write_postmortem_with_llm(TestModel(custom_output_args=NARRATIVE), _base(), facts=FACTS)
-    assert (pm.summary, pm.impact, pm.root_cause, pm.action_items) == tuple(NARRATIVE.values())
+    assert (pm.summary, pm.impact, pm.root_cause, [a.text for a in pm.action_items]) == tuple(NARRATIVE.values())
     assert pm.brain == "llm test" and usage["requests"] == 1 and usage["input_tokens"] > 0
     assert pm.usage.startswith("1 LLM request, ")
     earlier = _base().model_copy(update={"usage": "2 LLM requests, 900 input + 80 output tokens"})
     assert write_postmortem_with_llm(TestModel(custom_output_args=NARRATIVE), earlier, facts=FACTS)[0].usage \
         .startswith("2 LLM requests, 900 input + 80 output tokens; writer: 1 LLM request, ")
     # everything the template owns is untouched
-    prose = {"summary", "impact", "root_cause", "action_items", "brain", "usage"}
+    prose = {"summary", "impact", "root_cause", "action_items", "brain", "usage"}  # the narrative left the rest
     assert pm.model_dump(exclude=prose) == _base().model_dump(exclude=prose)
+
+
+def test_the_llm_fills_the_typed_sections_and_keeps_the_proposals_steps():
+    """Detection, unknowns and lessons are the LLM's when it writes them; the items that close on a milestone (the
+    proposal's, with its id and done state) stay the template's, and its follow-ups replace the draft's."""
+    base = _base().model_copy(update={"action_items": [
+        ActionItem(text="Review retrain proposal prop-1 and approve or reject it", done=True, closes_on="decided"),
+        ActionItem(text="template follow-up")]})
+    narrative = {**NARRATIVE, "detection": "Found by the scheduled triage 12 min after onset.",
+                 "unknowns": ["Why evening usage moved."],
+                 "lessons": {"went_well": ["The canary caught nothing bad."], "went_wrong": [], "got_lucky": []},
+                 "action_items": ["Add an alert on evening minutes"]}
+    pm, _ = write_postmortem_with_llm(TestModel(custom_output_args=narrative), base, facts=FACTS)
+    assert pm.detection == "Found by the scheduled triage 12 min after onset."
+    assert pm.unknowns == ["Why evening usage moved."] and pm.lessons.went_well == ["The canary caught nothing bad."]
+    assert [(a.text, a.done, a.closes_on) for a in pm.action_items] == [
+        ("Review retrain proposal prop-1 and approve or reject it", True, "decided"),
+        ("Add an alert on evening minutes", False, None)]
 
 
 def test_invalid_output_is_retried_and_then_accepted() -> None:
@@ -73,7 +91,7 @@ def test_invalid_output_is_retried_and_then_accepted() -> None:
 
     pm, usage = write_postmortem_with_llm(FunctionModel(flaky, model_name="flaky"), _base(), facts=FACTS)
     assert len(calls) == 2 and usage["requests"] == 2
-    assert pm.brain == "llm flaky" and pm.action_items == NARRATIVE["action_items"]
+    assert pm.brain == "llm flaky" and [a.text for a in pm.action_items] == NARRATIVE["action_items"]
     # the retry told the model what was wrong, and it saw the facts in the first request
     assert "action_items" in str(calls[1][-1]) and FACTS in str(calls[0][0])
 

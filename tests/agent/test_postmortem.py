@@ -89,7 +89,7 @@ def test_templated_postmortem_cites_the_cause_impact_and_the_proposal(tmp_path):
     assert "Data drift" in pm.root_cause and "total_day_minutes" in pm.root_cause and "0.85" in pm.root_cause
     assert "1200 predictions" in pm.impact and "Realised: f1 0.512 (-0.269 vs 0.781)" in pm.impact
     assert pm.decisions == [f"proposal {prop.id} filed, awaiting approval"]
-    assert prop.id in pm.action_items[0] and "canary at 10%" in pm.action_items[1]
+    assert prop.id in pm.action_items[0].text and "canary at 10%" in pm.action_items[1].text
     assert [t.event for t in pm.timeline] == ["drift detected", "proposal filed"]
     assert pm.links["champion v1"] == "models:/churn/1" and pm.links["training run"] == RUN_ID
     assert pm.links["drift report"].endswith("report.html")
@@ -160,15 +160,17 @@ def _common(**kw):
 ])
 def test_action_items_follow_the_action(tmp_path, proposal, action, expected):
     pm = _build(tmp_path, proposal, _diagnosis(action=action))
-    assert expected in pm.action_items[0]
-    assert ("Do not retrain on this window: it holds the broken records" in pm.action_items) == (action == "fix_data")
+    texts = [a.text for a in pm.action_items]
+    assert expected in texts[0] and not any(a.done for a in pm.action_items)
+    assert ("Do not retrain on this window: it holds the broken records" in texts) == (action == "fix_data")
     assert any("0.50 -> 0.35" in t for t in pm.threshold_updates) == (action == "retune_threshold")
 
 
 def test_nothing_detected_says_keep_watching(tmp_path):
     pm = _build(tmp_path, None, Diagnosis(detected=False, summary="All checks passed."))
     assert pm.title == "churn: no incident" and pm.root_cause.startswith("No incident")
-    assert pm.action_items == ["Keep watching: the next scheduled triage re-checks the model"]
+    assert [a.text for a in pm.action_items] == ["Keep watching: the next scheduled triage re-checks the model"]
+    assert pm.status == "resolved"
 
 
 def test_render_proposal_marks_editable_fields_and_costs():

@@ -1,0 +1,153 @@
+"""The post-mortem as a living document: each later event (a decision, an execution step, the outcome, the
+verification, an expiry or supersession, the signals clearing) is recorded in the JSON, and the status,
+resolution, action items and lessons are re-derived from the record — not only a line appended.
+
+``apply_event(layout, incident_id, event)`` is the one entry point; ``rederive(pm)`` is the pure part.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agent.reports.postmortem_files import locked_postmortem, report_dir, write_postmortem_files
+from agent.reports.postmortem_model import Milestone, PostMortem, PostMortemStatus, TimelineEvent
+from agent.reports.render import utc_iso
+from ml_core.paths import HomeLayout
+
+EventKind = Literal["accepted", "edited", "rejected", "step", "executed", "failed", "interrupted", "refused",
+                    "expired", "superseded", "resolved", "note"]
+# Which milestones an event reaches. ``executed`` with ``verified`` also reaches "verified".
+_REACHES: dict[str, tuple[Milestone, ...]] = {
+    "accepted": ("decided", "accepted"), "edited": ("decided", "accepted"), "rejected": ("decided", "rejected"),
+    "executed": ("executed",), "resolved": ("resolved",)}
+# A verified fix of these kinds removes the cause (the model now fits the window, or the new threshold does):
+# resolved. A verified rollback only takes the bad version out; why it regressed is still open: mitigated.
+_ENDS_A_TRY = frozenset({"rejected", "executed", "failed", "interrupted", "refused", "expired", "superseded"})
+_FIXES_CAUSE = frozenset({"retrain", "retune_threshold", "promote"})
+_STEP_WORDS = {"gate": "Gate verdict", "canary": "Canary", "verif": "Verification", "promot": "Promotion",
+               "rolled back": "Rollback", "roll back": "Rollback"}
+
+
+class PostMortemEvent(BaseModel):
+    kind: EventKind
+    text: str = Field(description="the line for the timeline and decisions ('proposal p-1 accepted by ana via cli')")
+    at: float | None = None
+    verified: bool = False
+    steps: list[str] = Field(default_factory=list, description="the execution's steps so far (replaces the last)")
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+def status_of(pm: PostMortem) -> PostMortemStatus:
+    reached = set(pm.milestones)
+    if "resolved" in reached:
+        return "resolved"
+    if "rejected" in reached:
+        return "won't fix"
+    if "verified" in reached:
+        return "resolved" if pm.proposal_kind in _FIXES_CAUSE else "mitigated"
+    # Nothing reached yet: as triage wrote it (open; resolved when it found nothing). Refused, expired, failed
+    # or interrupted executions reach nothing either: the incident stays open.
+    return pm.status if not pm.milestones else "open"
+
+
+def resolution_of(pm: PostMortem) -> str:
+    """What was done, by whom, the gate verdict, the canary's result and the verification; or 'Open — ...'."""
+    decided = [d for d in pm.decisions if "accepted by" in d or "rejected by" in d]
+    if not pm.milestones and not pm.steps:
+        pending = f"proposal {pm.proposal_line or pm.proposal_id} awaits a person's decision" if pm.proposal_id \
+            else f"no proposal was filed (action: {pm.action or 'none'})"
+        return f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}."
+    lines = [f"Decision: {d}." for d in decided]
+    used: set[str] = set()
+    for word, label in _STEP_WORDS.items():
+        said = [s for s in pm.steps if word in s.lower() and s not in used]
+        if said and not any(line.startswith(f"{label}:") for line in lines):
+            lines.append(f"{label}: {said[-1]}.")
+            used.add(said[-1])
+    if pm.steps and len(lines) == len(decided):
+        lines.append(f"Last step: {pm.steps[-1]}.")
+        used.add(pm.steps[-1])
+    if pm.last_outcome and pm.last_outcome not in used:
+        lines.append(f"Outcome: {pm.last_outcome}.")
+    outcome = {"resolved": "Resolved", "mitigated": "Mitigated", "won't fix": "Won't fix", "open": "Still open"}
+    lines.append(f"{outcome[pm.status]} as of {utc_iso(pm.timeline[-1].at) if pm.timeline else '-'}.")
+    return " ".join(lines)
+
+
+def _refresh_items(pm: PostMortem) -> None:
+    reached = set(pm.milestones)
+    kept = []
+    for item in pm.action_items:
+        if "rejected" in reached and item.closes_on in ("executed", "verified"):
+            continue  # the proposal will not run: watching its canary is no longer anyone's job
+        item.done = item.done or (item.closes_on is not None and item.closes_on in reached)
+        kept.append(item)
+    pm.action_items = kept
+
+
+def _outcome_lessons(pm: PostMortem) -> None:
+    def add(bucket: list[str], line: str) -> None:
+        if line not in bucket:
+            bucket.append(line)
+
+    reached = set(pm.milestones)
+    if "verified" in reached:
+        add(pm.lessons.went_well, "The fix went through the gate and a canary on live traffic before it took all "
+                                  "traffic, and the serving state was read back to verify it.")
+    if "executed" in reached and "verified" not in reached and pm.proposal_kind in _FIXES_CAUSE:
+        add(pm.lessons.went_wrong, "The executed fix was not verified live: " + (pm.steps[-1] if pm.steps else
+                                                                                 "no step reported"))
+    if "rejected" in reached:
+        add(pm.lessons.went_wrong, "The proposed fix was rejected; the fault stays until its signals clear.")
+
+
+def rederive(pm: PostMortem) -> PostMortem:
+    """Status, resolution, action items and lessons, from the milestones, steps and decisions recorded."""
+    pm.status = status_of(pm)
+    _refresh_items(pm)
+    _outcome_lessons(pm)
+    pm.resolution = resolution_of(pm)
+    return pm
+
+
+def record_event(pm: PostMortem, event: PostMortemEvent) -> PostMortem:
+    """``pm`` with ``event`` recorded (decision and timeline line, milestones, steps) and re-derived."""
+    when = event.at if event.at is not None else time.time()
+    text = event.text.strip().rstrip(":;,").strip()
+    if event.kind != "step" and text:
+        pm.decisions.append(f"{utc_iso(when)} {text}")
+        pm.decisions = [d for d in pm.decisions if not d.endswith("filed, awaiting approval")] \
+            if event.kind in _REACHES or event.kind in ("refused", "expired", "superseded") else pm.decisions
+    said = {e.event for e in pm.timeline} | set(event.steps)
+    if text and text not in said:  # an outcome that repeats the step saying it is on the timeline once
+        pm.timeline.append(TimelineEvent(at=when, event=text))
+    if event.kind in _ENDS_A_TRY and text:
+        pm.last_outcome = text
+    if event.steps:
+        pm.timeline += [TimelineEvent(at=when, event=s) for s in event.steps if s not in pm.steps]
+        pm.steps = list(event.steps)
+    reached = list(_REACHES.get(event.kind, ())) + (["verified"] if event.kind == "executed" and event.verified
+                                                    else [])
+    pm.milestones += [m for m in reached if m not in pm.milestones]  # type: ignore[misc]
+    pm.timeline.sort(key=lambda e: e.at)
+    return rederive(pm)
+
+
+def apply_event(layout: HomeLayout, incident_id: str, event: PostMortemEvent) -> Path:
+    """Record ``event`` in the incident's post-mortem and re-render it; returns the Markdown path.
+    Raises FileNotFoundError when the incident has no post-mortem, ValueError for an unsafe id."""
+    folder = report_dir(layout, incident_id)
+    with locked_postmortem(folder) as pm:
+        return write_postmortem_files(folder, record_event(pm, event))
+
+
+def append_decision(layout: HomeLayout, incident_id: str, line: str, at: float | None = None) -> Path:
+    """Add a later decision or outcome line to the post-mortem (a ``note`` event: the status, resolution and action
+    items are re-derived too). Returns the Markdown path."""
+    if not line.strip():
+        raise ValueError("a decision needs some text")
+    return apply_event(layout, incident_id, PostMortemEvent(kind="note", text=line, at=at))
