@@ -159,7 +159,7 @@ class RecordValidator:
         type is not int)."""
         row: dict[str, Any] = {}
         for name, numeric, low, high, cats, nullable in self._fast:
-            v = rec.get(name)
+            v: Any = rec.get(name)
             t = type(v)
             if numeric:
                 if (t is float or t is int) and low <= v <= high and (numeric == 1 or t is int or v.is_integer()):
