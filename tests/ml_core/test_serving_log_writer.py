@@ -39,11 +39,12 @@ def log_path(tmp_path: Path):
 def test_rows_of_requests_in_one_loop_iteration_share_one_inline_commit(log_path) -> None:
     path, predlog = log_path
     writer = LogWriter(predlog)
-    assert writer.inline is not None
+    inline = writer.inline
+    assert inline is not None
 
     async def main() -> list[int]:
         await asyncio.gather(*(writer.write(rows(f"r{k}", 3)) for k in range(5)))
-        return [count(path), writer.inline.commits]
+        return [count(path), inline.commits]
 
     assert asyncio.run(main()) == [15, 1]
     writer.close()
