@@ -1,7 +1,8 @@
 """The durable prediction log: every prediction, rejected request and delayed label, in SQLite.
 
 Serving writes it; monitoring and the simulator read it. WAL mode lets one writer and many readers
-work at once; each write commits before the HTTP answer goes out, so an answered prediction is logged.
+work at once; each write commits before the HTTP answer goes out, so an answered prediction is logged (the
+service's writer thread commits the rows of every request waiting at that moment in one transaction).
 Older predictions are sealed into column-wise Parquet segments beside the file (``predlog_segments``), so a
 window of a million predictions reads in seconds; every read joins the segments and the SQLite tail.
 """
@@ -117,6 +118,13 @@ class PredictionLog(Handle):
         data = [(r.request_id, r.record_id, float(r.ts), r.model, r.version, r.role, r.fallback_reason,
                  r.intended_version, float(r.score), int(r.label), float(r.latency_ms), json.dumps(r.features))
                 for r in rows]
+        if data:
+            with self.store.write() as conn:
+                insert_many(conn, predictions_table, data)
+
+    def append_rows(self, data: Sequence[tuple[Any, ...]]) -> None:
+        """Predictions as tuples in the table's column order, ``features`` already JSON text, in one transaction
+        (the scoring service's group commit builds its rows so: no dataclass and no ``json.dumps`` per row)."""
         if data:
             with self.store.write() as conn:
                 insert_many(conn, predictions_table, data)

@@ -4,26 +4,40 @@
   that arrive queue up and are scored together in the next call, so under load many small requests
   share one forward pass, and at low load a request waits for nobody.
 - ``LogWriter``: one thread writes the prediction log; every request waits until its rows are
-  committed, but the rows of all requests waiting at that moment go into a single transaction.
+  committed (an answered prediction is logged), but the rows of all requests waiting at that moment go
+  into a single transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
-from ml_core.predlog import PredictionLog, PredictionRow
+from ml_core.predlog import PredictionLog
+from ml_core.serving.log_inline import InlineAppender
+
+log = logging.getLogger(__name__)
+CHECKPOINT = ("checkpoint",)  # a queue item: run a WAL checkpoint
 
 
 class ModelWorker:
-    """Scores record batches for one model, merging requests that arrive while it is busy."""
+    """Scores record batches for one model, merging requests that arrive while it is busy.
+
+    One thread of its own fed by a queue, rather than a ThreadPoolExecutor: a pool's ``submit`` builds a
+    concurrent Future with its own Condition per call and ``run_in_executor`` chains a second future onto it, a
+    cost paid per batch on the event loop's core. Here a batch is one queue put, and its answer one
+    ``call_soon_threadsafe`` back to the loop."""
 
     def __init__(self, name: str, predict: Callable[[pd.DataFrame], np.ndarray], columns: Sequence[str],
                  max_rows: int = 4096, predict_records: Callable[[list[dict[str, Any]]], np.ndarray] | None = None):
@@ -32,7 +46,9 @@ class ModelWorker:
         self._predict_records = predict_records  # the model's DataFrame-free path, when it has one
         self._columns = list(columns)
         self._max_rows = max_rows
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=f"model-{name}", daemon=True)
+        self._thread.start()
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
         self._busy = False
 
@@ -55,9 +71,20 @@ class ModelWorker:
         if not batch:
             return
         self._busy = True
-        records = [r for recs, _ in batch for r in recs]
-        done = asyncio.get_running_loop().run_in_executor(self._executor, self._run, records)
-        done.add_done_callback(lambda f: self._finish(batch, f))
+        records = batch[0][0] if len(batch) == 1 else [r for recs, _ in batch for r in recs]
+        self._work.put((records, batch, asyncio.get_running_loop()))
+
+    def _serve(self) -> None:
+        while (item := self._work.get()) is not None:
+            records, batch, loop = item
+            scores: np.ndarray | None = None
+            error: BaseException | None = None
+            try:
+                scores = self._run(records)
+            except Exception as exc:  # given to every caller of the batch
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+                loop.call_soon_threadsafe(self._finish, batch, scores, error)
 
     def _run(self, records: list[dict[str, Any]]) -> np.ndarray:
         if self._predict_records is not None:
@@ -69,72 +96,134 @@ class ModelWorker:
             raise ValueError(f"model returned {scores.shape} scores for {len(records)} rows or non-finite values")
         return scores
 
-    def _finish(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future]], f: asyncio.Future) -> None:
+    def _finish(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future]], scores: np.ndarray | None,
+                error: BaseException | None) -> None:
         self._busy = False
-        exc = f.exception() if not f.cancelled() else asyncio.CancelledError()
         start = 0
         for recs, fut in batch:
             if not fut.done():
-                if exc is not None:
-                    fut.set_exception(exc)
+                if error is not None or scores is None:
+                    fut.set_exception(error or RuntimeError("the model returned nothing"))
                 else:
-                    fut.set_result(f.result()[start:start + len(recs)])
+                    fut.set_result(scores[start:start + len(recs)])
             start += len(recs)
         if self._pending:
             self._kick()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop after the batch in progress (a slow model is not waited for: the thread is a daemon)."""
+        self._work.put(None)
+
+
+def features_json(record: dict[str, Any]) -> str:
+    """A validated record as the log's ``features`` text: orjson, ten times faster than ``json.dumps``, and the two
+    read back equal for what validation lets through (str, int, finite float, None); what orjson refuses (an
+    integer past 64 bits) goes through ``json.dumps`` as before."""
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:
+        return json.dumps(record)
 
 
 class LogWriter:
-    """Group commit in front of PredictionLog.write_predictions."""
+    """Group commit in front of the prediction log: each request waits for its rows' commit, and the rows of every
+    request waiting at that moment go into one transaction. On a local SQLite log the loop commits them itself
+    when the write lock is free (``log_inline``); otherwise, and whenever it is not, one writer thread does."""
 
-    def __init__(self, predlog: PredictionLog):
+    def __init__(self, predlog: PredictionLog, inline: bool = True):
         self.predlog = predlog
+        self.inline = InlineAppender.for_log(predlog) if inline else None
+        self._batch: list[tuple[list[tuple[Any, ...]], asyncio.Future]] = []
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="predlog-writer", daemon=True)
         self._thread.start()
 
-    async def write(self, rows: list[PredictionRow]) -> None:
-        """Returns once ``rows`` are committed; raises if the commit failed."""
+    async def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Returns once ``rows`` (the log's column order, features as text) are committed; raises if the commit
+        failed."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._queue.put((rows, loop, fut))
+        if self.inline is None:
+            self._queue.put((rows, loop, [fut]))
+        else:
+            self._batch.append((rows, fut))
+            if len(self._batch) == 1:  # after the other requests this loop iteration scores: one commit for all
+                loop.call_soon(self._flush, loop)
         await fut
 
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self.inline is not None
+        batch, self._batch = self._batch, []
+        rows = [r for rows, _ in batch for r in rows]
+        futs = [f for _, f in batch]
+        try:
+            done = self.inline.try_append(rows)
+        except Exception as exc:
+            _settle(futs, exc)
+            return
+        if not done:  # another connection holds the write lock: the thread waits for it
+            self._queue.put((rows, loop, futs))
+            return
+        _settle(futs, None)
+        if self.inline.checkpoint_due():
+            self._queue.put(CHECKPOINT)
+
     def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            items = [item]
-            while True:
+        while (item := self._queue.get()) is not None:
+            items, stop = [item], False
+            while not stop:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self._queue.put(None)
-                    break
-                items.append(nxt)
-            err: BaseException | None = None
-            try:
-                self.predlog.write_predictions([r for rows, _, _ in items for r in rows])
-            except Exception as exc:  # reported to every waiting request, which answers 503
-                err = exc
-            for _, loop, fut in items:
-                loop.call_soon_threadsafe(_settle, fut, err)
+                    stop = True
+                else:
+                    items.append(nxt)
+            if CHECKPOINT in items:
+                self._checkpoint()
+            self._commit([x for x in items if x is not CHECKPOINT])
+            if stop:
+                return
+
+    def _commit(self, items: list[tuple[list[tuple[Any, ...]], asyncio.AbstractEventLoop, list[asyncio.Future]]]
+                ) -> None:
+        if not items:
+            return
+        err: BaseException | None = None
+        try:
+            self.predlog.append_rows([r for rows, _, _ in items for r in rows])
+        except Exception as exc:  # reported to every waiting request
+            err = exc
+        waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+        for _, loop, futs in items:
+            waiting.setdefault(loop, []).extend(futs)
+        for loop, futs in waiting.items():  # one wake-up per loop and commit, not one per request
+            with contextlib.suppress(RuntimeError):  # that loop closed: nobody is waiting
+                loop.call_soon_threadsafe(_settle, futs, err)
+
+    def _checkpoint(self) -> None:
+        """What the inline connection's automatic checkpoints would have done, off the loop (PASSIVE: it copies
+        what no reader still needs and never waits)."""
+        assert self.inline is not None
+        try:
+            with contextlib.closing(sqlite3.connect(self.inline.path, isolation_level=None)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # a later one retries; the WAL only grows meanwhile
+            log.warning("prediction log checkpoint failed: %s", exc)
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
+        if self.inline is not None:
+            self.inline.close()
 
 
-def _settle(fut: asyncio.Future, err: BaseException | None) -> None:
-    if fut.done():
-        return
-    if err is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(err)
+def _settle(futs: list[asyncio.Future], err: BaseException | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(err)

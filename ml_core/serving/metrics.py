@@ -55,3 +55,17 @@ class ServiceMetrics:
                                       ["model", "version"], registry=r), model)
         self.canary_weight = Gauge("opsagent_canary_weight", "Share of requests routed to the canary",
                                    ["model"], registry=r).labels(model)
+        self._answered: dict[tuple[str, str], tuple[Counter, Counter, Histogram]] = {}
+
+    def answered(self, version: str, role: str, rows: int, seconds: float) -> None:
+        """One scored request: its count, rows and latency under the version and role that answered. The three
+        labelled children are looked up once per (version, role): ``labels()`` costs a lock and a dict per call."""
+        children = self._answered.get((version, role))
+        if children is None:
+            children = self._answered[(version, role)] = (
+                self.requests.labels(version, role, "ok"), self.rows.labels(version, role),
+                self.latency.labels(version, role))
+        requests, scored, latency = children
+        requests.inc()
+        scored.inc(rows)
+        latency.observe(seconds)

@@ -19,8 +19,8 @@ import pandas as pd
 from ml_core.adopted import RegistryModel
 from ml_core.data.schema import TableSchema
 from ml_core.paths import HomeLayout
-from ml_core.predlog import PredictionLog, PredictionRow
-from ml_core.serving.batching import LogWriter, ModelWorker
+from ml_core.predlog import PredictionLog
+from ml_core.serving.batching import LogWriter, ModelWorker, features_json
 from ml_core.serving.contract import MAX_ERRORS_REPORTED, RecordValidator, RequestRejected, ValidatedBatch
 from ml_core.serving.fallback import PriorScorer, Scorer, load_baseline
 from ml_core.serving.metrics import ServiceMetrics
@@ -213,14 +213,12 @@ class ScoringService:
         latency_ms = (time.perf_counter() - t0) * 1000
         now = time.time()
         scores, labels = d.scores.tolist(), d.labels.tolist()
-        rows = [PredictionRow(request_id, rid, now, self.model_name, d.version, d.role, d.fallback_reason,
-                              d.intended_version, float(s), int(y), latency_ms, rec)
-                for rec, rid, s, y in zip(batch.records, batch.ids, scores, labels, strict=True)]
-        await self.writer.write(rows)
-        m = self.metrics
-        m.requests.labels(d.version, d.role, "ok").inc()
-        m.rows.labels(d.version, d.role).inc(len(rows))
-        m.latency.labels(d.version, d.role).observe(time.perf_counter() - t0)
+        # PredictionRow's fields, as the tuples the log inserts (``PredictionLog.append_rows``)
+        head = (request_id,)
+        tail = (now, self.model_name, d.version, d.role, d.fallback_reason, d.intended_version)
+        await self.writer.write([head + (rid,) + tail + (s, y, latency_ms, features_json(rec))
+                                 for rec, rid, s, y in zip(batch.records, batch.ids, scores, labels, strict=True)])
+        self.metrics.answered(d.version, d.role, len(scores), time.perf_counter() - t0)
         return ScoredBatch(request_id, batch, d, scores, labels)
 
     def reject(self, request_id: str, rej: RequestRejected, *, whole: bool = True) -> None:
