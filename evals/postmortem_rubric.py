@@ -9,8 +9,6 @@ fails with a one-line reason, or does not apply (``ok`` None); the score is pass
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel
 
 from evals.postmortem_checks import (
@@ -33,13 +31,8 @@ from evals.postmortem_checks import (
     check_title,
 )
 
-if TYPE_CHECKING:  # types only: evals.scoring imports this module
-    from evals.scenario_model import EvalScenario
-    from evals.scoring import ScenarioRun
-
 __all__ = ["ALLOWED_STATUS", "SECTIONS", "Check", "FindingFact", "Outcome", "PostmortemExpectation", "RubricResult",
-           "missing_postmortem", "outcome_of", "postmortem_score",
-           "score_postmortem"]
+           "missing_postmortem", "score_postmortem"]
 
 
 class RubricResult(BaseModel):
@@ -84,35 +77,3 @@ def score_postmortem(markdown: str, expected: PostmortemExpectation) -> RubricRe
 def missing_postmortem(why: str) -> RubricResult:
     """The result for an incident whose post-mortem could not be read: one failed check."""
     return RubricResult(checks=[Check(name="post-mortem written", ok=False, reason=why)])
-
-
-def outcome_of(run: ScenarioRun, proposal_id: str | None) -> Outcome:
-    """Where the incident stood at the end of the run: the approved proposal's fate, else pending or nothing."""
-    m = run.mitigation
-    if m is None:
-        return "pending" if proposal_id else "no_proposal"
-    if m.status == "executed":
-        return "resolved" if m.verified else "unverified"
-    if m.status == "rejected":
-        return "rejected"
-    return "pending" if m.status == "pending" else "failed"  # failed, refused, interrupted
-
-
-def postmortem_score(scenario: EvalScenario, run: ScenarioRun) -> RubricResult | None:
-    """The rubric on the post-mortem of the incident the run is scored on; None where no incident was opened.
-
-    It must agree with the diagnosis and findings of the tick that last wrote it (a later tick of the same
-    incident may only have been recorded), and its status with where the run left the incident."""
-    concluding = run.concluding_detection(scenario.expected.detectable_from)
-    if concluding is None or not concluding.incident_id:
-        return None
-    mine = [t for t in run.ticks if t.detected and t.incident_id == concluding.incident_id]
-    writer = next((t for t in reversed(mine) if t.wrote_postmortem), concluding)
-    if run.postmortem_md is None:
-        return missing_postmortem(f"no post-mortem of incident {concluding.incident_id} was found in the world")
-    proposal_id = (run.mitigation.proposal_id if run.mitigation else
-                   next((t.proposal_id for t in reversed(mine) if t.proposal_id), None))
-    expected = PostmortemExpectation(category=writer.category, action=writer.action, culprit=writer.culprit,
-                                     findings=writer.finding_facts, outcome=outcome_of(run, proposal_id),
-                                     proposal_id=proposal_id)
-    return score_postmortem(run.postmortem_md, expected)

@@ -18,6 +18,7 @@ from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 
 from agent.settings import Settings
+from evals.postmortem_scoring import score_case
 from evals.run_facts import finding_facts, postmortem_text
 from evals.scenario_model import EvalScenario
 from evals.scoring import CaseScore, Mitigation, ScenarioRun, TickResult, Totals, score_run, totals
@@ -270,7 +271,7 @@ def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, base_settings
     order = {s.name: i for i, s in enumerate(scenarios)}
     pairs.sort(key=lambda p: order[p[0].name])
     runs = [r for _, r in pairs]
-    scores = [score_run(s, r) for s, r in pairs]
+    scores = [score_case(s, r) for s, r in pairs]
     if not keep_worlds:
         for folder in (out_dir / "worlds", *([out_dir / "templates"] if trained else [])):
             _discard(folder, progress)  # "templates" holds only the champions this call trained

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from evals.postmortem_rubric import FindingFact, RubricResult, postmortem_score
+from evals.postmortem_rubric import FindingFact, RubricResult
 from evals.scenario_model import RELEASE, EvalScenario
 
 LLM_FAILED = "offline policy (LLM failed"  # how a triage's brain reads when the offline policy took over
@@ -109,7 +109,8 @@ class CaseScore(BaseModel):
     executed: Verdict  # the approved action executed and verified
     ttd_ticks: int | None = None
     error: str | None = None
-    # Scored apart from the verdicts (it does not decide ``passed``): None where no incident was opened.
+    # Scored apart from the verdicts (it does not decide ``passed``; evals.postmortem_scoring.score_case sets it):
+    # None where no incident was opened.
     postmortem: RubricResult | None = None
 
     def verdicts(self) -> dict[str, Verdict]:
@@ -154,7 +155,7 @@ def score_run(scenario: EvalScenario, run: ScenarioRun) -> CaseScore:
                                                  for t in alarms)) if alarms
               else Verdict(ok=True, reason=f"quiet over {len(run.ticks)} ticks"))
         return CaseScore(**base, detection=NA, false_alarm=fa, localization=NA, root_cause=NA, mitigation=NA,
-                         executed=NA, postmortem=postmortem_score(scenario, run))
+                         executed=NA)
     quiet = [t for t in run.ticks if t.tick == 0 and t.detected]
     fa = (Verdict(ok=False, reason=f"tick 0, before the fault, flagged {_diag(quiet[0])}") if quiet
           else Verdict(ok=True, reason="tick 0 quiet"))
@@ -183,8 +184,7 @@ def score_run(scenario: EvalScenario, run: ScenarioRun) -> CaseScore:
                   Verdict(ok=False, reason=f"chose {first.action}, expected {exp.action}"))
     return CaseScore(**base, detection=detection, false_alarm=fa, localization=localization, root_cause=root,
                      mitigation=mitigation, executed=_executed(scenario, run, first),
-                     ttd_ticks=max(1, (run.first_detection or first).tick - exp.detectable_from + 1),
-                     postmortem=postmortem_score(scenario, run))
+                     ttd_ticks=max(1, (run.first_detection or first).tick - exp.detectable_from + 1))
 
 
 def _executed(scenario: EvalScenario, run: ScenarioRun, first: TickResult) -> Verdict:

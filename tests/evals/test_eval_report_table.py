@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from evals.postmortem_rubric import FindingFact
+from evals.postmortem_scoring import score_case
 from evals.report import VERDICT_KEY, as_json, markdown, print_table
 from evals.runner import BenchmarkResult
 from evals.scenario_model import load_dir
@@ -111,7 +112,7 @@ def test_the_post_mortem_score_is_a_column_with_each_failed_check_and_its_reason
                                                              evidence={"realised": 0.78, "reference": 0.875})]})
     run = run.model_copy(update={"ticks": [run.ticks[0], said], "postmortem_md": STALE, "mitigation": Mitigation(
         proposal_id="p-1", status="executed", verified=True, outcome="promoted v2")})
-    r.runs[i], r.scores[i] = run, score_run(scenario, run)
+    r.runs[i], r.scores[i] = run, score_case(scenario, run)
     r.totals = totals(r.scores, r.runs)
     pm = r.scores[i].postmortem
     assert pm is not None and pm.text() == "10/12"  # 12 checks apply; status and stale items fail
