@@ -154,8 +154,8 @@ def check_status_outcome(lines: list[str], exp: PostmortemExpectation) -> Check:
     status, allowed = _status(lines), ALLOWED_STATUS[exp.outcome]
     if status in allowed:
         return _pass("status matches outcome", f"{status} fits outcome {exp.outcome}")
-    return _fail("status matches outcome", f"status '{status}' after outcome {exp.outcome}; expected "
-                 f"{' or '.join(allowed)}")
+    said = "no status line" if status is None else f"status '{status}'"
+    return _fail("status matches outcome", f"{said} after outcome {exp.outcome}; expected {' or '.join(allowed)}")
 
 
 def check_sections(markdown: str) -> Check:
