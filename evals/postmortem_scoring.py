@@ -27,12 +27,13 @@ def outcome_of(run: ScenarioRun, proposal_id: str | None) -> Outcome:
 
 
 def postmortem_score(scenario: EvalScenario, run: ScenarioRun) -> RubricResult | None:
-    """The rubric on the post-mortem of the incident the run is scored on; None where no incident was opened.
+    """The rubric on the post-mortem of the incident the run is scored on; None where no incident was opened
+    (or the run failed: its error is already a miss).
 
     It must agree with the diagnosis and findings of the tick that last wrote it (a later tick of the same
     incident may only have been recorded), and its status with where the run left the incident."""
     concluding = run.concluding_detection(scenario.expected.detectable_from)
-    if concluding is None or not concluding.incident_id:
+    if run.error is not None or concluding is None or not concluding.incident_id:  # a failed run is scored apart
         return None
     mine = [t for t in run.ticks if t.detected and t.incident_id == concluding.incident_id]
     writer = next((t for t in reversed(mine) if t.wrote_postmortem), concluding)

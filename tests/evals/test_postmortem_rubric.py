@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 
 from evals.postmortem_rubric import FindingFact, PostmortemExpectation, RubricResult, score_postmortem
+from evals.postmortem_scoring import outcome_of, postmortem_score, score_case
+from evals.scenario_model import load_dir
+from evals.scoring import Mitigation, ScenarioRun, TickResult
 
 DRIFT = FindingFact(kind="feature_drift", subject="total_day_minutes",
                     message="total_day_minutes drifted: wasserstein 0.312 (threshold 0.1), p=1e-12",
@@ -170,3 +173,41 @@ def test_figures_match_as_rendered_percentages_and_thousands_included() -> None:
     coarse = FindingFact(kind="estimated_performance_drop", subject="f1", evidence={"estimated": 0.96})
     ok, reason = verdict(score_postmortem(RESOLVED.replace("0.875", "1"), expect(findings=[coarse])), "figures")
     assert ok is False and "estimated_performance_drop f1 estimated 0.96" in reason
+
+
+# ---- applied to a benchmark run (evals.postmortem_scoring) ----------------------------------------
+def _run(**kw: object) -> ScenarioRun:
+    wrote = TickResult(tick=1, detected=True, category="data_drift", action="retrain", culprit=["total_day_minutes"],
+                       incident_id="inc-1", proposal_id="p-1234", wrote_postmortem=True, finding_facts=[DRIFT, F1_DROP])
+    held = TickResult(tick=2, detected=True, category="data_drift", action="retrain", culprit=["total_day_minutes"],
+                      incident_id="inc-1", finding_facts=[ERRORS])  # recorded only: not what the document says
+    return ScenarioRun.model_validate({"scenario": "drift", "brain": "offline", "postmortem_md": RESOLVED,
+                                       "ticks": [TickResult(tick=0, detected=False), wrote, held]} | kw)
+
+
+@pytest.mark.parametrize(("status", "verified", "outcome"), [
+    ("executed", True, "resolved"), ("executed", False, "unverified"), ("rejected", False, "rejected"),
+    ("pending", False, "pending"), ("refused", False, "failed"), ("interrupted", False, "failed")])
+def test_the_outcome_is_where_the_approval_left_the_incident(status: str, verified: bool, outcome: str) -> None:
+    run = _run(mitigation=Mitigation(proposal_id="p-1234", status=status, verified=verified))
+    assert outcome_of(run, "p-1234") == outcome
+    assert outcome_of(_run(), "p-1234") == "pending" and outcome_of(_run(), None) == "no_proposal"
+
+
+def test_a_run_s_post_mortem_is_scored_against_the_tick_that_wrote_it() -> None:
+    scenario = next(s for s in load_dir() if s.name == "covariate_drift_day_minutes")
+    done = _run(mitigation=Mitigation(proposal_id="p-1234", status="executed", verified=True))
+    result = postmortem_score(scenario, done)
+    assert result is not None and result.failures() == []  # the held tick's error-rate figure is not required
+    assert postmortem_score(scenario, _run(mitigation=None)).failures() == [  # type: ignore[union-attr]
+        "status matches outcome: status 'resolved' after outcome pending; expected open",
+        "action items current: proposal p-1234 awaits an answer, but no open item names it"]
+    missing = postmortem_score(scenario, _run(postmortem_md=None))
+    assert missing is not None and missing.failures() == [
+        "post-mortem written: no post-mortem of incident inc-1 was found in the world"]
+    assert postmortem_score(scenario, _run(error="DeploymentError: not ready")) is None  # the error is the miss
+    assert postmortem_score(scenario, _run(ticks=[TickResult(tick=0, detected=False)])) is None  # no incident
+    assert score_case(scenario, done).postmortem == result
+    stale = score_case(scenario, done.model_copy(update={"postmortem_md": RESOLVED.replace("resolved\n", "open\n", 1)}))
+    assert stale.postmortem is not None and not stale.postmortem.ok
+    assert stale.passed  # the rubric is scored apart: it does not decide the scenario's verdict
