@@ -40,7 +40,8 @@ FIGURE_KEYS: dict[str, tuple[str, ...]] = {
 # A written number pins a figure when it is the figure rounded to the digits written, and those digits say
 # enough: two decimals, or a rounding step within 5 % of the figure ("1" does not stand for 0.96).
 _MAX_RELATIVE_STEP = 0.05
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([+-]?\d+))?(\s?%)?")
+# An exponent only where the number ends there: "8e4512f" in a run id is not 8 x 10^4512.
+_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([+-]?\d{1,3})(?!\w))?(\s?%)?")
 
 _REQUEST = re.compile(r"\b(review|approve|reject|acknowledge|answer)\b", re.I)  # asks a person to answer
 _WATCH_CANARY = re.compile(r"\bwatch\b.*\bcanary\b", re.I)
@@ -100,6 +101,8 @@ def _written_numbers(text: str) -> list[tuple[float, float, int]]:
     for m in _NUMBER.finditer(text):
         whole, frac, exp, pct = m.group(1).replace(",", ""), m.group(2) or "", m.group(3), m.group(4)
         decimals = len(frac) - 1 if frac else 0
+        if exp and abs(int(exp)) > 300:  # beyond a float, and no figure of ours: an id or a p-value underflow
+            continue
         scale = (10.0 ** int(exp) if exp else 1.0) / (100.0 if pct else 1.0)
         out.append((float(whole + frac) * scale, 0.5 * 10.0 ** -decimals * scale, decimals))
     return out

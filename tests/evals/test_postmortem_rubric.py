@@ -169,6 +169,8 @@ def test_figures_match_as_rendered_percentages_and_thousands_included() -> None:
     doc = RESOLVED.replace("F1 0.780 against 0.875", "F1 0.78 against 0.88; fallbacks 12.5 % of 1,000 answers")
     result = score_postmortem(doc, expect(findings=[F1_DROP, ERRORS]))
     assert verdict(result, "figures") == (True, "all 3 headline figure(s) of the findings are written")
+    ids = doc + "\n- run `8e4512f9`, trace tr-1e999, p=1.8e-60\n"  # hex ids and tiny p-values are no figures
+    assert verdict(score_postmortem(ids, expect(findings=[F1_DROP, ERRORS])), "figures")[0] is True
     # "1" does not stand for 0.96: a rounding step that coarse says nothing about the figure.
     coarse = FindingFact(kind="estimated_performance_drop", subject="f1", evidence={"estimated": 0.96})
     ok, reason = verdict(score_postmortem(RESOLVED.replace("0.875", "1"), expect(findings=[coarse])), "figures")
