@@ -4,6 +4,7 @@ tick that wrote the post-mortem, where the approval left the incident) as the ru
 from __future__ import annotations
 
 from evals.postmortem_rubric import (
+    Check,
     Outcome,
     PostmortemExpectation,
     RubricResult,
@@ -48,5 +49,13 @@ def postmortem_score(scenario: EvalScenario, run: ScenarioRun) -> RubricResult |
 
 
 def score_case(scenario: EvalScenario, run: ScenarioRun) -> CaseScore:
-    """The run's AIOpsLab verdicts (``score_run``) with its post-mortem's rubric result."""
-    return score_run(scenario, run).model_copy(update={"postmortem": postmortem_score(scenario, run)})
+    """The run's AIOpsLab verdicts (``score_run``) with its post-mortem's rubric result.
+
+    A rubric that raises on some document is a failed check with the error, not the end of a benchmark that
+    took half an hour to run (the runner's rule for a broken world, too)."""
+    try:
+        postmortem = postmortem_score(scenario, run)
+    except Exception as exc:  # noqa: BLE001 - reported in the result, with its type
+        postmortem = RubricResult(checks=[Check(name="rubric", ok=False, reason=f"the rubric raised "
+                                                f"{type(exc).__name__}: {str(exc)[:200]}")])
+    return score_run(scenario, run).model_copy(update={"postmortem": postmortem})

@@ -213,3 +213,17 @@ def test_a_run_s_post_mortem_is_scored_against_the_tick_that_wrote_it() -> None:
     stale = score_case(scenario, done.model_copy(update={"postmortem_md": RESOLVED.replace("resolved\n", "open\n", 1)}))
     assert stale.postmortem is not None and not stale.postmortem.ok
     assert stale.passed  # the rubric is scored apart: it does not decide the scenario's verdict
+
+
+def test_a_rubric_that_raises_is_a_failed_check_not_a_lost_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    import evals.postmortem_scoring as scoring
+
+    def broken(*_a: object) -> None:
+        raise OverflowError("numerical result out of range")
+
+    monkeypatch.setattr(scoring, "postmortem_score", broken)
+    scenario = next(s for s in load_dir() if s.name == "covariate_drift_day_minutes")
+    pm = score_case(scenario, _run()).postmortem
+    assert pm is not None and pm.failures() == ["rubric: the rubric raised OverflowError: numerical result out of "
+                                                "range"]
+
