@@ -60,23 +60,32 @@ def _expected(result: BenchmarkResult, name: str) -> str:
     return f"{e.category} → {e.action}" + (f" [{', '.join(e.culprit)}]" if e.culprit else "")
 
 
-VERDICT_KEY = "D F L C A E"  # the terminal's one verdicts column, in CaseScore.verdicts() order
+VERDICT_KEY = "D F L C A E P"  # the terminal's one verdicts column: CaseScore.verdicts() order, then the post-mortem
 VERDICT_LEGEND = ("D detection · F no false alarm · L localization · C root cause · A action · "
-                  "E executed + verified — ✓ right, ✗ missed, · does not apply")
+                  "E executed + verified · P post-mortem passes the rubric — ✓ right, ✗ missed, · does not apply")
 
 
 def _marks(score: CaseScore) -> str:
-    return " ".join(MARK[v.ok] for v in score.verdicts().values())
+    pm = None if score.postmortem is None else score.postmortem.ok
+    return " ".join([*(MARK[v.ok] for v in score.verdicts().values()), MARK[pm]])
+
+
+def _pm(score: CaseScore) -> str:
+    """The post-mortem rubric's checks passed/applicable, or '-' where no incident was opened."""
+    return "-" if score.postmortem is None else score.postmortem.text()
 
 
 def print_table(result: BenchmarkResult, console: Console | None = None) -> None:
     """Per-scenario verdicts, then the totals against the targets.
 
-    Made to read in an 80-column terminal: the six verdicts share one column under a letter key (one
-    mark each), and each scenario's diagnosis goes on the line under its name, wrapped by words, instead
-    of a column squeezed to one character. The Markdown report keeps a column per verdict."""
+    Made to read in an 80-column terminal: the six verdicts and the post-mortem's share one column under a
+    letter key (one mark each), and each scenario's diagnosis goes on the line under its name, wrapped by
+    words, instead of a column squeezed to one character. The Markdown report keeps a column per verdict
+    and the post-mortem's checks passed/applicable."""
     console = console or Console()
-    table = Table(title=f"opsagent eval — {result.brain} brain", caption=VERDICT_LEGEND, caption_justify="left")
+    # No padding at the table's edges: the two columns it saves keep a diagnosis on one line beside seven marks.
+    table = Table(title=f"opsagent eval — {result.brain} brain", caption=VERDICT_LEGEND, caption_justify="left",
+                  pad_edge=False)
     table.add_column("scenario\n  diagnosed (first tick after the fault)", overflow="fold")
     table.add_column(VERDICT_KEY, no_wrap=True)
     table.add_column("TTD", justify="right", no_wrap=True)
@@ -100,6 +109,7 @@ def print_table(result: BenchmarkResult, console: Console | None = None) -> None
         totals.add_row(tg.name, tg.measured, tg.target, MARK[tg.met])
     t = result.totals
     totals.add_row("executed + verified", t.executed.text(), "-", "")
+    totals.add_row("post-mortems passing every check", t.postmortems.text(), "-", "")
     totals.add_row("scenarios passed", f"{t.passed}/{t.runs}", "-", "")
     totals.add_row("LLM tokens / cost", f"{t.tokens_in:,} in / {t.tokens_out:,} out, ${t.cost_usd:.4f}", "-", "")
     if t.llm_fallbacks:
@@ -130,12 +140,13 @@ def _group_lines(result: BenchmarkResult) -> list[str]:
              "Held-out scenarios were written before any rule ran on them and are never tuned on; they are "
              "scored apart from their data set's other scenarios (`all` counts every run).", "",
              "| data set | scenarios passed | detection | false alarms | localization | root cause | mitigation "
-             "| executed + verified |", "|---|---|---|---|---|---|---|---|"]
+             "| executed + verified | post-mortem checks |", "|---|---|---|---|---|---|---|---|---|"]
     for g in groups(result):
         t = g.totals
         lines.append(f"| {g.label} | {t.passed}/{t.runs} | {t.detection.text()} | "
                      f"{t.false_alarms_controls + t.false_alarms_quiet_tick} | {t.localization.text()} | "
-                     f"{t.root_cause.text()} | {t.mitigation.text()} | {t.executed.text()} |")
+                     f"{t.root_cause.text()} | {t.mitigation.text()} | {t.executed.text()} | "
+                     f"{t.postmortem_checks.text()} |")
     return [*lines, ""]
 
 
@@ -164,20 +175,22 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
              "## Totals", "", "| score | measured | target | met |", "|---|---|---|---|"]
     for tg in targets(t):
         lines.append(f"| {tg.name} | {tg.measured} | {tg.target} | {MARK[tg.met]} |")
-    lines += [f"| mitigation executed + verified (approved scenarios) | {t.executed.text()} | - | |", "",
+    lines += [f"| mitigation executed + verified (approved scenarios) | {t.executed.text()} | - | |",
+              f"| post-mortems passing every rubric check | {t.postmortems.text()} | - | |", "",
               *_group_lines(result),
               "## Scenarios", "",
               "| scenario | model | kind | expected | diagnosed | detection | false alarm ok | localization "
-              "| root cause | action | executed | TTD (ticks) | seconds |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| root cause | action | executed | post-mortem | TTD (ticks) | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, r in zip(result.scores, result.runs, strict=True):
         lines.append(f"| {_title(result, s.scenario)} | {_scenario(result, s.scenario).model_name} | {s.kind} | "
                      f"{_expected(result, s.scenario)} | "
                      f"{_diag(r, _scenario(result, s.scenario).expected.detectable_from)} | "
                      f"{_cell(s.detection)} | {_cell(s.false_alarm)} | {_cell(s.localization)} | "
-                     f"{_cell(s.root_cause)} | {_cell(s.mitigation)} | {_cell(s.executed)} | "
+                     f"{_cell(s.root_cause)} | {_cell(s.mitigation)} | {_cell(s.executed)} | {_pm(s)} | "
                      f"{'-' if s.ttd_ticks is None else s.ttd_ticks} | {r.seconds:.0f} |")
-    lines += ["", "✓ right, ✗ missed, · does not apply.", "", "## Verdicts", ""]
+    lines += ["", "✓ right, ✗ missed, · does not apply; post-mortem: rubric checks passed/applicable "
+              "(`evals/postmortem_rubric.py`), - where no incident was opened.", "", "## Verdicts", ""]
     for s, r in zip(result.scores, result.runs, strict=True):
         scenario = _scenario(result, s.scenario)
         lines += [f"### {s.scenario} — {'pass' if s.passed else 'MISS'}" + (" (held out)" if scenario.holdout else ""),
@@ -194,6 +207,7 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
             spent = (f", LLM {tick.tokens_in:,} in / {tick.tokens_out:,} out tokens, ${tick.cost_usd:.4f}"
                      if tick.tokens_in or tick.tokens_out else "")
             lines.append(f"- tick {tick.tick}: {what} — {tick.brain}, {tick.seconds:.0f} s{spent}{found}")
+        lines += _postmortem_lines(s)
         if r.mitigation:
             m = r.mitigation
             lines.append(f"- approved {m.proposal_id}: {m.status}, verified {m.verified} — {m.outcome}")
@@ -201,6 +215,15 @@ def markdown(result: BenchmarkResult, command: str = "") -> str:
             lines.append(f"- world: `{r.world}`")
         lines.append("")
     return "\n".join(lines)
+
+
+def _postmortem_lines(s: CaseScore) -> list[str]:
+    """The post-mortem's rubric score and the reason of each failed check."""
+    pm = s.postmortem
+    if pm is None:
+        return []
+    return ([f"- post-mortem: {pm.text()} rubric checks passed" + ("" if pm.failures() else " (every check)")]
+            + [f"- **post-mortem miss** — {why}" for why in pm.failures()])
 
 
 def _git_commit() -> str | None:
@@ -216,8 +239,11 @@ def as_json(result: BenchmarkResult, command: str = "") -> dict[str, Any]:
     """Everything, for tracking over time: totals, targets, and per run its scores and ticks."""
     def case(s: CaseScore, r: ScenarioRun) -> dict[str, Any]:
         scenario = _scenario(result, s.scenario)
+        pm = s.postmortem
         return {"model": scenario.model_name, "holdout": scenario.holdout, "score": s.model_dump(mode="json"),
-                "passed": s.passed, "misses": s.misses(), "run": r.model_dump(mode="json")}
+                "passed": s.passed, "misses": s.misses(), "run": r.model_dump(mode="json"),
+                "postmortem": None if pm is None else {"passed": pm.passed, "applicable": pm.applicable,
+                                                       "score": pm.score, "failures": pm.failures()}}
 
     def group(g: Group) -> dict[str, Any]:
         return {"label": g.label, "model": g.model, "holdout": g.holdout, "scenarios": g.scenarios,
@@ -239,7 +265,8 @@ def as_json(result: BenchmarkResult, command: str = "") -> dict[str, Any]:
 
 
 def _rates(t: Totals) -> dict[str, float | None]:
-    return {k: getattr(t, k).value for k in ("detection", "localization", "root_cause", "mitigation", "executed")}
+    return {k: getattr(t, k).value for k in ("detection", "localization", "root_cause", "mitigation", "executed",
+                                             "postmortem_checks", "postmortems")}
 
 
 def write_outputs(result: BenchmarkResult, out_dir: Path, command: str = "") -> tuple[Path, Path]:

@@ -18,6 +18,8 @@ from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 
 from agent.settings import Settings
+from evals.postmortem_scoring import score_case
+from evals.run_facts import finding_facts, postmortem_text
 from evals.scenario_model import EvalScenario
 from evals.scoring import CaseScore, Mitigation, ScenarioRun, TickResult, Totals, score_run, totals
 from evals.world import Template, World, build_template
@@ -139,6 +141,8 @@ class ScenarioRunner:
                         if scenario.approve and tick.proposal_id:
                             run.mitigation = self._approve(scenario, runner, tick.proposal_id)
                         break
+        # Read after any approval: the post-mortem is a living document its outcome rewrites.
+        run.postmortem_md = postmortem_text(root, run.concluding_detection(scenario.expected.detectable_from))
 
     def _tick(self, world: World, runner: Any, n: int) -> TickResult:
         t0 = time.time()
@@ -150,6 +154,7 @@ class ScenarioRunner:
         return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,
                           summary=d.summary, brain=d.brain, incident_id=out.incident_id, proposal_id=out.proposal_id,
                           tools=list(out.tools_called), findings=_findings(out.summary),
+                          finding_facts=finding_facts(runner, out.thread_id), wrote_postmortem=bool(out.postmortem),
                           requests_ok=traffic.ok, requests_failed=traffic.failed, requests_rejected=traffic.rejected,
                           tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, seconds=time.time() - t0)
 
@@ -266,7 +271,7 @@ def run_benchmark(scenarios: list[EvalScenario], out_dir: Path, *, base_settings
     order = {s.name: i for i, s in enumerate(scenarios)}
     pairs.sort(key=lambda p: order[p[0].name])
     runs = [r for _, r in pairs]
-    scores = [score_run(s, r) for s, r in pairs]
+    scores = [score_case(s, r) for s, r in pairs]
     if not keep_worlds:
         for folder in (out_dir / "worlds", *([out_dir / "templates"] if trained else [])):
             _discard(folder, progress)  # "templates" holds only the champions this call trained

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from evals.postmortem_rubric import FindingFact, RubricResult
 from evals.scenario_model import RELEASE, EvalScenario
 
 LLM_FAILED = "offline policy (LLM failed"  # how a triage's brain reads when the offline policy took over
@@ -37,6 +38,8 @@ class TickResult(BaseModel):
     tokens_out: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+    finding_facts: list[FindingFact] = Field(default_factory=list, description="the typed findings, with figures")
+    wrote_postmortem: bool = Field(False, description="this tick (re)wrote its incident's post-mortem")
 
 
 class Mitigation(BaseModel):
@@ -60,6 +63,8 @@ class ScenarioRun(BaseModel):
     error: str | None = None
     seconds: float = 0.0
     world: str | None = Field(None, description="the world's home folder (post-mortems, logs)")
+    postmortem_md: str | None = Field(None, description="the scored incident's post-mortem Markdown at the end "
+                                      "of the run (after any approval); None: no incident, or not found")
 
     @property
     def first_detection(self) -> TickResult | None:
@@ -104,6 +109,9 @@ class CaseScore(BaseModel):
     executed: Verdict  # the approved action executed and verified
     ttd_ticks: int | None = None
     error: str | None = None
+    # Scored apart from the verdicts (it does not decide ``passed``; evals.postmortem_scoring.score_case sets it):
+    # None where no incident was opened.
+    postmortem: RubricResult | None = None
 
     def verdicts(self) -> dict[str, Verdict]:
         return {"detection": self.detection, "false_alarm": self.false_alarm, "localization": self.localization,
@@ -225,6 +233,10 @@ class Totals(BaseModel):
     cost_usd: float = 0.0
     llm_fallbacks: int = Field(0, description="triages where the LLM failed and the offline policy decided")
     wall_seconds: float = 0.0
+    postmortem_checks: Rate = Field(default_factory=lambda: Rate(hits=0, of=0),
+                                    description="rubric checks passed over applicable, every post-mortem together")
+    postmortems: Rate = Field(default_factory=lambda: Rate(hits=0, of=0),
+                              description="post-mortems that passed every applicable check, over those scored")
 
 
 def _rate(scores: list[CaseScore], field: str) -> Rate:
@@ -236,6 +248,7 @@ def totals(scores: list[CaseScore], runs: list[ScenarioRun], wall_seconds: float
     """Aggregate the case scores (and the runs' token counts) into the headline numbers."""
     ttd = [s.ttd_ticks for s in scores if s.ttd_ticks is not None]
     controls = [s for s in scores if s.control]
+    rubric = [s.postmortem for s in scores if s.postmortem is not None]
     return Totals(
         runs=len(scores), errors=sum(s.error is not None for s in scores), detection=_rate(scores, "detection"),
         false_alarms_controls=sum(s.false_alarm.ok is False for s in controls), controls=len(controls),
@@ -245,7 +258,9 @@ def totals(scores: list[CaseScore], runs: list[ScenarioRun], wall_seconds: float
         ttd_mean_ticks=sum(ttd) / len(ttd) if ttd else None, ttd_max_ticks=max(ttd) if ttd else None,
         passed=sum(s.passed for s in scores), tokens_in=sum(r.tokens[0] for r in runs),
         tokens_out=sum(r.tokens[1] for r in runs), cost_usd=sum(r.tokens[2] for r in runs),
-        llm_fallbacks=sum(r.llm_fallbacks for r in runs), wall_seconds=wall_seconds)
+        llm_fallbacks=sum(r.llm_fallbacks for r in runs), wall_seconds=wall_seconds,
+        postmortem_checks=Rate(hits=sum(r.passed for r in rubric), of=sum(r.applicable for r in rubric)),
+        postmortems=Rate(hits=sum(r.ok for r in rubric), of=len(rubric)))
 
 
 class Target(BaseModel):
@@ -272,4 +287,5 @@ def targets(t: Totals) -> list[Target]:
         Target(name="time to detect", measured="n/a" if t.ttd_max_ticks is None else
                f"mean {t.ttd_mean_ticks:.2f}, max {t.ttd_max_ticks} tick(s)", target="<= 1 tick",
                met=None if t.ttd_max_ticks is None else t.ttd_max_ticks <= 1),
+        at_least("post-mortem rubric", t.postmortem_checks, 1.0),  # Step 11: every check on every post-mortem
     ]

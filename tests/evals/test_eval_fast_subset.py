@@ -58,6 +58,27 @@ def test_the_fast_subset_scores_as_the_offline_policy_should(fast_run: tuple[Ben
     assert t.tokens_in == 0 and t.cost_usd == 0.0  # the offline brain calls no LLM
 
 
+def test_each_incident_s_post_mortem_is_scored_by_the_rubric(fast_run: tuple[BenchmarkResult, Path]) -> None:
+    # Until Step 11's post-mortem writer (branch pm) is merged, today's Markdown misses most of the contract: this
+    # asserts the scoring is wired (read from each world after its approval, a reason per check), not 100 %.
+    result, _ = fast_run
+    by_name = {s.scenario: s for s in result.scores}
+    for quiet in ("control_quiet", "credit_control_quiet"):
+        assert by_name[quiet].postmortem is None  # no incident, no post-mortem: not applicable
+    for name in ("covariate_drift_day_minutes", "broken_release", "credit_covariate_drift_job"):
+        pm = by_name[name].postmortem
+        assert pm is not None and pm.applicable >= 9, name
+        assert "post-mortem written" not in {c.name for c in pm.checks}, pm.failures()  # found in its world
+        assert all(c.reason for c in pm.checks)
+        run = next(r for r in result.runs if r.scenario == name)
+        assert run.postmortem_md and run.postmortem_md.startswith("# ")
+    drift_tick = next(r for r in result.runs if r.scenario == "covariate_drift_day_minutes").ticks[-1]
+    assert any(f.kind == "feature_drift" and f.subject == "total_day_minutes" and "statistic" in f.evidence
+               for f in drift_tick.finding_facts)  # the typed findings, figures included, from the triage thread
+    scored = [s.postmortem for s in result.scores if s.postmortem is not None]
+    assert len(scored) == 3 and result.totals.postmortem_checks.of == sum(p.applicable for p in scored)
+
+
 def test_the_three_outputs_exist_and_agree(fast_run: tuple[BenchmarkResult, Path]) -> None:
     result, out = fast_run
     console = Console(record=True, width=200)
@@ -68,6 +89,7 @@ def test_the_three_outputs_exist_and_agree(fast_run: tuple[BenchmarkResult, Path
     md, js = write_outputs(result, out, "opsagent eval --fast")
     report = md.read_text()
     assert "## Verdicts" in report and "### broken_release — pass" in report
+    assert "| executed | post-mortem | TTD (ticks) |" in report and "- post-mortem: " in report
     data = json.loads(js.read_text())
     assert data["totals"]["runs"] == 5 and data["rates"]["detection"] == 1.0
     assert data["totals"]["detection"] == {"hits": 3, "of": 3}
@@ -82,6 +104,9 @@ def test_the_three_outputs_exist_and_agree(fast_run: tuple[BenchmarkResult, Path
     assert set(data["champions"]) == {"churn", "credit"}
     assert {c["model"] for c in data["cases"] if c["run"]["scenario"].startswith("credit_")} == {"credit"}
     assert data["command"] == "opsagent eval --fast"
+    pm = {c["run"]["scenario"]: c["postmortem"] for c in data["cases"]}
+    assert pm["control_quiet"] is None and pm["broken_release"]["applicable"] >= 9
+    assert "postmortem_checks" in data["rates"] and "postmortems" in data["totals"]
 
 
 def test_every_world_stopped_its_service(fast_run: tuple[BenchmarkResult, Path]) -> None:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from evals.report import VERDICT_KEY, markdown, print_table
+from evals.postmortem_rubric import FindingFact
+from evals.postmortem_scoring import score_case
+from evals.report import VERDICT_KEY, as_json, markdown, print_table
 from evals.runner import BenchmarkResult
 from evals.scenario_model import load_dir
-from evals.scoring import ScenarioRun, TickResult, score_run, totals
+from evals.scoring import Mitigation, ScenarioRun, TickResult, score_run, totals
 from evals.world import Template
 
 
@@ -52,7 +54,86 @@ def test_the_table_fits_80_columns_and_diagnoses_wrap_by_words() -> None:
 def test_the_markdown_keeps_a_column_per_verdict() -> None:
     md = markdown(result())
     assert ("| scenario | model | kind | expected | diagnosed | detection | false alarm ok | localization "
-            "| root cause | action | executed | TTD (ticks) | seconds |") in md
+            "| root cause | action | executed | post-mortem | TTD (ticks) | seconds |") in md
+
+
+# A post-mortem that keeps most of the contract but is stale: its proposal was executed and verified, yet it says
+# "open" and still asks for the proposal to be reviewed.
+STALE = """# churn: data drift in total_day_minutes
+**Status:** open
+
+## Summary
+
+F1 fell.
+
+## Impact
+
+F1 0.780 against 0.875.
+
+## Detection
+
+Scheduled triage.
+
+## Trigger and root cause
+
+**Category:** data_drift
+**Action:** retrain
+
+The mean of total_day_minutes moved from 180 to 225.
+
+## Resolution
+
+Retrained and promoted.
+
+## Action items
+
+- [ ] Review retrain proposal p-1 and approve or reject it
+
+## Lessons
+
+None.
+
+## Timeline
+
+- 06:40 — triage
+
+## Links
+
+None.
+"""
+
+
+def test_the_post_mortem_score_is_a_column_with_each_failed_check_and_its_reason() -> None:
+    r = result()
+    i = next(i for i, s in enumerate(r.scenarios) if s.name == "covariate_drift_day_minutes")
+    scenario, run = r.scenarios[i], r.runs[i]
+    said = run.ticks[1].model_copy(update={"incident_id": "inc-1", "proposal_id": "p-1", "wrote_postmortem": True,
+                                           "finding_facts": [FindingFact(kind="performance_drop", subject="f1",
+                                                             evidence={"realised": 0.78, "reference": 0.875})]})
+    run = run.model_copy(update={"ticks": [run.ticks[0], said], "postmortem_md": STALE, "mitigation": Mitigation(
+        proposal_id="p-1", status="executed", verified=True, outcome="promoted v2")})
+    r.runs[i], r.scores[i] = run, score_case(scenario, run)
+    r.totals = totals(r.scores, r.runs)
+    pm = r.scores[i].postmortem
+    assert pm is not None and pm.text() == "10/12"  # 12 checks apply; status and stale items fail
+    assert all(s.postmortem is None for j, s in enumerate(r.scores) if j != i)  # no incident: not applicable
+    md = markdown(r)
+    row = next(line for line in md.splitlines() if line.startswith(f"| {scenario.name} |"))
+    assert "| ✓ | 10/12 | 1 |" in row  # executed, then the post-mortem column, then TTD
+    assert "- **post-mortem miss** — status matches outcome: status 'open' after outcome resolved" in md
+    assert "- **post-mortem miss** — action items current: stale after outcome resolved: - [ ] Review" in md
+    assert "| post-mortem rubric | 83% (10/12) | >= 100% | ✗ |" in md
+    assert "| post-mortems passing every rubric check | 0% (0/1) | - | |" in md
+    console = Console(record=True, width=80)
+    print_table(r, console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(f"{scenario.name}" in line and "✓ ✓ ✓ ✓ ✓ ✓ ✗" in line for line in lines)  # P: the rubric failed
+    assert any("post-mortem rubric" in line and "83% (10/12)" in line for line in lines)
+    data = as_json(r)
+    case = next(c for c in data["cases"] if c["run"]["scenario"] == scenario.name)
+    assert case["postmortem"]["failures"][0].startswith("status matches outcome:")
+    assert data["rates"]["postmortem_checks"] == 10 / 12 and data["totals"]["postmortems"] == {"hits": 0, "of": 1}
 
 
 def test_scores_are_reported_per_data_set_with_held_out_scenarios_apart() -> None:

@@ -123,4 +123,4 @@ def test_totals_and_targets_over_a_mixed_benchmark() -> None:
     assert t.ttd_mean_ticks == 1.0
     met = {x.name: x.met for x in targets(t)}
     assert met == {"detection": False, "false alarms": True, "localization": False, "root cause": False,
-                   "mitigation": False, "time to detect": True}
+                   "mitigation": False, "time to detect": True, "post-mortem rubric": None}

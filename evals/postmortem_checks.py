@@ -1,0 +1,290 @@
+"""The post-mortem rubric's checks and the Markdown parsing they share (pure; see ``evals.postmortem_rubric``)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+STATUSES = ("open", "mitigated", "resolved", "won't fix")
+SECTIONS = ("Summary", "Impact", "Detection", "Trigger and root cause", "Resolution", "Action items", "Lessons",
+            "Timeline", "Links")
+ROOT_CAUSE, ACTION_ITEMS = "Trigger and root cause", "Action items"
+
+# Where the incident stood when the document was last written, from the run (evals.scoring.outcome_of).
+Outcome = Literal["no_proposal", "pending", "resolved", "unverified", "rejected", "failed"]
+# The status each outcome allows, and why: a status may claim no more than the run showed.
+ALLOWED_STATUS: dict[str, tuple[str, ...]] = {
+    # Nothing was filed (a watch verdict, or a repeat the policy would not re-propose): still being watched, or
+    # deliberately left alone.
+    "no_proposal": ("open", "won't fix"),
+    "pending": ("open",),  # a proposal waits for a human: nothing has changed yet
+    "resolved": ("resolved", "mitigated"),  # executed and verified: fixed, or its impact stopped
+    # Executed without verification (a feed fix acknowledged, a canary that did not verify): nothing proves the
+    # fix, so the incident stays open.
+    "unverified": ("open",),
+    "rejected": ("won't fix", "open"),  # a person said no: left as is, or still open for another fix
+    "failed": ("open",),  # failed, refused or interrupted: the fault is still there
+}
+
+# The headline figures of each finding kind a reader needs: what was measured and what it is compared with.
+# Supporting detail (p-values, thresholds, p99, counts) a writer may leave out is not required.
+FIGURE_KEYS: dict[str, tuple[str, ...]] = {
+    "performance_drop": ("realised", "reference"), "estimated_performance_drop": ("estimated", "reference"),
+    "prior_shift": ("predicted_rate", "reference_rate"), "latency_slo": ("p95_ms",),
+    "error_rate_slo": ("error_rate",), "rejection_spike": ("rejection_rate",), "null_share": ("null_share",),
+    "feature_drift": ("statistic",), "prediction_drift": ("statistic",),
+}
+# A written number pins a figure when it is the figure rounded to the digits written, and those digits say
+# enough: two decimals, or a rounding step within 5 % of the figure ("1" does not stand for 0.96).
+_MAX_RELATIVE_STEP = 0.05
+# An exponent only where the number ends there: "8e4512f" in a run id is not 8 x 10^4512.
+_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([+-]?\d{1,3})(?!\w))?(\s?%)?")
+
+_REQUEST = re.compile(r"\b(review|approve|reject|acknowledge|answer)\b", re.I)  # asks a person to answer
+_WATCH_CANARY = re.compile(r"\bwatch\b.*\bcanary\b", re.I)
+_TASK = re.compile(r"^\s*[-*] \[( |x|X)\] \S")
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+")
+_MIN_DUPLICATE_CHARS = 25  # shorter lines ("None.", "- churn") repeat legitimately across sections
+
+
+class FindingFact(BaseModel):
+    """What one monitoring finding said: its kind, subject, message and figures."""
+
+    kind: str
+    subject: str = ""
+    message: str = ""
+    evidence: dict[str, float] = Field(default_factory=dict)
+
+
+class PostmortemExpectation(BaseModel):
+    """What the post-mortem must agree with: the diagnosis that wrote it, its findings, and the outcome."""
+
+    category: str
+    action: str
+    culprit: list[str] = Field(default_factory=list)
+    findings: list[FindingFact] = Field(default_factory=list)
+    outcome: Outcome = "no_proposal"
+    proposal_id: str | None = None
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool | None  # None: does not apply to this document
+    reason: str
+
+
+# ---- parsing --------------------------------------------------------------------------------------
+def sections(markdown: str) -> list[tuple[str, list[str]]]:
+    """The level-2 sections in order: (heading, body lines up to the next level-2 heading); fences skipped."""
+    out: list[tuple[str, list[str]]] = []
+    fenced = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("## "):
+            out.append((line[3:].strip(), []))
+        elif out:
+            out[-1][1].append(line)
+    return out
+
+
+def _body(markdown: str, heading: str) -> list[str]:
+    return next((body for name, body in sections(markdown) if name == heading), [])
+
+
+def _written_numbers(text: str) -> list[tuple[float, float, int]]:
+    """Each number written in ``text``: (value, half its rounding step, decimals); a percentage as a fraction."""
+    out = []
+    for m in _NUMBER.finditer(text):
+        whole, frac, exp, pct = m.group(1).replace(",", ""), m.group(2) or "", m.group(3), m.group(4)
+        decimals = len(frac) - 1 if frac else 0
+        if exp and abs(int(exp)) > 300:  # beyond a float, and no figure of ours: an id or a p-value underflow
+            continue
+        scale = (10.0 ** int(exp) if exp else 1.0) / (100.0 if pct else 1.0)
+        out.append((float(whole + frac) * scale, 0.5 * 10.0 ** -decimals * scale, decimals))
+    return out
+
+
+def figure_written(value: float, numbers: list[tuple[float, float, int]]) -> bool:
+    """True when some written number is ``value`` rounded as written, with digits enough to pin it."""
+    x = abs(value)
+    for written, half_step, decimals in numbers:
+        if abs(x - written) <= half_step * (1 + 1e-9) and (decimals >= 2 or half_step <= _MAX_RELATIVE_STEP * x):
+            return True
+    return False
+
+
+# ---- the checks -----------------------------------------------------------------------------------
+def _pass(name: str, reason: str) -> Check:
+    return Check(name=name, ok=True, reason=reason)
+
+
+def _fail(name: str, reason: str) -> Check:
+    return Check(name=name, ok=False, reason=reason)
+
+
+def _na(name: str, reason: str) -> Check:
+    return Check(name=name, ok=None, reason=reason)
+
+
+def _status(lines: list[str]) -> str | None:
+    """The status the first non-blank line after the title gives, or None when that line is no status line."""
+    after = next((line.strip() for line in lines[1:] if line.strip()), "")
+    m = re.fullmatch(r"\*\*Status:\*\*\s*(.*?)\s*", after)
+    return m.group(1) if m else None
+
+
+def check_title(lines: list[str]) -> Check:
+    first = lines[0] if lines else ""
+    if re.fullmatch(r"# \S.*", first):
+        return _pass("title", f"line 1 is the title '{first[2:].strip()[:60]}'")
+    return _fail("title", f"line 1 should be '# <title>', is '{first[:60]}'")
+
+
+def check_status_line(lines: list[str]) -> Check:
+    status = _status(lines)
+    if status is None:
+        return _fail("status line", "no '**Status:** <status>' line right after the title")
+    if status not in STATUSES:
+        return _fail("status line", f"status '{status}' is none of {', '.join(STATUSES)}")
+    return _pass("status line", f"status {status}")
+
+
+def check_status_outcome(lines: list[str], exp: PostmortemExpectation) -> Check:
+    status, allowed = _status(lines), ALLOWED_STATUS[exp.outcome]
+    if status in allowed:
+        return _pass("status matches outcome", f"{status} fits outcome {exp.outcome}")
+    said = "no status line" if status is None else f"status '{status}'"
+    return _fail("status matches outcome", f"{said} after outcome {exp.outcome}; expected {' or '.join(allowed)}")
+
+
+def check_sections(markdown: str) -> Check:
+    found = [name for name, _ in sections(markdown)]
+    missing = [s for s in SECTIONS if s not in found]
+    twice = sorted({s for s in SECTIONS if found.count(s) > 1})
+    if missing or twice:
+        return _fail("sections", "; ".join([*(["missing " + ", ".join(f"## {s}" for s in missing)] if missing else []),
+                                            *(["twice: " + ", ".join(twice)] if twice else [])]))
+    required = [name for name in found if name in SECTIONS]
+    if required != list(SECTIONS):
+        return _fail("sections", f"out of order: {', '.join(required)}")
+    before_links = found[:found.index("Links")]
+    extra = [name for name in before_links if name not in SECTIONS]
+    if extra:
+        return _fail("sections", f"other level-2 sections before ## Links: {', '.join(extra)} (make them "
+                     "level-3 inside a section, or move them after ## Links)")
+    return _pass("sections", f"all {len(SECTIONS)} sections, in order")
+
+
+def _field(body: list[str], label: str) -> str | None:
+    for line in body:
+        m = re.search(rf"\*\*{label}:\*\*\s*`?([A-Za-z_]+)", line)  # enum values: letters and underscores
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+def check_field(markdown: str, label: str, want: str) -> Check:
+    name = label.lower()
+    said = _field(_body(markdown, ROOT_CAUSE), label)
+    if said is None:
+        return _fail(name, f"no '**{label}:** ...' line in ## {ROOT_CAUSE}")
+    if said != want:
+        return _fail(name, f"says {said}, the diagnosis says {want}")
+    return _pass(name, f"{want}")
+
+
+def check_culprits(markdown: str, culprits: list[str]) -> Check:
+    if not culprits:
+        return _na("culprits", "the diagnosis names no culprit")
+    text = "\n".join(_body(markdown, ROOT_CAUSE))
+    # Whole names only: "Amount" is not found inside "Amounts"; a version may read "v2".
+    missing = [c for c in culprits
+               if not re.search(rf"(?<![A-Za-z0-9_])v?{re.escape(c)}(?![A-Za-z0-9_])", text)]
+    if missing:
+        return _fail("culprits", f"## {ROOT_CAUSE} does not name {', '.join(missing)}")
+    return _pass("culprits", f"names {', '.join(culprits)}")
+
+
+def check_figures(markdown: str, findings: list[FindingFact]) -> Check:
+    wanted = [(f, key, f.evidence[key]) for f in findings for key in FIGURE_KEYS.get(f.kind, ())
+              if key in f.evidence and math.isfinite(f.evidence[key]) and f.evidence[key] != 0]
+    if not wanted:
+        return _na("figures", "no finding carries a headline figure")
+    numbers = _written_numbers(markdown)
+    missing = [f"{f.kind} {f.subject} {key} {value:.4g}" for f, key, value in wanted
+               if not figure_written(value, numbers)]
+    if missing:
+        return _fail("figures", f"not in the text: {'; '.join(missing)}")
+    return _pass("figures", f"all {len(wanted)} headline figure(s) of the findings are written")
+
+
+def check_action_items(markdown: str) -> Check:
+    items = [line for line in _body(markdown, ACTION_ITEMS) if _BULLET.match(line)]
+    plain = [line.strip() for line in items if not _TASK.match(line)]
+    if not items:
+        return _fail("action item format", f"## {ACTION_ITEMS} has no '- [ ] ...' or '- [x] ...' item")
+    if plain:
+        return _fail("action item format", f"not a task item: {plain[0][:80]}")
+    done = sum(bool(re.match(r"^\s*[-*] \[[xX]\]", line)) for line in items)
+    return _pass("action item format", f"{len(items)} task item(s), {done} done")
+
+
+def check_items_current(markdown: str, exp: PostmortemExpectation) -> Check:
+    name = "action items current"
+    open_items = [line.strip() for line in _body(markdown, ACTION_ITEMS) if re.match(r"^\s*[-*] \[ \]", line)]
+    if exp.outcome == "pending":
+        if exp.proposal_id and not any(exp.proposal_id in item for item in open_items):
+            return _fail(name, f"proposal {exp.proposal_id} awaits an answer, but no open item names it")
+        return _pass(name, "the pending proposal has its open item")
+    if exp.outcome == "no_proposal":
+        return _na(name, "no proposal was filed")
+    stale = [item for item in open_items if _REQUEST.search(item) and "proposal" in item.lower()]
+    if exp.outcome == "resolved":
+        stale += [item for item in open_items if _WATCH_CANARY.search(item)]
+    if stale:
+        return _fail(name, f"stale after outcome {exp.outcome}: {stale[0][:100]}")
+    return _pass(name, f"no open item asks for what outcome {exp.outcome} already settled")
+
+
+def _content(line: str) -> str:
+    return re.sub(r"^\[[ xX]\]\s*", "", _BULLET.sub("", line.strip(), count=1)).strip()
+
+
+def check_duplicates(markdown: str, findings: list[FindingFact]) -> Check:
+    repeated = [f.message for f in findings if f.message and markdown.count(f.message) > 1]
+    if repeated:
+        return _fail("no duplicated evidence", f"said {markdown.count(repeated[0])} times: {repeated[0][:100]}")
+    seen: set[str] = set()
+    for line in markdown.splitlines():
+        text = _content(line)
+        if len(text) < _MIN_DUPLICATE_CHARS or line.lstrip().startswith(("#", "|---", "```")):
+            continue
+        if text in seen:
+            return _fail("no duplicated evidence", f"line repeated: {text[:100]}")
+        seen.add(text)
+    return _pass("no duplicated evidence", "each finding and each line appears once")
+
+
+def check_dangling_colons(markdown: str) -> Check:
+    """A line ending in ':' must introduce something: a list, table or code right after it (a list item: a
+    nested one). Emphasis markers around the colon do not hide it ("**Category:**" with nothing after)."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        bare = line.rstrip().rstrip("*_` ")
+        if not bare.endswith(":") or bare.lstrip().startswith("#"):
+            continue
+        nxt = next((n for n in lines[i + 1:] if n.strip()), "")
+        indent = len(line) - len(line.lstrip())
+        if _BULLET.match(line):
+            introduces = bool(_BULLET.match(nxt)) and len(nxt) - len(nxt.lstrip()) > indent
+        else:
+            introduces = bool(_BULLET.match(nxt)) or nxt.lstrip().startswith(("|", "```", ">"))
+        if not introduces:
+            return _fail("no dangling colon", f"line {i + 1} ends in a colon with nothing after: {line.strip()[:100]}")
+    return _pass("no dangling colon", "no line ends in a dangling colon")
+
+

@@ -1,0 +1,32 @@
+"""What the benchmark reads back after a triage: its typed findings from the triage thread's checkpoint, and the
+post-mortem its incident left in the world's home (both for the post-mortem rubric, ``evals.postmortem_rubric``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from evals.postmortem_rubric import FindingFact
+from evals.scoring import TickResult
+
+
+def finding_facts(runner: Any, thread_id: str) -> list[FindingFact]:
+    """The triage's typed findings (kind, subject, message, figures), from its checkpointed signals."""
+    signals = (runner.triage_graph.get_state({"configurable": {"thread_id": thread_id}}).values or {}).get("signals")
+    if signals is None:
+        return []
+    raw = signals.findings if hasattr(signals, "findings") else signals.get("findings", [])  # typed, or a dict
+    return [FindingFact.model_validate(f, from_attributes=True) for f in raw]
+
+
+def postmortem_text(home: Path, tick: TickResult | None) -> str | None:
+    """The Markdown of the post-mortem of ``tick``'s incident in the world at ``home``; None when there is none."""
+    from agent.reports.postmortem_files import report_dir
+    from ml_core.paths import HomeLayout
+
+    if tick is None or not tick.incident_id:
+        return None
+    try:
+        return (report_dir(HomeLayout(home), tick.incident_id) / "postmortem.md").read_text(encoding="utf-8")
+    except (OSError, ValueError):  # not written (or an unsafe id): scored as a missing post-mortem
+        return None
