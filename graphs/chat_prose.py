@@ -77,7 +77,7 @@ def performance_text(r: PerformanceReport, minutes: float) -> str:
                  f"{r.prior.actual_positive_rate:.1%}")
     flagged = sorted({f.kind.replace("_", " ") for f in r.findings})
     if flagged:
-        text += f" — monitoring flags {' and '.join(flagged)}"
+        text += f" — monitoring flags: {', '.join(flagged)}"
     return f"{text[0].upper()}{text[1:]}."
 
 
