@@ -36,7 +36,8 @@ def at(iso: str | None, now: float) -> str:
     return t.strftime("%H:%M UTC" if t.date() == today else "%Y-%m-%d %H:%M UTC")
 
 
-def _window(minutes: float) -> str:
+def window_phrase(minutes: float) -> str:
+    """'the last hour', 'the last 2 days', 'the last 30 minutes'."""
     for unit, size in (("day", 1440), ("hour", 60)):
         if minutes >= size and minutes % size == 0:
             n = int(minutes // size)
@@ -55,7 +56,7 @@ def performance_text(r: PerformanceReport, minutes: float) -> str:
     """'F1 fell from 0.875 to 0.780 over 3,000 labelled predictions of the last hour (AUC …)'."""
     if r.error:
         return r.error
-    span = _window(minutes)
+    span = window_phrase(minutes)
     ref = r.reference
     if r.n_labelled and "f1" in r.realised and "f1" in ref:
         source = f" (v{r.champion}'s test set)" if r.champion else " (test set)"
@@ -94,7 +95,7 @@ def drift_text(r: DriftReport, minutes: float) -> str:
     """'`total_day_minutes` drifted (wasserstein 0.31 > 0.1) over 1,000 predictions of the last hour; …'."""
     if r.error:
         return r.error
-    span = f"{r.n_rows:,} predictions of {_window(minutes)}"
+    span = f"{r.n_rows:,} predictions of {window_phrase(minutes)}"
     if r.drifted:
         named = ", ".join(_feature(f) for f in r.drifted[:MAX_NAMED_FEATURES])
         more = len(r.drifted) - MAX_NAMED_FEATURES
@@ -156,10 +157,10 @@ def slo_text(r: SLOStatus, minutes: float, version: str | None = None) -> str:
         return r.error
     chosen = [v for v in r.versions if version is None or v.version == version]
     if version is not None and not chosen:
-        return f"v{version} answered no requests in {_window(minutes)}, so its SLOs cannot be judged yet."
+        return f"v{version} answered no requests in {window_phrase(minutes)}, so its SLOs cannot be judged yet."
     lines = [_slo_line(v, r.p95_budget_ms, r.max_error_rate) for v in chosen]
-    text = f"Over {_window(minutes)}, " + "; ".join(lines) if lines else \
-        f"No scored requests in {_window(minutes)}"
+    text = f"Over {window_phrase(minutes)}, " + "; ".join(lines) if lines else \
+        f"No scored requests in {window_phrase(minutes)}"
     if r.n_rejected:
         text += (f"; {r.n_rejected:,} requests were rejected as invalid input ({r.rejection_rate:.1%}"
                  + (", above the limit)" if r.rejection_breached else ")"))

@@ -14,6 +14,7 @@ from typing import Literal
 
 from agent.context import OpsContext
 from graphs.chat_calls import ToolCallDone, run_tool
+from graphs.chat_prose import window_phrase
 from graphs.revise import window_seconds
 from tools.proposal_tools import propose_promote, propose_retrain, propose_rollback
 from tools.results import ProposalFiled
@@ -109,7 +110,7 @@ def file_request(ctx: OpsContext, req: ActionRequest, calls: list[ToolCallDone])
                 "or reject it first to file another.")
     reason = f"asked in chat by {ctx.actor}: “{' '.join(req.text.split())[:200]}”"
     if req.kind == "retrain":
-        minutes = req.window_minutes or ctx.settings.triage_window_minutes
+        minutes = req.window_minutes if req.window_minutes is not None else ctx.settings.triage_window_minutes
         result = run_tool(ctx, calls, propose_retrain, model=model, reason=reason, window_minutes=minutes)
     else:
         tool = propose_rollback if req.kind == "rollback" else propose_promote
@@ -124,7 +125,7 @@ def _filed_text(req: ActionRequest, model: str, r: ProposalFiled) -> str:
         return f"I could not file a {_NOUN[req.kind]} of {model}: {r.error}"
     what = r.title or ""
     if req.kind == "retrain":
-        window = (f"the last {req.window_minutes:g} minutes" if req.window_minutes is not None else
+        window = (window_phrase(req.window_minutes) if req.window_minutes is not None else
                   "the triage window (no window was named; say e.g. 'on the last 30 minutes')")
         what += f", window: {window} — {r.summary}"
     if not r.filed:
