@@ -8,6 +8,7 @@ an LLM would answer more.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ from agent.guard import as_tool_data
 from agent.prompts import CHAT_SYSTEM
 from agent.tracing import tool_span
 from graphs.chat_history import fit_to_context, tools_tokens
-from graphs.chat_offline import offline_answer, start_triage
+from graphs.chat_offline import OfflineReply, offline_reply, start_triage
 from graphs.nodes import brain_name, chat_model_of, ctx_of
 from graphs.state import ChatState
 from tools.catalog import call_tool, langchain_tools
@@ -58,13 +59,26 @@ def _prompt(ctx: OpsContext, messages: list[Any], tools: Sequence[BaseTool]) -> 
     return prompt
 
 
+def offline_messages(reply: OfflineReply) -> list[Any]:
+    """The offline answer as the thread keeps an LLM's: its tool calls and their results, then the answer, so
+    every interface shows the details the same way (and a later LLM turn sees what was looked up)."""
+    if not reply.calls:
+        return [AIMessage(reply.text)]
+    ids = [f"offline-{uuid.uuid4().hex[:12]}" for _ in reply.calls]
+    asked = AIMessage("", tool_calls=[{"name": c.name, "args": c.args, "id": i, "type": "tool_call"}
+                                      for c, i in zip(reply.calls, ids, strict=True)])
+    results = [ToolMessage(as_tool_data(c.result), tool_call_id=i, name=c.name)
+               for c, i in zip(reply.calls, ids, strict=True)]
+    return [asked, *results, AIMessage(reply.text)]
+
+
 def agent(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
     ctx = ctx_of(runtime)
     model = chat_model_of(ctx)
     question = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
     if model is None:
-        return {"messages": [AIMessage(offline_answer(ctx, str(question.content) if question else ""))],
-                "brain": brain_name(ctx, used_llm=False)}
+        reply = offline_reply(ctx, str(question.content) if question else "")
+        return {"messages": offline_messages(reply), "brain": brain_name(ctx, used_llm=False)}
     tools = [*langchain_tools(ctx, proposals=True), _triage_tool(ctx)]
     try:
         with_tools = _rounds_since_human(state["messages"]) < MAX_TOOL_ROUNDS
@@ -78,8 +92,9 @@ def agent(state: ChatState, runtime: Runtime[OpsContext]) -> dict[str, Any]:
             raise ValueError(f"the LLM called unknown tool(s) {bad}")
     except Exception as exc:  # LLM down, timed out or confused: the offline router answers
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
-        text = offline_answer(ctx, str(question.content) if question else "")
-        return {"messages": [AIMessage(f"(LLM unavailable — {reason}; the offline policy answered)\n\n{text}")],
+        reply = offline_reply(ctx, str(question.content) if question else "")
+        reply.text = f"(LLM unavailable — {reason}; the offline policy answered)\n\n{reply.text}"
+        return {"messages": offline_messages(reply),
                 "brain": brain_name(ctx, used_llm=False, fallback_reason=reason)}
     return {"messages": [reply], "brain": brain_name(ctx, used_llm=True)}
 

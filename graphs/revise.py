@@ -27,6 +27,16 @@ class RevisionRequest(BaseModel):
     reply: str = Field(description="one sentence back to the person: what changed, or why nothing did")
 
 
+def window_seconds(text: str) -> float | None:
+    """The span of "last 30 minutes" / "past 2 hours" / "last day" in ``text``, in seconds; None without one."""
+    t = text.lower()
+    if m := re.search(r"(?:last|past)\s+(\d+(?:\.\d+)?)\s*(minutes?|mins?|hours?|h|days?|d)\b", t):
+        return float(m.group(1)) * next(v for k, v in _UNITS.items() if m.group(2).startswith(k))
+    if m := re.search(r"(?:last|past)\s+(minute|hour|day)\b", t):
+        return float(_UNITS[m.group(1)])
+    return None
+
+
 def parse_changes(proposal: Proposal, text: str, now: float) -> dict[str, Any]:
     """The offline parser: field changes the text asks for, restricted to the proposal's editable fields."""
     t = text.lower()
@@ -35,9 +45,8 @@ def parse_changes(proposal: Proposal, text: str, now: float) -> dict[str, Any]:
         found["epochs"] = int(m.group(1) or m.group(2))
     if m := re.search(r"seed\s*(?:=|to|of)?\s*(\d+)", t):
         found["seed"] = int(m.group(1))
-    if m := re.search(r"last\s+(\d+(?:\.\d+)?)\s*(minutes?|mins?|hours?|h|days?|d)\b", t):
-        unit = next(v for k, v in _UNITS.items() if m.group(2).startswith(k))
-        found["window_since"] = now - float(m.group(1)) * unit
+    if (seconds := window_seconds(t)) is not None:
+        found["window_since"] = now - seconds
         found["window_until"] = now
     if m := re.search(r"threshold\s*(?:=|to|of)?\s*(0?\.\d+)", t):
         found["proposed_threshold"] = float(m.group(1))

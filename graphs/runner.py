@@ -25,6 +25,9 @@ from graphs.remediation import build_remediation
 from graphs.state import ChatState, TriageState
 from graphs.triage import build_triage
 
+# A "result" event carries the whole of a tool's result as the thread keeps it (4,000 characters and its data
+# markers), so a terminal's --verbose and the web page's collapsed box can show it all.
+RESULT_EVENT_CHARS = 4200
 _Graph = TypeVar("_Graph", bound=Pregel[Any, Any, Any, Any])
 
 
@@ -240,10 +243,10 @@ class GraphRunner:
                 if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
                     yield "token", chunk.content
             elif mode == "updates":
-                for node, update in payload.items():
+                for update in payload.values():
                     for m in (update or {}).get("messages", []):
                         if isinstance(m, AIMessage):
                             for tc in m.tool_calls:
                                 yield "call", f"{tc['name']}({', '.join(f'{k}={v!r}' for k, v in tc['args'].items())})"
-                        elif isinstance(m, ToolMessage) and node == "tools":
-                            yield "result", f"{m.name}: {str(m.content)[:300]}"
+                        elif isinstance(m, ToolMessage):  # from "tools", or the offline router's calls
+                            yield "result", f"{m.name}: {str(m.content)[:RESULT_EVENT_CHARS]}"

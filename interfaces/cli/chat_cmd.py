@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from textwrap import indent
+
 import typer
+from rich.markup import escape
 
 from interfaces.cli.agent_common import agent_runner, whoami
 from interfaces.cli.common import UserError, console
@@ -12,13 +15,16 @@ MAX_MESSAGE_CHARS = 8000
 
 def chat(message: str | None = typer.Option(None, "--message", "-m", help="ask one question and exit"),
          thread: str | None = typer.Option(None, "--thread", help="conversation id; history is kept per thread "
-                                           "across runs (default: one thread per user)")) -> None:
+                                           "across runs (default: one thread per user)"),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="also print each tool call's full result "
+                                      "(the facts the answer was written from)")) -> None:
     """Chat with opsagent: status, drift, performance, compare versions, incidents, approvals, or start a
-    triage. Without an LLM configured the offline policy answers the common questions. Type 'exit' to leave."""
+    triage; "retrain MODEL on the last 30 minutes", "roll back MODEL" or "promote the canary" file a proposal for
+    approval. Without an LLM configured the offline policy answers the common questions. Type 'exit' to leave."""
     thread_id = thread or f"cli-{whoami()}"
     with agent_runner(quiet=True) as runner:
         if message is not None:
-            _turn(runner, message, thread_id)
+            _turn(runner, message, thread_id, verbose)
             return
         brain = "an LLM" if runner.ctx.settings.llm_configured else "the offline policy (no LLM configured)"
         console.print(f"opsagent chat — thread [bold]{thread_id}[/], answered by {brain}. 'exit' to leave.")
@@ -31,12 +37,12 @@ def chat(message: str | None = typer.Option(None, "--message", "-m", help="ask o
                 break
             if text.strip():
                 try:
-                    _turn(runner, text, thread_id)
+                    _turn(runner, text, thread_id, verbose)
                 except UserError as exc:
                     console.print(f"[red]{exc}[/]")
 
 
-def _turn(runner, text: str, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+def _turn(runner, text: str, thread_id: str, verbose: bool) -> None:  # type: ignore[no-untyped-def]
     if not text.strip():
         raise UserError("the message is empty")
     if len(text) > MAX_MESSAGE_CHARS:
@@ -50,9 +56,13 @@ def _turn(runner, text: str, thread_id: str) -> None:  # type: ignore[no-untyped
                 streamed = True
             console.print(value, end="", markup=False, highlight=False)
         elif kind == "call":
-            console.print(f"  [dim]→ tool {value}[/]", markup=True, highlight=False)
-        elif kind == "result":
-            console.print(f"  [dim]← {value[:200]}[/]", highlight=False)
+            console.print(f"  [dim]→ tool {escape(value)}[/]", markup=True, highlight=False)
+        elif kind == "result" and verbose:  # the facts behind the answer, readable, on request
+            from graphs.chat_offline import render_result
+
+            name, _, result = value.partition(": ")
+            console.print(f"  [dim]← {name}:[/]", highlight=False)
+            console.print(indent(render_result(result), "    "), markup=False, highlight=False, style="dim")
         elif kind == "answer":
             answer = value
         elif kind == "brain":

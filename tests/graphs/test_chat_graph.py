@@ -56,8 +56,8 @@ def test_offline_chat_routes_common_questions_to_tools(home):
         approvals, _ = runner.chat("anything pending approval?", thread_id="t-off")
         unknown, _ = runner.chat("write me a poem about churn", thread_id="t-off")
     assert brain == "offline policy"
-    assert "model_status" in status and f"champion: {version}" in status
-    assert "list_models" in models and "churn" in models
+    assert f"churn: nothing is deployed; v{version} is the registry's champion" in status
+    assert f"churn has 1 version (champion v{version})" in models
     assert "nothing is waiting for approval" in approvals
     assert "can't answer that without an LLM" in unknown and "OPSAGENT_LLM_BASE_URL" in unknown
 
@@ -67,7 +67,7 @@ def test_llm_failure_in_chat_falls_back_to_the_offline_router(home):
     ctx = make_ctx(layout, chat_model=ScriptedChatModel(script=[ConnectionError("endpoint down")]))
     with GraphRunner(ctx) as runner:
         text, brain = runner.chat("status churn", thread_id="t-down")
-    assert brain.startswith("offline policy (LLM failed") and "model_status" in text
+    assert brain.startswith("offline policy (LLM failed") and "churn: nothing is deployed" in text
 
 
 def test_a_proposal_filed_from_chat_waits_in_the_inbox(home):

@@ -62,6 +62,16 @@ def test_offline_chat_answers_and_names_its_brain(tmp_path):
     assert "nothing is waiting for approval" in result.stdout and "offline policy" in result.stdout
 
 
+def test_offline_chat_answers_in_a_sentence_and_verbose_adds_the_tool_results(tmp_path):
+    plain = run(["chat", "-m", "status of churn"], tmp_path)
+    verbose = run(["chat", "-m", "status of churn", "--verbose"], tmp_path)
+    assert plain.returncode == verbose.returncode == 0, (plain.stderr, verbose.stderr)
+    for out in (plain.stdout, verbose.stdout):  # an empty home: the tool's own error, said once, as a sentence
+        assert "→ tool model_status(model='churn')" in out and "unknown model 'churn'" in out
+    assert "← model_status:" not in plain.stdout and "- error:" not in plain.stdout
+    assert "← model_status:" in verbose.stdout and "- error: unknown model 'churn'" in verbose.stdout
+
+
 def test_a_proposal_is_listed_shown_and_rejected_from_the_cli(tmp_path):
     from graphs.runner import GraphRunner
 

@@ -122,7 +122,7 @@ def test_chat_answers_under_the_server(server):
                            input={"messages": [{"role": "user", "content": "status of churn"}]})
     assert isinstance(out, dict) and out["brain"] == "offline policy"
     last = out["messages"][-1]
-    assert last["type"] == "ai" and "champion: 1" in last["content"]
+    assert last["type"] == "ai" and "churn: v1 is champion" in last["content"]
 
 
 def test_triage_leaves_a_thread_paused_on_agent_inboxs_human_interrupt(server, filed):

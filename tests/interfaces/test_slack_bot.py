@@ -185,7 +185,7 @@ def test_a_mention_is_answered_in_its_thread(bot):
     # A reply inside that thread stays in it, on the same chat thread.
     bot.event({"type": "app_mention", "user": "U0ASKER", "channel": CHANNEL, "ts": "1700000101.000200",
                "thread_ts": "1700000100.000100", "event_ts": "1700000101.000200", "text": "<@UBOTOPS> status"})
-    bot.standin.wait_for("chat.postMessage", lambda c: "status" in c.args["text"].lower(),
+    bot.standin.wait_for("chat.postMessage", lambda c: "registry's champion" in c.args["text"],
                          thread_ts="1700000100.000100")
 
 
