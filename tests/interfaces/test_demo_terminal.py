@@ -65,7 +65,8 @@ def test_the_prompt_line_holds_only_the_question(session):
     before = plain(term.transcript[:after_prompt])
     prompt_line = before.replace("\r", "\n").rsplit("\n", 1)[-1]
     assert prompt_line.strip() == PROMPT, f"the prompt line was {prompt_line!r}"
-    assert while_waiting == b"", f"the terminal was redrawn while the prompt waited: {plain(while_waiting)!r}"
+    # The prompt's own trailing space may come in a later chunk; a redraw would bring a carriage return or glyphs.
+    assert while_waiting.strip(b" ") == b"", f"the terminal was redrawn while the prompt waited: {while_waiting!r}"
 
 
 def test_every_bar_before_the_prompt_ended_complete(session):
