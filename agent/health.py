@@ -22,8 +22,9 @@ MAX_EVENTS = 500  # incidents and proposals looked at per chart: more than a mon
 
 
 def model_health(ctx: OpsContext, model: str, *, since: float | None = None, until: float | None = None,
-                 buckets: int = 24) -> HealthHistory:
-    """The model's health in [since, until) (default: the last 24 hours) with its events marked.
+                 buckets: int = 24, drift_rows: int | None = None) -> HealthHistory:
+    """The model's health in [since, until) (default: the last 24 hours) with its events marked; ``drift_rows``:
+    each bucket's drift from its last this-many predictions only (``health_history``).
 
     Raises ``HistoryError`` for a window that cannot be charted and ``SpecError`` for a model without a spec."""
     since, until = resolve_window(since, until, buckets)
@@ -32,7 +33,8 @@ def model_health(ctx: OpsContext, model: str, *, since: float | None = None, unt
     with ctx.prediction_log(model) as log:
         history = health_history(log, model, since=since, until=until, buckets=buckets, profile=profile,
                                  reference_f1=reference_f1,
-                                 p95_latency_ms=thresholds.p95_latency_ms, max_error_rate=thresholds.max_error_rate)
+                                 p95_latency_ms=thresholds.p95_latency_ms, max_error_rate=thresholds.max_error_rate,
+                                 drift_rows=drift_rows)
     markers = [*history.markers, *event_markers(ctx, model, since, until)]
     return history.model_copy(update={"markers": sorted(markers, key=lambda m: m.at)})
 

@@ -8,6 +8,8 @@ What the health page charts and the post-mortem embeds. Bounded for a large log:
 - features are read for runs of buckets of at most ``FEATURE_READ_ROWS`` rows together (a bucket too thin for a
   drift score is not read), and the drift screen runs on at most ``DRIFT_SAMPLE_ROWS`` rows sampled from each
   bucket (seeded: the same log gives the same chart), so memory holds one run's features at most;
+- with ``drift_rows`` (the post-mortem's chart, drawn on every tick of an incident), only each bucket's last
+  ``drift_rows`` rows have their features read at all, so a chart's feature reads stop growing with the traffic;
 - the window is at most ``MAX_SPAN_S`` long and cut into at most ``MAX_BUCKETS`` buckets.
 
 Incidents and proposals live above ml_core; callers add them as :class:`Marker` s.
@@ -121,11 +123,13 @@ def prediction_times(log: PredictionLog, since: float, until: float) -> np.ndarr
 def health_history(log: PredictionLog, model: str, *, since: float | None = None, until: float | None = None,
                    buckets: int = 24, profile: ReferenceProfile | None = None,
                    reference_f1: float | None = None, p95_latency_ms: float | None = None,
-                   max_error_rate: float | None = None, top_k: int = TOP_FEATURES) -> HealthHistory:
+                   max_error_rate: float | None = None, top_k: int = TOP_FEATURES,
+                   drift_rows: int | None = None) -> HealthHistory:
     """The model's health in [since, until) cut into ``buckets`` equal buckets (see the module docstring).
 
     ``profile``: the champion's reference profile (no drift panel without one); ``reference_f1``,
-    ``p95_latency_ms``, ``max_error_rate``: drawn as guide lines."""
+    ``p95_latency_ms``, ``max_error_rate``: drawn as guide lines; ``drift_rows``: score each bucket's drift on
+    its last this-many rows only (None: on a sample of all of them)."""
     since, until = resolve_window(since, until, buckets)
     bucket_s = (until - since) / buckets
     light = log.predictions(since, until, with_features=False, columns=LIGHT_COLUMNS)
@@ -142,7 +146,8 @@ def health_history(log: PredictionLog, model: str, *, since: float | None = None
         _performance_panel("estimated", "Estimated performance (label-free, CBPE)",
                            hs.estimated(b, light, buckets) if len(light) else {}, reference_f1,
                            "no predictions in this window"),
-        _drift_panel(log, profile, since, bucket_s, np.bincount(b, minlength=buckets), top_k),
+        _drift_panel(log, profile, since, bucket_s, np.bincount(b, minlength=buckets), top_k,
+                     light["ts"].to_numpy(float), drift_rows),
         _version_panel("latency", "p95 latency", "ms", hs.latency_p95(b, charged, light["latency_ms"].to_numpy(float),
                                                                       buckets) if len(light) else {},
                        Guide(value=p95_latency_ms, label="p95 SLO") if p95_latency_ms else None),
@@ -177,16 +182,14 @@ def _version_panel(key: PanelKey, title: str, unit: str, per_version: dict[str, 
 
 
 def _drift_panel(log: PredictionLog, profile: ReferenceProfile | None, since: float, bucket_s: float,
-                 counts: np.ndarray, top_k: int) -> Panel:
+                 counts: np.ndarray, top_k: int, ts: np.ndarray, drift_rows: int | None) -> Panel:
     title, unit = "Drift of the top features vs the champion's reference", "score (1 = Evidently's threshold)"
     if profile is None or not profile.columns:
         return Panel(key="drift", title=title, unit=unit, note="no champion reference to compare with")
     per_bucket: list[dict[str, float | None]] = [{} for _ in counts]
     enough = [int(n) if n >= hs.min_drift_rows(profile) else 0 for n in counts]  # thin buckets: features not read
-    for first, last in hs.chunks(enough, FEATURE_READ_ROWS):
-        if not any(enough[first:last]):
-            continue
-        frame = log.predictions(since + first * bucket_s, since + last * bucket_s, columns=("ts",))
+    for begin, first, last in feature_reads(ts, since, bucket_s, enough, drift_rows):
+        frame = log.predictions(begin, since + last * bucket_s, columns=("ts",))
         index = hs.bucket_index(frame["ts"].to_numpy(float), since, bucket_s, len(counts))
         for i in range(first, last):
             if enough[i]:
@@ -197,6 +200,34 @@ def _drift_panel(log: PredictionLog, profile: ReferenceProfile | None, since: fl
     return Panel(key="drift", title=title, unit=unit, series=series, guides=[Guide(value=1.0, label="threshold")],
                  note="" if series else f"fewer than {hs.min_drift_rows(profile):,} predictions in every bucket: too "
                                        "few for a drift score; chart fewer, longer buckets")
+
+
+def feature_reads(ts: np.ndarray, since: float, bucket_s: float, enough: list[int], drift_rows: int | None
+                  ) -> list[tuple[float, int, int]]:
+    """The feature reads of the drift panel, (from, first bucket, last bucket): runs of buckets [first, last) with
+    at most ``FEATURE_READ_ROWS`` rows together, from the first bucket's start; with ``drift_rows``, a bucket with
+    more rows than that is a read of its own, from its ``drift_rows``-th last row (``ts``: the window's
+    prediction times, oldest first) — each bucket's latest traffic, the part nearest to what the chart leads to."""
+    capped = [n if drift_rows is None else min(n, drift_rows) for n in enough]
+    runs: list[tuple[int, int]] = []
+    for first, last in hs.chunks(capped, FEATURE_READ_ROWS):
+        start = first
+        for i in range(first, last):
+            if capped[i] < enough[i]:  # read alone, from the last rows on
+                runs += [(start, i)] if start < i else []
+                runs.append((i, i + 1))
+                start = i + 1
+        runs += [(start, last)] if start < last else []
+    reads = []
+    for first, last in runs:
+        if not any(enough[first:last]):
+            continue
+        begin = since + first * bucket_s
+        if capped[first] < enough[first]:
+            end = int(np.searchsorted(ts, since + last * bucket_s, side="left")) if last < len(enough) else len(ts)
+            begin = float(ts[max(0, end - capped[first])])
+        reads.append((begin, first, last))
+    return reads
 
 
 def serving_markers(light: pd.DataFrame, before: pd.DataFrame) -> list[Marker]:
