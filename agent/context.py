@@ -45,24 +45,26 @@ class SharedHandles:
 
     Both are safe to share between threads: MLflow's client keeps no per-call state (its SQLAlchemy store is
     pooled), ChromaDB's client serialises its own writes, and the memory's NumPy index has a lock. Opened on
-    first use under a lock, so two jobs starting at once open one of each."""
+    first use under a lock, so two jobs starting at once open one of each: a lock each, since opening the memory
+    loads the embedding model (tens of seconds on a busy machine) and a web page that only needs the registry
+    must not wait for it (`opsagent serve`'s first scheduled triage runs at start-up, when the page is opened)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._lock = threading.Lock()
+        self._registry_lock, self._memory_lock = threading.Lock(), threading.Lock()
         self._registry: Registry | None = None
         self._memory: Memory | None = None
 
     @property
     def registry(self) -> Registry:
-        with self._lock:
+        with self._registry_lock:
             if self._registry is None:
                 self._registry = self.settings.open_registry()
             return self._registry
 
     @property
     def memory(self) -> Memory:
-        with self._lock:
+        with self._memory_lock:
             if self._memory is None:
                 self._memory = self.settings.open_memory()
             return self._memory

@@ -88,3 +88,31 @@ def test_shared_handles_open_one_registry_under_concurrent_first_use(settings: S
     for t in threads:
         t.join()
     assert len(seen) == 8 and len({id(r) for r in seen}) == 1
+
+
+def test_the_registry_is_not_held_up_while_the_memory_opens(settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first scheduled triage of `opsagent serve` opens the memory (the embedding model: tens of seconds on a
+    busy machine) at start-up; the web page, which only lists the registry's models, must not wait for it (the
+    serve test's /inbox timed out at 30 s behind it)."""
+    opening, release = threading.Event(), threading.Event()
+
+    def slow_memory(self: Settings) -> object:
+        opening.set()
+        release.wait(30)
+        return object()
+
+    monkeypatch.setattr(Settings, "open_memory", slow_memory)
+    shared = SharedHandles(settings)
+    loader = threading.Thread(target=lambda: shared.memory)
+    loader.start()
+    try:
+        assert opening.wait(30)
+        got: list[object] = []
+        reader = threading.Thread(target=lambda: got.append(shared.registry))
+        reader.start()
+        reader.join(20)
+        assert got, "the registry waited for the memory to open"
+    finally:
+        release.set()
+        loader.join()

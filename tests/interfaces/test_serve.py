@@ -98,10 +98,10 @@ def test_serve_runs_web_slack_and_scheduler_and_stops_cleanly_on_sigterm(inbox_w
         assert threads
         unfinished = [t for t in threads
                       if runner.triage_graph.get_state({"configurable": {"thread_id": t}}).next]
-    assert unfinished == []
+    assert unfinished == [], out
     scheduled = [r for r in RunLog(inbox_world.layout.schedules_db).recent("churn", limit=500) if r.via == "scheduler"]
     assert len(scheduled) == len(threads)
-    assert all(r.status in ("ok", "incident") for r in scheduled), [r.detail for r in scheduled]
+    assert all(r.status in ("ok", "incident") for r in scheduled), ([r.detail for r in scheduled], out)
 
 
 def test_serve_without_slack_settings_has_no_slack_endpoint(inbox_world):
