@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -171,8 +172,17 @@ class ScenarioRunner:
                           outcome=done.outcome, seconds=time.time() - t0)
 
 
+def _flush_traces() -> None:
+    """Write out the traces MLflow still queues for the world's tracking store: deleted under its background
+    writer, the store fails with "attempt to write a readonly database" on the benchmark's output."""
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        mlflow.flush_trace_async_logging()
+
+
 def _discard(folder: Path, progress: Progress) -> bool:
     """Delete a world or template folder (its service has stopped); True when it is gone."""
+    _flush_traces()
     try:
         shutil.rmtree(folder)
     except FileNotFoundError:

@@ -58,8 +58,9 @@ def _quality_lines(signals: TriageSignals) -> list[str]:
     lines = [f"`{f.field}` rejected for {f.problem}: {f.count} request(s)" for f in signals.rejected_fields]
     lines += [f"`{name}` null in {share:.1%} of the window's rows" for name, share in
               sorted(signals.null_share.items(), key=lambda kv: -kv[1]) if share > 0][:5]
-    lines += [f"{f.message} (columns {', '.join(f.columns) or f.subject})" for f in signals.findings
-              if f.kind == "implausible_values"]
+    # The finding's own message is in the evidence: here the columns and the kind of problem, not its text again.
+    lines += [f"{', '.join(f'`{c}`' for c in (f.columns or [f.subject]))}: {f.message.split(':', 1)[0]} "
+              "(figures in the evidence)" for f in signals.findings if f.kind == "implausible_values"]
     return lines
 
 
