@@ -131,9 +131,12 @@ class TriageScheduler:
 
     def start(self, *, paused: bool = False) -> TriageScheduler:
         """Start the scheduler thread; when not paused, jobs run and the store is re-read every poll."""
+        if not paused:
+            # Registered before the thread starts: an overdue job may run the moment it does, and a job that finds
+            # no context fails its tick ("no scheduler ... is running"), which a loaded machine made happen.
+            register(str(self.layout.home), self.make_context)
         self.scheduler.start(paused=paused)
         if not paused:
-            register(str(self.layout.home), self.make_context)
             self.scheduler.add_job(_poll, IntervalTrigger(seconds=self.settings.schedule_poll_s), id="poll",
                                    jobstore=_INTERNAL, replace_existing=True)
         return self

@@ -201,3 +201,22 @@ def test_scheduled_runs_use_the_context_the_scheduler_was_given(settings):
     # Once stopped, nothing in this process runs jobs for the home: a stray call is a recorded failure.
     stray = run_triage_job(str(settings.layout.home), "ghost")
     assert stray.status == "failed" and "no scheduler for" in stray.detail
+
+
+def test_the_context_is_registered_before_the_scheduler_thread_can_run_a_job(settings):
+    """An overdue job runs the moment the scheduler's thread starts (serve's start-up triage); it must find its
+    context then, not fail its tick with "no scheduler ... is running" (which a loaded machine made happen)."""
+    from apscheduler.events import EVENT_SCHEDULER_START
+
+    from interfaces.scheduler import job
+
+    seen: list[bool] = []
+    sched = TriageScheduler(settings)
+    # Dispatched inside APScheduler's start(), before its thread exists: the earliest a job could look.
+    sched.scheduler.add_listener(lambda _e: seen.append(str(settings.layout.home) in job._contexts),
+                                 EVENT_SCHEDULER_START)
+    sched.start()
+    try:
+        assert seen == [True]
+    finally:
+        sched.shutdown()
