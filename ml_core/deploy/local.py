@@ -14,7 +14,7 @@ import time
 import httpx
 
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
-from ml_core.deploy.gatecheck import check_gate, override_warning, starting_state
+from ml_core.deploy.gatecheck import check_gate, noting_override, starting_state
 from ml_core.deploy.local_health import exit_detail, replica_health
 from ml_core.deploy.local_process import ScoringProcess
 from ml_core.deploy.workload import WorkloadHealth
@@ -237,18 +237,11 @@ class LocalBackend(DeploymentBackend):
         if not s.running:
             raise DeploymentError("the scoring service exited during start-up; last log lines:\n"
                                   + self.process.log_tail())
-        return _noting(s, override)
+        return noting_override(s, override)
 
     def _with_override(self, override: GateOverride | None) -> DeploymentStatus:
-        return _noting(self.status(), override)
+        return noting_override(self.status(), override)
 
     def _alive(self, pid: int | None) -> bool:
         return self.process.alive(pid)
-
-
-def _noting(status: DeploymentStatus, override: GateOverride | None) -> DeploymentStatus:
-    """The status with this call's gate override (if any) named in it and in its warnings."""
-    if override is None:
-        return status
-    return status.model_copy(update={"override": override, "warnings": [*status.warnings, override_warning(override)]})
 
