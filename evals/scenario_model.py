@@ -5,13 +5,8 @@ churn —, traffic per scheduled tick, the faults that start after the quiet tic
 model's schema), how many scheduled ticks triage gets, whether the benchmark approves the proposal on a
 person's behalf, and what a correct agent concludes: detection, culprit, root-cause category, action.
 
-Faults reuse the simulator's kinds (``ml_core.simulator.scenario``) and add two release kinds that only
-the benchmark needs — a *bad model release* (a worse model shipped, promoted or as a canary) and a *healthy
-release* (an identical copy shipped as a canary: a control that must stay quiet) —, a *joint shift*
-(columns re-paired across customers: every marginal distribution unchanged, the model's scores moved) and a
-*service crash* (the scoring process killed during traffic: an infrastructure cause, not the model's).
-
-A data fault can be confined to a segment (``segment: {Home: rent}``) or to a share of records (nulls,
+The faults it may list are ``evals.scenario_faults`` (the simulator's kinds and the benchmark's own; re-exported
+here). A data fault can be confined to a segment (``segment: {Home: rent}``) or to a share of records (nulls,
 corruption), and can ramp: with ``ramp_ticks: N`` it grows linearly and is fully on from tick N;
 ``expected.detectable_from`` says from which tick a correct agent must have concluded (a "watch" verdict
 before that is an early warning, not a miss), and time-to-detect counts from that tick.
@@ -20,27 +15,33 @@ before that is an early warning, not a miss), and time-to-detect counts from tha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from evals.platform_faults import ServiceCrash
-from evals.specs import DEFAULT_MODEL, is_spec_path, resolve_spec
-from ml_core.simulator.scenario import (
-    BrokenRelease,
-    Category,
-    ConceptDrift,
-    Corruption,
-    CovariateDrift,
-    LabelShift,
-    NullStorm,
-    SchemaBreak,
-    SlowRelease,
+from evals.scenario_faults import (
+    BadModelRelease,
+    FaultSpec,
+    HealthyRelease,
+    JointShift,
+    ReleaseFault,
+    WorldFault,
+    ramped,
 )
+from evals.specs import DEFAULT_MODEL, is_spec_path, resolve_spec
+from ml_core.simulator.scenario import Category, LabelShift, SchemaBreak
 from ml_core.simulator.scenario import Scenario as TrafficScenario
 from ml_core.spec.errors import SpecError
 from ml_core.spec.model_spec import ModelSpec
+
+__all__ = [  # this module's own names, then the fault kinds re-exported from evals.scenario_faults
+    "RELEASE", "SCENARIO_DIR", "Action", "EvalScenario", "Expected", "Kind", "ScenarioFileError", "Traffic",
+    "load_dir", "load_file",
+    "BadModelRelease", "FaultSpec", "HealthyRelease", "JointShift", "ReleaseFault", "WorldFault", "ramped",
+]
+
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 RELEASE = "@release"  # in an expected culprit: the version the world released, resolved at run time
@@ -51,55 +52,6 @@ Kind = Literal["control", "covariate_drift", "covariate_drift_multi", "predictio
                "label_shift", "data_quality", "slow_release", "broken_release", "bad_model_release",
                "benign_drift", "compound", "gradual_drift", "slice_regression", "corruption", "unlabelled",
                "low_traffic", "infrastructure"]
-
-
-class BadModelRelease(BaseModel):
-    """A worse model shipped and promoted: trained on labels shuffled by a broken join, for few epochs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["bad_model_release"] = "bad_model_release"
-    epochs: int = Field(default=3, ge=1, le=200, description="training epochs of the bad model")
-    shuffled_share: float = Field(default=1.0, gt=0, le=1, description="share of training labels shuffled")
-    promote: bool = Field(default=True, description="promote it to champion (else leave it a canary)")
-    canary_weight: float = Field(default=1.0, gt=0, le=1)
-
-
-class HealthyRelease(BaseModel):
-    """An identical copy of the champion shipped as a canary: a release that must not raise an alarm."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["healthy_release"] = "healthy_release"
-    canary_weight: float = Field(default=0.5, gt=0, le=1)
-
-
-class JointShift(BaseModel):
-    """The inputs' combination changes while each column's distribution stays exactly the same: the
-    ``follow`` columns are re-paired across customers to rise and fall with ``lead``. A per-feature drift
-    test cannot see it; the model's scores can."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["joint_shift"] = "joint_shift"
-    lead: str
-    follow: list[str] = Field(min_length=1)
-
-    def check(self, spec: ModelSpec) -> None:
-        """Raise ValueError unless every column is a numeric feature of the scenario's model."""
-        numeric = set(spec.schema.numeric_names)
-        bad = [n for n in [self.lead, *self.follow] if n not in numeric]
-        if bad:
-            raise ValueError(f"joint_shift needs numeric features of {spec.name}; not numeric or unknown: {bad}; "
-                             f"numeric features: {', '.join(sorted(numeric))}")
-
-
-FaultSpec = Annotated[
-    CovariateDrift | ConceptDrift | LabelShift | NullStorm | Corruption | SchemaBreak | SlowRelease | BrokenRelease
-    | BadModelRelease | HealthyRelease | JointShift | ServiceCrash,
-    Field(discriminator="kind"),
-]
-ReleaseFault = SlowRelease | BrokenRelease | BadModelRelease | HealthyRelease
 
 
 class Traffic(BaseModel):
@@ -225,29 +177,11 @@ class EvalScenario(BaseModel):
     def traffic_scenario(self, tick: int) -> TrafficScenario:
         """The simulator scenario of one tick: tick 0 is quiet; from tick 1 the data faults are on."""
         strength = min(1.0, tick / self.ramp_ticks)
-        shipped = BadModelRelease | HealthyRelease | JointShift | ServiceCrash  # the world applies these
-        data_faults = [] if tick == 0 else [ramped(f, strength) for f in self.faults if not isinstance(f, shipped)]
+        data_faults = [] if tick == 0 else [ramped(f, strength) for f in self.faults if not isinstance(f, WorldFault)]
         t = self.traffic
         return TrafficScenario(name=self.name, seed=t.seed + 101 * tick, requests=t.requests,
                                batch_size=t.batch_size, rate=t.rate, label_fraction=t.label_fraction,
                                faults=data_faults)
-
-
-def ramped(fault: Any, strength: float) -> Any:
-    """A data fault at ``strength`` (0..1] of its full size: a ramp grows the fault linearly tick by tick."""
-    if strength >= 1.0:
-        return fault
-    if isinstance(fault, CovariateDrift):
-        return fault.model_copy(update={"scale": 1 + (fault.scale - 1) * strength,
-                                        "shift_std": fault.shift_std * strength,
-                                        "category_share": {k: v * strength for k, v in fault.category_share.items()}})
-    if isinstance(fault, ConceptDrift):
-        return fault.model_copy(update={"strength": fault.strength * strength})
-    if isinstance(fault, NullStorm):
-        return fault.model_copy(update={"rate": fault.rate * strength})
-    if isinstance(fault, Corruption):
-        return fault.model_copy(update={"share": fault.share * strength})
-    return fault  # releases are shipped whole
 
 
 class ScenarioFileError(ValueError):

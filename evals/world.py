@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from agent.audit import AuditLog, audit_deploy_override
-from evals.scenario_model import BadModelRelease, EvalScenario, HealthyRelease
+from evals.scenario_faults import BadModelRelease, HealthyRelease
+from evals.scenario_model import EvalScenario
 from ml_core.baseline import SimpleBaseline
 from ml_core.data.tables import split_frame
 from ml_core.deploy.base import DeploymentError

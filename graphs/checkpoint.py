@@ -14,7 +14,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graphs.serde import state_serializer
 from ml_core.paths import HomeLayout
-from ml_core.store import DDL_LOCK, create_schema, driver_url, is_url, sqlite_connect
+from ml_core.store_engine import DDL_LOCK, create_schema, driver_url, is_url, sqlite_connect
 
 
 @contextmanager

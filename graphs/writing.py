@@ -13,7 +13,7 @@ from agent.context import OpsContext
 from agent.diagnosis import Diagnosis, TriageSignals
 from agent.proposals import Proposal
 from graphs.state import TriageState
-from ml_core.store import describe
+from ml_core.store_engine import describe
 
 
 def writer_model(ctx: OpsContext) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml_core.store import in_schema
+from ml_core.store_engine import in_schema
 
 # opsagent's setting for a team's MLflow (agent.settings), read by name where no settings object reaches: the
 # scoring service's process, started by a deploy backend or in a container.

@@ -93,7 +93,7 @@ def db_target(request, tmp_path):
         return lambda name: tmp_path / name
     import uuid
 
-    from ml_core.store import in_schema
+    from ml_core.store_engine import in_schema
 
     url, test = request.getfixturevalue("pg_store_db"), uuid.uuid4().hex[:8]
     return lambda name: in_schema(url, f"{name.removesuffix('.db')}_{test}")

@@ -34,7 +34,7 @@ from interfaces.scheduler.job import ScheduleError, register, run_triage_job, un
 from interfaces.scheduler.run_log import RunLog, RunRecord
 from interfaces.scheduler.store_migration import migrate_job_refs
 from interfaces.scheduler.ticks import ClaimingExecutor, TickClaims
-from ml_core.store import make_engine
+from ml_core.store_engine import make_engine
 
 logger = logging.getLogger(__name__)
 

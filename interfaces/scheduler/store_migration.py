@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ml_core.store import is_url, make_engine
+from ml_core.store_engine import is_url, make_engine
 
 CURRENT_REF = "interfaces.scheduler.job:run_triage_job"
 OLD_REFS = frozenset({"agent.scheduler:run_triage_job", "interfaces.scheduler.scheduler:run_triage_job"})

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Literal
 
-from ml_core.deploy.base import DeploymentError
+from ml_core.deploy.base import DeploymentError, DeploymentStatus
 from ml_core.registry import READY_TAG, Registry, RegistryError, VersionInfo
 from ml_core.serving.state import DeploymentState, GateOverride
 
@@ -67,6 +67,14 @@ def override_warning(override: GateOverride) -> str:
     why = f"; reason: {override.reason}" if override.reason else ""
     return (f"v{override.version} routed as {override.route} without the evaluation gate's pass "
             f"({override.gate}): forced, override recorded{why}")
+
+
+def noting_override(status: DeploymentStatus, override: GateOverride | None) -> DeploymentStatus:
+    """``status`` with this call's gate override (if any) named in it and in its warnings: what every backend's
+    routing call returns."""
+    if override is None:
+        return status
+    return status.model_copy(update={"override": override, "warnings": [*status.warnings, override_warning(override)]})
 
 
 def starting_state(registry: Registry, model: str, st: DeploymentState, version: str | None, *, force: bool,

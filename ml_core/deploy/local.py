@@ -1,4 +1,4 @@
-"""The local backend: the scoring service as a detached process on this machine.
+"""The local backend: the scoring service as a detached process on this machine (``local_process``).
 
 The state file (``HOME/deploy/MODEL.json``) is the source of truth for routing and for the process
 (pid, port), so a new ``LocalBackend`` — e.g. after opsagent restarts — finds the running service.
@@ -8,22 +8,17 @@ loads and smoke-tests new versions before swapping, and on refusal the old state
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
-import ml_core
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
-from ml_core.deploy.gatecheck import check_gate, override_warning, starting_state
-from ml_core.deploy.local_health import exit_detail, proc_state, replica_health
+from ml_core.deploy.gatecheck import check_gate, noting_override, starting_state
+from ml_core.deploy.local_health import exit_detail, replica_health
+from ml_core.deploy.local_process import ScoringProcess
 from ml_core.deploy.workload import WorkloadHealth
-from ml_core.paths import DATABASE_URL_ENV, TRACKING_URI_ENV, HomeLayout
+from ml_core.paths import HomeLayout
 from ml_core.registry import CHALLENGER, CHAMPION, Registry
 from ml_core.serving.app import ADMIN_HEADER
 from ml_core.serving.server import free_port
@@ -51,12 +46,11 @@ class LocalBackend(DeploymentBackend):
         self.port = port
         self.host = host
         self.latency_budget_ms = latency_budget_ms
-        self.python = python
         self.start_timeout_s = start_timeout_s
-        self.seed = seed
         self.state_file = state_path(layout, model_name)
         self.log_file = log_path(layout, model_name)
-        self._proc: subprocess.Popen | None = None  # only when this object started the process
+        self.process = ScoringProcess(layout, model_name, tracking_uri=self.registry.tracking_uri, host=host,
+                                      python=python, seed=seed, log_file=self.log_file)
 
     # ---- process -------------------------------------------------------------------------------
     def start(self, version: str | None = None, *, force: bool = False, reason: str = "") -> DeploymentStatus:
@@ -88,38 +82,12 @@ class LocalBackend(DeploymentBackend):
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def _spawn(self, st: DeploymentState, port: int) -> None:
-        cmd = [self.python, "-m", "ml_core.serving", "--home", str(self.layout.home), "--model", self.model_name,
-               "--port", str(port), "--host", self.host]
-        if self.seed is not None:
-            cmd += ["--seed", str(self.seed)]
-        env = dict(os.environ)
-        # The service reads this backend's registry (a team's tracking server or database, maybe): through the
-        # environment, as a container gets it, so a password in the URI stays out of the process list.
-        env[TRACKING_URI_ENV] = self.registry.tracking_uri
-        if self.layout.database_url:  # the team database: in the environment, not on a command line `ps` shows
-            env[DATABASE_URL_ENV] = self.layout.database_url
-        root = str(Path(ml_core.__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        with open(self.log_file, "ab") as out:
-            self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True, env=env, cwd=root)
-        write_state(self.state_file, st.model_copy(update={"pid": self._proc.pid, "port": port, "host": self.host}))
+        pid = self.process.spawn(port)
+        write_state(self.state_file, st.model_copy(update={"pid": pid, "port": port, "host": self.host}))
 
     def stop(self) -> DeploymentStatus:
         st = self._state()
-        if self._alive(st.pid):
-            assert st.pid is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(st.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while self._alive(st.pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if self._alive(st.pid):
-                os.killpg(st.pid, signal.SIGKILL)
-                time.sleep(0.2)
-        if self._proc is not None:
-            self._proc.wait(timeout=5)
-            self._proc = None
+        self.process.stop(st.pid)
         write_state(self.state_file, st.model_copy(update={"pid": None}))
         return self.status()
 
@@ -216,8 +184,7 @@ class LocalBackend(DeploymentBackend):
         try:
             st = self._state()
             alive = self._alive(st.pid)
-            returncode = self._proc.poll() if self._proc is not None and self._proc.pid == st.pid else None
-            ended = "" if alive else exit_detail(st.pid, returncode, self._log_tail(5))
+            ended = "" if alive else exit_detail(st.pid, self.process.returncode(st.pid), self.process.log_tail(5))
             return replica_health(self.model_name, st, alive=alive, status=self.status() if alive else None,
                                   ended=ended, now=time.time())
         except Exception:  # the contract: a platform that cannot be read is None, and triage judges the model alone
@@ -268,36 +235,13 @@ class LocalBackend(DeploymentBackend):
                 break  # answered with a final reason (no champion, a version failed readiness)
             time.sleep(0.2)
         if not s.running:
-            raise DeploymentError(f"the scoring service exited during start-up; last log lines:\n{self._log_tail()}")
-        return _noting(s, override)
+            raise DeploymentError("the scoring service exited during start-up; last log lines:\n"
+                                  + self.process.log_tail())
+        return noting_override(s, override)
 
     def _with_override(self, override: GateOverride | None) -> DeploymentStatus:
-        return _noting(self.status(), override)
-
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return noting_override(self.status(), override)
 
     def _alive(self, pid: int | None) -> bool:
-        if pid is None:
-            return False
-        if self._proc is not None and self._proc.pid == pid:
-            return self._proc.poll() is None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            states = [proc_state(t / "stat") for t in Path(f"/proc/{pid}/task").iterdir()]
-        except OSError:
-            return False
-        # Guard against pid reuse (it must be our service) and zombies. A group leader shows "Z" as soon
-        # as its main thread exits, while other threads still run: alive while any thread is not a zombie.
-        return (b"ml_core.serving" in cmdline or not cmdline) and any(st not in ("Z", "X", "") for st in states)
-
-
-def _noting(status: DeploymentStatus, override: GateOverride | None) -> DeploymentStatus:
-    """The status with this call's gate override (if any) named in it and in its warnings."""
-    if override is None:
-        return status
-    return status.model_copy(update={"override": override, "warnings": [*status.warnings, override_warning(override)]})
+        return self.process.alive(pid)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_core.predlog import LOG_COLUMNS, PredictionLog
-from ml_core.store import apply_sqlite_pragmas
+from ml_core.store_engine import apply_sqlite_pragmas
 
 # SQLite's own default is a checkpoint per 1,000 WAL pages (4 MB); an inline commit of a loop iteration's rows
 # writes a few pages, so ~250 commits keep the WAL near that size.

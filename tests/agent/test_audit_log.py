@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from agent.audit import AuditLog
-from ml_core.store import driver_url
+from ml_core.store_engine import driver_url
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from agent.audit import DEPLOY_OVERRIDE, AuditLog
-from evals.scenario_model import EvalScenario, Expected, HealthyRelease
+from evals.scenario_faults import HealthyRelease
+from evals.scenario_model import EvalScenario, Expected
 from evals.world import RELEASER, World, build_template
 from ml_core.simulator.scenario import SlowRelease
 from ml_core.spec.builtin import builtin_spec

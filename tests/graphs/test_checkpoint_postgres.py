@@ -12,7 +12,7 @@ from langgraph.types import Command, interrupt
 
 from graphs.checkpoint import open_checkpointer
 from ml_core.paths import HomeLayout
-from ml_core.store import make_engine
+from ml_core.store_engine import make_engine
 
 
 class State(TypedDict):

@@ -22,7 +22,7 @@ from agent.settings import Settings
 from graphs.runner import GraphRunner
 from interfaces.scheduler.run_log import RunLog
 from ml_core.serving.server import free_port
-from ml_core.store import make_engine
+from ml_core.store_engine import make_engine
 from tests.conftest import make_champion_home
 from tests.interfaces.test_serve import OPSAGENT, _env, _wait_ready
 from tests.team_servers import chroma_server

@@ -262,7 +262,7 @@ class _BusyThenWal:
 
 
 def test_switching_to_wal_waits_out_a_busy_file_and_raises_anything_else():
-    from ml_core.store import _switch_to_wal
+    from ml_core.store_engine import _switch_to_wal
 
     busy = _BusyThenWal(refusals=2)
     _switch_to_wal(busy)

@@ -13,14 +13,14 @@ import time
 from kubernetes import client
 
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
-from ml_core.deploy.gatecheck import check_gate, override_warning, starting_state
+from ml_core.deploy.gatecheck import check_gate, noting_override, starting_state
 from ml_core.deploy.kubernetes.api import make_api_client
 from ml_core.deploy.kubernetes.health import pod_problem, recent_events, restarts_of
 from ml_core.deploy.kubernetes.manifests import KubeSpec
 from ml_core.deploy.kubernetes.objects import ModelObjects, rolled_out
 from ml_core.deploy.workload import WorkloadHealth
 from ml_core.registry import CHALLENGER, CHAMPION, Registry
-from ml_core.serving.state import DeploymentState, GateOverride
+from ml_core.serving.state import DeploymentState
 
 
 class KubernetesBackend(DeploymentBackend):
@@ -47,7 +47,7 @@ class KubernetesBackend(DeploymentBackend):
             raise DeploymentError(f"'{self.model_name}' has no champion yet; name a version to start with")
         self.objects.roll_out(st, replicas=self.kube.replicas)
         self._set_alias(CHAMPION, st.champion)
-        return _noting(self.status(), override)
+        return noting_override(self.status(), override)
 
     def stop(self) -> DeploymentStatus:
         """Scale to zero replicas; the Deployment, Service and routing stay for the next start."""
@@ -68,7 +68,7 @@ class KubernetesBackend(DeploymentBackend):
             "canary_weight": 0.0 if st.canary == version else st.canary_weight, "updated_at": time.time()})
         self._apply(new.with_override(override) if override else new)
         self._set_alias(CHAMPION, version)
-        return _noting(self.status(), override)
+        return noting_override(self.status(), override)
 
     def deploy_canary(self, version: str, weight: float, *, force: bool = False,
                       reason: str = "") -> DeploymentStatus:
@@ -89,7 +89,7 @@ class KubernetesBackend(DeploymentBackend):
         new = st.model_copy(update={"canary": version, "canary_weight": float(weight), "updated_at": time.time()})
         self._apply(new.with_override(override) if override else new)
         self._set_alias(CHALLENGER, version)
-        return _noting(self.status(), override)
+        return noting_override(self.status(), override)
 
     def promote(self) -> DeploymentStatus:
         st = self.objects.routing()
@@ -172,10 +172,3 @@ class KubernetesBackend(DeploymentBackend):
         except DeploymentError as exc:
             text += f"; API discovery failed: {exc}"
         return text
-
-
-def _noting(status: DeploymentStatus, override: GateOverride | None) -> DeploymentStatus:
-    """The status with this call's gate override (if any) named in it and in its warnings."""
-    if override is None:
-        return status
-    return status.model_copy(update={"override": override, "warnings": [*status.warnings, override_warning(override)]})
