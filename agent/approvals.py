@@ -19,80 +19,37 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, RowMapping
 
 from agent import audit
+from agent.approval_records import (
+    DECISIONS,
+    LIST_HINT,
+    STRANDABLE,
+    TRANSITIONS,
+    ApprovalError,
+    Decision,
+    ProposalRecord,
+    ProposalStatus,
+    metadata,
+    not_pending,
+    proposals,
+    record_of,
+    refusal,
+)
 from agent.audit import AuditEntry, AuditLog, to_json
 from agent.leases import LeaseBook
 from agent.leases import metadata as lease_metadata
-from agent.proposals import Proposal, proposal_from_dict
-from ml_core.store import Handle, Store, insertion_order_column, rowid
+from agent.proposals import Proposal
+from ml_core.store import Handle, Store, rowid
 
-ProposalStatus = Literal["pending", "accepted", "rejected", "expired", "refused", "executing", "executed", "failed",
-                         "interrupted", "superseded"]
-Decision = Literal["accept", "edit", "response", "ignore"]
-
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"accepted", "rejected", "expired", "refused", "superseded"}),
-    "accepted": frozenset({"executing", "refused", "interrupted"}),
-    "executing": frozenset({"executed", "failed", "interrupted"}),
-    "interrupted": frozenset({"executing", "failed"}),
-}
-STRANDABLE = ("accepted", "executing")  # a process may die in these; resume() takes them over
-# The audit event names the Agent-Inbox answer; the record keeps it as the decision.
-_DECISIONS: dict[str, Decision] = {"accepted": "accept", "edited": "edit", "edited-accepted": "edit",
-                                   "responded": "response", "ignored": "ignore", "rejected": "ignore"}
-LIST_HINT = "list proposal ids with `opsagent approvals list`"
-
-metadata = sa.MetaData()
-proposals = sa.Table(
-    "proposals", metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("model", sa.Text, nullable=False),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("thread_id", sa.Text),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
-    sa.Column("decided_by", sa.Text),
-    sa.Column("decided_via", sa.Text),
-    sa.Column("decision", sa.Text),
-    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
-    sa.Column("body", sa.Text, nullable=False),  # the proposal as JSON
-    insertion_order_column("proposals"),  # PostgreSQL's tie-break of equal times (SQLite's rowid)
-    sa.Index("proposals_status", "status", "expires_at"),
-    sa.Index("proposals_model", "model", "created_at"),
-)
 _c = proposals.c
 
-
-class ApprovalError(Exception):
-    """A user-facing refusal (unknown id, a proposal that is not pending, a transition not allowed)."""
-
-
-class ProposalRecord(BaseModel):
-    """A proposal in the inbox; its edits and decisions are in the audit log (``ApprovalStore.history``)."""
-
-    proposal: Proposal
-    status: ProposalStatus
-    thread_id: str | None = Field(None, description="the LangGraph thread that pauses on this proposal")
-    source: str = Field(description="the interface that filed it")
-    created_at: float
-    updated_at: float
-    decided_by: str | None = None
-    decided_via: str | None = None
-    decision: Decision | None = None
-    outcome: str = ""
-
-    @property
-    def id(self) -> str:
-        return self.proposal.id
+__all__ = ["LIST_HINT", "STRANDABLE", "TRANSITIONS", "ApprovalError", "ApprovalStore", "Decision", "ProposalRecord",
+           "ProposalStatus", "metadata", "not_pending", "proposals"]
 
 
 class ApprovalStore(Handle):
@@ -122,17 +79,21 @@ class ApprovalStore(Handle):
 
     def get(self, proposal_id: str) -> ProposalRecord:
         """The proposal with this id, or with this unique id prefix."""
-        return _record(self._row(self._resolve(proposal_id)))
+        return record_of(self._row(self._resolve(proposal_id)))
 
-    def list(self, *, status: ProposalStatus | None = None, model: str | None = None) -> builtins.list[ProposalRecord]:
-        """Proposals newest first, optionally only one status or one model's."""
-        query = sa.select(proposals).order_by(_c.created_at.desc(), rowid(proposals).desc())
+    def list(self, *, status: ProposalStatus | None = None, model: str | None = None, since: float | None = None,
+             limit: int | None = None) -> builtins.list[ProposalRecord]:
+        """Proposals newest first, optionally only one status or one model's, only those created or changed at or
+        after ``since``, and only the newest ``limit`` (in SQL: a chart asks for a day, not the whole history)."""
+        query = sa.select(proposals).order_by(_c.created_at.desc(), rowid(proposals).desc()).limit(limit)
         if status is not None:
             query = query.where(_c.status == status)
         if model is not None:
             query = query.where(_c.model == model)
+        if since is not None:
+            query = query.where(sa.or_(_c.created_at >= since, _c.updated_at >= since))
         with self.store.read() as conn:
-            return [_record(r) for r in conn.execute(query).mappings()]
+            return [record_of(r) for r in conn.execute(query).mappings()]
 
     def pending(self, model: str | None = None) -> builtins.list[ProposalRecord]:
         """Proposals still waiting for an answer, newest first."""
@@ -181,10 +142,10 @@ class ApprovalStore(Handle):
             if lease_owner is not None and status in TRANSITIONS.get(current, frozenset()):
                 self.leases.claim_in(conn, pid, lease_owner)
             if status not in TRANSITIONS.get(current, frozenset()):
-                raise ApprovalError(_refusal(pid, current, status))
+                raise ApprovalError(refusal(pid, current, status))
             values: dict[str, Any] = {"status": status, "updated_at": self.clock()}
             if current == "pending":
-                decision = _DECISIONS.get(event)
+                decision = DECISIONS.get(event)
                 if decision == "accept" and _was_edited(conn, pid):
                     decision = "edit"
                 values.update(decided_by=actor, decided_via=via, decision=decision)
@@ -277,31 +238,8 @@ class ApprovalStore(Handle):
         return str(status)
 
 
-def not_pending(record: ProposalRecord) -> str:
-    """Why a proposal that is not pending cannot be answered, naming its successor when one replaced it."""
-    pid = record.proposal.id
-    if record.status == "superseded":
-        return f"proposal {pid} is {record.outcome or 'superseded'}; nothing to answer here"
-    return f"proposal {pid} is {record.status}, not pending; nothing to answer"
-
-
 def _was_edited(conn: Connection, pid: str) -> bool:
     """Whether the proposal was edited before this decision (the audit log, inside the same transaction)."""
     log = audit.audit_table.c
     return conn.execute(sa.select(sa.literal(1)).where(log.proposal_id == pid, log.event == "edited")
                         .limit(1)).first() is not None
-
-
-def _refusal(pid: str, current: str, target: str) -> str:
-    if current != "pending" and target in TRANSITIONS["pending"] and target != "refused":
-        return f"proposal {pid} is already {current}; only a pending proposal can be answered"
-    allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "nothing (it is final)"
-    return f"proposal {pid} is {current} and cannot become {target}; from {current} it can become {allowed}"
-
-
-def _record(row: RowMapping) -> ProposalRecord:
-    return ProposalRecord(
-        proposal=proposal_from_dict(json.loads(row["body"])), status=row["status"], thread_id=row["thread_id"],
-        source=row["source"], created_at=row["created_at"], updated_at=row["updated_at"],
-        decided_by=row["decided_by"], decided_via=row["decided_via"], decision=row["decision"],
-        outcome=row["outcome"] or "")

@@ -63,7 +63,7 @@ def event_markers(ctx: OpsContext, model: str, since: float, until: float) -> li
     markers = [Marker(at=i.opened_at, kind="incident", label=f"incident {i.id}: {i.category}",
                       link=f"/incidents/{i.id}")
                for i in ctx.incidents.list(model=model, limit=MAX_EVENTS) if since <= i.opened_at < until]
-    for record in ctx.approvals.list(model=model)[:MAX_EVENTS]:
+    for record in ctx.approvals.list(model=model, since=since, limit=MAX_EVENTS):
         p = record.proposal
         if since <= record.created_at < until:
             markers.append(Marker(at=record.created_at, kind="proposal", label=f"proposal {p.id}: {p.kind}",

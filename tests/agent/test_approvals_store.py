@@ -150,6 +150,17 @@ def test_list_newest_first_with_filters(store):
     assert isinstance(store.get("prop-3").proposal, FixDataProposal)
 
 
+def test_list_since_keeps_what_was_created_or_changed_since_and_limit_the_newest(store):
+    for pid in ("prop-1", "prop-2", "prop-3", "prop-4"):  # created at 1001..1004 (the clock ticks one a reading)
+        store.add(retrain(pid), thread_id=None, source="cli", actor="a")
+    store.set_status("prop-1", "rejected", actor="a", via="cli")  # prop-1 changed at 1005
+    since = store.get("prop-3").created_at
+    assert [r.id for r in store.list(since=since)] == ["prop-4", "prop-3", "prop-1"]
+    assert [r.id for r in store.list(since=since, limit=2)] == ["prop-4", "prop-3"]
+    assert [r.id for r in store.list(model="churn", limit=1)] == ["prop-4"]
+    assert store.list(since=store.get("prop-1").updated_at + 1) == []
+
+
 def test_two_store_objects_on_one_file_see_each_other(db_target):
     path = db_target("approvals.db")
     first, second = ApprovalStore(path), ApprovalStore(path)
