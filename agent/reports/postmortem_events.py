@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.remediation_status import FIXES_CAUSE, remediation_status
 from agent.reports.postmortem_files import locked_postmortem, report_dir, write_postmortem_files
 from agent.reports.postmortem_model import Milestone, PostMortem, PostMortemStatus, TimelineEvent
 from agent.reports.render import utc_iso
@@ -24,10 +25,7 @@ EventKind = Literal["accepted", "edited", "rejected", "step", "executed", "faile
 _REACHES: dict[str, tuple[Milestone, ...]] = {
     "accepted": ("decided", "accepted"), "edited": ("decided", "accepted"), "rejected": ("decided", "rejected"),
     "executed": ("executed",), "resolved": ("resolved",)}
-# A verified fix of these kinds removes the cause (the model now fits the window, or the new threshold does):
-# resolved. A verified rollback only takes the bad version out; why it regressed is still open: mitigated.
 _ENDS_A_TRY = frozenset({"rejected", "executed", "failed", "interrupted", "refused", "expired", "superseded"})
-_FIXES_CAUSE = frozenset({"retrain", "retune_threshold", "promote"})
 _STEP_WORDS = {"gate": "Gate verdict", "canary": "Canary", "verif": "Verification", "promot": "Promotion",
                "rolled back": "Rollback", "roll back": "Rollback"}
 
@@ -42,16 +40,14 @@ class PostMortemEvent(BaseModel):
 
 
 def status_of(pm: PostMortem) -> PostMortemStatus:
+    """The status line, by the rule the incident store uses too (``agent.remediation_status``)."""
+    if not pm.milestones:
+        # Nothing reached yet: as triage wrote it (open; resolved when it found nothing). Refused, expired, failed
+        # or interrupted executions reach nothing either: the incident stays open.
+        return pm.status
     reached = set(pm.milestones)
-    if "resolved" in reached:
-        return "resolved"
-    if "rejected" in reached:
-        return "won't fix"
-    if "verified" in reached:
-        return "resolved" if pm.proposal_kind in _FIXES_CAUSE else "mitigated"
-    # Nothing reached yet: as triage wrote it (open; resolved when it found nothing). Refused, expired, failed
-    # or interrupted executions reach nothing either: the incident stays open.
-    return pm.status if not pm.milestones else "open"
+    return remediation_status(pm.proposal_kind, verified="verified" in reached, rejected="rejected" in reached,
+                              cleared="resolved" in reached)
 
 
 def resolution_of(pm: PostMortem) -> str:
@@ -98,7 +94,7 @@ def _outcome_lessons(pm: PostMortem) -> None:
     if "verified" in reached:
         add(pm.lessons.went_well, "The fix went through the gate and a canary on live traffic before it took all "
                                   "traffic, and the serving state was read back to verify it.")
-    if "executed" in reached and "verified" not in reached and pm.proposal_kind in _FIXES_CAUSE:
+    if "executed" in reached and "verified" not in reached and pm.proposal_kind in FIXES_CAUSE:
         add(pm.lessons.went_wrong, "The executed fix was not verified live: " + (pm.steps[-1] if pm.steps else
                                                                                  "no step reported"))
     if "rejected" in reached:
