@@ -22,7 +22,7 @@ from ml_core.monitoring.releases import RegisteredVersion, Release
 from ml_core.monitoring.shadow import ShadowComparison
 from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression
-from ml_core.monitoring.slo import RejectedField, VersionSLO
+from ml_core.monitoring.slo import NullField, RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
 
 # investigate_infrastructure: page the platform's owner with the replica states and events; nothing is retrained
@@ -86,6 +86,8 @@ class TriageSignals(BaseModel):
         "frequent first")
     null_share: dict[str, float] = Field(default_factory=dict, description="share of null values per feature among "
                                                                            "answered rows")
+    null_fields: list[NullField] = Field(default_factory=list, description="features with nulls among the answered "
+                                         "rows: how many, and the earliest such row's time")
     recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change, "
                                                                         "for people")
     similar_incidents: list[MemoryHit] = Field(default_factory=list)

@@ -20,7 +20,7 @@ from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versi
 from ml_core.monitoring.shadow import ShadowComparison, shadow_compare
 from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression, slice_regressions
-from ml_core.monitoring.slo import RejectedField, VersionSLO
+from ml_core.monitoring.slo import NullField, RejectedField, VersionSLO
 from ml_core.registry import RegistryError, VersionInfo
 from ml_core.version_cache import VersionCache
 from ml_core.watch import ReportWhen, write_window_report
@@ -65,6 +65,7 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "prior": r.prior.model_dump(mode="json") if r.prior else None,
         "rejected_fields": [f.model_dump(mode="json") for f in r.quality.rejected_fields] if r.quality else [],
         "null_share": dict(r.quality.null_share) if r.quality else {},
+        "null_fields": [f.model_dump(mode="json") for f in r.quality.null_fields] if r.quality else [],
         "realised_by_version": realised_by_version(ctx, model, since, until),
         "previous_reference": previous_reference(ctx, model, since),
         "shadow": shadow, "slice_regressions": slices,
@@ -262,6 +263,7 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         slo_by_version=[VersionSLO.model_validate(v) for v in monitor.get("slo_by_version", [])],
         prior=PriorShift.model_validate(monitor["prior"]) if monitor.get("prior") else None,
         rejected_fields=rejected, null_share=monitor.get("null_share", {}),
+        null_fields=[NullField.model_validate(f) for f in monitor.get("null_fields", [])],
         shadow=ShadowComparison.model_validate(monitor["shadow"]) if monitor.get("shadow") else None,
         slice_regressions=[SliceRegression.model_validate(s) for s in monitor.get("slice_regressions", [])],
         importance=monitor.get("importance", {}),

@@ -54,13 +54,24 @@ def _release_lines(signals: TriageSignals) -> list[str]:
     return lines
 
 
+def _first(at: float | None) -> str:
+    """The first bad record's time as a person reads it (ISO, UTC); nothing when the log kept no times."""
+    return f", first at {utc_iso(at)}" if at is not None else ""
+
+
 def _quality_lines(signals: TriageSignals) -> list[str]:
-    lines = [f"`{f.field}` rejected for {f.problem}: {f.count} request(s)" for f in signals.rejected_fields]
-    lines += [f"`{name}` null in {share:.1%} of the window's rows" for name, share in
-              sorted(signals.null_share.items(), key=lambda kv: -kv[1]) if share > 0][:5]
+    """Per field: the problem, how many, and the first bad record in the window (the earliest with the problem)."""
+    lines = [f"`{f.field}` rejected for {f.problem}: {f.count} request(s){_first(f.first_at)}"
+             for f in signals.rejected_fields]
+    nulls = {f.field: f for f in signals.null_fields}
+    lines += [f"`{name}` null in {share:.1%} of the window's rows"
+              + (f" ({nulls[name].count} rows){_first(nulls[name].first_at)}" if name in nulls else "")
+              for name, share in sorted(signals.null_share.items(), key=lambda kv: -kv[1]) if share > 0][:5]
     # The finding's own message is in the evidence: here the columns and the kind of problem, not its text again.
-    lines += [f"{', '.join(f'`{c}`' for c in (f.columns or [f.subject]))}: {f.message.split(':', 1)[0]} "
-              "(figures in the evidence)" for f in signals.findings if f.kind == "implausible_values"]
+    for f in (f for f in signals.findings if f.kind == "implausible_values"):
+        count = f" in {f.evidence['count']:.0f} row(s)" if "count" in f.evidence else ""
+        lines.append(f"{', '.join(f'`{c}`' for c in (f.columns or [f.subject]))}: {f.message.split(':', 1)[0]}"
+                     f"{count}{_first(f.evidence.get('first_ts'))} (figures in the evidence)")
     return lines
 
 
