@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from agent.remediation_status import FIXES_CAUSE, remediation_status
 from agent.reports.postmortem_files import locked_postmortem, report_dir, write_postmortem_files
-from agent.reports.postmortem_model import Milestone, PostMortem, PostMortemStatus, TimelineEvent
+from agent.reports.postmortem_model import ActionItem, Milestone, PostMortem, PostMortemStatus, TimelineEvent
 from agent.reports.render import utc_iso
 from ml_core.paths import HomeLayout
 
@@ -30,6 +30,15 @@ _STEP_WORDS = {"gate": "Gate verdict", "canary": "Canary", "verif": "Verificatio
                "rolled back": "Rollback", "roll back": "Rollback"}
 
 
+class Successor(BaseModel):
+    """The proposal that superseded the incident's pending one: the document points at it from then on."""
+
+    proposal_id: str
+    kind: str
+    line: str = Field(description="the proposal in one line (render.proposal_summary)")
+    action_items: list[ActionItem] = Field(default_factory=list, description="its steps (postmortem_actions)")
+
+
 class PostMortemEvent(BaseModel):
     kind: EventKind
     text: str = Field(description="the line for the timeline and decisions ('proposal p-1 accepted by ana via cli')")
@@ -37,6 +46,9 @@ class PostMortemEvent(BaseModel):
     verified: bool = False
     steps: list[str] = Field(default_factory=list, description="the execution's steps so far (replaces the last)")
     result: dict[str, Any] = Field(default_factory=dict)
+    proposal_id: str = Field("", description="superseded: the proposal superseded")
+    successor: Successor | None = Field(None, description="superseded: the proposal that replaces it (None: "
+                                                          "withdrawn with nothing in its place)")
 
 
 def status_of(pm: PostMortem) -> PostMortemStatus:
@@ -53,18 +65,19 @@ def status_of(pm: PostMortem) -> PostMortemStatus:
 def resolution_of(pm: PostMortem) -> str:
     """What was done, by whom, the gate verdict, the canary's result and the verification; or 'Open — ...'."""
     decided = [d for d in pm.decisions if "accepted by" in d or "rejected by" in d]
+    replaced = [f"Proposal {old} was superseded by {new}." for old, new in pm.superseded.items()]
     if not pm.milestones and not pm.steps:
         pending = f"proposal {pm.proposal_line or pm.proposal_id} awaits a person's decision" if pm.proposal_id \
             else f"no proposal was filed (action: {pm.action or 'none'})"
-        return f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}."
-    lines = [f"Decision: {d}." for d in decided]
+        return " ".join([f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}.", *replaced])
+    lines = replaced + [f"Decision: {d}." for d in decided]
     used: set[str] = set()
     for word, label in _STEP_WORDS.items():
         said = [s for s in pm.steps if word in s.lower() and s not in used]
         if said and not any(line.startswith(f"{label}:") for line in lines):
             lines.append(f"{label}: {said[-1]}.")
             used.add(said[-1])
-    if pm.steps and len(lines) == len(decided):
+    if pm.steps and len(lines) == len(decided) + len(replaced):
         lines.append(f"Last step: {pm.steps[-1]}.")
         used.add(pm.steps[-1])
     if pm.last_outcome and pm.last_outcome not in used:
@@ -101,6 +114,24 @@ def _outcome_lessons(pm: PostMortem) -> None:
         add(pm.lessons.went_wrong, "The proposed fix was rejected; the fault stays until its signals clear.")
 
 
+def _supersede(pm: PostMortem, old: str, new: Successor) -> None:
+    """Point the document at ``new``: the old proposal's open items and awaiting line go, the successor's items and
+    awaiting line come (once: a post-mortem rewritten for the successor already has them)."""
+    pm.superseded[old] = new.proposal_id
+    pm.last_outcome = ""  # an earlier try's ending is history now: the successor awaits its answer
+    pm.decisions = [d for d in pm.decisions if d != f"proposal {old} filed, awaiting approval"]
+    if not any(d.endswith(f"proposal {new.proposal_id} filed, awaiting approval") for d in pm.decisions):
+        pm.decisions.append(f"proposal {new.proposal_id} filed, awaiting approval")
+    if pm.proposal_id in ("", old):
+        # the title names the proposed kind (postmortem_builder._title): "(retrain proposed)" would now be stale
+        pm.title = pm.title.replace(f"({pm.proposal_kind} proposed)", f"({new.kind} proposed)")
+        pm.proposal_id, pm.proposal_kind, pm.proposal_line = new.proposal_id, new.kind, new.line
+    # A step of the old proposal goes (by the id it carries; by its text in files written before items had one).
+    kept = [i for i in pm.action_items if i.done or not (i.proposal_id == old or old in i.text)]
+    texts = {i.text for i in kept}
+    pm.action_items = [i for i in new.action_items if i.text not in texts] + kept
+
+
 def rederive(pm: PostMortem) -> PostMortem:
     """Status, resolution, action items and lessons, from the milestones, steps and decisions recorded."""
     pm.status = status_of(pm)
@@ -117,11 +148,13 @@ def record_event(pm: PostMortem, event: PostMortemEvent) -> PostMortem:
     if event.kind != "step" and text:
         pm.decisions.append(f"{utc_iso(when)} {text}")
         pm.decisions = [d for d in pm.decisions if not d.endswith("filed, awaiting approval")] \
-            if event.kind in _REACHES or event.kind in ("refused", "expired", "superseded") else pm.decisions
+            if event.kind in _REACHES or event.kind in ("refused", "expired") else pm.decisions
     said = {e.event for e in pm.timeline} | set(event.steps)
     if text and text not in said:  # an outcome that repeats the step saying it is on the timeline once
         pm.timeline.append(TimelineEvent(at=when, event=text))
-    if event.kind in _ENDS_A_TRY and text:
+    if event.kind == "superseded" and event.successor is not None:
+        _supersede(pm, event.proposal_id, event.successor)  # the try goes on, with the successor
+    elif event.kind in _ENDS_A_TRY and text:
         pm.last_outcome = text
     if event.steps:
         pm.timeline += [TimelineEvent(at=when, event=s) for s in event.steps if s not in pm.steps]

@@ -32,6 +32,7 @@ class ActionItem(BaseModel):
     done: bool = False
     closes_on: Milestone | None = Field(None, description="the milestone that makes it done (None: a follow-up "
                                                           "a person closes, e.g. an alert to add)")
+    proposal_id: str = Field("", description="the proposal it is a step of ('': a follow-up of the incident)")
 
 
 class Lessons(BaseModel):
@@ -63,6 +64,8 @@ class PostMortem(BaseModel):
     proposal_id: str = ""
     proposal_kind: str = ""
     proposal_line: str = Field("", description="the filed proposal in one line")
+    superseded: dict[str, str] = Field(default_factory=dict, description="proposal id -> the id of the proposal "
+                                       "that superseded it, oldest first")
     milestones: list[Milestone] = Field(default_factory=list, description="where the remediation got to")
     steps: list[str] = Field(default_factory=list, description="the execution's steps, as it reported them")
     last_outcome: str = Field("", description="the last event that ended a try (refused, expired, failed, ...)")
