@@ -59,6 +59,14 @@ class FindingFact(BaseModel):
     evidence: dict[str, float] = Field(default_factory=dict)
 
 
+class EvidenceFact(BaseModel):
+    """One evidence item as the post-mortem's JSON holds it: its source, text and the identity of its fact."""
+
+    source: str = ""
+    detail: str
+    fact: str = Field("", description="agent.proposals.Evidence.fact: '' when the text is its identity")
+
+
 class PostmortemExpectation(BaseModel):
     """What the post-mortem must agree with: the diagnosis that wrote it, its findings, and the outcome."""
 
@@ -68,6 +76,8 @@ class PostmortemExpectation(BaseModel):
     findings: list[FindingFact] = Field(default_factory=list)
     outcome: Outcome = "no_proposal"
     proposal_id: str | None = None
+    evidence: list[EvidenceFact] = Field(default_factory=list, description="the JSON's evidence list (empty: the "
+                                         "document's Markdown alone is checked)")
 
 
 class Check(BaseModel):
@@ -254,19 +264,46 @@ def _content(line: str) -> str:
     return re.sub(r"^\[[ xX]\]\s*", "", _BULLET.sub("", line.strip(), count=1)).strip()
 
 
-def check_duplicates(markdown: str, findings: list[FindingFact]) -> Check:
-    repeated = [f.message for f in findings if f.message and markdown.count(f.message) > 1]
-    if repeated:
-        return _fail("no duplicated evidence", f"said {markdown.count(repeated[0])} times: {repeated[0][:100]}")
+def _normalised(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def check_duplicates(markdown: str, findings: list[FindingFact], evidence: list[EvidenceFact] | None = None) -> Check:
+    """No fact said twice, decided exactly (equal identities, equal texts), never by similarity:
+
+    1. two evidence items of the JSON with the same identity (``fact``: the writer gives every wording of one
+       measured fact the same identity), or the same normalised text (case folded, whitespace collapsed);
+    2. an evidence item's text or a finding's message occurring more than once in the normalised Markdown outside
+       ``## Links`` (which lists link targets — a report path, a run id — that an evidence item may also be);
+    3. a line whose content (bullet and task box stripped, at least ``_MIN_DUPLICATE_CHARS`` long) repeats verbatim.
+
+    A near-duplicate — the same words about another subject, or other figures — is another fact and passes."""
+    name = "no duplicated evidence"
+    seen_facts: dict[str, str] = {}
+    seen_texts: set[str] = set()
+    for e in evidence or []:
+        text = _normalised(e.detail)
+        if e.fact and e.fact in seen_facts:
+            return _fail(name, f"fact {e.fact} stated twice: '{seen_facts[e.fact][:60]}' and '{e.detail[:60]}'")
+        if text in seen_texts:
+            return _fail(name, f"evidence listed twice: {e.detail[:100]}")
+        seen_texts.add(text)
+        if e.fact:
+            seen_facts[e.fact] = e.detail
+    body = _normalised("\n".join(line for heading, lines in sections(markdown) if heading != "Links"
+                                 for line in [f"## {heading}", *lines]))
+    for said in [*(f.message for f in findings), *(e.detail for e in evidence or [])]:
+        if said.strip() and body.count(_normalised(said)) > 1:
+            return _fail(name, f"said {body.count(_normalised(said))} times: {said[:100]}")
     seen: set[str] = set()
     for line in markdown.splitlines():
         text = _content(line)
         if len(text) < _MIN_DUPLICATE_CHARS or line.lstrip().startswith(("#", "|---", "```")):
             continue
         if text in seen:
-            return _fail("no duplicated evidence", f"line repeated: {text[:100]}")
+            return _fail(name, f"line repeated: {text[:100]}")
         seen.add(text)
-    return _pass("no duplicated evidence", "each finding and each line appears once")
+    return _pass(name, "each fact, evidence item and line appears once")
 
 
 def check_dangling_colons(markdown: str) -> Check:

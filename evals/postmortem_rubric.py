@@ -15,6 +15,7 @@ from evals.postmortem_checks import (
     ALLOWED_STATUS,
     SECTIONS,
     Check,
+    EvidenceFact,
     FindingFact,
     Outcome,
     PostmortemExpectation,
@@ -31,8 +32,8 @@ from evals.postmortem_checks import (
     check_title,
 )
 
-__all__ = ["ALLOWED_STATUS", "SECTIONS", "Check", "FindingFact", "Outcome", "PostmortemExpectation", "RubricResult",
-           "missing_postmortem", "score_postmortem"]
+__all__ = ["ALLOWED_STATUS", "SECTIONS", "Check", "EvidenceFact", "FindingFact", "Outcome", "PostmortemExpectation",
+           "RubricResult", "missing_postmortem", "score_postmortem"]
 
 
 class RubricResult(BaseModel):
@@ -70,7 +71,7 @@ def score_postmortem(markdown: str, expected: PostmortemExpectation) -> RubricRe
         check_sections(markdown), check_field(markdown, "Category", expected.category),
         check_field(markdown, "Action", expected.action), check_culprits(markdown, expected.culprit),
         check_figures(markdown, expected.findings), check_action_items(markdown),
-        check_items_current(markdown, expected), check_duplicates(markdown, expected.findings),
+        check_items_current(markdown, expected), check_duplicates(markdown, expected.findings, expected.evidence),
         check_dangling_colons(markdown)])
 
 

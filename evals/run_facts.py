@@ -19,6 +19,20 @@ def finding_facts(runner: Any, thread_id: str) -> list[FindingFact]:
     return [FindingFact.model_validate(f, from_attributes=True) for f in raw]
 
 
+def postmortem_evidence(home: Path, tick: TickResult | None) -> list[dict[str, str]]:
+    """The evidence items (source, detail, fact) of ``tick``'s incident's post-mortem JSON; [] when there is none."""
+    from agent.reports.postmortem_files import load_postmortem, report_dir
+    from ml_core.paths import HomeLayout
+
+    if tick is None or not tick.incident_id:
+        return []
+    try:
+        pm = load_postmortem(report_dir(HomeLayout(home), tick.incident_id))
+    except (OSError, ValueError):  # not written, unreadable, or an unsafe id: the Markdown alone is checked
+        return []
+    return [e.model_dump() for e in pm.evidence]
+
+
 def postmortem_text(home: Path, tick: TickResult | None) -> str | None:
     """The Markdown of the post-mortem of ``tick``'s incident in the world at ``home``; None when there is none."""
     from agent.reports.postmortem_files import report_dir

@@ -65,6 +65,9 @@ class ScenarioRun(BaseModel):
     world: str | None = Field(None, description="the world's home folder (post-mortems, logs)")
     postmortem_md: str | None = Field(None, description="the scored incident's post-mortem Markdown at the end "
                                       "of the run (after any approval); None: no incident, or not found")
+    postmortem_evidence: list[dict[str, str]] = Field(
+        default_factory=list, description="its JSON's evidence items (source, detail, fact), for the rubric's "
+                                          "duplicate check")
 
     @property
     def first_detection(self) -> TickResult | None:
