@@ -24,6 +24,7 @@ from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression
 from ml_core.monitoring.slo import NullField, RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
+from ml_core.version_diff import ReleaseDiff
 
 # investigate_infrastructure: page the platform's owner with the replica states and events; nothing is retrained
 # or rolled back, because the model is not the cause.
@@ -66,6 +67,8 @@ class TriageSignals(BaseModel):
         default_factory=dict, description="test metrics of the champion a release replaced in this window: a "
         "promoted bad model matches its own reference, so the one it replaced is the yardstick")
     release: Release | None = Field(None, description="the version that went live in the window: which, how, when")
+    release_diff: ReleaseDiff | None = Field(None, description="the release against the version it replaced or "
+                                             "runs beside: training runs, data fingerprints, params, gate verdict")
     shadow: ShadowComparison | None = Field(None, description="the release against the version it replaced or runs "
                                             "beside, scored on the same records (shadow evaluation)")
     recent_versions: list[RegisteredVersion] = Field(

@@ -67,6 +67,14 @@ class EvidenceFact(BaseModel):
     fact: str = Field("", description="agent.proposals.Evidence.fact: '' when the text is its identity")
 
 
+class ReleaseFact(BaseModel):
+    """The release the triage saw (its signals' version diff): the version it replaced, the new one, the gate."""
+
+    old: str | None = None
+    new: str
+    gate: str | None = Field(None, description="passed, failed, or None: deployed without a gate")
+
+
 class PostmortemExpectation(BaseModel):
     """What the post-mortem must agree with: the diagnosis that wrote it, its findings, and the outcome."""
 
@@ -78,6 +86,7 @@ class PostmortemExpectation(BaseModel):
     proposal_id: str | None = None
     evidence: list[EvidenceFact] = Field(default_factory=list, description="the JSON's evidence list (empty: the "
                                          "document's Markdown alone is checked)")
+    release: ReleaseFact | None = Field(None, description="the release behind the incident, if the triage saw one")
 
 
 class Check(BaseModel):
@@ -230,6 +239,31 @@ def check_figures(markdown: str, findings: list[FindingFact]) -> Check:
     if missing:
         return _fail("figures", f"not in the text: {'; '.join(missing)}")
     return _pass("figures", f"all {len(wanted)} headline figure(s) of the findings are written")
+
+
+RELEASE_CAUSED = ("bad_release", "latency", "errors")
+
+
+def check_release_diff(markdown: str, exp: PostmortemExpectation) -> Check:
+    """A release-caused incident's root cause names the two versions (``**Release:** v<old> -> v<new>``) and the
+    gate's verdict on the new one, or its absence (``**Gate:** passed|failed|none``), as the triage saw them."""
+    name = "release diff"
+    if exp.category not in RELEASE_CAUSED or exp.release is None:
+        return _na(name, "no release behind this incident in the triage's signals")
+    r, body = exp.release, _body(markdown, ROOT_CAUSE)
+    release = next((line for line in body if line.startswith("**Release:**")), None)
+    if release is None:
+        return _fail(name, f"no '**Release:** ...' line in ## {ROOT_CAUSE}")
+    missing = [f"v{v}" for v in (r.old, r.new) if v and not re.search(rf"\bv{re.escape(v)}\b", release)]
+    if missing:
+        return _fail(name, f"the release line does not name {', '.join(missing)}: {release[:80]}")
+    gate = next((m.group(1) for line in body if (m := re.match(r"\*\*Gate:\*\*\s*(passed|failed|none)\b", line))),
+                None)
+    want = r.gate or "none"
+    if gate != want:
+        said = f"says gate {gate}" if gate else "gives no '**Gate:** passed|failed|none' line"
+        return _fail(name, f"{said}; the registry says {want if r.gate else 'none (deployed without a gate)'}")
+    return _pass(name, f"names v{r.old} and v{r.new}, gate {want}" if r.old else f"names v{r.new}, gate {want}")
 
 
 def check_action_items(markdown: str) -> Check:

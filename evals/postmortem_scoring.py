@@ -46,7 +46,8 @@ def postmortem_score(scenario: EvalScenario, run: ScenarioRun) -> RubricResult |
     expected = PostmortemExpectation(category=writer.category, action=writer.action, culprit=writer.culprit,
                                      findings=writer.finding_facts, outcome=outcome_of(run, proposal_id),
                                      proposal_id=proposal_id,
-                                     evidence=[EvidenceFact.model_validate(e) for e in run.postmortem_evidence])
+                                     evidence=[EvidenceFact.model_validate(e) for e in run.postmortem_evidence],
+                                     release=writer.release)
     return score_postmortem(run.postmortem_md, expected)
 
 

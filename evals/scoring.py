@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from evals.postmortem_rubric import FindingFact, RubricResult
+from evals.postmortem_rubric import FindingFact, ReleaseFact, RubricResult
 from evals.scenario_model import RELEASE, EvalScenario
 
 LLM_FAILED = "offline policy (LLM failed"  # how a triage's brain reads when the offline policy took over
@@ -40,6 +40,7 @@ class TickResult(BaseModel):
     seconds: float = 0.0
     finding_facts: list[FindingFact] = Field(default_factory=list, description="the typed findings, with figures")
     wrote_postmortem: bool = Field(False, description="this tick (re)wrote its incident's post-mortem")
+    release: ReleaseFact | None = Field(None, description="the release its signals saw: versions and gate verdict")
 
 
 class Mitigation(BaseModel):

@@ -160,6 +160,7 @@ def build_postmortem(signals: TriageSignals, diagnosis: Diagnosis, proposal: Pro
         detection=facts.detection(signals, diagnosis, written_at, via),
         root_cause=_root_cause(diagnosis), category=diagnosis.category, action=diagnosis.action,
         culprit=list(diagnosis.culprit), what_changed=facts.what_changed(signals, diagnosis),
+        release_diff=signals.release_diff if diagnosis.category in facts.RELEASE_CAUSED else None,
         consistency=facts.consistency(signals, diagnosis), unknowns=facts.unknowns(signals, diagnosis),
         evidence=evidence, proposal_id=proposal.id if proposal else "", proposal_kind=proposal.kind if proposal else "",
         proposal_line=proposal_summary(proposal) if proposal else "",

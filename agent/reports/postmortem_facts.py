@@ -16,6 +16,8 @@ TOP_IMPORTANCE = 3
 # A metric that moves by less than this is "held": below the bootstrap noise of a few hundred labels (the
 # standard error of F1 on 300 labels is about 0.02, so 0.01 is well inside it).
 HELD = 0.01
+# Categories a release causes: their post-mortem gives the release and its version diff.
+RELEASE_CAUSED = ("bad_release", "latency", "errors")
 
 
 def _span(seconds: float) -> str:
@@ -41,7 +43,7 @@ def shift_line(s: FeatureShift) -> str:
     return text
 
 
-def _release_lines(signals: TriageSignals) -> list[str]:
+def _release_lines(signals: TriageSignals, diagnosis: Diagnosis) -> list[str]:
     r = signals.release
     if r is None:
         return []
@@ -50,7 +52,9 @@ def _release_lines(signals: TriageSignals) -> list[str]:
                                                                         r.version else "")]
     if signals.shadow is not None:
         lines.append(f"release against its baseline: {signals.shadow.model_dump_json(exclude_none=True)[:300]}")
-    lines += [f"deploy history: {d}" for d in signals.recent_deploys[:4]]
+    # A bad release lists the recent deploys under Evidence (agent.policy.rules): said there, not twice.
+    lines += [f"deploy history: {d}" for d in signals.recent_deploys[:4]] if diagnosis.category != "bad_release" \
+        else []
     return lines
 
 
@@ -78,7 +82,7 @@ def _quality_lines(signals: TriageSignals) -> list[str]:
 def what_changed(signals: TriageSignals, diagnosis: Diagnosis) -> list[str]:
     """What moved in concrete terms: drifted statistics, the release, the broken fields, the model's reliance."""
     lines = [shift_line(s) for s in signals.feature_shifts]
-    lines += _release_lines(signals) if diagnosis.category in ("bad_release", "latency", "errors") else []
+    lines += _release_lines(signals, diagnosis) if diagnosis.category in RELEASE_CAUSED else []
     lines += _quality_lines(signals) if diagnosis.category == "data_quality" or signals.rejected_fields else []
     if signals.prior is not None and diagnosis.category == "label_shift":
         p = signals.prior

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from agent.proposals import Evidence
+from ml_core.version_diff import ReleaseDiff
 
 PostMortemStatus = Literal["open", "mitigated", "resolved", "won't fix"]
 # The milestones an incident's remediation reaches; an action item closes on one of them.
@@ -58,6 +59,8 @@ class PostMortem(BaseModel):
     action: str = Field("", description="the proposed or taken action (agent.diagnosis.Action)")
     culprit: list[str] = Field(default_factory=list)
     what_changed: list[str] = Field(default_factory=list, description="what moved, in numbers")
+    release_diff: ReleaseDiff | None = Field(None, description="for a release-caused incident: the new version "
+                                             "against the old (training runs, data, params, gate verdict)")
     consistency: list[str] = Field(default_factory=list, description="disagreements between signals, explained")
     unknowns: list[str] = Field(default_factory=list, description="what we do not know, and why")
     evidence: list[Evidence] = Field(default_factory=list)
