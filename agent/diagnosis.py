@@ -22,8 +22,9 @@ from ml_core.monitoring.releases import RegisteredVersion, Release
 from ml_core.monitoring.shadow import ShadowComparison
 from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression
-from ml_core.monitoring.slo import RejectedField, VersionSLO
+from ml_core.monitoring.slo import NullField, RejectedField, VersionSLO
 from ml_core.simulator.scenario import Category
+from ml_core.version_diff import ReleaseDiff
 
 # investigate_infrastructure: page the platform's owner with the replica states and events; nothing is retrained
 # or rolled back, because the model is not the cause.
@@ -66,6 +67,8 @@ class TriageSignals(BaseModel):
         default_factory=dict, description="test metrics of the champion a release replaced in this window: a "
         "promoted bad model matches its own reference, so the one it replaced is the yardstick")
     release: Release | None = Field(None, description="the version that went live in the window: which, how, when")
+    release_diff: ReleaseDiff | None = Field(None, description="the release against the version it replaced or "
+                                             "runs beside: training runs, data fingerprints, params, gate verdict")
     shadow: ShadowComparison | None = Field(None, description="the release against the version it replaced or runs "
                                             "beside, scored on the same records (shadow evaluation)")
     recent_versions: list[RegisteredVersion] = Field(
@@ -86,6 +89,8 @@ class TriageSignals(BaseModel):
         "frequent first")
     null_share: dict[str, float] = Field(default_factory=dict, description="share of null values per feature among "
                                                                            "answered rows")
+    null_fields: list[NullField] = Field(default_factory=list, description="features with nulls among the answered "
+                                         "rows: how many, and the earliest such row's time")
     recent_deploys: list[str] = Field(default_factory=list, description="one line per recent version/alias change, "
                                                                         "for people")
     similar_incidents: list[MemoryHit] = Field(default_factory=list)

@@ -127,11 +127,11 @@ def _expected_gain(realised: dict[str, float], estimated: dict[str, float], refe
         text = (f"realised {m.upper()} {realised[m]:.3f} on {n_labelled} labelled records vs {ref:.3f} on the "
                 f"champion's test set: " + (f"a retrain on this window aims to win back up to {drop:.3f}"
                                             if drop > 0.005 else "no drop to win back from quality alone"))
-        return text, Evidence(source="prediction log (delayed labels)", detail=text)
+        return text, Evidence(source="prediction log (delayed labels)", detail=text, fact=f"realised:{m}")
     if ref is not None and m in estimated:
         text = (f"label-free estimate of {m.upper()} {estimated[m]:.3f} vs {ref:.3f} on the champion's test set "
                 f"(CBPE; assumes calibrated scores, blind to concept drift)")
-        return text, Evidence(source="label-free estimate (CBPE)", detail=text)
+        return text, Evidence(source="label-free estimate (CBPE)", detail=text, fact=f"estimated:{m}")
     return "no measured drop in this window yet: the gain is unproven and the gate decides", None
 
 

@@ -20,10 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ml_core.store import Handle, Store, insertion_order_column, rowid
 
-IncidentStatus = Literal["open", "proposed", "mitigated", "closed", "no_action", "resolved"]
-# Statuses of an incident still being watched: a later tick updates it, quiet ticks resolve it. ``closed``
-# (its proposal was rejected) and ``resolved`` (its signals cleared) are final.
-ACTIVE: frozenset[str] = frozenset({"open", "proposed", "mitigated", "no_action"})
+# Before a remediation ends: open, proposed (a proposal awaits), no_action (nothing to propose). After it: the
+# remediation's status (agent.remediation_status: open, mitigated, resolved, won't fix), the very rule the
+# post-mortem's status line follows. ``closed`` is only read back from homes written before that rule.
+IncidentStatus = Literal["open", "proposed", "mitigated", "closed", "no_action", "resolved", "won't fix"]
+# Statuses of an incident still being watched: a later tick updates it, quiet ticks resolve it. Mitigated (a
+# rolled-back release: why it regressed is still open) and won't fix (a rejected fix: the fault goes on) stay
+# watched; ``resolved`` (the cause fixed and verified, or its signals cleared) and ``closed`` are final.
+ACTIVE: frozenset[str] = frozenset({"open", "proposed", "mitigated", "no_action", "won't fix"})
 TIMELINE_KEEP = 200  # notable events kept per incident; routine ticks collapse into one line (see add_event)
 LIST_HINT = "list incident ids with `opsagent incidents list`"
 _FIXED = frozenset({"id", "model", "opened_at", "updated_at"})  # identity and history; update() refuses them

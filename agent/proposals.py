@@ -29,6 +29,18 @@ class Evidence(BaseModel):
 
     source: str = Field(description="e.g. 'drift screen', 'mlflow run 3f2a...', 'memory incident-1a2b'")
     detail: str
+    fact: str = Field("", description="the identity of the fact it states, the same for every wording of it "
+                                      "(finding_fact; 'realised:f1'); '': its source and text are its identity")
+
+
+# A finding of these kinds states a realised or estimated metric: the same fact as any other line on that metric.
+_METRIC_FACTS = {"performance_drop": "realised", "estimated_performance_drop": "estimated"}
+
+
+def finding_fact(kind: str, subject: str) -> str:
+    """The identity of the fact a monitoring finding states: ``realised:f1`` for a realised drop of f1 (any line on
+    realised f1 states it too), else ``<kind>:<subject>`` (``feature_drift:total_day_minutes``)."""
+    return f"{_METRIC_FACTS[kind]}:{subject}" if kind in _METRIC_FACTS else f"{kind}:{subject}"
 
 
 class ProposalBase(BaseModel):

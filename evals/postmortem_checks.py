@@ -59,6 +59,22 @@ class FindingFact(BaseModel):
     evidence: dict[str, float] = Field(default_factory=dict)
 
 
+class EvidenceFact(BaseModel):
+    """One evidence item as the post-mortem's JSON holds it: its source, text and the identity of its fact."""
+
+    source: str = ""
+    detail: str
+    fact: str = Field("", description="agent.proposals.Evidence.fact: '' when the text is its identity")
+
+
+class ReleaseFact(BaseModel):
+    """The release the triage saw (its signals' version diff): the version it replaced, the new one, the gate."""
+
+    old: str | None = None
+    new: str
+    gate: str | None = Field(None, description="passed, failed, or None: deployed without a gate")
+
+
 class PostmortemExpectation(BaseModel):
     """What the post-mortem must agree with: the diagnosis that wrote it, its findings, and the outcome."""
 
@@ -68,6 +84,9 @@ class PostmortemExpectation(BaseModel):
     findings: list[FindingFact] = Field(default_factory=list)
     outcome: Outcome = "no_proposal"
     proposal_id: str | None = None
+    evidence: list[EvidenceFact] = Field(default_factory=list, description="the JSON's evidence list (empty: the "
+                                         "document's Markdown alone is checked)")
+    release: ReleaseFact | None = Field(None, description="the release behind the incident, if the triage saw one")
 
 
 class Check(BaseModel):
@@ -222,6 +241,31 @@ def check_figures(markdown: str, findings: list[FindingFact]) -> Check:
     return _pass("figures", f"all {len(wanted)} headline figure(s) of the findings are written")
 
 
+RELEASE_CAUSED = ("bad_release", "latency", "errors")
+
+
+def check_release_diff(markdown: str, exp: PostmortemExpectation) -> Check:
+    """A release-caused incident's root cause names the two versions (``**Release:** v<old> -> v<new>``) and the
+    gate's verdict on the new one, or its absence (``**Gate:** passed|failed|none``), as the triage saw them."""
+    name = "release diff"
+    if exp.category not in RELEASE_CAUSED or exp.release is None:
+        return _na(name, "no release behind this incident in the triage's signals")
+    r, body = exp.release, _body(markdown, ROOT_CAUSE)
+    release = next((line for line in body if line.startswith("**Release:**")), None)
+    if release is None:
+        return _fail(name, f"no '**Release:** ...' line in ## {ROOT_CAUSE}")
+    missing = [f"v{v}" for v in (r.old, r.new) if v and not re.search(rf"\bv{re.escape(v)}\b", release)]
+    if missing:
+        return _fail(name, f"the release line does not name {', '.join(missing)}: {release[:80]}")
+    gate = next((m.group(1) for line in body if (m := re.match(r"\*\*Gate:\*\*\s*(passed|failed|none)\b", line))),
+                None)
+    want = r.gate or "none"
+    if gate != want:
+        said = f"says gate {gate}" if gate else "gives no '**Gate:** passed|failed|none' line"
+        return _fail(name, f"{said}; the registry says {want if r.gate else 'none (deployed without a gate)'}")
+    return _pass(name, f"names v{r.old} and v{r.new}, gate {want}" if r.old else f"names v{r.new}, gate {want}")
+
+
 def check_action_items(markdown: str) -> Check:
     items = [line for line in _body(markdown, ACTION_ITEMS) if _BULLET.match(line)]
     plain = [line.strip() for line in items if not _TASK.match(line)]
@@ -254,19 +298,46 @@ def _content(line: str) -> str:
     return re.sub(r"^\[[ xX]\]\s*", "", _BULLET.sub("", line.strip(), count=1)).strip()
 
 
-def check_duplicates(markdown: str, findings: list[FindingFact]) -> Check:
-    repeated = [f.message for f in findings if f.message and markdown.count(f.message) > 1]
-    if repeated:
-        return _fail("no duplicated evidence", f"said {markdown.count(repeated[0])} times: {repeated[0][:100]}")
+def _normalised(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def check_duplicates(markdown: str, findings: list[FindingFact], evidence: list[EvidenceFact] | None = None) -> Check:
+    """No fact said twice, decided exactly (equal identities, equal texts), never by similarity:
+
+    1. two evidence items of the JSON with the same identity (``fact``: the writer gives every wording of one
+       measured fact the same identity), or the same normalised text (case folded, whitespace collapsed);
+    2. an evidence item's text or a finding's message occurring more than once in the normalised Markdown outside
+       ``## Links`` (which lists link targets — a report path, a run id — that an evidence item may also be);
+    3. a line whose content (bullet and task box stripped, at least ``_MIN_DUPLICATE_CHARS`` long) repeats verbatim.
+
+    A near-duplicate — the same words about another subject, or other figures — is another fact and passes."""
+    name = "no duplicated evidence"
+    seen_facts: dict[str, str] = {}
+    seen_texts: set[str] = set()
+    for e in evidence or []:
+        text = _normalised(e.detail)
+        if e.fact and e.fact in seen_facts:
+            return _fail(name, f"fact {e.fact} stated twice: '{seen_facts[e.fact][:60]}' and '{e.detail[:60]}'")
+        if text in seen_texts:
+            return _fail(name, f"evidence listed twice: {e.detail[:100]}")
+        seen_texts.add(text)
+        if e.fact:
+            seen_facts[e.fact] = e.detail
+    body = _normalised("\n".join(line for heading, lines in sections(markdown) if heading != "Links"
+                                 for line in [f"## {heading}", *lines]))
+    for said in [*(f.message for f in findings), *(e.detail for e in evidence or [])]:
+        if said.strip() and body.count(_normalised(said)) > 1:
+            return _fail(name, f"said {body.count(_normalised(said))} times: {said[:100]}")
     seen: set[str] = set()
     for line in markdown.splitlines():
         text = _content(line)
         if len(text) < _MIN_DUPLICATE_CHARS or line.lstrip().startswith(("#", "|---", "```")):
             continue
         if text in seen:
-            return _fail("no duplicated evidence", f"line repeated: {text[:100]}")
+            return _fail(name, f"line repeated: {text[:100]}")
         seen.add(text)
-    return _pass("no duplicated evidence", "each finding and each line appears once")
+    return _pass(name, "each fact, evidence item and line appears once")
 
 
 def check_dangling_colons(markdown: str) -> Check:

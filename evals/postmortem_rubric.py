@@ -2,7 +2,8 @@
 
 It checks the contract ``agent/reports/render.py`` writes to (the lead's Step 11 contract): the title and a
 ``**Status:**`` line; the nine level-2 sections in order; ``**Category:**``, ``**Action:**`` and each culprit in
-``## Trigger and root cause``; action items as task items that are true at the time of writing; each headline
+``## Trigger and root cause``; a release-caused incident's two versions and gate verdict (or its absence) there;
+action items as task items that are true at the time of writing; each headline
 figure the findings carry; no evidence said twice; no line that ends in a dangling colon. Each check passes or
 fails with a one-line reason, or does not apply (``ok`` None); the score is passed / applicable.
 """
@@ -15,9 +16,11 @@ from evals.postmortem_checks import (
     ALLOWED_STATUS,
     SECTIONS,
     Check,
+    EvidenceFact,
     FindingFact,
     Outcome,
     PostmortemExpectation,
+    ReleaseFact,
     check_action_items,
     check_culprits,
     check_dangling_colons,
@@ -25,14 +28,15 @@ from evals.postmortem_checks import (
     check_field,
     check_figures,
     check_items_current,
+    check_release_diff,
     check_sections,
     check_status_line,
     check_status_outcome,
     check_title,
 )
 
-__all__ = ["ALLOWED_STATUS", "SECTIONS", "Check", "FindingFact", "Outcome", "PostmortemExpectation", "RubricResult",
-           "missing_postmortem", "score_postmortem"]
+__all__ = ["ALLOWED_STATUS", "SECTIONS", "Check", "EvidenceFact", "FindingFact", "Outcome", "PostmortemExpectation",
+           "ReleaseFact", "RubricResult", "missing_postmortem", "score_postmortem"]
 
 
 class RubricResult(BaseModel):
@@ -69,8 +73,9 @@ def score_postmortem(markdown: str, expected: PostmortemExpectation) -> RubricRe
         check_title(lines), check_status_line(lines), check_status_outcome(lines, expected),
         check_sections(markdown), check_field(markdown, "Category", expected.category),
         check_field(markdown, "Action", expected.action), check_culprits(markdown, expected.culprit),
+        check_release_diff(markdown, expected),
         check_figures(markdown, expected.findings), check_action_items(markdown),
-        check_items_current(markdown, expected), check_duplicates(markdown, expected.findings),
+        check_items_current(markdown, expected), check_duplicates(markdown, expected.findings, expected.evidence),
         check_dangling_colons(markdown)])
 
 

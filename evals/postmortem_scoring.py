@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from evals.postmortem_rubric import (
     Check,
+    EvidenceFact,
     Outcome,
     PostmortemExpectation,
     RubricResult,
@@ -44,7 +45,9 @@ def postmortem_score(scenario: EvalScenario, run: ScenarioRun) -> RubricResult |
                    next((t.proposal_id for t in reversed(mine) if t.proposal_id), None))
     expected = PostmortemExpectation(category=writer.category, action=writer.action, culprit=writer.culprit,
                                      findings=writer.finding_facts, outcome=outcome_of(run, proposal_id),
-                                     proposal_id=proposal_id)
+                                     proposal_id=proposal_id,
+                                     evidence=[EvidenceFact.model_validate(e) for e in run.postmortem_evidence],
+                                     release=writer.release)
     return score_postmortem(run.postmortem_md, expected)
 
 

@@ -20,7 +20,7 @@ from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorCont
 
 from agent.settings import Settings
 from evals.postmortem_scoring import score_case
-from evals.run_facts import finding_facts, postmortem_text
+from evals.run_facts import finding_facts, postmortem_evidence, postmortem_text, release_fact
 from evals.scenario_model import EvalScenario
 from evals.scoring import CaseScore, Mitigation, ScenarioRun, TickResult, Totals, score_run, totals
 from evals.world import Template, World, build_template
@@ -143,7 +143,9 @@ class ScenarioRunner:
                             run.mitigation = self._approve(scenario, runner, tick.proposal_id)
                         break
         # Read after any approval: the post-mortem is a living document its outcome rewrites.
-        run.postmortem_md = postmortem_text(root, run.concluding_detection(scenario.expected.detectable_from))
+        concluding = run.concluding_detection(scenario.expected.detectable_from)
+        run.postmortem_md = postmortem_text(root, concluding)
+        run.postmortem_evidence = postmortem_evidence(root, concluding)
 
     def _tick(self, world: World, runner: Any, n: int) -> TickResult:
         t0 = time.time()
@@ -156,6 +158,7 @@ class ScenarioRunner:
                           summary=d.summary, brain=d.brain, incident_id=out.incident_id, proposal_id=out.proposal_id,
                           tools=list(out.tools_called), findings=_findings(out.summary),
                           finding_facts=finding_facts(runner, out.thread_id), wrote_postmortem=bool(out.postmortem),
+                          release=release_fact(runner, out.thread_id),
                           requests_ok=traffic.ok, requests_failed=traffic.failed, requests_rejected=traffic.rejected,
                           tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, seconds=time.time() - t0)
 

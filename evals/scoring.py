@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from evals.postmortem_rubric import FindingFact, RubricResult
+from evals.postmortem_rubric import FindingFact, ReleaseFact, RubricResult
 from evals.scenario_model import RELEASE, EvalScenario
 
 LLM_FAILED = "offline policy (LLM failed"  # how a triage's brain reads when the offline policy took over
@@ -40,6 +40,7 @@ class TickResult(BaseModel):
     seconds: float = 0.0
     finding_facts: list[FindingFact] = Field(default_factory=list, description="the typed findings, with figures")
     wrote_postmortem: bool = Field(False, description="this tick (re)wrote its incident's post-mortem")
+    release: ReleaseFact | None = Field(None, description="the release its signals saw: versions and gate verdict")
 
 
 class Mitigation(BaseModel):
@@ -65,6 +66,9 @@ class ScenarioRun(BaseModel):
     world: str | None = Field(None, description="the world's home folder (post-mortems, logs)")
     postmortem_md: str | None = Field(None, description="the scored incident's post-mortem Markdown at the end "
                                       "of the run (after any approval); None: no incident, or not found")
+    postmortem_evidence: list[dict[str, str]] = Field(
+        default_factory=list, description="its JSON's evidence items (source, detail, fact), for the rubric's "
+                                          "duplicate check")
 
     @property
     def first_detection(self) -> TickResult | None:

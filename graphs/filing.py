@@ -38,6 +38,7 @@ def file_proposal(ctx: OpsContext, proposal: Proposal, threads: ProposalThreads)
     same = next((r for r in earlier if r.proposal.kind == proposal.kind), None)
     if same is not None:
         new, changes = refreshed(ctx.approvals, same, proposal)
+        successor: Proposal = new
         ctx.approvals.refresh(same.id, new, actor=ctx.actor, via=ctx.via, detail={
             "incident": proposal.incident_id, "changes": changes})
         threads.refresh(same.thread_id or same.id, new)
@@ -46,9 +47,24 @@ def file_proposal(ctx: OpsContext, proposal: Proposal, threads: ProposalThreads)
         thread = threads.thread_id(proposal)
         ctx.approvals.add(proposal, thread_id=thread, source=ctx.via, actor=ctx.actor)
         threads.start(thread, proposal)
+        successor = proposal
         message = f"proposal {proposal.id} filed for approval ({proposal.title})"
     for old in (r for r in earlier if r is not same):
-        ctx.approvals.supersede(old.id, by=same.id if same else proposal.id, actor=ctx.actor, via=ctx.via,
-                                reason=f"incident {proposal.incident_id} now proposes a {proposal.kind}")
+        reason = f"incident {proposal.incident_id} now proposes a {proposal.kind}"
+        ctx.approvals.supersede(old.id, by=successor.id, actor=ctx.actor, via=ctx.via, reason=reason)
+        _note_superseded(ctx, old.id, successor, reason)
         message += f"; {old.id} superseded"
     return message
+
+
+def _note_superseded(ctx: OpsContext, old_id: str, successor: Proposal, reason: str) -> None:
+    """The incident's post-mortem shows the old proposal as superseded and points its action items at the new one."""
+    from agent.reports.postmortem_actions import proposal_items
+    from agent.reports.postmortem_events import Successor
+    from agent.reports.render import proposal_summary
+    from graphs.outcome import note_postmortem
+
+    note_postmortem(ctx, successor.incident_id, "superseded", f"proposal {old_id} superseded by {successor.id}: "
+                    f"{reason}", proposal_id=old_id,
+                    successor=Successor(proposal_id=successor.id, kind=successor.kind,
+                                        line=proposal_summary(successor), action_items=proposal_items(successor)))

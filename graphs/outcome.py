@@ -42,7 +42,7 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
     if p.incident_id:
         said = _SAID.get(type(answer)) if answer is not None else None
         decision = f"proposal {p.id} {said} by {answer.by} via {answer.via}" if answer is not None and said else None
-        _update_incident(ctx, p.incident_id, status, fixed, outcome, decision)
+        _update_incident(ctx, p, status, fixed, outcome, decision)
         # An acceptance was recorded in the post-mortem when it happened (graphs.remediation.precheck).
         if decision and isinstance(answer, Ignore):
             note_postmortem(ctx, p.incident_id, "rejected", decision)
@@ -51,18 +51,21 @@ def record_outcome(ctx: OpsContext, p: Proposal, answer: HumanResponse | None, s
     ctx.progress(f"outcome recorded: {outcome}")
 
 
-def _update_incident(ctx: OpsContext, incident_id: str, status: str, fixed: bool, outcome: str,
+def _update_incident(ctx: OpsContext, p: Proposal, status: str, fixed: bool, outcome: str,
                      decision: str | None) -> None:
     from agent.incidents import add_event
+    from agent.remediation_status import remediation_status
 
-    store = ctx.incidents
+    store, incident_id = ctx.incidents, p.incident_id or ""
+    # The post-mortem's status line follows the same rule (agent.reports.postmortem_events.status_of). A rejected
+    # proposal leaves the incident "won't fix" but still watched (agent.incidents.ACTIVE): the fault is still
+    # there, and later ticks keep updating it without proposing again (graphs.incident_record) until its signals
+    # clear. Closing it here would let the next tick open a new incident, and page, while the fault goes on.
+    said = remediation_status(p.kind, verified=fixed, rejected=status == "rejected")
     try:
         incident = store.get(incident_id)
-        # A rejected proposal leaves the incident open: the fault is still there, and later ticks keep updating
-        # it without proposing again (graphs.incident_record) until its signals clear. Closing it here would
-        # let the next tick open a new incident, and page, while the fault goes on.
-        store.update(incident_id, status="mitigated" if fixed else "open",
-                     timeline=add_event(incident.timeline, ctx.clock(), decision or outcome))
+        store.update(incident_id, status=said, timeline=add_event(incident.timeline, ctx.clock(), decision or outcome),
+                     **({"resolved_at": ctx.clock()} if said == "resolved" else {}))
     except Exception:  # an incident filed by another home or deleted: the outcome is still in memory and audit
         return
 

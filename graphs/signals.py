@@ -20,9 +20,10 @@ from ml_core.monitoring.releases import RegisteredVersion, Release, recent_versi
 from ml_core.monitoring.shadow import ShadowComparison, shadow_compare
 from ml_core.monitoring.shift_stats import FeatureShift
 from ml_core.monitoring.slices import SliceRegression, slice_regressions
-from ml_core.monitoring.slo import RejectedField, VersionSLO
+from ml_core.monitoring.slo import NullField, RejectedField, VersionSLO
 from ml_core.registry import RegistryError, VersionInfo
 from ml_core.version_cache import VersionCache
+from ml_core.version_diff import ReleaseDiff, release_diff
 from ml_core.watch import ReportWhen, write_window_report
 
 DEPLOY_TAGS = ("parent_version", "scenario", "gate", "retrain_reason")
@@ -65,6 +66,7 @@ def gather_monitoring(ctx: OpsContext, model: str, since: float, until: float) -
         "prior": r.prior.model_dump(mode="json") if r.prior else None,
         "rejected_fields": [f.model_dump(mode="json") for f in r.quality.rejected_fields] if r.quality else [],
         "null_share": dict(r.quality.null_share) if r.quality else {},
+        "null_fields": [f.model_dump(mode="json") for f in r.quality.null_fields] if r.quality else [],
         "realised_by_version": realised_by_version(ctx, model, since, until),
         "previous_reference": previous_reference(ctx, model, since),
         "shadow": shadow, "slice_regressions": slices,
@@ -215,8 +217,27 @@ def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
     recent = recent_versions(versions, since)
     release = release_in_window(st, recent, since)
     lines = _deploy_lines(snapshot, recent, {v.version: v for v in versions}, since)
+    diff = release_diff_signal(ctx, model, st, versions, release, since)
     return {"snapshot": snapshot.model_dump(), "recent": lines, "versions": [v.model_dump(mode="json") for v in recent],
-            "release": release.model_dump(mode="json") if release else None, "workload": workload}
+            "release": release.model_dump(mode="json") if release else None, "workload": workload,
+            "release_diff": diff.model_dump(mode="json") if diff else None}
+
+
+def release_diff_signal(ctx: OpsContext, model: str, st: Any, versions: list[VersionInfo], release: Release | None,
+                        since: float) -> ReleaseDiff | None:
+    """The version diff of the release that went live in the window, or is still on probation (the shadow
+    comparison's release): against the champion it runs beside (a canary) or the one it replaced."""
+    if release is None:
+        opened = since - RELEASE_PROBATION_S
+        release = release_in_window(st, recent_versions(versions, opened), opened)
+    if release is None:
+        return None
+    parent = next((v.tags.get("parent_version") for v in versions if v.version == release.version), None)
+    old = st.champion if release.how == "canary" else (st.previous_champion or parent or None)
+    try:
+        return release_diff(ctx.registry, model, release.version, old)
+    except Exception:  # a registry that cannot say: the post-mortem states the release without its diff
+        return None
 
 
 def workload_signal(ctx: OpsContext, model: str) -> dict[str, Any] | None:
@@ -258,10 +279,12 @@ def signals_from(model: str, since: float, until: float, monitor: dict[str, Any]
         reference=monitor.get("reference", {}), realised_by_version=monitor.get("realised_by_version", {}),
         previous_reference=monitor.get("previous_reference", {}),
         release=Release.model_validate(deploy["release"]) if deploy.get("release") else None,
+        release_diff=ReleaseDiff.model_validate(deploy["release_diff"]) if deploy.get("release_diff") else None,
         recent_versions=[RegisteredVersion.model_validate(v) for v in deploy.get("versions", [])],
         slo_by_version=[VersionSLO.model_validate(v) for v in monitor.get("slo_by_version", [])],
         prior=PriorShift.model_validate(monitor["prior"]) if monitor.get("prior") else None,
         rejected_fields=rejected, null_share=monitor.get("null_share", {}),
+        null_fields=[NullField.model_validate(f) for f in monitor.get("null_fields", [])],
         shadow=ShadowComparison.model_validate(monitor["shadow"]) if monitor.get("shadow") else None,
         slice_regressions=[SliceRegression.model_validate(s) for s in monitor.get("slice_regressions", [])],
         importance=monitor.get("importance", {}),

@@ -79,10 +79,12 @@ def write_postmortem(ctx: OpsContext, state: TriageState, usage: str) -> tuple[P
                           timeline=timeline + decided, usage=usage, links=links_for(ctx, signals), now=ctx.clock(),
                           via=f"triage via {ctx.via}")
     pm.decisions = earlier_decisions + [d for d in pm.decisions if d not in earlier_decisions]
-    if earlier is not None and earlier.proposal_id == pm.proposal_id:  # the same fix: where it got to still holds
+    if earlier is not None and (earlier.proposal_id == pm.proposal_id or earlier.superseded):
         from agent.reports.postmortem_events import rederive
 
-        pm.milestones, pm.steps = list(earlier.milestones), list(earlier.steps)
+        if earlier.proposal_id == pm.proposal_id:  # the same fix: where it got to still holds
+            pm.milestones, pm.steps = list(earlier.milestones), list(earlier.steps)
+        pm.superseded = dict(earlier.superseded)  # which proposal replaced which stays said
         pm = rederive(pm)
     spent: dict[str, int] = {}
     model = writer_model(ctx) if diagnosis.brain.startswith("llm") else None

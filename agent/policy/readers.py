@@ -111,14 +111,17 @@ def actual_rate_moved(signals: TriageSignals) -> bool:
     return abs(p.actual_positive_rate - p.reference_actual_positive_rate) >= MIN_PRIOR_MOVE
 
 
+def harmed_metrics(signals: TriageSignals) -> list[str]:
+    """The realised metrics down by at least HARM_DROP against the reference."""
+    return [metric for metric, margin in HARM_DROP.items()
+            if (now := signals.realised.get(metric)) is not None and (ref := signals.reference.get(metric)) is not None
+            and ref - now >= margin]
+
+
 def realised_harm(signals: TriageSignals) -> list[str]:
     """Realised metrics down by at least HARM_DROP against the reference, as evidence lines."""
-    out = []
-    for metric, margin in HARM_DROP.items():
-        now, ref = signals.realised.get(metric), signals.reference.get(metric)
-        if now is not None and ref is not None and ref - now >= margin:
-            out.append(f"realised {metric} {now:.3f} vs {ref:.3f} on reference")
-    return out
+    return [f"realised {m} {signals.realised[m]:.3f} vs {signals.reference[m]:.3f} on reference"
+            for m in harmed_metrics(signals)]
 
 
 def leaned_on(signals: TriageSignals, features: Sequence[str]) -> bool:

@@ -40,6 +40,7 @@ from agent.policy.readers import (
     auc_harm_shown,
     drifted,
     harm_ruled_out,
+    harmed_metrics,
     leaned_on,
     new_release,
     of,
@@ -51,7 +52,7 @@ from agent.policy.readers import (
     unique,
 )
 from agent.policy.verdict import Verdict
-from agent.proposals import Evidence
+from agent.proposals import Evidence, finding_fact
 from ml_core.simulator.scenario import Category
 
 BRAIN = "offline policy"
@@ -198,10 +199,12 @@ def decide(signals: TriageSignals) -> Verdict:
 
 
 def _evidence(signals: TriageSignals, category: Category, action: Action) -> list[Evidence]:
-    evidence = [Evidence(source=f"monitoring {f.kind}", detail=f.message) for f in signals.findings]
+    evidence = [Evidence(source=f"monitoring {f.kind}", detail=f.message, fact=finding_fact(f.kind, f.subject))
+                for f in signals.findings]
     evidence += workload_evidence(signals)  # the replicas' states and events, whichever rule decided
     if category in ("data_drift", "concept_drift") and action != "none":
-        evidence += [Evidence(source="realised performance", detail=line) for line in realised_harm(signals)]
+        evidence += [Evidence(source="realised performance", detail=line, fact=f"realised:{metric}")
+                     for metric, line in zip(harmed_metrics(signals), realised_harm(signals), strict=True)]
     if category == "bad_release":
         if (sh := signals.shadow) is not None:
             evidence.append(Evidence(source="shadow evaluation", detail=(

@@ -25,7 +25,13 @@ def _item(text: str, closes_on: str | None = None) -> ActionItem:
     return ActionItem.model_validate({"text": text, "closes_on": closes_on})
 
 
-def _proposal_items(p: Proposal) -> list[ActionItem]:
+def proposal_items(p: Proposal) -> list[ActionItem]:
+    """The steps a person takes on proposal ``p``, each closing on the milestone that makes it done (and naming
+    ``p``, so a successor can take their place: postmortem_events)."""
+    return [item.model_copy(update={"proposal_id": p.id}) for item in _steps(p)]
+
+
+def _steps(p: Proposal) -> list[ActionItem]:
     if isinstance(p, RetrainProposal):
         since = utc_iso(p.window_since) if p.window_since is not None else "the beginning"
         return [_item(f"Review retrain proposal {p.id} (records since {since}, {p.epochs} epochs; edit the window or "
@@ -85,7 +91,7 @@ _PREVENTION = {
 def action_items(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> list[ActionItem]:
     """What people should do next: the proposal's steps, the category's prevention follow-up, label collection."""
     culprit = ", ".join(diagnosis.culprit) or "the affected features"
-    items = _proposal_items(proposal) if proposal else [
+    items = proposal_items(proposal) if proposal else [
         _item(_NO_PROPOSAL_ITEMS[diagnosis.action].format(culprit=culprit),
               None if diagnosis.action == "none" else "resolved")]
     if diagnosis.action == "fix_data":

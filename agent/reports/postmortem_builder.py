@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.proposals import Evidence, Proposal, ThresholdProposal
+from agent.proposals import Evidence, Proposal, ThresholdProposal, finding_fact
 from agent.reports import postmortem_facts as facts
 from agent.reports.postmortem_actions import action_items
 from agent.reports.postmortem_model import Lessons, PostMortem, TimelineEvent
@@ -66,25 +66,28 @@ def _impact(signals: TriageSignals) -> str:
 _NUMBER = re.compile(r"[-+]?\d*\.?\d+(?:e[-+]?\d+)?")
 
 
-def _same_fact(a: Evidence, b: Evidence) -> bool:
-    """Two details state one fact when they open with the same two words and one's figures contain the other's
-    ("realised f1 0.708 vs 0.843 (1000 labels)" and "realised f1 0.708 vs 0.843 on reference")."""
-    head_a, head_b = a.detail.lower().split()[:2], b.detail.lower().split()[:2]
-    nums_a, nums_b = set(_NUMBER.findall(a.detail)), set(_NUMBER.findall(b.detail))
-    return head_a == head_b and bool(nums_a and nums_b) and (nums_a <= nums_b or nums_b <= nums_a)
+def normalised(text: str) -> str:
+    """Text compared as a reader sees it: case folded, runs of whitespace one space."""
+    return " ".join(text.split()).casefold()
+
+
+def same_evidence(a: Evidence, b: Evidence) -> bool:
+    """One fact: the same identity (``Evidence.fact``, set by whoever measured it), or the same normalised text."""
+    return bool(a.fact) and a.fact == b.fact or normalised(a.detail) == normalised(b.detail)
 
 
 def _evidence(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal | None) -> list[Evidence]:
     """The diagnosis's evidence, then the proposal's and the raw findings, each fact once (the fuller wording of
-    a repeated fact wins)."""
-    found = [Evidence(source=f"{f.kind} ({f.severity})", detail=f.message) for f in signals.findings]
+    a repeated fact — more figures — wins)."""
+    found = [Evidence(source=f"{f.kind} ({f.severity})", detail=f.message, fact=finding_fact(f.kind, f.subject))
+             for f in signals.findings]
     out: list[Evidence] = []
     for e in [*diagnosis.evidence, *(proposal.evidence if proposal else []), *found]:
-        same = next((i for i, o in enumerate(out) if e.detail == o.detail or _same_fact(e, o)), None)
+        same = next((i for i, o in enumerate(out) if same_evidence(e, o)), None)
         if same is None:
             out.append(e)
         elif len(_NUMBER.findall(e.detail)) > len(_NUMBER.findall(out[same].detail)):
-            out[same] = e
+            out[same] = e if e.fact else e.model_copy(update={"fact": out[same].fact})
     return out
 
 
@@ -157,6 +160,7 @@ def build_postmortem(signals: TriageSignals, diagnosis: Diagnosis, proposal: Pro
         detection=facts.detection(signals, diagnosis, written_at, via),
         root_cause=_root_cause(diagnosis), category=diagnosis.category, action=diagnosis.action,
         culprit=list(diagnosis.culprit), what_changed=facts.what_changed(signals, diagnosis),
+        release_diff=signals.release_diff if diagnosis.category in facts.RELEASE_CAUSED else None,
         consistency=facts.consistency(signals, diagnosis), unknowns=facts.unknowns(signals, diagnosis),
         evidence=evidence, proposal_id=proposal.id if proposal else "", proposal_kind=proposal.kind if proposal else "",
         proposal_line=proposal_summary(proposal) if proposal else "",

@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.remediation_status import FIXES_CAUSE, remediation_status
 from agent.reports.postmortem_files import locked_postmortem, report_dir, write_postmortem_files
-from agent.reports.postmortem_model import Milestone, PostMortem, PostMortemStatus, TimelineEvent
+from agent.reports.postmortem_model import ActionItem, Milestone, PostMortem, PostMortemStatus, TimelineEvent
 from agent.reports.render import utc_iso
 from ml_core.paths import HomeLayout
 
@@ -24,12 +25,18 @@ EventKind = Literal["accepted", "edited", "rejected", "step", "executed", "faile
 _REACHES: dict[str, tuple[Milestone, ...]] = {
     "accepted": ("decided", "accepted"), "edited": ("decided", "accepted"), "rejected": ("decided", "rejected"),
     "executed": ("executed",), "resolved": ("resolved",)}
-# A verified fix of these kinds removes the cause (the model now fits the window, or the new threshold does):
-# resolved. A verified rollback only takes the bad version out; why it regressed is still open: mitigated.
 _ENDS_A_TRY = frozenset({"rejected", "executed", "failed", "interrupted", "refused", "expired", "superseded"})
-_FIXES_CAUSE = frozenset({"retrain", "retune_threshold", "promote"})
 _STEP_WORDS = {"gate": "Gate verdict", "canary": "Canary", "verif": "Verification", "promot": "Promotion",
                "rolled back": "Rollback", "roll back": "Rollback"}
+
+
+class Successor(BaseModel):
+    """The proposal that superseded the incident's pending one: the document points at it from then on."""
+
+    proposal_id: str
+    kind: str
+    line: str = Field(description="the proposal in one line (render.proposal_summary)")
+    action_items: list[ActionItem] = Field(default_factory=list, description="its steps (postmortem_actions)")
 
 
 class PostMortemEvent(BaseModel):
@@ -39,36 +46,38 @@ class PostMortemEvent(BaseModel):
     verified: bool = False
     steps: list[str] = Field(default_factory=list, description="the execution's steps so far (replaces the last)")
     result: dict[str, Any] = Field(default_factory=dict)
+    proposal_id: str = Field("", description="superseded: the proposal superseded")
+    successor: Successor | None = Field(None, description="superseded: the proposal that replaces it (None: "
+                                                          "withdrawn with nothing in its place)")
 
 
 def status_of(pm: PostMortem) -> PostMortemStatus:
+    """The status line, by the rule the incident store uses too (``agent.remediation_status``)."""
+    if not pm.milestones:
+        # Nothing reached yet: as triage wrote it (open; resolved when it found nothing). Refused, expired, failed
+        # or interrupted executions reach nothing either: the incident stays open.
+        return pm.status
     reached = set(pm.milestones)
-    if "resolved" in reached:
-        return "resolved"
-    if "rejected" in reached:
-        return "won't fix"
-    if "verified" in reached:
-        return "resolved" if pm.proposal_kind in _FIXES_CAUSE else "mitigated"
-    # Nothing reached yet: as triage wrote it (open; resolved when it found nothing). Refused, expired, failed
-    # or interrupted executions reach nothing either: the incident stays open.
-    return pm.status if not pm.milestones else "open"
+    return remediation_status(pm.proposal_kind, verified="verified" in reached, rejected="rejected" in reached,
+                              cleared="resolved" in reached)
 
 
 def resolution_of(pm: PostMortem) -> str:
     """What was done, by whom, the gate verdict, the canary's result and the verification; or 'Open — ...'."""
     decided = [d for d in pm.decisions if "accepted by" in d or "rejected by" in d]
+    replaced = [f"Proposal {old} was superseded by {new}." for old, new in pm.superseded.items()]
     if not pm.milestones and not pm.steps:
         pending = f"proposal {pm.proposal_line or pm.proposal_id} awaits a person's decision" if pm.proposal_id \
             else f"no proposal was filed (action: {pm.action or 'none'})"
-        return f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}."
-    lines = [f"Decision: {d}." for d in decided]
+        return " ".join([f"Open — {pm.last_outcome}." if pm.last_outcome else f"Open — {pending}.", *replaced])
+    lines = replaced + [f"Decision: {d}." for d in decided]
     used: set[str] = set()
     for word, label in _STEP_WORDS.items():
         said = [s for s in pm.steps if word in s.lower() and s not in used]
         if said and not any(line.startswith(f"{label}:") for line in lines):
             lines.append(f"{label}: {said[-1]}.")
             used.add(said[-1])
-    if pm.steps and len(lines) == len(decided):
+    if pm.steps and len(lines) == len(decided) + len(replaced):
         lines.append(f"Last step: {pm.steps[-1]}.")
         used.add(pm.steps[-1])
     if pm.last_outcome and pm.last_outcome not in used:
@@ -98,11 +107,29 @@ def _outcome_lessons(pm: PostMortem) -> None:
     if "verified" in reached:
         add(pm.lessons.went_well, "The fix went through the gate and a canary on live traffic before it took all "
                                   "traffic, and the serving state was read back to verify it.")
-    if "executed" in reached and "verified" not in reached and pm.proposal_kind in _FIXES_CAUSE:
+    if "executed" in reached and "verified" not in reached and pm.proposal_kind in FIXES_CAUSE:
         add(pm.lessons.went_wrong, "The executed fix was not verified live: " + (pm.steps[-1] if pm.steps else
                                                                                  "no step reported"))
     if "rejected" in reached:
         add(pm.lessons.went_wrong, "The proposed fix was rejected; the fault stays until its signals clear.")
+
+
+def _supersede(pm: PostMortem, old: str, new: Successor) -> None:
+    """Point the document at ``new``: the old proposal's open items and awaiting line go, the successor's items and
+    awaiting line come (once: a post-mortem rewritten for the successor already has them)."""
+    pm.superseded[old] = new.proposal_id
+    pm.last_outcome = ""  # an earlier try's ending is history now: the successor awaits its answer
+    pm.decisions = [d for d in pm.decisions if d != f"proposal {old} filed, awaiting approval"]
+    if not any(d.endswith(f"proposal {new.proposal_id} filed, awaiting approval") for d in pm.decisions):
+        pm.decisions.append(f"proposal {new.proposal_id} filed, awaiting approval")
+    if pm.proposal_id in ("", old):
+        # the title names the proposed kind (postmortem_builder._title): "(retrain proposed)" would now be stale
+        pm.title = pm.title.replace(f"({pm.proposal_kind} proposed)", f"({new.kind} proposed)")
+        pm.proposal_id, pm.proposal_kind, pm.proposal_line = new.proposal_id, new.kind, new.line
+    # A step of the old proposal goes (by the id it carries; by its text in files written before items had one).
+    kept = [i for i in pm.action_items if i.done or not (i.proposal_id == old or old in i.text)]
+    texts = {i.text for i in kept}
+    pm.action_items = [i for i in new.action_items if i.text not in texts] + kept
 
 
 def rederive(pm: PostMortem) -> PostMortem:
@@ -121,11 +148,13 @@ def record_event(pm: PostMortem, event: PostMortemEvent) -> PostMortem:
     if event.kind != "step" and text:
         pm.decisions.append(f"{utc_iso(when)} {text}")
         pm.decisions = [d for d in pm.decisions if not d.endswith("filed, awaiting approval")] \
-            if event.kind in _REACHES or event.kind in ("refused", "expired", "superseded") else pm.decisions
+            if event.kind in _REACHES or event.kind in ("refused", "expired") else pm.decisions
     said = {e.event for e in pm.timeline} | set(event.steps)
     if text and text not in said:  # an outcome that repeats the step saying it is on the timeline once
         pm.timeline.append(TimelineEvent(at=when, event=text))
-    if event.kind in _ENDS_A_TRY and text:
+    if event.kind == "superseded" and event.successor is not None:
+        _supersede(pm, event.proposal_id, event.successor)  # the try goes on, with the successor
+    elif event.kind in _ENDS_A_TRY and text:
         pm.last_outcome = text
     if event.steps:
         pm.timeline += [TimelineEvent(at=when, event=s) for s in event.steps if s not in pm.steps]

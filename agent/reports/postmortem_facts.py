@@ -16,6 +16,8 @@ TOP_IMPORTANCE = 3
 # A metric that moves by less than this is "held": below the bootstrap noise of a few hundred labels (the
 # standard error of F1 on 300 labels is about 0.02, so 0.01 is well inside it).
 HELD = 0.01
+# Categories a release causes: their post-mortem gives the release and its version diff.
+RELEASE_CAUSED = ("bad_release", "latency", "errors")
 
 
 def _span(seconds: float) -> str:
@@ -41,7 +43,7 @@ def shift_line(s: FeatureShift) -> str:
     return text
 
 
-def _release_lines(signals: TriageSignals) -> list[str]:
+def _release_lines(signals: TriageSignals, diagnosis: Diagnosis) -> list[str]:
     r = signals.release
     if r is None:
         return []
@@ -50,24 +52,37 @@ def _release_lines(signals: TriageSignals) -> list[str]:
                                                                         r.version else "")]
     if signals.shadow is not None:
         lines.append(f"release against its baseline: {signals.shadow.model_dump_json(exclude_none=True)[:300]}")
-    lines += [f"deploy history: {d}" for d in signals.recent_deploys[:4]]
+    # A bad release lists the recent deploys under Evidence (agent.policy.rules): said there, not twice.
+    lines += [f"deploy history: {d}" for d in signals.recent_deploys[:4]] if diagnosis.category != "bad_release" \
+        else []
     return lines
 
 
+def _first(at: float | None) -> str:
+    """The first bad record's time as a person reads it (ISO, UTC); nothing when the log kept no times."""
+    return f", first at {utc_iso(at)}" if at is not None else ""
+
+
 def _quality_lines(signals: TriageSignals) -> list[str]:
-    lines = [f"`{f.field}` rejected for {f.problem}: {f.count} request(s)" for f in signals.rejected_fields]
-    lines += [f"`{name}` null in {share:.1%} of the window's rows" for name, share in
-              sorted(signals.null_share.items(), key=lambda kv: -kv[1]) if share > 0][:5]
+    """Per field: the problem, how many, and the first bad record in the window (the earliest with the problem)."""
+    lines = [f"`{f.field}` rejected for {f.problem}: {f.count} request(s){_first(f.first_at)}"
+             for f in signals.rejected_fields]
+    nulls = {f.field: f for f in signals.null_fields}
+    lines += [f"`{name}` null in {share:.1%} of the window's rows"
+              + (f" ({nulls[name].count} rows){_first(nulls[name].first_at)}" if name in nulls else "")
+              for name, share in sorted(signals.null_share.items(), key=lambda kv: -kv[1]) if share > 0][:5]
     # The finding's own message is in the evidence: here the columns and the kind of problem, not its text again.
-    lines += [f"{', '.join(f'`{c}`' for c in (f.columns or [f.subject]))}: {f.message.split(':', 1)[0]} "
-              "(figures in the evidence)" for f in signals.findings if f.kind == "implausible_values"]
+    for f in (f for f in signals.findings if f.kind == "implausible_values"):
+        count = f" in {f.evidence['count']:.0f} row(s)" if "count" in f.evidence else ""
+        lines.append(f"{', '.join(f'`{c}`' for c in (f.columns or [f.subject]))}: {f.message.split(':', 1)[0]}"
+                     f"{count}{_first(f.evidence.get('first_ts'))} (figures in the evidence)")
     return lines
 
 
 def what_changed(signals: TriageSignals, diagnosis: Diagnosis) -> list[str]:
     """What moved in concrete terms: drifted statistics, the release, the broken fields, the model's reliance."""
     lines = [shift_line(s) for s in signals.feature_shifts]
-    lines += _release_lines(signals) if diagnosis.category in ("bad_release", "latency", "errors") else []
+    lines += _release_lines(signals, diagnosis) if diagnosis.category in RELEASE_CAUSED else []
     lines += _quality_lines(signals) if diagnosis.category == "data_quality" or signals.rejected_fields else []
     if signals.prior is not None and diagnosis.category == "label_shift":
         p = signals.prior

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from agent.proposals import Evidence
+from ml_core.version_diff import ReleaseDiff
 
 PostMortemStatus = Literal["open", "mitigated", "resolved", "won't fix"]
 # The milestones an incident's remediation reaches; an action item closes on one of them.
@@ -32,6 +33,7 @@ class ActionItem(BaseModel):
     done: bool = False
     closes_on: Milestone | None = Field(None, description="the milestone that makes it done (None: a follow-up "
                                                           "a person closes, e.g. an alert to add)")
+    proposal_id: str = Field("", description="the proposal it is a step of ('': a follow-up of the incident)")
 
 
 class Lessons(BaseModel):
@@ -57,12 +59,16 @@ class PostMortem(BaseModel):
     action: str = Field("", description="the proposed or taken action (agent.diagnosis.Action)")
     culprit: list[str] = Field(default_factory=list)
     what_changed: list[str] = Field(default_factory=list, description="what moved, in numbers")
+    release_diff: ReleaseDiff | None = Field(None, description="for a release-caused incident: the new version "
+                                             "against the old (training runs, data, params, gate verdict)")
     consistency: list[str] = Field(default_factory=list, description="disagreements between signals, explained")
     unknowns: list[str] = Field(default_factory=list, description="what we do not know, and why")
     evidence: list[Evidence] = Field(default_factory=list)
     proposal_id: str = ""
     proposal_kind: str = ""
     proposal_line: str = Field("", description="the filed proposal in one line")
+    superseded: dict[str, str] = Field(default_factory=dict, description="proposal id -> the id of the proposal "
+                                       "that superseded it, oldest first")
     milestones: list[Milestone] = Field(default_factory=list, description="where the remediation got to")
     steps: list[str] = Field(default_factory=list, description="the execution's steps, as it reported them")
     last_outcome: str = Field("", description="the last event that ended a try (refused, expired, failed, ...)")

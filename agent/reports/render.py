@@ -11,7 +11,9 @@ The post-mortem's Markdown CONTRACT (the eval's rubric parses it; keep to it exa
 - Action items are Markdown task items: ``- [x] text`` (done) and ``- [ ] text`` (open).
 - The diagnosis category appears in ``## Trigger and root cause`` as ``**Category:** <category value>`` and the
   proposed or taken action as ``**Action:** <action value>`` (the enum values of agent.diagnosis), and each
-  culprit feature name verbatim in that section.
+  culprit feature name verbatim in that section. A release-caused incident's section also holds
+  ``**Release:** v<old> -> v<new>`` (its training runs, data fingerprints and differing params as bullets after it)
+  and ``**Gate:** passed|failed|none — ...`` (none: deployed without a gate).
 - Each evidence item (its text) appears once in the whole document.
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 
 from agent.proposals import Evidence, Proposal, ProposalBase, RetrainProposal
 from agent.reports.postmortem_model import PostMortem
+from ml_core.version_diff import ReleaseDiff
 
 # Fields every proposal shares; render_proposal shows them in the header or their own sections,
 # and lists whatever else a kind declares as its parameters.
@@ -86,10 +89,38 @@ def _lessons(pm: PostMortem) -> list[str]:
     return out[1:]
 
 
+def _pair(old: str | None, new: str | None, what: str) -> str:
+    if old == new:
+        return f"`{new}` for both (the same {what})" if new else f"not recorded for either ({what})"
+    return f"`{old or 'not recorded'}` -> `{new or 'not recorded'}`"
+
+
+def release_diff_lines(d: ReleaseDiff) -> list[str]:
+    """The version diff: the two versions, training runs, data fingerprints, params that differ, the gate."""
+    new = f"v{d.new.version}"
+    if d.old is None:
+        out = [f"**Release:** {new} (no earlier version to compare it with)", ""]
+    else:
+        out = [f"**Release:** v{d.old.version} -> {new}", "",
+               f"- training run (MLflow): {_pair(d.old.training_run_id, d.new.training_run_id, 'run')}",
+               f"- data fingerprint: {_pair(d.old.data_fingerprint, d.new.data_fingerprint, 'training data')}"]
+        params = "; ".join(f"`{p.name}` {p.old if p.old is not None else '-'} -> {p.new if p.new is not None else '-'}"
+                           for p in d.params)
+        out.append(f"- params that differ: {params}" if params else "- params that differ: none"
+                   if d.params_known else "- params that differ: unknown (a run's params could not be read)")
+        out.append("")
+    verdict = {"passed": f"passed — {new} passed the champion-vs-challenger gate",
+               "failed": f"failed — the gate refused {new}, yet it went live"}
+    out.append(f"**Gate:** {verdict.get(d.gate or '', f'none — {new} was deployed without a gate')}")
+    return out
+
+
 def _root_cause_section(pm: PostMortem) -> list[str]:
     out = [pm.root_cause or "-", "", f"**Category:** {pm.category or 'none'}", f"**Action:** {pm.action or 'none'}"]
     if pm.culprit:
         out.append(f"**Culprit:** {', '.join(pm.culprit)}")
+    if pm.release_diff is not None:
+        out += ["", "### Release diff", ""] + release_diff_lines(pm.release_diff)
     out += ["", "### What changed", ""] + _bullets(pm.what_changed, "Nothing measurable moved in the inputs.")
     if pm.consistency:
         out += ["", "### Signals that disagree", ""] + _bullets(pm.consistency)

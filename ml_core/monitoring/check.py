@@ -88,6 +88,13 @@ def confirmed(feature: FeatureDrift, n_features: int, alpha: float) -> bool:
     return feature.drifted and p is not None and p < alpha / max(n_features, 1)
 
 
+def statistic_text(value: float) -> str:
+    """A test statistic with three significant digits, trailing zeros kept: 0.2996 reads "0.300", not "0.3" —
+    the short form would claim one digit, too coarse for a reader (or the post-mortem rubric) to tell which figure
+    it was (0.25 to 0.35)."""
+    return f"{value:#.3g}"
+
+
 def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
                         th: MonitoringThresholds) -> tuple[list[Finding], DriftScreenResult]:
     """Confirmed drifted features, one finding each, and dataset drift when enough of them drifted.
@@ -98,8 +105,8 @@ def check_feature_drift(profile: ReferenceProfile, current: pd.DataFrame,
     drift = screen(profile, current, drift_share=th.evidently_drift_share, level=th.drift_alpha / n_columns)
     ok = [f for f in drift.features if confirmed(f, n_columns, th.drift_alpha)]
     findings = [Finding(kind="feature_drift", severity="warning", subject=f.name,
-                        message=f"{f.name} drifted: {f.test} {f.statistic:.3g} (threshold {f.threshold:g}), "
-                                f"p={f.confirm_pvalue:.2g}",
+                        message=f"{f.name} drifted: {f.test} {statistic_text(f.statistic)} "
+                                f"(threshold {f.threshold:g}), p={f.confirm_pvalue:.2g}",
                         evidence={"statistic": f.statistic, "threshold": f.threshold,
                                   "p_value": f.confirm_pvalue or 0.0})
                 for f in ok]
@@ -118,7 +125,7 @@ def check_prediction_drift(score_profile: ReferenceProfile, scores: np.ndarray,
     if isinstance(pred_drift, InsufficientColumn) or not confirmed(pred_drift, 1, th.drift_alpha):
         return [], pred_drift
     return [Finding(kind="prediction_drift", severity="warning", subject="score",
-                    message=f"score distribution drifted: {pred_drift.test} {pred_drift.statistic:.3g}",
+                    message=f"score distribution drifted: {pred_drift.test} {statistic_text(pred_drift.statistic)}",
                     evidence={"statistic": pred_drift.statistic})], pred_drift
 
 

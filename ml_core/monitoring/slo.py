@@ -59,6 +59,17 @@ class RejectedField(BaseModel):
     field: str = Field(description="the request field the service rejected")
     problem: str = Field(description="the service's problem code, e.g. null, missing, wrong_type, out_of_range")
     count: int = Field(description="error entries with this field and problem in the window's rejections")
+    first_at: float | None = Field(None, description="unix seconds of the window's earliest rejection with this "
+                                                     "field and problem (None: the log has no times)")
+
+
+class NullField(BaseModel):
+    """A feature with nulls among the window's answered rows: how many, and since when."""
+
+    field: str
+    count: int = Field(description="answered rows with this feature null")
+    first_at: float | None = Field(None, description="unix seconds of the window's earliest answered row with it "
+                                                     "null (None: the window has no times)")
 
 
 class DataQuality(BaseModel):
@@ -79,6 +90,8 @@ class DataQuality(BaseModel):
     rejected_fields: list[RejectedField] = Field(
         default_factory=list, description=f"the {MAX_REJECTED_FIELDS} most frequent (field, problem) pairs behind "
         "the rejections, most frequent first")
+    null_fields: list[NullField] = Field(default_factory=list, description="features with nulls in the window, "
+                                                                           "most nulls first")
 
 
 def _errors(window: pd.DataFrame) -> pd.Series:
@@ -171,7 +184,24 @@ def data_quality(window: pd.DataFrame, rejections: pd.DataFrame | int | None, fe
                        reference_null_share=ref,
                        rejection_breached=bool(offered >= min_requests and rate > max_rejection_rate),
                        null_breached=bool(breached), null_breached_columns=breached,
-                       rejected_fields=rejected_fields(rejections) if isinstance(rejections, pd.DataFrame) else [])
+                       rejected_fields=rejected_fields(rejections) if isinstance(rejections, pd.DataFrame) else [],
+                       null_fields=null_fields(window, cols))
+
+
+def _earliest(ts: pd.Series) -> float | None:
+    ts = pd.to_numeric(ts, errors="coerce").dropna()
+    return float(ts.min()) if len(ts) else None
+
+
+def null_fields(window: pd.DataFrame, columns: Sequence[str]) -> list[NullField]:
+    """Each of ``columns`` with nulls in ``window``: the count and the earliest ``ts`` among those rows."""
+    out = []
+    for c in columns:
+        null = window[c].isna()
+        if null.any():
+            first = _earliest(window.loc[null, "ts"]) if "ts" in window.columns else None
+            out.append(NullField(field=c, count=int(null.sum()), first_at=first))
+    return sorted(out, key=lambda f: (-f.count, f.field))
 
 
 def rejected_fields(rejections: pd.DataFrame, limit: int = MAX_REJECTED_FIELDS) -> list[RejectedField]:
@@ -181,11 +211,17 @@ def rejected_fields(rejections: pd.DataFrame, limit: int = MAX_REJECTED_FIELDS) 
     "problem": ...}, ...]}``); reasons that are not such JSON, and errors without a field, are skipped.
     """
     counts: Counter[tuple[str, str]] = Counter()
-    for reason in rejections.get("reason", []):
+    first: dict[tuple[str, str], float] = {}
+    times = rejections["ts"] if "ts" in rejections else pd.Series([None] * len(rejections), index=rejections.index)
+    for reason, ts in zip(rejections.get("reason", []), times, strict=False):
         try:
             errors = json.loads(reason).get("errors", [])
         except (TypeError, ValueError, AttributeError):
             continue
-        counts.update((str(e["field"]), str(e.get("problem"))) for e in errors
-                      if isinstance(e, dict) and e.get("field"))
-    return [RejectedField(field=f, problem=p, count=c) for (f, p), c in counts.most_common(limit)]
+        pairs = [(str(e["field"]), str(e.get("problem"))) for e in errors if isinstance(e, dict) and e.get("field")]
+        counts.update(pairs)
+        if ts is not None and pd.notna(ts):
+            for pair in pairs:
+                first[pair] = min(first.get(pair, float(ts)), float(ts))
+    return [RejectedField(field=f, problem=p, count=c, first_at=first.get((f, p)))
+            for (f, p), c in counts.most_common(limit)]

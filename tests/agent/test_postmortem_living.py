@@ -60,11 +60,13 @@ def _signals(**kw) -> TriageSignals:
 def _diagnosis() -> Diagnosis:
     return Diagnosis(detected=True, category="data_drift", culprit=["total_day_minutes"], action="retrain",
                      summary="performance fell while total_day_minutes drifted.", confidence=0.8,
-                     evidence=[Evidence(source="monitoring feature_drift", detail=DRIFT),
+                     # with the identities the offline policy gives them (agent.policy.rules._evidence)
+                     evidence=[Evidence(source="monitoring feature_drift", detail=DRIFT,
+                                        fact="feature_drift:total_day_minutes"),
                                Evidence(source="monitoring performance_drop",
-                                        detail="realised f1 0.708 vs 0.843 (1000 labels)"),
+                                        detail="realised f1 0.708 vs 0.843 (1000 labels)", fact="realised:f1"),
                                Evidence(source="realised performance",
-                                        detail="realised f1 0.708 vs 0.843 on reference")])
+                                        detail="realised f1 0.708 vs 0.843 on reference", fact="realised:f1")])
 
 
 def _retrain() -> RetrainProposal:

@@ -84,10 +84,12 @@ def test_a_document_that_meets_the_contract_passes_every_check() -> None:
     result = score_postmortem(RESOLVED, expect())
     assert result.failures() == []
     assert result.ok and result.score == 1.0
-    assert result.text() == f"{len(result.checks)}/{len(result.checks)}"  # every check applies here
+    # every check applies here but the release diff (a data-drift incident has no release behind it)
+    assert result.text() == f"{len(result.checks) - 1}/{len(result.checks) - 1}"
     assert [c.name for c in result.checks] == [
-        "title", "status line", "status matches outcome", "sections", "category", "action", "culprits", "figures",
-        "action item format", "action items current", "no duplicated evidence", "no dangling colon"]
+        "title", "status line", "status matches outcome", "sections", "category", "action", "culprits",
+        "release diff", "figures", "action item format", "action items current", "no duplicated evidence",
+        "no dangling colon"]
 
 
 @pytest.mark.parametrize(("name", "old", "new", "why"), [
@@ -161,8 +163,9 @@ def test_checks_that_do_not_apply_are_left_out_of_the_score() -> None:
     doc = RESOLVED.replace("**Status:** resolved", "**Status:** open").replace("**Action:** retrain",
                                                                                 "**Action:** none")
     result = score_postmortem(doc, quiet)
-    assert {c.name for c in result.checks if c.ok is None} == {"culprits", "figures", "action items current"}
-    assert result.applicable == len(result.checks) - 3 and result.score == 1.0
+    assert {c.name for c in result.checks if c.ok is None} == {"culprits", "release diff", "figures",
+                                                               "action items current"}
+    assert result.applicable == len(result.checks) - 4 and result.score == 1.0
 
 
 def test_figures_match_as_rendered_percentages_and_thousands_included() -> None:

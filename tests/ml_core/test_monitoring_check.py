@@ -141,3 +141,24 @@ def test_run_check_on_a_prediction_log(churn: pd.DataFrame, tmp_path) -> None:
     assert [f.kind for f in result.findings] == ["latency_slo"]
     assert result.realised is not None and result.realised.n_labelled == 300
     assert result.realised.label_coverage == pytest.approx(0.5)
+
+
+def test_a_drift_statistic_is_written_with_its_three_digits_trailing_zeros_kept() -> None:
+    from ml_core.monitoring.check import statistic_text
+
+    # "0.3" would pass for anything from 0.25 to 0.35: the benchmark's categorical drift wrote 0.2996 so.
+    assert [statistic_text(x) for x in (0.2996, 0.789, 12.0, 0.1)] == ["0.300", "0.789", "12.0", "0.100"]
+
+
+def test_a_categorical_drift_finding_states_its_statistic_to_three_digits(churn: pd.DataFrame) -> None:
+    from evals.postmortem_checks import _written_numbers, figure_written
+
+    ref, cur = _halves(churn, 1000, 9)
+    cur = cur.copy()
+    rng = np.random.default_rng(9)
+    cur["international_plan"] = np.where(rng.random(len(cur)) < 0.4, "yes", "no")  # the roaming promotion
+    result = run_check(ref, _scores(ref), _window(cur, np.random.default_rng(1)))
+    [finding] = [f for f in result.findings if f.kind == "feature_drift" and f.subject == "international_plan"]
+    stat = finding.evidence["statistic"]
+    assert f"jensenshannon {stat:#.3g} " in finding.message
+    assert figure_written(stat, _written_numbers(finding.message)), finding.message
