@@ -101,6 +101,12 @@ class TabularModel:
             z = self.calibration[0] * net(torch.from_numpy(x)).float().numpy() + self.calibration[1]
         return 1.0 / (1.0 + np.exp(-z))
 
+    @property
+    def scores_in_bounded_time(self) -> bool:
+        """Scoring is computation alone, of a cost that grows with the rows (a small MLP: ~0.2 ms for 16 rows), so
+        the scoring service may run it on its event loop. Not with an injected fault: a slow release sleeps."""
+        return self.fault is None
+
     def _records_plan(self) -> RecordsPlan | None:
         """The records transform of this model's preprocessor, worked out on first use (a loaded model's
         preprocessor does not change)."""
