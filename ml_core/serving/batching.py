@@ -1,11 +1,7 @@
-"""Opportunistic micro-batching and group commit, the two things that make one process fast.
+"""Group commit of the prediction log (micro-batching of the model is ``model_worker``'s).
 
-- ``ModelWorker``: each model version has one inference thread. While it scores a batch, requests
-  that arrive queue up and are scored together in the next call, so under load many small requests
-  share one forward pass, and at low load a request waits for nobody.
-- ``LogWriter``: one thread writes the prediction log; every request waits until its rows are
-  committed (an answered prediction is logged), but the rows of all requests waiting at that moment go
-  into a single transaction.
+``LogWriter``: every request waits until its rows are committed (an answered prediction is logged), but the rows of
+all requests waiting at that moment go into a single transaction.
 """
 
 from __future__ import annotations
@@ -17,102 +13,15 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import orjson
-import pandas as pd
 
 from ml_core.predlog import PredictionLog
 from ml_core.serving.log_inline import InlineAppender
 
 log = logging.getLogger(__name__)
 CHECKPOINT = ("checkpoint",)  # a queue item: run a WAL checkpoint
-
-
-class ModelWorker:
-    """Scores record batches for one model, merging requests that arrive while it is busy.
-
-    One thread of its own fed by a queue, rather than a ThreadPoolExecutor: a pool's ``submit`` builds a
-    concurrent Future with its own Condition per call and ``run_in_executor`` chains a second future onto it, a
-    cost paid per batch on the event loop's core. Here a batch is one queue put, and its answer one
-    ``call_soon_threadsafe`` back to the loop."""
-
-    def __init__(self, name: str, predict: Callable[[pd.DataFrame], np.ndarray], columns: Sequence[str],
-                 max_rows: int = 4096, predict_records: Callable[[list[dict[str, Any]]], np.ndarray] | None = None):
-        self.name = name
-        self._predict = predict
-        self._predict_records = predict_records  # the model's DataFrame-free path, when it has one
-        self._columns = list(columns)
-        self._max_rows = max_rows
-        self._work: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=f"model-{name}", daemon=True)
-        self._thread.start()
-        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
-        self._busy = False
-
-    async def score(self, records: list[dict[str, Any]]) -> np.ndarray:
-        """Scores for ``records``; raises what the model raised. Cancelling only drops this caller."""
-        fut = asyncio.get_running_loop().create_future()
-        self._pending.append((records, fut))
-        if not self._busy:
-            self._kick()
-        return await fut
-
-    def _kick(self) -> None:
-        batch, rows = [], 0
-        while self._pending and (not batch or rows + len(self._pending[0][0]) <= self._max_rows):
-            recs, fut = self._pending.pop(0)
-            if fut.done():  # caller timed out or went away while queued
-                continue
-            batch.append((recs, fut))
-            rows += len(recs)
-        if not batch:
-            return
-        self._busy = True
-        records = batch[0][0] if len(batch) == 1 else [r for recs, _ in batch for r in recs]
-        self._work.put((records, batch, asyncio.get_running_loop()))
-
-    def _serve(self) -> None:
-        while (item := self._work.get()) is not None:
-            records, batch, loop = item
-            scores: np.ndarray | None = None
-            error: BaseException | None = None
-            try:
-                scores = self._run(records)
-            except Exception as exc:  # given to every caller of the batch
-                error = exc
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
-                loop.call_soon_threadsafe(self._finish, batch, scores, error)
-
-    def _run(self, records: list[dict[str, Any]]) -> np.ndarray:
-        if self._predict_records is not None:
-            scores = np.asarray(self._predict_records(records), dtype=np.float64)
-        else:
-            scores = np.asarray(self._predict(pd.DataFrame.from_records(records, columns=self._columns)),
-                                dtype=np.float64)
-        if scores.shape != (len(records),) or not np.isfinite(scores).all():
-            raise ValueError(f"model returned {scores.shape} scores for {len(records)} rows or non-finite values")
-        return scores
-
-    def _finish(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future]], scores: np.ndarray | None,
-                error: BaseException | None) -> None:
-        self._busy = False
-        start = 0
-        for recs, fut in batch:
-            if not fut.done():
-                if error is not None or scores is None:
-                    fut.set_exception(error or RuntimeError("the model returned nothing"))
-                else:
-                    fut.set_result(scores[start:start + len(recs)])
-            start += len(recs)
-        if self._pending:
-            self._kick()
-
-    def close(self) -> None:
-        """Stop after the batch in progress (a slow model is not waited for: the thread is a daemon)."""
-        self._work.put(None)
 
 
 def features_json(record: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ counts are in ``parameters`` too.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,25 @@ class InferenceResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
+@dataclass(slots=True)
+class Tensor:
+    """One input tensor as the request sent it (``data`` None when it came as binary data): what ``v2_parse``
+    reads an ``InferenceRequest`` into, whichever way it read it."""
+
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: Parameters | None
+    data: list[Any] | None
+
+
+@dataclass(slots=True)
+class Request:
+    id: str | None
+    inputs: list[Tensor]
+    outputs: list[str] | None  # the output names asked for; None (or empty) for all
+
+
 def _bad(message: str, field: str | None = None, problem: str = "bad_body", rows: int = 0) -> RequestRejected:
     return RequestRejected(400, message, [FieldError(None, field, problem, message)], rows=rows)
 
@@ -105,8 +125,8 @@ def model_metadata(schema: TableSchema, name: str, versions: list[str], platform
 
 def _flatten(values: list[Any]) -> list[Any]:
     """Row-major values of a nested list (iterative: a deeply nested body must not exhaust the stack)."""
-    if not any(isinstance(v, list) for v in values):
-        return values  # the usual [n]-shaped tensor
+    if list not in map(type, values):  # the usual [n]-shaped tensor (JSON lists are exact lists); C-speed scan
+        return values
     out: list[Any] = []
     stack = [iter(values)]
     while stack:
@@ -120,7 +140,7 @@ def _flatten(values: list[Any]) -> list[Any]:
     return out
 
 
-def _decode_binary(t: RequestInput, raw: bytes) -> list[Any]:
+def _decode_binary(t: Tensor, raw: bytes) -> list[Any]:
     if t.datatype == "BYTES":
         out, pos = [], 0
         while pos < len(raw):
@@ -135,7 +155,7 @@ def _decode_binary(t: RequestInput, raw: bytes) -> list[Any]:
     return np.frombuffer(raw, dtype=NUMERIC[t.datatype]).tolist()
 
 
-def _tensor_values(t: RequestInput, binary: bytes, offset: int) -> tuple[list[Any], int]:
+def _tensor_values(t: Tensor, binary: bytes, offset: int) -> tuple[list[Any], int]:
     """The tensor's values (flat) and the offset of the next binary tensor."""
     size = t.parameters.get("binary_data_size") if t.parameters else None
     if size is not None:
@@ -147,7 +167,18 @@ def _tensor_values(t: RequestInput, binary: bytes, offset: int) -> tuple[list[An
     return _flatten(t.data), offset
 
 
-def _check_column(t: RequestInput, kind: str, n_values: int) -> None:
+def _may_hold_nan(values: list[Any]) -> bool:
+    """False when no value is NaN, told by one C-speed ``sum`` (NaN propagates through it) rather than a Python
+    test per value; True when the sum is NaN (a NaN, or infinities of both signs) or cannot be taken (a null, a
+    string: validation judges those)."""
+    try:
+        total = sum(values)
+    except TypeError:
+        return True
+    return total != total
+
+
+def _check_column(t: Tensor, kind: str, n_values: int) -> None:
     """A tensor for a ``kind`` column: the right datatype, one column, as many values as its shape says."""
     if kind == "categorical" and t.datatype != "BYTES":
         raise _bad(f"input '{t.name}' is categorical: send datatype BYTES, not {t.datatype}", t.name, "wrong_type")
@@ -160,7 +191,7 @@ def _check_column(t: RequestInput, kind: str, n_values: int) -> None:
         raise _bad(f"input '{t.name}' has shape {shape} but {n_values} values", t.name)
 
 
-def request_records(req: InferenceRequest, schema: TableSchema, binary: bytes = b"") -> dict[str, Any]:
+def request_records(req: Request, schema: TableSchema, binary: bytes = b"") -> dict[str, Any]:
     """The ``{"records": [...]}`` batch the tensors of ``req`` describe; ``RequestRejected`` (400) if they
     are not one column per feature with equal row counts."""
     kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
@@ -174,7 +205,7 @@ def request_records(req: InferenceRequest, schema: TableSchema, binary: bytes = 
         if kind is None:  # other tensors are ignored, as /predict ignores unknown fields
             continue
         _check_column(t, kind, len(values))
-        if kind != "categorical" and t.datatype.startswith("FP"):
+        if kind != "categorical" and t.datatype.startswith("FP") and _may_hold_nan(values):
             values = [None if v != v else v for v in values]  # NaN (v != v) is a float tensor's null
         columns[t.name] = values
     missing = [c.name for c in schema.columns if c.name not in columns and not c.nullable]
@@ -197,16 +228,16 @@ def _error_texts(s: ScoredBatch) -> list[str]:
     return texts
 
 
-def output_names(req: InferenceRequest) -> list[str]:
+def output_names(req: Request) -> list[str]:
     """The outputs asked for (all when none is named); ``RequestRejected`` (400) for an unknown one."""
-    names = [o.name for o in req.outputs] if req.outputs else [n for n, _ in OUTPUTS]
+    names = req.outputs or [n for n, _ in OUTPUTS]
     unknown = [x for x in names if x not in dict(OUTPUTS)]
     if unknown:
         raise _bad(f"unknown output(s) {', '.join(unknown)}; this model has {', '.join(n for n, _ in OUTPUTS)}")
     return names
 
 
-def infer_response(s: ScoredBatch, model_name: str, req: InferenceRequest, names: list[str]) -> dict[str, Any]:
+def infer_response(s: ScoredBatch, model_name: str, req: Request, names: list[str]) -> dict[str, Any]:
     """The v2 response body: outputs aligned with the request's rows, refused rows null/-1 with their errors."""
     n = s.batch.total
     prob: list[float | None] = [None] * n

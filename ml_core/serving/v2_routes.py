@@ -17,13 +17,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from ml_core.adopted import AdoptedModel
 from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
 from ml_core.serving.service import ScoringService
+from ml_core.serving.v2_parse import parse_request
 from ml_core.serving.v2_protocol import (
-    InferenceRequest,
     InferenceResponse,
     ModelMetadata,
     ServerMetadata,
@@ -58,22 +57,6 @@ def _server_version() -> str:
         return package_version("opsagent")
     except PackageNotFoundError:
         return "dev"
-
-
-def _parse(raw: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:
-    """The JSON header and the binary tensor data after it (empty without the binary extension)."""
-    split = len(raw)
-    if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(raw):
-            raise RequestRejected(400, f"Inference-Header-Content-Length {header_length!r} is not a length "
-                                       f"within the {len(raw)}-byte body", [])
-        split = int(header_length)
-    try:
-        return InferenceRequest.model_validate_json(raw[:split]), raw[split:]
-    except ValidationError as exc:
-        what = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
-        raise RequestRejected(400, f"not a v2 inference request: {what}",
-                              [FieldError(None, None, "bad_body", what[:500])]) from None
 
 
 class V2Handlers:
@@ -119,7 +102,7 @@ class V2Handlers:
             if size > MAX_BODY_BYTES:
                 raise RequestRejected(413, f"body of {size} bytes exceeds {MAX_BODY_BYTES}; send smaller batches",
                                       [FieldError(None, None, "batch_too_large", f"{size} bytes")])
-            req, binary = _parse(await request.body(), request.headers.get(BINARY_HEADER))
+            req, binary = parse_request(await request.body(), request.headers.get(BINARY_HEADER))
             names = output_names(req)
             body = request_records(req, service.schema, binary)
         except RequestRejected as rej:

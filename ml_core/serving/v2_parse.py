@@ -1,0 +1,85 @@
+"""Reading a v2 inference request: orjson and a hand-written shape check for a well-formed request, pydantic for
+any other.
+
+``InferenceRequest.model_validate_json`` cost ~30-40 µs a request and building its 20 sub-models as much again,
+a tenth of what a whole v2 request costs the service at batch 1. A request every field of which already has the
+exact JSON type the model declares (strings, integer shapes, lists, scalar parameters) is read here into plain
+slotted objects. Anything else, from malformed JSON to a shape sent as ``"2"`` (which pydantic's lax mode reads as
+2), goes through pydantic as before, so what is accepted, how it is read and every error message stay pydantic's:
+the fast path only ever says yes to bodies pydantic would have read the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ml_core.serving.contract import FieldError, RequestRejected
+from ml_core.serving.v2_protocol import InferenceRequest, Request, Tensor
+
+SCALARS = (str, int, float, bool)  # the protocol's parameter values
+
+
+def parse_request(raw: bytes, header_length: str | None) -> tuple[Request, bytes]:
+    """The request in the JSON header and the binary tensor data after it (empty without the binary extension);
+    ``RequestRejected`` (400) when it is not a v2 inference request."""
+    split = len(raw)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(raw):
+            raise RequestRejected(400, f"Inference-Header-Content-Length {header_length!r} is not a length "
+                                       f"within the {len(raw)}-byte body", [])
+        split = int(header_length)
+    header = raw[:split]
+    try:
+        fast = _well_formed(orjson.loads(header))
+    except orjson.JSONDecodeError:
+        fast = None
+    return (fast if fast is not None else _by_pydantic(header)), raw[split:]
+
+
+def _by_pydantic(header: bytes) -> Request:
+    try:
+        req = InferenceRequest.model_validate_json(header)
+    except ValidationError as exc:
+        what = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+        raise RequestRejected(400, f"not a v2 inference request: {what}",
+                              [FieldError(None, None, "bad_body", what[:500])]) from None
+    return Request(req.id, [Tensor(t.name, t.shape, t.datatype, t.parameters, t.data) for t in req.inputs],
+                   [o.name for o in req.outputs] if req.outputs is not None else None)
+
+
+def _params_ok(p: Any) -> bool:
+    return p is None or (type(p) is dict and all(type(v) in SCALARS for v in p.values()))
+
+
+def _well_formed(body: Any) -> Request | None:
+    """``body`` as a Request when every field has exactly the type ``InferenceRequest`` declares, else None."""
+    if type(body) is not dict:
+        return None
+    rid, inputs, outputs = body.get("id"), body.get("inputs"), body.get("outputs")
+    if not (rid is None or type(rid) is str) or not _params_ok(body.get("parameters")):
+        return None
+    if type(inputs) is not list or not inputs:
+        return None
+    tensors = []
+    for t in inputs:
+        if type(t) is not dict:
+            return None
+        name, shape, datatype, params, data = (t.get("name"), t.get("shape"), t.get("datatype"), t.get("parameters"),
+                                               t.get("data"))
+        if (type(name) is not str or type(shape) is not list or type(datatype) is not str or not _params_ok(params)
+                or not (data is None or type(data) is list) or not all(type(d) is int for d in shape)):
+            return None
+        tensors.append(Tensor(name, shape, datatype, params, data))
+    names: list[str] | None = None
+    if outputs is not None:
+        if type(outputs) is not list:
+            return None
+        names = []
+        for o in outputs:
+            if type(o) is not dict or type(o.get("name")) is not str or not _params_ok(o.get("parameters")):
+                return None
+            names.append(o["name"])
+    return Request(rid, tensors, names)

@@ -1,0 +1,84 @@
+"""Where ``ModelWorker`` scores: on the event loop for a model that scores in bounded time, else on its thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ml_core.serving import model_worker
+from ml_core.serving.model_worker import ModelWorker
+
+
+def worker(inline: bool, delay_s: float = 0.0) -> tuple[ModelWorker, list[tuple[str, int]]]:
+    """A worker whose model records which thread scored how many rows (score = the row's ``x``)."""
+    seen: list[tuple[str, int]] = []
+
+    def predict(records: list[dict]) -> np.ndarray:
+        seen.append((threading.current_thread().name, len(records)))
+        time.sleep(delay_s)
+        return np.array([r["x"] for r in records], dtype=np.float64)
+
+    return ModelWorker("m", lambda df: np.zeros(len(df)), ["x"], predict_records=predict, inline=inline), seen
+
+
+async def gather(w: ModelWorker, sizes: list[int]) -> list[list[float]]:
+    calls = [w.score([{"x": float(10 * i + j)} for j in range(n)]) for i, n in enumerate(sizes)]
+    return [s.tolist() for s in await asyncio.gather(*calls)]
+
+
+def expected(sizes: list[int]) -> list[list[float]]:
+    return [[float(10 * i + j) for j in range(n)] for i, n in enumerate(sizes)]
+
+
+def test_requests_of_one_loop_iteration_are_scored_together_on_the_loop() -> None:
+    w, seen = worker(inline=True)
+    sizes = [1, 3, 2]
+    assert asyncio.run(gather(w, sizes)) == expected(sizes)
+    assert seen == [(threading.current_thread().name, 6)] and w.calls == {"inline": 1, "thread": 0}
+    w.close()
+
+
+def test_a_model_without_the_claim_is_scored_on_its_thread() -> None:
+    w, seen = worker(inline=False)
+    sizes = [2, 2]
+    assert asyncio.run(gather(w, sizes)) == expected(sizes)
+    assert {name for name, _ in seen} == {"model-m"} and w.calls["inline"] == 0
+    w.close()
+
+
+def test_rows_past_the_inline_bound_go_to_the_thread_after_the_inline_call() -> None:
+    w, seen = worker(inline=True)
+    sizes = [model_worker.INLINE_MAX_ROWS, 1]
+    assert asyncio.run(gather(w, sizes)) == expected(sizes)
+    assert seen == [(threading.current_thread().name, model_worker.INLINE_MAX_ROWS), ("model-m", 1)]
+    w.close()
+
+
+def test_a_slow_inline_call_sends_the_next_requests_to_the_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_worker, "INLINE_SLOW_S", 0.001)
+    w, seen = worker(inline=True, delay_s=0.01)
+
+    async def twice() -> None:
+        assert (await w.score([{"x": 1.0}])).tolist() == [1.0]
+        assert (await w.score([{"x": 2.0}])).tolist() == [2.0]
+
+    asyncio.run(twice())
+    assert [name for name, _ in seen] == [threading.current_thread().name, "model-m"]
+    w.close()
+
+
+def test_an_inline_error_reaches_every_caller_of_the_call() -> None:
+    def broken(records: list[dict]) -> np.ndarray:
+        raise RuntimeError("injected")
+
+    w = ModelWorker("m", lambda df: np.zeros(len(df)), ["x"], predict_records=broken, inline=True)
+
+    async def both() -> list[BaseException | np.ndarray]:
+        return await asyncio.gather(w.score([{"x": 1.0}]), w.score([{"x": 2.0}]), return_exceptions=True)
+
+    assert [str(e) for e in asyncio.run(both())] == ["injected", "injected"]
+    w.close()
