@@ -80,10 +80,10 @@ def train_and_register_distributed(registry: Registry, data: pd.DataFrame, confi
         try:
             code, tail = _follow(torchrun_command(nproc, job_dir), on_epoch, log)
         except BaseException:  # Ctrl-C or a failing callback: the job was stopped half way
-            _discard_launch(registry, model_name, launch_id)
+            discard_launch(registry, model_name, launch_id)
             raise
         if code != 0 or not files.result.exists():
-            _discard_launch(registry, model_name, launch_id)
+            discard_launch(registry, model_name, launch_id)
             raise DistributedTrainingError(_failure_message(files, code, tail, nproc) + f"\nfull output: {log}")
         result = json.loads(files.result.read_text())
     return _job_result(registry, data, config, schema, model_name, parent_version, result)
@@ -124,7 +124,7 @@ def _failure_message(files: JobFiles, code: int, tail: list[str], nproc: int) ->
             + "\n".join(lines))
 
 
-def _discard_launch(registry: Registry, model_name: str, launch_id: str) -> None:
+def discard_launch(registry: Registry, model_name: str, launch_id: str) -> None:
     """Mark KILLED the runs the launch left RUNNING and delete a version it registered before failing."""
     end_orphan_runs(registry, LAUNCH_TAG, launch_id)
     try:
