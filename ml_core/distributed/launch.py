@@ -38,8 +38,9 @@ class DistributedTrainingError(RuntimeError):
     """A rank failed or torchrun could not start the job; the message says which rank and why."""
 
 
-def check_nproc(nproc: int, device: str, batch_size: int) -> None:
-    """Raise ``ValueError`` saying what to change when ``nproc`` processes cannot train on this machine."""
+def check_nproc(nproc: int, device: str, batch_size: int, cores: int | None = None) -> None:
+    """Raise ``ValueError`` saying what to change when ``nproc`` processes cannot train on this machine (or, with
+    ``cores``, on a machine of that many CPU cores: a pod's node, for device ``cpu``)."""
     if not 1 <= nproc <= MAX_NPROC:
         raise ValueError(f"--nproc must be between 1 and {MAX_NPROC}, not {nproc}")
     if batch_size // nproc < 2:
@@ -51,7 +52,7 @@ def check_nproc(nproc: int, device: str, batch_size: int) -> None:
             raise ValueError(f"--nproc {nproc} needs one GPU per process (NCCL), but {gpus} are visible: "
                              f"use --nproc {max(gpus, 1)} or --device cpu")
         return
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     if nproc > cores:  # each rank trains on one thread: more ranks than cores only take turns on them
         raise ValueError(f"--nproc {nproc} exceeds the {cores} CPU cores here; use --nproc {cores} or fewer")
 
