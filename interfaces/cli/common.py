@@ -88,3 +88,28 @@ def print_json(value: Any) -> None:
 
     sys.stdout.write(to_json(value, indent=2, inf_nan_mode="null", fallback=str).decode() + "\n")
     sys.stdout.flush()
+
+
+def cli_settings(backend: str | None = None, namespace: str | None = None, image: str | None = None,
+                 context: str | None = None, kubeconfig: str | None = None):
+    """The settings, with this command's flags over them (validated as the settings are)."""
+    from pydantic import ValidationError
+
+    from agent.settings import Settings
+
+    flags = {"deploy_backend": backend, "k8s_namespace": namespace, "k8s_image": image, "k8s_context": context,
+             "k8s_kubeconfig": kubeconfig}
+    given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    settings = load_settings()
+    if not given:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        flag = {"deploy_backend": "--backend", "k8s_namespace": "--namespace", "k8s_image": "--image",
+                "k8s_context": "--context", "k8s_kubeconfig": "--kubeconfig"}
+        bad = "; ".join(f"{flag.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        from rich.markup import escape  # a pattern's [a-z] is not console markup
+
+        raise UserError(escape(f"invalid option: {bad}")) from exc
+

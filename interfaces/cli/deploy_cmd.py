@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import JSON_HELP, UserError, console, err_console, load_settings, print_json
+from interfaces.cli.common import (
+    JSON_HELP,
+    UserError,
+    cli_settings,
+    console,
+    err_console,
+    load_settings,
+    print_json,
+)
 
 app = typer.Typer(help="Deploy model versions: with the local backend (a real service process on loopback, the "
                   "default) or on Kubernetes (--backend kubernetes). Traffic only ever goes to versions that pass "
@@ -22,30 +29,6 @@ NAMESPACE = typer.Option(None, "--namespace", help="Kubernetes namespace (defaul
 IMAGE = typer.Option(None, "--image", help="scoring-service image (default: OPSAGENT_K8S_IMAGE)")
 CONTEXT = typer.Option(None, "--context", help="kubeconfig context (default: OPSAGENT_K8S_CONTEXT, or current)")
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: OPSAGENT_K8S_KUBECONFIG)")
-
-
-def cli_settings(backend: str | None = None, namespace: str | None = None, image: str | None = None,
-                 context: str | None = None, kubeconfig: str | None = None):
-    """The settings, with this command's flags over them (validated as the settings are)."""
-    from pydantic import ValidationError
-
-    from agent.settings import Settings
-
-    flags = {"deploy_backend": backend, "k8s_namespace": namespace, "k8s_image": image, "k8s_context": context,
-             "k8s_kubeconfig": kubeconfig}
-    given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
-    settings = load_settings()
-    if not given:
-        return settings
-    try:
-        return Settings.model_validate({**settings.model_dump(), **given})
-    except ValidationError as exc:
-        flag = {"deploy_backend": "--backend", "k8s_namespace": "--namespace", "k8s_image": "--image",
-                "k8s_context": "--context", "k8s_kubeconfig": "--kubeconfig"}
-        bad = "; ".join(f"{flag.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
-        from rich.markup import escape  # a pattern's [a-z] is not console markup
-
-        raise UserError(escape(f"invalid option: {bad}")) from exc
 
 
 def backend(model: str | None, port: int | None = None, settings=None):

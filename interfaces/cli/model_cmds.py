@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command
     from ml_core.registry import VersionInfo
     from ml_core.spec.model_spec import ModelSpec
 
+MAX_POD_NPROC = 64  # processes per pod; what a pod's node can run is the scheduler's to judge
+
 registry_app = typer.Typer(help="Inspect the MLflow model registry: versions, aliases, lineage.",
                            no_args_is_help=True)
 
@@ -66,11 +68,33 @@ def train(
     alias: str | None = typer.Option(None, help="alias for the new version; default champion if none exists, "
                                      "else challenger"),
     nproc: int = typer.Option(1, min=1, help="training processes: 1 trains here; N > 1 runs torch DDP through "
-                              "torchrun (gloo on CPU, NCCL with one GPU per process); one version either way"),
+                              "torchrun (gloo on CPU, NCCL with one GPU per process); one version either way. "
+                              "With --backend kubernetes: processes per pod"),
+    backend: str = typer.Option("local", "--backend", help="local (this machine) or kubernetes: an Indexed Job "
+                                "of --nodes pods rendezvousing through torchrun; needs OPSAGENT_MLFLOW_TRACKING_URI "
+                                "set to an MLflow server the cluster reaches (rank 0 registers there)"),
+    nodes: int = typer.Option(1, min=1, help="with --backend kubernetes: pods in the Job, one per node"),
+    namespace: str | None = typer.Option(None, "--namespace", help="Kubernetes namespace (default: "
+                                         "OPSAGENT_K8S_NAMESPACE)"),
+    image: str | None = typer.Option(None, "--image", help="the opsagent image the pods run, as the cluster pulls "
+                                     "it (default: OPSAGENT_K8S_IMAGE)"),
+    context: str | None = typer.Option(None, "--kube-context", "--context", help="kubeconfig context (default: "
+                                       "OPSAGENT_K8S_CONTEXT, or the current one)"),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: "
+                                          "OPSAGENT_K8S_KUBECONFIG, $KUBECONFIG, ~/.kube/config)"),
+    job_name: str | None = typer.Option(None, help="the Job's name (default: <model>-train-<hash of the "
+                                        "submission>, so the same command again follows the same Job)"),
+    timeout: float = typer.Option(3600.0, min=1, help="with --backend kubernetes: seconds to wait for the Job"),
 ) -> None:
     """Train a model from its spec (PyTorch), log everything to MLflow and register a new version.
 
-    Example: opsagent train --model credit --epochs 30 --nproc 2"""
+    On Kubernetes (--backend kubernetes) the run is an Indexed Job: the job and its rows are staged in the MLflow
+    server, each pod fetches them, rank 0 registers the version there, and this command follows the Job (the
+    pods' states, and why one failed: image pull, OOMKilled, unschedulable) and gates the version it registered.
+
+    Example: opsagent train --model credit --epochs 30 --nproc 2
+
+    Example: opsagent train --backend kubernetes --nodes 2 --image ghcr.io/acme/opsagent:1 --namespace ml"""
     from interfaces.cli.progress import epoch_bar
     from ml_core.distributed import DistributedTrainingError, train_and_register_nproc
     from ml_core.pipeline import gate_against_champion
@@ -78,16 +102,32 @@ def train(
 
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device must be auto, cpu or cuda, not '{device}'")
-    settings, reg = _registry()
+    if backend not in ("local", "kubernetes"):
+        raise UserError(f"--backend must be local or kubernetes, not '{backend}'")
+    if backend == "kubernetes":
+        from interfaces.cli.common import cli_settings
+        from interfaces.cli.train_k8s import api_client, pods_tracking_uri
+
+        settings = cli_settings(namespace=namespace, image=image, context=context, kubeconfig=kubeconfig)
+        pods_tracking_uri(settings)
+        client = api_client(settings)
+        reg = settings.open_registry()
+    else:
+        settings, reg = _registry()
     spec = model_spec(settings, model)
     name = spec.name
     if not spec.trainable:
         raise UserError(f"model '{name}' is trained by your own pipeline (its spec says trainable: false); "
                         "register new versions with `opsagent models adopt`, or set trainable: true in the spec")
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-    config = _checked_config(nproc, device=device, seed=settings.seed if seed is None else seed,
+    config = _checked_config(nproc, backend, device=device, seed=settings.seed if seed is None else seed,
                              exclude_columns=tuple(spec.exclude_from_training), **overrides)
     frame = _load_data(data, quarantine, settings, spec)
+    if backend == "kubernetes":
+        from interfaces.cli.train_k8s import train_on_kubernetes
+
+        return train_on_kubernetes(settings, reg, spec, frame, config, nodes=nodes, nproc=nproc, job_name=job_name,
+                                   timeout_s=timeout, alias=alias, place_alias=_place_alias, client=client)
     label = f"training {name}" + (f" on {nproc} processes" if nproc > 1 else "")
     with epoch_bar(f"[bold]{label}", config.epochs, console,
                    lambda row: f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}") as on_epoch:
@@ -111,15 +151,18 @@ def train(
     _remember_training(settings, name, len(frame), result, verdict, champion)
 
 
-def _checked_config(nproc: int, **fields: Any):
+def _checked_config(nproc: int, backend: str, **fields: Any):
     """The training config, refused with a message when ``nproc`` processes cannot train here (checked before the
-    data loads, so a bad --nproc fails at once)."""
+    data loads, so a bad --nproc fails at once); on Kubernetes this machine's cores and GPUs do not count."""
     from ml_core.distributed import check_nproc
     from ml_core.training import TrainConfig
 
     config = TrainConfig(**fields)
     try:
-        check_nproc(nproc, config.device, config.batch_size)
+        if backend == "kubernetes":
+            check_nproc(nproc, "cpu", config.batch_size, cores=MAX_POD_NPROC)
+        else:
+            check_nproc(nproc, config.device, config.batch_size)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     return config

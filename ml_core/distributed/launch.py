@@ -38,8 +38,9 @@ class DistributedTrainingError(RuntimeError):
     """A rank failed or torchrun could not start the job; the message says which rank and why."""
 
 
-def check_nproc(nproc: int, device: str, batch_size: int) -> None:
-    """Raise ``ValueError`` saying what to change when ``nproc`` processes cannot train on this machine."""
+def check_nproc(nproc: int, device: str, batch_size: int, cores: int | None = None) -> None:
+    """Raise ``ValueError`` saying what to change when ``nproc`` processes cannot train on this machine (or, with
+    ``cores``, on a machine of that many CPU cores: a pod's node, for device ``cpu``)."""
     if not 1 <= nproc <= MAX_NPROC:
         raise ValueError(f"--nproc must be between 1 and {MAX_NPROC}, not {nproc}")
     if batch_size // nproc < 2:
@@ -51,7 +52,7 @@ def check_nproc(nproc: int, device: str, batch_size: int) -> None:
             raise ValueError(f"--nproc {nproc} needs one GPU per process (NCCL), but {gpus} are visible: "
                              f"use --nproc {max(gpus, 1)} or --device cpu")
         return
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     if nproc > cores:  # each rank trains on one thread: more ranks than cores only take turns on them
         raise ValueError(f"--nproc {nproc} exceeds the {cores} CPU cores here; use --nproc {cores} or fewer")
 
@@ -80,10 +81,10 @@ def train_and_register_distributed(registry: Registry, data: pd.DataFrame, confi
         try:
             code, tail = _follow(torchrun_command(nproc, job_dir), on_epoch, log)
         except BaseException:  # Ctrl-C or a failing callback: the job was stopped half way
-            _discard_launch(registry, model_name, launch_id)
+            discard_launch(registry, model_name, launch_id)
             raise
         if code != 0 or not files.result.exists():
-            _discard_launch(registry, model_name, launch_id)
+            discard_launch(registry, model_name, launch_id)
             raise DistributedTrainingError(_failure_message(files, code, tail, nproc) + f"\nfull output: {log}")
         result = json.loads(files.result.read_text())
     return _job_result(registry, data, config, schema, model_name, parent_version, result)
@@ -124,7 +125,7 @@ def _failure_message(files: JobFiles, code: int, tail: list[str], nproc: int) ->
             + "\n".join(lines))
 
 
-def _discard_launch(registry: Registry, model_name: str, launch_id: str) -> None:
+def discard_launch(registry: Registry, model_name: str, launch_id: str) -> None:
     """Mark KILLED the runs the launch left RUNNING and delete a version it registered before failing."""
     end_orphan_runs(registry, LAUNCH_TAG, launch_id)
     try:

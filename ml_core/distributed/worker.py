@@ -8,6 +8,7 @@ they leave, and rank 0 evaluates, logs the bundle and registers one version. A r
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -35,9 +36,22 @@ def run_rank(files: JobFiles, rank: Rank) -> None:
         _train_and_register_rank0(files, request, data, config, plan)
 
 
+HOME_IN_POD = "/var/lib/opsagent"  # the image's OPSAGENT_HOME
+
+
+def _tracking_uri_from_env() -> str:
+    """A request staged for a cluster names no tracking URI (it may hold a password): the pod's environment does."""
+    uri = os.environ.get("OPSAGENT_MLFLOW_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise RuntimeError("the request names no tracking URI and OPSAGENT_MLFLOW_TRACKING_URI is not set: rank 0 "
+                           "has nowhere to register the version")
+    return uri
+
+
 def _train_and_register_rank0(files: JobFiles, request: JobRequest, data: pd.DataFrame, config: TrainConfig,
                               plan: PlanFactory) -> None:
-    registry = Registry(HomeLayout(Path(request.home)), request.tracking_uri)
+    registry = Registry(HomeLayout(Path(request.home or os.environ.get("OPSAGENT_HOME") or HOME_IN_POD)),
+                        request.tracking_uri or _tracking_uri_from_env())
     tags = {**request.tags, LAUNCH_TAG: request.launch_id, "opsagent.nproc": str(Rank.from_env().world)}
 
     def show(epoch: int, total: int, row: dict[str, float]) -> None:

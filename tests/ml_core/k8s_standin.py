@@ -1,11 +1,11 @@
 """A loopback stand-in of the Kubernetes API server: the subset ``KubernetesBackend`` uses, over real HTTP.
 
-Served: discovery (``/apis``), apps/v1 Deployments, v1 Services, ConfigMaps, Pods and Events: create (409 when
-it exists), read, list (label selectors), replace (409 on a stale resourceVersion, 422 on an immutable
-ConfigMap) and delete. It plays the Deployment controller too: each read of a Deployment is one reconcile, which
-starts pods for the current pod template (surging, keeping the old ones until every new one is ready, as
-maxUnavailable=0 does) and makes a new pod ready after ``ready_after`` reconciles, unless a fault was injected
-for new pods (``pod_fault``). ``fail_next`` makes the next requests answer an HTTP error (409, 5xx)."""
+Served: discovery (``/apis``), apps/v1 Deployments, batch/v1 Jobs, v1 Services, ConfigMaps, Pods and Events:
+create (409 when it exists), read, list (label selectors), replace (409 on a stale resourceVersion, 422 on an
+immutable ConfigMap) and delete. It plays the Deployment controller too: each read of a Deployment is one
+reconcile, which starts pods for the current pod template (surging, keeping the old ones until every new one is
+ready, as maxUnavailable=0 does) and makes a new pod ready after ``ready_after`` reconciles, unless a fault was
+injected for new pods (``pod_fault``); ``k8s_standin_jobs`` runs Jobs. ``fail_next``: an HTTP error (409, 5xx)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces/(?P<ns>[^/]+)/(?P<kind>[a-z]+)(?:/(?P<name>[^/]+))?$")
+from k8s_standin_jobs import JobController
+
+PATH = re.compile(r"^/(?:api/v1|apis/(?:apps|batch)/v1)/namespaces/(?P<ns>[^/]+)/(?P<kind>[a-z]+)"
+                  r"(?:/(?P<name>[^/]+))?$")
 KINDS = {"deployments": "Deployment", "services": "Service", "configmaps": "ConfigMap", "pods": "Pod",
-         "events": "Event"}
+         "events": "Event", "jobs": "Job"}
 
 
 def now_iso(at: float | None = None) -> str:
@@ -37,8 +40,8 @@ def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
 class Failure:
     code: int
     count: int
-    method: str | None
-    path: str | None
+    method: str | None  # None: any method
+    path: str | None  # None: any path; else a part of it
 
 
 class ApiStandIn:
@@ -53,6 +56,7 @@ class ApiStandIn:
         self._rv = 0
         self._pods = 0
         self.lock = threading.RLock()
+        self.jobs = JobController(self, now_iso)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -82,30 +86,28 @@ class ApiStandIn:
             parsed = urlparse(url)
             failed = self._injected(method, parsed.path)
             if failed is not None:
-                return failed, status_body(failed, "Conflict" if failed == 409 else "InternalError",
-                                           f"injected {failed}")
+                return failed, status_body(failed, "Conflict" if failed == 409 else "InternalError", "injected")
             if parsed.path.rstrip("/") == "/apis":
                 return 200, self._discovery()
             m = PATH.match(parsed.path)
             if m is None or m["kind"] not in KINDS:
                 return 404, status_body(404, "NotFound", f"no route {parsed.path}")
             key = (m["kind"], m["ns"], m["name"] or "")
-            query = parse_qs(parsed.query)
             if method == "GET" and not m["name"]:
-                return 200, self._list(m["kind"], m["ns"], query.get("labelSelector", [""])[0])
+                return 200, self._list(m["kind"], m["ns"], parse_qs(parsed.query).get("labelSelector", [""])[0])
             if method == "POST":
                 return self._create(m["kind"], m["ns"], body or {})
             if key not in self.objects:
                 return 404, status_body(404, "NotFound", f'{m["kind"]} "{m["name"]}" not found')
             if method == "GET":
-                if m["kind"] == "deployments":
-                    self._reconcile(self.objects[key])
+                if m["kind"] in ("deployments", "jobs"):  # a read is one reconcile of the kind's controller
+                    (self._reconcile if m["kind"] == "deployments" else self.jobs.reconcile)(self.objects[key])
                 return 200, self.objects[key]
             if method == "PUT":
                 return self._replace(key, body or {})
-            if method == "DELETE":
-                del self.objects[key]
-                return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+            if method == "DELETE":  # a Service answers with itself (the client reads a V1Service), others a Status
+                gone = self.objects.pop(key)
+                return 200, gone if m["kind"] == "services" else {"kind": "Status", "status": "Success"}
             return 405, status_body(405, "MethodNotAllowed", method)
 
     def _injected(self, method: str, path: str) -> int | None:
@@ -140,9 +142,14 @@ class ApiStandIn:
         if kind == "deployments":
             obj["metadata"]["generation"] = 1
             obj["status"] = {}
-        self._stamp(obj)
-        self.objects[(kind, ns, name)] = obj
+        self.add_object(kind, obj)
+        if kind == "jobs":
+            self.jobs.created(obj)
         return 201, obj
+
+    def add_object(self, kind: str, obj: dict[str, Any]) -> None:
+        self._stamp(obj)
+        self.objects[(kind, obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
 
     def _replace(self, key: tuple[str, str, str], obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         old = self.objects[key]
@@ -275,8 +282,8 @@ class ApiStandIn:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-            def log_message(self, *_args: Any) -> None:
-                pass
+            def log_message(self, *_args: Any) -> None:  # quiet: the requests are in standin.requests
+                return
 
         return Handler
 

@@ -1,4 +1,5 @@
-"""The backend on a real cluster (kind or minikube): deploy, canary, promote and roll back the scoring service.
+"""The backend on a real cluster (kind or minikube): deploy, canary, promote and roll back the scoring service,
+and run a two-pod training Job.
 
 Marked ``k8s`` and skipped unless ``KUBECONFIG`` names a cluster, ``OPSAGENT_K8S_IMAGE`` an image the cluster can
 run (the Dockerfile's; with kind, ``kind load docker-image``), and ``OPSAGENT_MLFLOW_TRACKING_URI`` a tracking
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,24 @@ def test_deploy_canary_promote_rollback_on_a_cluster(versions) -> None:
     finally:
         if created:
             core.delete_namespace(namespace)
+
+
+def test_a_training_job_on_a_cluster_registers_one_version(churn_df) -> None:
+    """Two pods rendezvous through torchrun (gloo, one process each); rank 0 registers in the shared server."""
+    from ml_core.data.churn import CHURN_SCHEMA
+    from ml_core.deploy.kubernetes.api import make_api_client
+    from ml_core.deploy.kubernetes.training_submit import TrainingJobRunner, training_job_for
+    from ml_core.distributed.job import JobRequest
+    from ml_core.training import TrainConfig
+
+    home = HomeLayout(Path(os.environ.get("TMPDIR", "/tmp")) / f"opsagent-live-train-{uuid.uuid4().hex[:6]}")
+    registry = Registry(home.ensure(), os.environ["OPSAGENT_MLFLOW_TRACKING_URI"])
+    namespace = os.environ.get("OPSAGENT_K8S_NAMESPACE", "default")
+    request = JobRequest(launch_id="", home="", tracking_uri="", model_name="churn-live-train", schema=CHURN_SCHEMA,
+                         config=TrainConfig(epochs=2, seed=uuid.uuid4().int % 1000, exclude_columns=("state",)))
+    spec = training_job_for(request, churn_df, image=os.environ["OPSAGENT_K8S_IMAGE"], namespace=namespace,
+                            nodes=2, tracking_uri=os.environ["OPSAGENT_MLFLOW_TRACKING_URI"])
+    api_client = make_api_client(context=os.environ.get("OPSAGENT_K8S_CONTEXT"))
+    outcome = TrainingJobRunner(api_client, registry).run(spec, request, churn_df, timeout_s=1200, on_progress=print)
+    versions = [v for v in registry.versions("churn-live-train") if v.tags.get("opsagent.launch") == spec.name]
+    assert [v.version for v in versions] == [outcome.version] and versions[0].tags["opsagent.nproc"] == "2"

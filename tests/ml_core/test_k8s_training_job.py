@@ -14,11 +14,12 @@ K8S_VERSION = "1.37"  # the newest schema kubernetes-validate 1.37.0 ships; stri
 @pytest.fixture
 def spec() -> TrainingJobSpec:
     return TrainingJobSpec(name="churn-train-1a2b", namespace="ml", image="registry.local/opsagent:1", nodes=3,
-                           nproc_per_node=2, gpus_per_node=2, job_volume_claim="opsagent-jobs", model="churn")
+                           nproc_per_node=2, gpus_per_node=2, staging_run="0123456789abcdef" * 2, model="churn",
+                           tracking_uri="http://mlflow.ml:5000", env_secret="mlflow-credentials", submission="abc123")
 
 
 def test_every_object_validates_against_the_kubernetes_schemas(spec):
-    for cpu_or_gpu in (spec, spec.model_copy(update={"gpus_per_node": 0})):
+    for cpu_or_gpu in (spec, spec.model_copy(update={"gpus_per_node": 0, "env_secret": None})):
         for manifest in render_training_job(cpu_or_gpu):
             kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
 
@@ -48,10 +49,35 @@ def test_job_is_indexed_with_one_pod_per_node_and_torchrun_rendezvous_on_node_0(
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert "job-completion-index" in env["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert job["metadata"]["annotations"] == {"opsagent.io/submission": "abc123"}
 
 
-@pytest.mark.parametrize("change", [{"name": "Churn_Train"}, {"name": "x" * 53}, {"nodes": 0}, {"image": ""}])
+def test_each_pod_fetches_the_staged_job_before_torchrun_starts(spec):
+    """The init container downloads the staging run into the pod's job directory, which the trainer mounts;
+    both get the tracking server from their environment (and the Secret's keys), not from the request."""
+    _, job = render_training_job(spec)
+    pod = job["spec"]["template"]["spec"]
+    (fetch,), (trainer,) = pod["initContainers"], pod["containers"]
+    assert fetch["args"] == ["-m", "ml_core.distributed.staging", "--run", spec.staging_run, "--to",
+                             "/var/lib/opsagent-job"]
+    for container in (fetch, trainer):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["OPSAGENT_MLFLOW_TRACKING_URI"] == "http://mlflow.ml:5000"
+        assert container["envFrom"] == [{"secretRef": {"name": "mlflow-credentials"}}]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["job"] == "/var/lib/opsagent-job"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["job"] == {"name": "job", "emptyDir": {}}  # no shared volume: each pod fetches its own copy
+
+
+def test_an_unstaged_job_is_not_rendered(spec):
+    with pytest.raises(ValueError, match="stage the job directory first"):
+        render_training_job(spec.model_copy(update={"staging_run": ""}))
+
+
+@pytest.mark.parametrize("change", [{"name": "Churn_Train"}, {"name": "x" * 53}, {"nodes": 0}, {"image": ""},
+                                    {"staging_run": "not-a-run-id"}])
 def test_bad_spec_is_refused(change):
-    fields = {"name": "churn-train", "image": "opsagent:1", "job_volume_claim": "jobs", **change}
+    fields = {"name": "churn-train", "image": "opsagent:1", **change}
     with pytest.raises(ValidationError):
         TrainingJobSpec(**fields)

@@ -6,9 +6,13 @@
   ``subdomain`` puts them under the Service, so every node reaches node 0 by name;
 - a ``batch/v1`` Job with ``completionMode: Indexed`` and ``completions = parallelism = nodes``: one pod per node,
   each running ``torchrun --nnodes N --node-rank $(JOB_COMPLETION_INDEX) --master-addr <job>-0.<service>`` and
-  the same worker as on one machine (``python -m ml_core.distributed --job DIR``), reading the job's request
-  and data from a shared volume. Global rank 0 (node 0, local rank 0) logs to MLflow and registers the version,
-  so the request's tracking URI must be a server the pods reach, not a SQLite file.
+  the same worker as on one machine (``python -m ml_core.distributed --job DIR``).
+The job directory (``request.json``, ``data.parquet``) reaches each pod through the team's MLflow: the submitter
+logs it as the artifacts of a staging run (``ml_core.distributed.staging``) and an init container downloads them
+into the pod's own ``emptyDir``. The pods need that tracking server anyway (global rank 0 logs to it and
+registers the version), so no ReadWriteMany volume is needed (many clusters, kind's included, have none) and the
+submitter needs nothing but the Kubernetes API and MLflow. The tracking URI is in the pods' environment
+(``OPSAGENT_MLFLOW_TRACKING_URI``, or a Secret's keys when it holds a password), never in the request file.
 ``backoffLimit: 0``: the ranks of a DDP job stand or fall together (a retried pod would wait for peers that
 have gone), so one failed pod fails the Job, as torchrun fails the whole run on one machine.
 
@@ -27,6 +31,8 @@ APP = "opsagent-training"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"  # set by the Job controller on every pod of the Job
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 JOB_DIR_MOUNT = "/var/lib/opsagent-job"
+HOME = "/var/lib/opsagent"  # the image's OPSAGENT_HOME: rank 0's MLflow scratch (an emptyDir)
+SUBMISSION_ANNOTATION = "opsagent.io/submission"  # what was submitted (a hash): a 409 on the same one is a re-run
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -44,9 +50,15 @@ class TrainingJobSpec(BaseModel):
     gpus_per_node: int = Field(default=0, ge=0, le=64, description="nvidia.com/gpu per pod; 0 trains on CPU (gloo)")
     cpu: str = Field(default="2", description="CPU request per pod")
     memory: str = Field(default="4Gi", description="memory request and limit per pod")
-    job_volume_claim: str = Field(pattern=DNS_LABEL, description="a ReadWriteMany PersistentVolumeClaim holding "
-                                  "the job directory (request.json, data.parquet; rank 0 writes result.json)")
-    job_dir: str = Field(default=JOB_DIR_MOUNT, description="the job directory inside the pods (the claim's mount)")
+    staging_run: str = Field(default="", pattern=r"^([0-9a-f]{32})?$", description="the MLflow run whose artifacts "
+                             "are the job directory (request.json, data.parquet; ml_core.distributed.staging); set "
+                             "by the submitter once it staged them")
+    tracking_uri: str | None = Field(default=None, description="the MLflow server the pods fetch the job from and "
+                                     "rank 0 registers in; None when env_secret holds OPSAGENT_MLFLOW_TRACKING_URI")
+    env_secret: str | None = Field(default=None, description="a Secret whose keys become the pods' environment "
+                                   "(a tracking URI with a password, MLFLOW_TRACKING_TOKEN): never in the manifest")
+    submission: str = Field(default="", max_length=63, description="a hash of what was submitted (annotation)")
+    job_dir: str = Field(default=JOB_DIR_MOUNT, description="the job directory inside the pods (an emptyDir)")
     port: int = Field(default=29500, ge=1024, le=65535, description="torchrun's rendezvous port on node 0")
     model: str = Field(default="", description="the model trained, as a label (informational)")
 
@@ -66,6 +78,28 @@ def torchrun_args(spec: TrainingJobSpec) -> list[str]:
             "--master-port", str(spec.port), "-m", "ml_core.distributed", "--job", spec.job_dir]
 
 
+def _env(spec: TrainingJobSpec) -> list[Manifest]:
+    env: list[Manifest] = [{"name": "OPSAGENT_HOME", "value": HOME},
+                           {"name": "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "value": "false"}]
+    if spec.tracking_uri:
+        env.append({"name": "OPSAGENT_MLFLOW_TRACKING_URI", "value": spec.tracking_uri})
+    return env
+
+
+def _env_from(spec: TrainingJobSpec) -> Manifest:
+    return {"envFrom": [{"secretRef": {"name": spec.env_secret}}]} if spec.env_secret else {}
+
+
+def _fetch_container(spec: TrainingJobSpec) -> Manifest:
+    """The init container: the staging run's artifacts into the job directory, once per pod (before torchrun
+    starts the pod's ranks, so they never race to download)."""
+    return {"name": "fetch-job", "image": spec.image, "command": ["python"],
+            "args": ["-m", "ml_core.distributed.staging", "--run", spec.staging_run, "--to", spec.job_dir],
+            "env": _env(spec), **_env_from(spec),
+            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": spec.memory}},
+            "volumeMounts": [{"name": "job", "mountPath": spec.job_dir}, {"name": "home", "mountPath": HOME}]}
+
+
 def _container(spec: TrainingJobSpec) -> Manifest:
     resources: dict[str, dict[str, Any]] = {"requests": {"cpu": spec.cpu, "memory": spec.memory},
                                             "limits": {"memory": spec.memory}}
@@ -77,16 +111,19 @@ def _container(spec: TrainingJobSpec) -> Manifest:
         # The controller injects JOB_COMPLETION_INDEX too; declared here so $(...) expansion does not depend on it.
         "env": [{"name": "JOB_COMPLETION_INDEX",
                  "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}},
-                {"name": "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "value": "false"}],
+                *_env(spec)], **_env_from(spec),
         "ports": [{"name": "rendezvous", "containerPort": spec.port}],
         "resources": resources,
-        "volumeMounts": [{"name": "job", "mountPath": spec.job_dir},
+        "volumeMounts": [{"name": "job", "mountPath": spec.job_dir}, {"name": "home", "mountPath": HOME},
                          {"name": "dshm", "mountPath": "/dev/shm"}],  # NCCL and gloo share memory between ranks
     }
 
 
 def render_training_job(spec: TrainingJobSpec) -> list[Manifest]:
     """The headless Service, then the Indexed Job (apply in this order: DNS names exist before pods start)."""
+    if not spec.staging_run:
+        raise ValueError("stage the job directory first (ml_core.distributed.staging.stage_job): its run id is "
+                         "what the pods fetch")
     labels = _labels(spec)
     service = {
         "apiVersion": "v1", "kind": "Service",
@@ -98,15 +135,17 @@ def render_training_job(spec: TrainingJobSpec) -> list[Manifest]:
     }
     job = {
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels,
+                     "annotations": {SUBMISSION_ANNOTATION: spec.submission}},
         "spec": {
             "completionMode": "Indexed", "completions": spec.nodes, "parallelism": spec.nodes,
             "backoffLimit": 0, "ttlSecondsAfterFinished": 86400,
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "restartPolicy": "Never", "subdomain": spec.name, "containers": [_container(spec)],
-                    "volumes": [{"name": "job", "persistentVolumeClaim": {"claimName": spec.job_volume_claim}},
+                    "restartPolicy": "Never", "subdomain": spec.name,
+                    "initContainers": [_fetch_container(spec)], "containers": [_container(spec)],
+                    "volumes": [{"name": "job", "emptyDir": {}}, {"name": "home", "emptyDir": {}},
                                 {"name": "dshm", "emptyDir": {"medium": "Memory"}}],
                 },
             },

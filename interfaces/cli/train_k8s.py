@@ -1,0 +1,98 @@
+"""`opsagent train --backend kubernetes`: the training run as an Indexed Job on the cluster (torchrun across
+``--nodes`` pods), staged in and registered through the team's MLflow server; then the gate, as for a local run.
+
+Checked before any data loads, each with what to do: a tracking URI the pods cannot reach (unset, SQLite, a
+file path), a kubeconfig that does not load, a bad image, namespace or job name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from interfaces.cli.common import UserError, console, err_console
+
+TRACKING_HELP = ("set OPSAGENT_MLFLOW_TRACKING_URI to an MLflow tracking server the cluster can reach (e.g. "
+                 "http://mlflow.ml.svc:5000, or a PostgreSQL URL), and to the same one here: rank 0 registers the "
+                 "version there and this command reads it back")
+
+
+def pods_tracking_uri(settings) -> str | None:
+    """The tracking URI the pods get in their environment; None when the Secret ``OPSAGENT_K8S_ENV_SECRET``
+    names carries it (a URI with a password stays out of the manifest). Refuses one the pods cannot reach."""
+    from agent.deploy_backend import tracking_warning
+
+    if tracking_warning(settings) is not None:
+        raise UserError(f"the pods cannot reach this machine's registry ({settings.tracking_uri}): {TRACKING_HELP}")
+    return None if settings.k8s_env_secret else settings.mlflow_tracking_uri
+
+
+def api_client(settings):
+    """The Kubernetes client from the kubeconfig (checked before the data loads)."""
+    from ml_core.deploy.base import DeploymentError
+    from ml_core.deploy.kubernetes.api import make_api_client
+
+    try:
+        return make_api_client(kubeconfig=settings.k8s_kubeconfig, context=settings.k8s_context)
+    except DeploymentError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def train_on_kubernetes(settings, reg, spec, frame, config, *, nodes: int, nproc: int, job_name: str | None,
+                        timeout_s: float, alias: str | None, place_alias: Callable[..., str | None],
+                        client: Any) -> None:
+    """Submit (or follow) the Job, gate the version rank 0 registered, set its alias, print the outcome."""
+    from pydantic import ValidationError
+
+    from ml_core.deploy.kubernetes.training_submit import TrainingJobError, TrainingJobRunner, training_job_for
+    from ml_core.distributed.job import JobRequest
+    from ml_core.registry import CHAMPION
+
+    champion = reg.alias(spec.name, CHAMPION)
+    # home and tracking URI left empty: each pod takes them from its own environment
+    request = JobRequest(launch_id="", home="", tracking_uri="", model_name=spec.name, schema=spec.schema,
+                         config=config, parent_version=champion.version if champion else None)
+    try:
+        job = training_job_for(request, frame, name=job_name, image=settings.k8s_image,
+                               namespace=settings.k8s_namespace, nodes=nodes, nproc_per_node=nproc,
+                               gpus_per_node=nproc if config.device == "cuda" else 0,
+                               tracking_uri=pods_tracking_uri(settings), env_secret=settings.k8s_env_secret,
+                               model=spec.name)
+    except ValidationError as exc:
+        from rich.markup import escape
+
+        bad = "; ".join(f"{e['loc'][0] if e['loc'] else 'job'}: {e['msg']}" for e in exc.errors())
+        raise UserError(escape(f"invalid training job: {bad} (--job-name must be a DNS label of at most 52 "
+                               f"characters: lower-case letters, digits and '-')")) from exc
+    console.print(f"[bold]training {spec.name}[/] on Kubernetes: job {job.namespace}/{job.name}, {nodes} pod(s) "
+                  f"x {nproc} process(es), image {job.image}")
+    try:
+        outcome = TrainingJobRunner(client, reg).run(job, request, frame, timeout_s=timeout_s,
+                                                     on_progress=console.print)
+    except TrainingJobError as exc:  # the cluster's doing, not bad input: a message, exit 1
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=1) from exc
+    console.print(f"job {outcome.job} complete in {outcome.seconds:.0f} s: rank 0 registered "
+                  f"[bold]{spec.name} v{outcome.version}[/]" + (" (followed an earlier submission)"
+                                                                 if outcome.reattached else ""))
+    _gate(reg, spec, frame, config, outcome.version, champion, alias, place_alias)
+
+
+def _gate(reg, spec, frame, config, version: str, champion, alias: str | None,
+          place_alias: Callable[..., str | None]) -> None:
+    """The gate on the rows the pods held out: ``split_frame`` with the same seed gives the same split."""
+    from ml_core.data.tables import split_frame
+    from ml_core.pipeline import gate_version
+
+    holdout = split_frame(frame, spec.schema, seed=config.seed).test
+    verdict, report, _ = gate_version(reg, spec.name, version, reg.load(spec.name, version), holdout, spec.gate,
+                                      champion=champion, schema=spec.schema)
+    target = place_alias(reg, spec.name, version, alias, champion, verdict.passed)
+    against = f"against champion v{champion.version}" if champion else "(no champion yet)"
+    colour = "green" if verdict.passed else "red"
+    console.print(f"test AUC {report.overall['auc']:.4f}  F1 {report.overall['f1']:.4f} on {len(holdout)} rows")
+    console.print(f"[{colour}]gate {'passed' if verdict.passed else 'failed'}[/] {against}: "
+                  + "; ".join(verdict.reasons))
+    console.print(f"alias: {target or 'none (the gate did not pass it)'}; ready_for_deploy: {verdict.passed}")
+
