@@ -60,11 +60,14 @@ def test_rejected_fields_count_field_and_problem_pairs_from_the_service_json(tmp
     log.write_rejection("req", "churn", ["not", "the", "service's", "shape"], 1)
     rejections = log.rejections()
     log.close()
-    assert rejected_fields(rejections) == [
+    got = rejected_fields(rejections)
+    assert [r.model_copy(update={"first_at": None}) for r in got] == [
         RejectedField(field="total_eve_charge", problem="null", count=3),
         RejectedField(field="total_eve_minutes", problem="null", count=1),
         RejectedField(field="account_length", problem="wrong_type", count=1),
         RejectedField(field="records", problem="bad_body", count=1)]
+    # Each pair's first bad time: total_eve_charge's first rejection came before account_length's.
+    assert all(r.first_at is not None for r in got) and got[0].first_at <= got[2].first_at <= got[3].first_at
     assert [r.field for r in rejected_fields(rejections, limit=2)] == ["total_eve_charge", "total_eve_minutes"]
 
 
@@ -77,7 +80,9 @@ def test_data_quality_carries_the_rejected_fields(tmp_path):
     findings, quality = check_quality(_rows("1", 0, 0.0), rejections, ["total_night_minutes"], MonitoringThresholds())
     assert [f.kind for f in findings] == ["rejection_spike"]
     assert quality.n_rejected == 30
-    assert quality.rejected_fields == [RejectedField(field="total_night_minutes", problem="missing", count=30)]
+    assert [r.model_copy(update={"first_at": None}) for r in quality.rejected_fields] == [
+        RejectedField(field="total_night_minutes", problem="missing", count=30)]
+    assert quality.rejected_fields[0].first_at is not None
     _, counted = check_quality(_rows("1", 0, 0.0), 30, [], MonitoringThresholds())
     assert counted.n_rejected == 30 and counted.rejected_fields == []  # a bare count names no field
 
@@ -158,5 +163,7 @@ def test_run_check_on_a_log_window_fills_timeouts_and_rejected_fields(tmp_path):
     result = run_check(pd.DataFrame(), None, window, rejections=rejections, feature_columns=[])
     assert result.slo is not None and {v.version: v.timeouts for v in result.slo.versions} == {"1": 0, "2": 30}
     assert result.quality is not None
-    assert result.quality.rejected_fields == [RejectedField(field="state", problem="unknown_category", count=1)]
+    assert [r.model_copy(update={"first_at": None}) for r in result.quality.rejected_fields] == [
+        RejectedField(field="state", problem="unknown_category", count=1)]
+    assert result.quality.rejected_fields[0].first_at is not None
     assert ("error_rate_slo", "2") in [(f.kind, f.subject) for f in result.findings]
