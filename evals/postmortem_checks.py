@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from evals.postmortem_expectations import Check, EvidenceFact, FindingFact, PostmortemExpectation
+from evals.postmortem_markdown import _body, _written_numbers, figure_written, sections
 
 STATUSES = ("open", "mitigated", "resolved", "won't fix")
 SECTIONS = ("Summary", "Impact", "Detection", "Trigger and root cause", "Resolution", "Action items", "Lessons",
@@ -14,7 +14,6 @@ SECTIONS = ("Summary", "Impact", "Detection", "Trigger and root cause", "Resolut
 ROOT_CAUSE, ACTION_ITEMS = "Trigger and root cause", "Action items"
 
 # Where the incident stood when the document was last written, from the run (evals.scoring.outcome_of).
-Outcome = Literal["no_proposal", "pending", "resolved", "unverified", "rejected", "failed"]
 # The status each outcome allows, and why: a status may claim no more than the run showed.
 ALLOWED_STATUS: dict[str, tuple[str, ...]] = {
     # Nothing was filed (a watch verdict, or a repeat the policy would not re-propose): still being watched, or
@@ -37,103 +36,11 @@ FIGURE_KEYS: dict[str, tuple[str, ...]] = {
     "error_rate_slo": ("error_rate",), "rejection_spike": ("rejection_rate",), "null_share": ("null_share",),
     "feature_drift": ("statistic",), "prediction_drift": ("statistic",),
 }
-# A written number pins a figure when it is the figure rounded to the digits written, and those digits say
-# enough: two decimals, or a rounding step within 5 % of the figure ("1" does not stand for 0.96).
-_MAX_RELATIVE_STEP = 0.05
-# An exponent only where the number ends there: "8e4512f" in a run id is not 8 x 10^4512.
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([+-]?\d{1,3})(?!\w))?(\s?%)?")
-
 _REQUEST = re.compile(r"\b(review|approve|reject|acknowledge|answer)\b", re.I)  # asks a person to answer
 _WATCH_CANARY = re.compile(r"\bwatch\b.*\bcanary\b", re.I)
 _TASK = re.compile(r"^\s*[-*] \[( |x|X)\] \S")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+")
 _MIN_DUPLICATE_CHARS = 25  # shorter lines ("None.", "- churn") repeat legitimately across sections
-
-
-class FindingFact(BaseModel):
-    """What one monitoring finding said: its kind, subject, message and figures."""
-
-    kind: str
-    subject: str = ""
-    message: str = ""
-    evidence: dict[str, float] = Field(default_factory=dict)
-
-
-class EvidenceFact(BaseModel):
-    """One evidence item as the post-mortem's JSON holds it: its source, text and the identity of its fact."""
-
-    source: str = ""
-    detail: str
-    fact: str = Field("", description="agent.proposals.Evidence.fact: '' when the text is its identity")
-
-
-class ReleaseFact(BaseModel):
-    """The release the triage saw (its signals' version diff): the version it replaced, the new one, the gate."""
-
-    old: str | None = None
-    new: str
-    gate: str | None = Field(None, description="passed, failed, or None: deployed without a gate")
-
-
-class PostmortemExpectation(BaseModel):
-    """What the post-mortem must agree with: the diagnosis that wrote it, its findings, and the outcome."""
-
-    category: str
-    action: str
-    culprit: list[str] = Field(default_factory=list)
-    findings: list[FindingFact] = Field(default_factory=list)
-    outcome: Outcome = "no_proposal"
-    proposal_id: str | None = None
-    evidence: list[EvidenceFact] = Field(default_factory=list, description="the JSON's evidence list (empty: the "
-                                         "document's Markdown alone is checked)")
-    release: ReleaseFact | None = Field(None, description="the release behind the incident, if the triage saw one")
-
-
-class Check(BaseModel):
-    name: str
-    ok: bool | None  # None: does not apply to this document
-    reason: str
-
-
-# ---- parsing --------------------------------------------------------------------------------------
-def sections(markdown: str) -> list[tuple[str, list[str]]]:
-    """The level-2 sections in order: (heading, body lines up to the next level-2 heading); fences skipped."""
-    out: list[tuple[str, list[str]]] = []
-    fenced = False
-    for line in markdown.splitlines():
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-        if not fenced and line.startswith("## "):
-            out.append((line[3:].strip(), []))
-        elif out:
-            out[-1][1].append(line)
-    return out
-
-
-def _body(markdown: str, heading: str) -> list[str]:
-    return next((body for name, body in sections(markdown) if name == heading), [])
-
-
-def _written_numbers(text: str) -> list[tuple[float, float, int]]:
-    """Each number written in ``text``: (value, half its rounding step, decimals); a percentage as a fraction."""
-    out = []
-    for m in _NUMBER.finditer(text):
-        whole, frac, exp, pct = m.group(1).replace(",", ""), m.group(2) or "", m.group(3), m.group(4)
-        decimals = len(frac) - 1 if frac else 0
-        if exp and abs(int(exp)) > 300:  # beyond a float, and no figure of ours: an id or a p-value underflow
-            continue
-        scale = (10.0 ** int(exp) if exp else 1.0) / (100.0 if pct else 1.0)
-        out.append((float(whole + frac) * scale, 0.5 * 10.0 ** -decimals * scale, decimals))
-    return out
-
-
-def figure_written(value: float, numbers: list[tuple[float, float, int]]) -> bool:
-    """True when some written number is ``value`` rounded as written, with digits enough to pin it."""
-    x = abs(value)
-    for written, half_step, decimals in numbers:
-        if abs(x - written) <= half_step * (1 + 1e-9) and (decimals >= 2 or half_step <= _MAX_RELATIVE_STEP * x):
-            return True
-    return False
 
 
 # ---- the checks -----------------------------------------------------------------------------------

@@ -15,12 +15,6 @@ from pydantic import BaseModel
 from evals.postmortem_checks import (
     ALLOWED_STATUS,
     SECTIONS,
-    Check,
-    EvidenceFact,
-    FindingFact,
-    Outcome,
-    PostmortemExpectation,
-    ReleaseFact,
     check_action_items,
     check_culprits,
     check_dangling_colons,
@@ -34,6 +28,7 @@ from evals.postmortem_checks import (
     check_status_outcome,
     check_title,
 )
+from evals.postmortem_expectations import Check, EvidenceFact, FindingFact, Outcome, PostmortemExpectation, ReleaseFact
 
 __all__ = ["ALLOWED_STATUS", "SECTIONS", "Check", "EvidenceFact", "FindingFact", "Outcome", "PostmortemExpectation",
            "ReleaseFact", "RubricResult", "missing_postmortem", "score_postmortem"]

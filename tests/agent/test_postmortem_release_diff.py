@@ -7,7 +7,8 @@ from __future__ import annotations
 from agent.diagnosis import DeploySnapshot, Diagnosis, TriageSignals
 from agent.reports import build_postmortem
 from agent.reports.render import render_postmortem
-from evals.postmortem_checks import PostmortemExpectation, ReleaseFact, check_release_diff
+from evals.postmortem_checks import check_release_diff
+from evals.postmortem_expectations import PostmortemExpectation, ReleaseFact
 from ml_core.monitoring.releases import Release
 from ml_core.version_diff import ParamChange, ReleaseDiff, VersionSide
 

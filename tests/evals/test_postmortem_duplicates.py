@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from agent.proposals import Evidence, finding_fact
 from agent.reports.postmortem_builder import same_evidence
-from evals.postmortem_checks import EvidenceFact, FindingFact, check_duplicates
+from evals.postmortem_checks import check_duplicates
+from evals.postmortem_expectations import EvidenceFact, FindingFact
 
 DAY = EvidenceFact(source="monitoring feature_drift", fact="feature_drift:total_day_minutes",
                    detail="total_day_minutes drifted: wasserstein 0.312 (threshold 0.1), p=1e-12")

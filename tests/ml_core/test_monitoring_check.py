@@ -151,7 +151,7 @@ def test_a_drift_statistic_is_written_with_its_three_digits_trailing_zeros_kept(
 
 
 def test_a_categorical_drift_finding_states_its_statistic_to_three_digits(churn: pd.DataFrame) -> None:
-    from evals.postmortem_checks import _written_numbers, figure_written
+    from evals.postmortem_markdown import _written_numbers, figure_written
 
     ref, cur = _halves(churn, 1000, 9)
     cur = cur.copy()
