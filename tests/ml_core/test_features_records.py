@@ -61,7 +61,10 @@ def test_model_scores_records_as_it_scores_a_dataframe(table) -> None:
     model = TabularModel(pre, build_net(pre.n_features, members=3, hidden=16, depth=2, dropout=0.1),
                          {"members": 3, "hidden": 16, "depth": 2, "dropout": 0.1}, calibration=(1.3, -0.2))
     head = features.head(64)
-    np.testing.assert_array_equal(model.predict_proba_records(_records(head)), model.predict_proba(head))
+    # the features are equal to the bit (above); the serving forward is the folded numpy net, so the scores agree
+    # to float32 rounding (ml_core/fused_forward.py), not to the bit
+    np.testing.assert_allclose(model.predict_proba_records(_records(head)), model.predict_proba(head), rtol=0,
+                               atol=1e-6)
 
 
 def test_a_feature_set_without_an_array_version_takes_the_dataframe_path(table) -> None:
