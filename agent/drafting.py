@@ -285,7 +285,7 @@ def draft_infrastructure(ctx: OpsContext, signals: TriageSignals, *, reason: str
     base = _base(ctx, signals.model, evidence=evidence, brain=brain, incident_id=incident_id)
     backend = signals.workload.backend if signals.workload is not None else "unknown"
     return InfrastructureProposal(
-        **base, title=f"Page the platform owner: {signals.model}'s serving replicas ({replica_count(signals)})",
+        **base, title=f"Page the platform owner: {signals.model}'s serving replicas on {backend}",
         rationale=f"{reason.strip()} A retrain or a rollback would put another model on the same broken platform.",
         backend=backend, replicas=replica_count(signals), problems=problem_lines(signals),
         events=event_lines(signals), rollback_plan="nothing is deployed; routing is unchanged")

@@ -130,8 +130,9 @@ class ScenarioRunner:
             ctx = OpsContext(settings, via="scheduler", actor="scheduler", canary_traffic=canary_traffic,
                              progress=lambda m: None, chat_model=self.chat_model)
             with GraphRunner(ctx) as runner:
+                previous_traffic_end: float | None = None
                 for n in range(scenario.ticks + 1):
-                    tick = self._tick(world, runner, n)
+                    tick, previous_traffic_end = self._tick(world, runner, n, previous_traffic_end)
                     run.ticks.append(tick)
                     run.released = world.released
                     self.progress(f"{scenario.name} tick {n}: "
@@ -147,11 +148,17 @@ class ScenarioRunner:
         run.postmortem_md = postmortem_text(root, concluding)
         run.postmortem_evidence = postmortem_evidence(root, concluding)
 
-    def _tick(self, world: World, runner: Any, n: int) -> TickResult:
+    def _tick(self, world: World, runner: Any, n: int, previous_traffic_end: float | None
+              ) -> tuple[TickResult, float]:
         t0 = time.time()
         traffic = world.tick(n)
-        # A scheduled tick looks back over exactly its own interval (plus a little slack).
-        out = runner.triage(world.model, window_minutes=(time.time() - t0) / 60 + 0.01)
+        traffic_end = time.time()
+        # A scheduled tick looks back over exactly its own traffic: the window opens a little before it started,
+        # never before halfway back to the previous tick's last request. A fixed slack (0.6 s) reached into the
+        # previous tick's rows once a triage took less than that, so a fault's first tick also held rows from
+        # before its onset (a column stuck in every new record was then not stuck in the whole window).
+        slack = 0.6 if previous_traffic_end is None else min(0.6, (t0 - previous_traffic_end) / 2)
+        out = runner.triage(world.model, window_minutes=(time.time() - t0 + slack) / 60)
         d = out.diagnosis
         tokens_in, tokens_out, cost = _spent(runner, out.thread_id, out.incident_id, world)
         return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,
@@ -160,7 +167,8 @@ class ScenarioRunner:
                           finding_facts=finding_facts(runner, out.thread_id), wrote_postmortem=bool(out.postmortem),
                           release=release_fact(runner, out.thread_id),
                           requests_ok=traffic.ok, requests_failed=traffic.failed, requests_rejected=traffic.rejected,
-                          tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, seconds=time.time() - t0)
+                          tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost, seconds=time.time() - t0
+                          ), traffic_end
 
     def _approve(self, scenario: EvalScenario, runner: Any, proposal_id: str) -> Mitigation:
         from agent.proposals import Accept, Edit, HumanResponse

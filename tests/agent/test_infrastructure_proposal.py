@@ -10,7 +10,7 @@ from agent.reports.render import proposal_summary, render_proposal
 from tools.proposal_tools import summary_line
 
 PAGE = InfrastructureProposal(
-    model="churn", title="Page the platform owner: churn's serving replicas (0/2 replicas ready, 7 restart(s))",
+    model="churn", title="Page the platform owner: churn's serving replicas on kubernetes",
     rationale="churn: infrastructure: 0 of 2 serving replicas ready.", champion_version="3", expires_at=2e9,
     brain="offline policy", backend="kubernetes", replicas="0/2 replicas ready, 7 restart(s)",
     problems=["churn-scoring-a: crash loop, 4 restart(s) (Back-off restarting failed container)",
