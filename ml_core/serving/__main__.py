@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.setswitchinterval(args.gil_switch_ms / 1000)
     # The team database for the prediction log, from the environment so its password stays out of `ps`.
     layout = HomeLayout(args.home, database_url=database_url(os.environ.get(DATABASE_URL_ENV)))
-    app = create_app(layout, args.model, state_file=args.state, seed=args.seed, tracking_uri=args.tracking_uri)
+    app = create_app(layout, args.model, state_file=args.state, seed=args.seed, tracking_uri=args.tracking_uri,
+                     freeze_heap=True)  # this process only serves: its collector skips the loaded heap
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
                 timeout_keep_alive=75)  # longer than common proxies' idle timeout, so the proxy closes first

@@ -29,6 +29,7 @@ from pydantic.json_schema import models_json_schema
 from ml_core.data.schema import TableSchema
 from ml_core.paths import HomeLayout
 from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
+from ml_core.serving.heap import settle_heap
 from ml_core.serving.predict_api import PredictError, PredictResponse, predict_body, predict_request_model
 from ml_core.serving.service import ModelLoader, ReloadError, ScoringService
 from ml_core.serving.state import ensure_admin_token, token_path
@@ -64,10 +65,12 @@ def registry_loader(layout: HomeLayout, model_name: str, tracking_uri: str | Non
 
 def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | None = None,
                state_file: Path | None = None, autoload: bool = True, seed: int | None = None,
-               schema: TableSchema | None = None, tracking_uri: str | None = None) -> FastAPI:
+               schema: TableSchema | None = None, tracking_uri: str | None = None,
+               freeze_heap: bool = False) -> FastAPI:
     """Build the app. ``autoload=False`` starts with nothing loaded (``/ready`` 503) until ``/admin/reload``.
     Requests are validated against ``schema``, by default the model's spec in ``layout``. Versions come from the
-    MLflow registry at ``tracking_uri`` (default: the SQLite store in ``layout``) unless a ``loader`` is given."""
+    MLflow registry at ``tracking_uri`` (default: the SQLite store in ``layout``) unless a ``loader`` is given.
+    ``freeze_heap``: freeze the heap after each reload (``serving.heap``), for a process that only serves."""
     layout.ensure()
     if schema is None:
         from ml_core.spec.store import SpecStore
@@ -78,7 +81,7 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
     token = ensure_admin_token(token_path(layout, model_name))
 
     async def lifespan(app: FastAPI):
-        task = asyncio.create_task(_initial_load(service)) if autoload else None
+        task = asyncio.create_task(_initial_load(service, freeze_heap)) if autoload else None
         yield
         if task is not None:
             task.cancel()
@@ -95,7 +98,7 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
 
     _predict_route(app, service)
     _status_routes(app, service, model_name)
-    _admin_routes(app, service, token)
+    _admin_routes(app, service, token, freeze_heap)
     add_v2_routes(app, service)
     _describe_bodies(app, [predict_request_model(schema), InferenceRequest])
     return app
@@ -170,7 +173,7 @@ def _status_routes(app: FastAPI, service: ScoringService, model_name: str) -> No
                       "failed": service.failed, "fallback": "baseline" if service.baseline else "prior"})
 
 
-def _admin_routes(app: FastAPI, service: ScoringService, token: str) -> None:
+def _admin_routes(app: FastAPI, service: ScoringService, token: str, freeze_heap: bool) -> None:
     """``POST /admin/reload``: loopback clients with the admin token only (the deploy backend)."""
     @app.post("/admin/reload", responses={200: {"description": "reloaded"}, 403: {"description": "refused"},
                                           409: {"description": "a version failed readiness"}})
@@ -184,11 +187,15 @@ def _admin_routes(app: FastAPI, service: ScoringService, token: str) -> None:
             st = await service.reload(strict=True)
         except ReloadError as exc:
             return _json({"detail": str(exc), "routing": service.state.routing() if service.state else None}, 409)
+        if freeze_heap:
+            settle_heap()
         return _json({"routing": st.routing(), "loaded": sorted(service.versions)})
 
 
-async def _initial_load(service: ScoringService) -> None:
+async def _initial_load(service: ScoringService, freeze_heap: bool) -> None:
     try:
         await service.reload(strict=False)
     except ReloadError as exc:
         log.error("initial load failed: %s", exc)
+    if freeze_heap:  # what loading left is the process's for good (``serving.heap``)
+        settle_heap()

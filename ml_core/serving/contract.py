@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ml_core.data.schema import TableSchema
+from ml_core.serving.contract_columns import MIN_ROWS, ColumnCheck
 
 MAX_RECORDS = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -58,6 +59,19 @@ class RequestRejected(Exception):
         return {"detail": self.message, "error_count": len(self.errors), "errors": [e.to_dict() for e in shown]}
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A batch sent column by column (the v2 protocol's tensors): name -> the records' values, ``n`` of each."""
+
+    values: dict[str, list[Any]]
+    n: int
+
+    def body(self) -> dict[str, Any]:
+        """The same batch as ``/predict``'s ``{"records": [...]}``."""
+        names = list(self.values)
+        return {"records": [dict(zip(names, row, strict=True)) for row in zip(*self.values.values(), strict=True)]}
+
+
 @dataclass
 class ValidatedBatch:
     """A batch split into the records to score (in request order) and the errors of the others."""
@@ -88,12 +102,26 @@ class RecordValidator:
                        big if c.high is None else c.high, frozenset(c.categories), c.nullable) for c in schema.columns]
         self._allowed = {c.name: ", ".join(c.categories[:6]) + ("…" if len(c.categories) > 6 else "")
                          for c in schema.columns}
+        self._whole = ColumnCheck(schema)
+
+    def validate_columns(self, batch: Columns) -> ValidatedBatch:
+        """``validate`` for a batch sent column by column: the columns are checked whole when every record is valid
+        (``contract_columns``); otherwise, or when the batch is too small for that to pay, its records are judged
+        one by one, as ``validate`` judges ``batch.body()``."""
+        if MIN_ROWS <= batch.n <= self.max_records:
+            valid = self._whole.rows(batch.values, batch.n)
+            if valid is not None:
+                rows, ids = valid
+                return ValidatedBatch(rows, ids, list(range(batch.n)), [], batch.n)
+        return self.validate(batch.body())
 
     def validate(self, body: Any) -> ValidatedBatch:
-        """Split ``body`` into valid records and per-record errors.
+        """Split ``body`` (the parsed JSON, or ``Columns``) into valid records and per-record errors.
 
         Raises ``RequestRejected`` when the body itself is wrong (422/413) or when no record is valid (422).
         """
+        if isinstance(body, Columns):
+            return self.validate_columns(body)
         records = self._records(body)
         batch = ValidatedBatch([], [], [], [], len(records))
         for i, rec in enumerate(records):

@@ -195,9 +195,9 @@ class ScoringService:
     async def score(self, body: Any, started: float | None = None, *, version: str | None = None) -> ScoredBatch:
         """Validate, route (or use the pinned ``version``), score the valid records (with fallback), log them.
 
-        The one scoring path behind ``/predict`` and the v2 protocol's ``infer``. Invalid records do not cost
-        the batch: they are left out, listed in the batch's ``errors`` and logged as one rejection entry whose
-        ``rows`` is their count, so the rejection rate monitoring reads is per record.
+        The one scoring path behind ``/predict`` (``body`` its JSON) and v2's ``infer`` (``contract.Columns``).
+        Invalid records do not cost the batch: they are left out, listed in the batch's ``errors`` and logged as
+        one rejection entry whose ``rows`` is their count, so the rejection rate monitoring reads is per record.
         """
         t0 = started or time.perf_counter()
         request_id = uuid.uuid4().hex

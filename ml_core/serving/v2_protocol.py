@@ -2,10 +2,11 @@
 
 A v2 request carries one tensor per feature column (shape ``[n]`` or ``[n, 1]``): BYTES for categoricals,
 INT64 for integer columns, FP64 for the other numerics (any numeric datatype is accepted for a numeric
-column). The id column may come as one more BYTES/INT64 tensor. The tensors become the same
-``{"records": [...]}`` batch ``/predict`` takes, so validation, routing, fallback and the prediction log
-are the one code path. Tensor data comes as JSON or, as tritonclient sends by default, in Triton's binary
-tensor extension (``Inference-Header-Content-Length``); answers are always JSON, which every v2 client reads.
+column). The id column may come as one more BYTES/INT64 tensor. The tensors become the batch ``/predict``
+takes, kept as columns (``contract.Columns``: a batch valid as a whole is checked column by column), so validation,
+routing, fallback and the prediction log are the one code path. Tensor data comes as JSON or, as tritonclient sends
+by default, in Triton's binary tensor extension (``Inference-Header-Content-Length``); answers are always JSON,
+which every v2 client reads.
 
 Outputs, one row per input row: ``probability`` (FP64, null where the record was refused), ``label``
 (INT64, -1 where refused) and ``error`` (BYTES, empty where scored, else the record's field errors).
@@ -23,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ml_core.data.schema import TableSchema
-from ml_core.serving.contract import FieldError, RequestRejected
+from ml_core.serving.contract import Columns, FieldError, RequestRejected
 from ml_core.serving.service import ScoredBatch
 
 Parameters = dict[str, str | int | float | bool]  # the protocol's $parameters: scalar values only
@@ -191,9 +192,10 @@ def _check_column(t: Tensor, kind: str, n_values: int) -> None:
         raise _bad(f"input '{t.name}' has shape {shape} but {n_values} values", t.name)
 
 
-def request_records(req: Request, schema: TableSchema, binary: bytes = b"") -> dict[str, Any]:
-    """The ``{"records": [...]}`` batch the tensors of ``req`` describe; ``RequestRejected`` (400) if they
-    are not one column per feature with equal row counts."""
+def request_columns(req: Request, schema: TableSchema, binary: bytes = b"") -> Columns:
+    """The batch the tensors of ``req`` describe, column by column (``Columns.body()`` is the same batch as
+    ``/predict``'s records); ``RequestRejected`` (400) if they are not one column per feature with equal row
+    counts."""
     kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
     if schema.id_column:
         kinds.setdefault(schema.id_column, "id")
@@ -215,8 +217,7 @@ def request_records(req: Request, schema: TableSchema, binary: bytes = b"") -> d
     rows = {len(v) for v in columns.values()}
     if len(rows) != 1 or 0 in rows:
         raise _bad(f"input tensors must have the same, non-zero row count; got {sorted(rows)}")
-    names = list(columns)
-    return {"records": [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]}
+    return Columns(columns, rows.pop())
 
 
 def _error_texts(s: ScoredBatch) -> list[str]:

@@ -1,6 +1,6 @@
 """The Open Inference Protocol v2 REST endpoints beside ``/predict``, on the same ``ScoringService``.
 
-``infer`` turns the tensors into the records ``/predict`` takes and calls ``ScoringService.score``, so
+``infer`` turns the tensors into the batch ``/predict`` takes (as columns) and calls ``ScoringService.score``, so
 validation, routing (champion/canary), fallback and the prediction log are shared. Errors have the
 protocol's shape ``{"error": "..."}`` (plus ``errors``, the per-record field errors, when that is why);
 health and readiness answer 200 for true and 400 for false, as the protocol says.
@@ -30,7 +30,7 @@ from ml_core.serving.v2_protocol import (
     infer_response,
     model_metadata,
     output_names,
-    request_records,
+    request_columns,
 )
 
 BINARY_HEADER = "inference-header-content-length"  # Triton's binary tensor extension (tritonclient's default)
@@ -104,7 +104,7 @@ class V2Handlers:
                                       [FieldError(None, None, "batch_too_large", f"{size} bytes")])
             req, binary = parse_request(await request.body(), request.headers.get(BINARY_HEADER))
             names = output_names(req)
-            body = request_records(req, service.schema, binary)
+            body = request_columns(req, service.schema, binary)
         except RequestRejected as rej:
             service.reject(uuid.uuid4().hex, rej)  # refused before scoring: logged as /predict logs its refusals
             return _error(rej)
