@@ -23,6 +23,7 @@ from evals.postmortem_scoring import score_case
 from evals.run_facts import finding_facts, postmortem_evidence, postmortem_text, release_fact
 from evals.scenario_model import EvalScenario
 from evals.scoring import CaseScore, Mitigation, ScenarioRun, TickResult, Totals, score_run, totals
+from evals.tick_window import own_traffic_minutes
 from evals.world import Template, World, build_template
 from ml_core.spec.model_spec import ModelSpec
 
@@ -153,12 +154,7 @@ class ScenarioRunner:
         t0 = time.time()
         traffic = world.tick(n)
         traffic_end = time.time()
-        # A scheduled tick looks back over exactly its own traffic: the window opens a little before it started,
-        # never before halfway back to the previous tick's last request. A fixed slack (0.6 s) reached into the
-        # previous tick's rows once a triage took less than that, so a fault's first tick also held rows from
-        # before its onset (a column stuck in every new record was then not stuck in the whole window).
-        slack = 0.6 if previous_traffic_end is None else min(0.6, (t0 - previous_traffic_end) / 2)
-        out = runner.triage(world.model, window_minutes=(time.time() - t0 + slack) / 60)
+        out = runner.triage(world.model, window_minutes=own_traffic_minutes(t0, previous_traffic_end, slack_s=0.6))
         d = out.diagnosis
         tokens_in, tokens_out, cost = _spent(runner, out.thread_id, out.incident_id, world)
         return TickResult(tick=n, detected=d.detected, category=d.category, culprit=list(d.culprit), action=d.action,

@@ -11,6 +11,7 @@ import time
 import pytest
 from world import make_ctx, start_ready
 
+from evals.tick_window import own_traffic_minutes
 from graphs.runner import GraphRunner
 from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.data.tables import split_frame
@@ -46,12 +47,8 @@ def test_triage_of_a_quiet_model_at_50_rows_a_tick_is_quiet(quiet_world, churn_d
             with PredictionLog(layout.predictions_db("churn")) as log:
                 deliver_labels(log, traffic)
             traffic_end = time.time()
-            # This tick's rows only: the window opens halfway between the previous tick's last row and this
-            # tick's first (a triage now takes under half a second, so a fixed 0.5 s slack reached back into the
-            # previous tick's rows). The graph reads its clock after this line, so it opens a little later still.
-            gap = 1.0 if previous_traffic_end is None else started - previous_traffic_end
-            opens = started - min(0.5, gap / 2)
-            out = runner.triage("churn", window_minutes=(time.time() - opens) / 60)
+            # this tick's rows only
+            out = runner.triage("churn", window_minutes=own_traffic_minutes(started, previous_traffic_end, 0.5))
             previous_traffic_end = traffic_end
             assert f"{ROWS_PER_TICK} predictions checked, nothing flagged" in out.summary, out.summary
             assert "not enough data for estimated_f1" in out.summary  # 50 scored rows: the estimate needs 100
