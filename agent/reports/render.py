@@ -214,7 +214,7 @@ def proposal_summary(proposal: Proposal, *, in_report: bool = False) -> str:
     elif p.kind == "retune_threshold":
         detail = f"v{p.version} threshold {p.current_threshold:.2f} -> {p.proposed_threshold:.2f}"
     elif p.kind == "investigate_infrastructure":
-        detail = f"on {p.backend}; replica states under Evidence" if in_report else f"{p.backend}: {p.replicas}"
+        detail = "replica states under Evidence" if in_report else f"{p.backend}: {p.replicas}"
     else:
         detail = f"fix {', '.join(p.features) or 'the feed'}"
     return f"{p.id} [{p.kind}] {p.model}: {p.title} ({detail}; expires {utc_iso(p.expires_at)})"
