@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import Any
 
 from agent.diagnosis import TriageSignals
+from ml_core.version_diff import VersionSide
 
 DATA_OPEN = "<tool-data>"
 DATA_CLOSE = "</tool-data>"
@@ -95,10 +96,46 @@ def _measured(signals: TriageSignals) -> dict[str, Any]:
                            "reference_predicted": _num(p.reference_predicted_positive_rate),
                            "actual": _num(p.actual_positive_rate),
                            "reference_actual": _num(p.reference_actual_positive_rate)} if p else None,
-        "rejected_fields": [{"field": _text(f.field, 60), "problem": _text(f.problem, 30), "count": f.count}
-                            for f in signals.rejected_fields[:_MAX_LINES]],
+        "rejected_fields": [{"field": _text(f.field, 60), "problem": _text(f.problem, 30), "count": f.count,
+                             "first_at": _when(f.first_at)} for f in signals.rejected_fields[:_MAX_LINES]],
         "null_share": {_text(k, 60): _num(v) for k, v in nulls[:_MAX_LINES]},
+        "null_fields": [{"field": _text(f.field, 60), "count": f.count, "first_at": _when(f.first_at)}
+                        for f in signals.null_fields[:_MAX_LINES]],
+        "release_diff": _release_diff(signals),
+        "shadow": _shadow(signals),
     }
+
+
+def _side(side: VersionSide | None) -> dict[str, Any] | None:
+    return None if side is None else {"version": _text(side.version, 40), "training_run": _opt(side.training_run_id),
+                                      "data_fingerprint": _opt(side.data_fingerprint)}
+
+
+def _release_diff(signals: TriageSignals) -> dict[str, Any] | None:
+    """The release against the version it replaced, as the post-mortem's version diff says it; ``gate`` "none"
+    is a fact too (deployed without a gate), so the LLM can say it rather than guess."""
+    d = signals.release_diff
+    if d is None:
+        return None
+    return {"old": _side(d.old), "new": _side(d.new), "gate": d.gate or "none (deployed without a gate)",
+            "params_known": d.params_known,
+            "params_changed": [{"name": _text(p.name, 40), "old": _opt(p.old), "new": _opt(p.new)}
+                               for p in d.params[:_MAX_LINES]]}
+
+
+def _shadow(signals: TriageSignals) -> dict[str, Any] | None:
+    """The release and its baseline scored on the same records: counts, disagreement, McNemar, F1 either way."""
+    sh = signals.shadow
+    if sh is None:
+        return None
+    return {"release": _text(sh.release, 40), "baseline": _text(sh.baseline, 40), "how": sh.how, "n": sh.n,
+            "disagreement": _num(sh.disagreement), "n_labelled": sh.n_labelled,
+            "release_only_wrong": sh.release_only_wrong, "baseline_only_wrong": sh.baseline_only_wrong,
+            "p_value": float(f"{sh.p_value:.3g}") if sh.p_value is not None else None,
+            "release_f1": _num(sh.release_f1), "baseline_f1": _num(sh.baseline_f1),
+            "estimated_release_f1": _num(sh.estimated_release_f1),
+            "estimated_baseline_f1": _num(sh.estimated_baseline_f1), "worse": sh.worse,
+            "estimated_worse": sh.estimated_worse}
 
 
 def _workload(signals: TriageSignals) -> dict[str, Any] | None:

@@ -66,8 +66,10 @@ def severity_of(signals: TriageSignals) -> str:
     return max([f.severity for f in signals.findings] + [platform], key=lambda s: SEVERITY_RANK.get(s, 0))
 
 
-def figures_of(signals: TriageSignals) -> str:
-    """'F1 0.612 (250 labelled; reference 0.801), 1,200 predictions' — what an on-call person checks first."""
+def figures_of(signals: TriageSignals, *, replicas: bool = True) -> str:
+    """'F1 0.612 (250 labelled; reference 0.801), 1,200 predictions' — what an on-call person checks first.
+    ``replicas=False`` (a timeline note) names an unhealthy workload without its figures: the post-mortem gives
+    the replica states once, under Impact and Evidence."""
     parts = []
     ref = signals.reference.get("f1")
     ref_text = f"; reference {ref:.3f}" if ref is not None else ""
@@ -79,8 +81,10 @@ def figures_of(signals: TriageSignals) -> str:
     drifted = sorted(f.subject for f in signals.findings if f.kind == "feature_drift")
     if drifted:
         parts.append(f"drifted: {', '.join(drifted[:5])}" + (" ..." if len(drifted) > 5 else ""))
-    if workload_unhealthy(signals):
+    if workload_unhealthy(signals) and replicas:
         parts.append(f"{replica_count(signals)} ({'; '.join(problem_lines(signals)[:2]) or 'none reports a state'})")
+    elif workload_unhealthy(signals):
+        parts.append(f"serving replicas {'down' if outage(signals) else 'degraded'} (states in the post-mortem)")
     return ", ".join(parts)
 
 
@@ -96,39 +100,40 @@ def judge(incident: IncidentRecord | None, diagnosis: Diagnosis, signals: Triage
           persist_ticks: int) -> Tick:
     """What this tick means for ``incident`` (the model's active one, or None)."""
     figures = figures_of(signals)
+    said = figures_of(signals, replicas=False)  # what the timeline notes say (the Tick keeps the full figures)
     if not diagnosis.detected:
-        return _quiet(incident, figures, persist_ticks)
+        return _quiet(incident, figures, said, persist_ticks)
     cause, severity = cause_of(diagnosis, signals), severity_of(signals)
     if incident is None:
         return Tick(kind="new", cause=cause, severity=severity, figures=figures,
-                    note=f"opened: {cause.replace('_', ' ')}; {figures}", notify=f"new incident: {cause}")
+                    note=f"opened: {cause.replace('_', ' ')}; {said}", notify=f"new incident: {cause}")
     current = incident_cause(incident)
     worse = SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(incident.severity, 0)
     rise = f"severity now {severity} (was {incident.severity})" if worse else ""
     if cause == current:
-        note = f"still ongoing since {hhmm(incident.opened_at)} ({incident.ticks + 1} ticks), {figures}"
+        note = f"still ongoing since {hhmm(incident.opened_at)} ({incident.ticks + 1} ticks), {said}"
         return Tick(kind="ongoing", cause=cause, severity=severity, figures=figures,
                     note=note + (f"; {rise}" if rise else ""), notify=rise)
     held = incident.pending_ticks + 1 if incident.pending_cause == cause else 1
     if held < persist_ticks:
         note = (f"this tick found {cause} instead of {current} ({held}/{persist_ticks}); kept as {current} until "
-                f"the new cause holds for {persist_ticks} consecutive ticks; {figures}")
+                f"the new cause holds for {persist_ticks} consecutive ticks; {said}")
         return Tick(kind="hold", cause=cause, severity=severity, figures=figures, note=note, notify=rise)
-    note = f"cause changed from {current} to {cause}: it held for {held} consecutive ticks; {figures}"
+    note = f"cause changed from {current} to {cause}: it held for {held} consecutive ticks; {said}"
     return Tick(kind="recause", cause=cause, severity=severity, figures=figures, note=note,
                 notify=f"cause changed: {current} → {cause}" + (f"; {rise}" if rise else ""))
 
 
-def _quiet(incident: IncidentRecord | None, figures: str, persist_ticks: int) -> Tick:
+def _quiet(incident: IncidentRecord | None, figures: str, said: str, persist_ticks: int) -> Tick:
     if incident is None:
         return Tick(kind="quiet", figures=figures)
     clear = incident.clear_ticks + 1
     if clear < persist_ticks:
         return Tick(kind="clearing", figures=figures,
-                    note=f"signals clear ({clear}/{persist_ticks} quiet ticks before it resolves); {figures}")
+                    note=f"signals clear ({clear}/{persist_ticks} quiet ticks before it resolves); {said}")
     last = hhmm(incident.last_seen or incident.opened_at)
     return Tick(kind="resolved", figures=figures,
-                note=f"resolved: signals clear for {clear} consecutive ticks (last found {last}); {figures}",
+                note=f"resolved: signals clear for {clear} consecutive ticks (last found {last}); {said}",
                 notify=f"resolved after {clear} quiet ticks")
 
 

@@ -73,6 +73,26 @@ def problem_lines(signals: TriageSignals) -> list[str]:
             + (f" ({p.detail})" if p.detail else "") for p in problems(signals)[:MAX_LISTED]]
 
 
+def state_lines(signals: TriageSignals, detail_chars: int = 48) -> list[str]:
+    """The troubled replicas' states with the platform's words clipped: for a summary, which names what happened
+    and leaves the whole text to the evidence (``problem_lines``)."""
+    return [f"{p.pod}: {p.reason.replace('_', ' ')}" + (f", {p.restarts} restart(s)" if p.restarts else "")
+            + (f" ({_clip(p.detail, detail_chars)})" if p.detail else "") for p in problems(signals)[:MAX_LISTED]]
+
+
+def state_names(signals: TriageSignals) -> list[str]:
+    """``'churn-scoring (pid 7628): exited'`` per troubled replica: which, and in what state, without the details."""
+    return [f"{p.pod}: {p.reason.replace('_', ' ')}" for p in problems(signals)[:MAX_LISTED]]
+
+
+def _clip(text: str, n: int) -> str:
+    """At most ``n`` characters, cut at the first clause ("; ") when it fits, else at a word."""
+    if len(text) <= n:
+        return text
+    clause = text.split("; ", 1)[0]
+    return (clause if len(clause) < n else text[:n].rsplit(" ", 1)[0]).rstrip(" ;:,") + "…"
+
+
 def event_lines(signals: TriageSignals) -> list[str]:
     """One line per recent Warning event, newest first (``kubectl get events``)."""
     w = signals.workload
@@ -110,7 +130,8 @@ def infrastructure(signals: TriageSignals) -> Verdict | None:
     if others and not outage(signals):
         return None  # a model cause beside a degraded platform: the model rules decide, the platform is evidence
     w = signals.workload
-    states = "; ".join(replica_lines(signals)[:3]) or "no replica reports a state"
+    # The whole platform text is the evidence (workload_evidence); the sentence names each state and its gist.
+    states = "; ".join(state_lines(signals)[:3]) or "no replica reports a state"
     service = [f for f in signals.findings if f.kind in SERVICE_KINDS]
     reason = f"{w.ready} of {w.desired} serving replicas ready on {w.backend}: {states}"
     if service:

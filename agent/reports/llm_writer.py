@@ -3,7 +3,9 @@
 The LLM only rewrites prose (summary, impact, root cause, action items; a proposal's title, rationale and
 expected gain). Ids, versions, windows, costs and links always come from the templated writer, and any
 failure (endpoint down, timeout, output still invalid after the retries) returns the template unchanged
-except for its ``brain`` line, so triage never stalls on the LLM.
+except for its ``brain`` line, so triage never stalls on the LLM. Every figure, time, version, id and
+backticked name the prose quotes must be in the facts or the draft it was given (``agent.grounding``): an
+invented one is sent back as a retry, and one still there after the retries means the template stands.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
-from pydantic_ai import Agent
+from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.models import Model
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 
+from agent.grounding import prose_of, ungrounded
 from agent.proposals import Proposal, RetrainProposal, proposal_from_dict
 from agent.reports.postmortem_model import ActionItem, Lessons, PostMortem
 from agent.settings import Settings
@@ -138,7 +141,17 @@ def _short_reason(exc: BaseException) -> str:
 
 def _ask(model: Model, output_type: type[_T], instructions: str, prompt: str,
          timeout_s: float | None) -> tuple[_T, dict[str, int]]:
+    """One typed answer; prose quoting a figure or name the prompt does not hold goes back to the LLM as a retry
+    (``agent.grounding``), and still ungrounded after the retries it fails like any invalid output."""
     agent = Agent(model, output_type=output_type, retries=2, instructions=instructions)
+
+    @agent.output_validator
+    def _grounded(output: _T) -> _T:
+        if missing := ungrounded(prose_of(output), prompt):
+            raise ModelRetry(f"not in the facts: {', '.join(missing[:12])}. Quote only figures, times, versions, "
+                             "ids and names that appear in the facts or the draft, exactly as they appear there.")
+        return output
+
     result = _run_blocking(agent.run(prompt, timeout=timeout_s))
     u = result.usage
     return result.output, usage_dict(u.input_tokens, u.output_tokens, u.requests)

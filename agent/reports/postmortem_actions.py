@@ -55,8 +55,10 @@ def _steps(p: Proposal) -> list[ActionItem]:
     if isinstance(p, PromoteProposal):
         return [_item(f"Review promote proposal {p.id}: make v{p.version} the champion", "decided")]
     if isinstance(p, InfrastructureProposal):
-        return [_item(f"Platform owner: look at {p.model}'s serving replicas on {p.backend}: "
-                      + ("; ".join(p.problems[:3]) or "fewer replicas ready than desired"), "resolved"),
+        # Not the states again: the post-mortem gives them once, under Impact and Evidence.
+        return [_item(f"Platform owner: look at {p.model}'s serving replicas on {p.backend} ("
+                      + ("their states and events are under Evidence" if p.problems
+                         else "fewer replicas ready than desired") + ")", "resolved"),
                 _item(f"Acknowledge proposal {p.id} once paged, then re-run triage when the service is back",
                       "decided")]
     return []

@@ -44,7 +44,7 @@ def _metric_lines(kind: str, values: dict[str, float], reference: dict[str, floa
 
 
 def _impact(signals: TriageSignals) -> str:
-    from agent.policy.infrastructure import replica_count, replica_lines, workload_unhealthy  # see TYPE_CHECKING
+    from agent.policy.infrastructure import replica_count, state_names, workload_unhealthy  # see TYPE_CHECKING
 
     window = f"{utc_iso(signals.window_since)} to {utc_iso(signals.window_until)}"
     parts = [f"{signals.n_predictions} predictions from {window}, {signals.n_labelled} of them labelled."]
@@ -58,8 +58,10 @@ def _impact(signals: TriageSignals) -> str:
     service = [f"{f.kind} on {f.subject}" for f in signals.findings if f.kind in ("latency_slo", "error_rate_slo",
                                                                                    "rejection_spike")]
     parts += [f"Service levels breached: {', '.join(service)} (see Evidence)."] if service else []
-    if workload_unhealthy(signals):  # which replicas, in which state, which events: what the platform reported
-        parts += [f"Serving workload: {replica_count(signals)}."] + [f"{line}." for line in replica_lines(signals)]
+    if workload_unhealthy(signals):  # the count is said here, once; the platform's words and events under Evidence
+        states = "; ".join(state_names(signals))
+        parts.append(f"Serving workload: {replica_count(signals)}." + (f" {states} (the platform's words and events "
+                                                                       "under Evidence)." if states else ""))
     return " ".join(parts)
 
 
@@ -81,8 +83,14 @@ def _evidence(signals: TriageSignals, diagnosis: Diagnosis, proposal: Proposal |
     a repeated fact — more figures — wins)."""
     found = [Evidence(source=f"{f.kind} ({f.severity})", detail=f.message, fact=finding_fact(f.kind, f.subject))
              for f in signals.findings]
+    from agent.policy.infrastructure import replica_count  # see TYPE_CHECKING
+
+    # The replica count is the outage's impact and is said under Impact (_impact): not a second time here.
+    count = replica_count(signals) if signals.workload is not None else None
     out: list[Evidence] = []
     for e in [*diagnosis.evidence, *(proposal.evidence if proposal else []), *found]:
+        if e.source.endswith(" workload") and e.detail == count:
+            continue
         same = next((i for i, o in enumerate(out) if same_evidence(e, o)), None)
         if same is None:
             out.append(e)
@@ -163,7 +171,7 @@ def build_postmortem(signals: TriageSignals, diagnosis: Diagnosis, proposal: Pro
         release_diff=signals.release_diff if diagnosis.category in facts.RELEASE_CAUSED else None,
         consistency=facts.consistency(signals, diagnosis), unknowns=facts.unknowns(signals, diagnosis),
         evidence=evidence, proposal_id=proposal.id if proposal else "", proposal_kind=proposal.kind if proposal else "",
-        proposal_line=proposal_summary(proposal) if proposal else "",
+        proposal_line=proposal_summary(proposal, in_report=True) if proposal else "",
         timeline=sorted(_clean(timeline), key=lambda e: e.at), links=_links(signals, links),
         drift_plots=list(signals.drift_plots), decisions=decisions,
         action_items=action_items(signals, diagnosis, proposal), lessons=_lessons(signals, diagnosis),
@@ -207,8 +215,9 @@ def _lessons(signals: TriageSignals, diagnosis: Diagnosis) -> Lessons:
                                   "wrong before the incident was opened.")
     if d is not None and d.n_predictions and not d.fallback_answers:
         lessons.got_lucky.append("The serving path stayed up: no answer in the window needed a fallback.")
-    if signals.importance and diagnosis.culprit:
-        share = sum(signals.importance.get(c, 0.0) for c in diagnosis.culprit)
+    features = [c for c in diagnosis.culprit if c in signals.importance]  # a culprit may be a version or a replica
+    if features:
+        share = sum(signals.importance[c] for c in features)
         if share < 0.1:  # under a tenth of the importance mass: a move the model barely reads
             lessons.got_lucky.append(f"The drifted inputs carry only {share:.0%} of the model's importance.")
     return lessons

@@ -9,6 +9,7 @@ from agent.reports.render import utc_iso
 
 if TYPE_CHECKING:  # types only: importing them pulls in the monitoring stack
     from agent.diagnosis import Diagnosis, TriageSignals
+    from ml_core.monitoring.shadow import ShadowComparison
     from ml_core.monitoring.shift_stats import FeatureShift
 
 # Features named as "the model relies most on": the top three cover most of a tabular model's importance mass.
@@ -43,6 +44,27 @@ def shift_line(s: FeatureShift) -> str:
     return text
 
 
+def shadow_line(sh: ShadowComparison) -> str:
+    """The release against its baseline on the same records, as a sentence: how many, how often they disagree,
+    who alone got the labelled ones wrong (McNemar) and the verdict."""
+    text = (f"Against its baseline v{sh.baseline} on the same {sh.n} records, v{sh.release} ({sh.how}) decided "
+            f"{sh.disagreement:.1%} of them differently")
+    if sh.n_labelled:
+        text += (f"; of {sh.n_labelled} labelled, {sh.release_only_wrong} were wrong only for v{sh.release} and "
+                 f"{sh.baseline_only_wrong} only for v{sh.baseline}")
+        text += f" (McNemar p={sh.p_value:.2g})" if sh.p_value is not None else ""
+        if sh.release_f1 is not None and sh.baseline_f1 is not None:
+            text += f", F1 {sh.release_f1:.3f} vs {sh.baseline_f1:.3f}"
+        verdict = "significantly worse than its baseline" if sh.worse else "not significantly worse"
+    else:
+        if sh.estimated_release_f1 is not None and sh.estimated_baseline_f1 is not None:
+            text += (f"; with no labels yet, the baseline's probabilities put F1 at {sh.estimated_release_f1:.3f} "
+                     f"for v{sh.release} vs {sh.estimated_baseline_f1:.3f} for v{sh.baseline}")
+        verdict = ("estimated worse by the drop limit or more" if sh.estimated_worse
+                   else "not estimated worse (no labels to test it)")
+    return f"{text}: v{sh.release} is {verdict}."
+
+
 def _release_lines(signals: TriageSignals, diagnosis: Diagnosis) -> list[str]:
     r = signals.release
     if r is None:
@@ -50,8 +72,9 @@ def _release_lines(signals: TriageSignals, diagnosis: Diagnosis) -> list[str]:
     prev = signals.deploy.previous_champion or signals.deploy.champion
     lines = [f"v{r.version} went live ({r.how}) at {utc_iso(r.at)}" + (f", replacing v{prev}" if prev and prev !=
                                                                         r.version else "")]
-    if signals.shadow is not None:
-        lines.append(f"release against its baseline: {signals.shadow.model_dump_json(exclude_none=True)[:300]}")
+    # A bad release's evidence already gives the shadow comparison (agent.policy.rules): said there, not twice.
+    if signals.shadow is not None and diagnosis.category != "bad_release":
+        lines.append(shadow_line(signals.shadow))
     # A bad release lists the recent deploys under Evidence (agent.policy.rules): said there, not twice.
     lines += [f"deploy history: {d}" for d in signals.recent_deploys[:4]] if diagnosis.category != "bad_release" \
         else []

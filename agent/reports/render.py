@@ -200,8 +200,9 @@ def render_proposal(proposal: Proposal, *, status: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def proposal_summary(proposal: Proposal) -> str:
-    """One line for tables and Slack: id, kind, model, title and the numbers that matter for that kind."""
+def proposal_summary(proposal: Proposal, *, in_report: bool = False) -> str:
+    """One line for tables and Slack: id, kind, model, title and the numbers that matter for that kind. In a
+    post-mortem (``in_report``) a page names its backend only: the report gives the replica states once."""
     p = proposal
     if isinstance(p, RetrainProposal):
         detail = (f"{p.epochs} epochs, gate {p.gate_metric} +{p.gate_min_gain:g}, "
@@ -213,7 +214,7 @@ def proposal_summary(proposal: Proposal) -> str:
     elif p.kind == "retune_threshold":
         detail = f"v{p.version} threshold {p.current_threshold:.2f} -> {p.proposed_threshold:.2f}"
     elif p.kind == "investigate_infrastructure":
-        detail = f"{p.backend}: {p.replicas}"
+        detail = "replica states under Evidence" if in_report else f"{p.backend}: {p.replicas}"
     else:
         detail = f"fix {', '.join(p.features) or 'the feed'}"
     return f"{p.id} [{p.kind}] {p.model}: {p.title} ({detail}; expires {utc_iso(p.expires_at)})"

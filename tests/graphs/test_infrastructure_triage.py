@@ -68,6 +68,8 @@ def test_a_dead_scoring_process_is_diagnosed_as_infrastructure_and_paged(crashed
         report = Path(out.postmortem).read_text()
         assert "Infrastructure: the serving replicas crashed" in report
         assert f"Serving workload: 0/1 replicas ready, 0 restart(s). {pod}: exited" in report
+        assert report.count("0/1 replicas ready, 0 restart(s)") == 1  # said once, under Impact
+        assert report.count(proposal.problems[0]) == 1  # the platform's words once, under Evidence
         assert "Do not retrain or roll back" in report
 
         done = runner.answer(out.proposal_id, Accept(by="on-call", via="cli"))
