@@ -13,13 +13,12 @@ import time
 
 from agent.audit import audit_deploy_override
 from agent.context import OpsContext
+from graphs.canary_verdict import Confusion, confusion_by_version, f1_problem
 from graphs.execution import Execution
-from graphs.signals import realised_by_version
 from ml_core.deploy.base import DeploymentBackend, DeploymentError, DeploymentStatus
 from ml_core.failpoints import failpoint
 
-CANARY_MAX_F1_LOSS = 0.05  # with enough labels, a canary worse than this against the champion is rolled back
-CANARY_MIN_LABELS = 50
+_NO_LABELS = Confusion(0, 0, 0, 0)
 
 
 class ResumeUnsafe(Exception):
@@ -129,13 +128,12 @@ def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> 
                 if f.kind in ("latency_slo", "error_rate_slo") and f.subject == version]
     if served < ctx.settings.canary_min_requests:
         problems.append(f"the canary served only {served} requests (need {ctx.settings.canary_min_requests})")
-    # Each version decided at its own threshold, so compare the decisions each actually made.
-    by_version = realised_by_version(ctx, model, since, ctx.clock() + 1)
-    canary = by_version.get(version, {"n": 0.0, "f1": 0.0})
-    others = [v for k, v in by_version.items() if k != version]
-    n_others = sum(v["n"] for v in others)
-    if canary["n"] >= CANARY_MIN_LABELS and n_others >= CANARY_MIN_LABELS:
-        f1_others = sum(v["f1"] * v["n"] for v in others) / n_others
-        if canary["f1"] < f1_others - CANARY_MAX_F1_LOSS:
-            problems.append(f"canary F1 {canary['f1']:.3f} vs champion {f1_others:.3f} on labelled traffic")
+    # Each version decided at its own threshold, so compare the decisions each actually made (the rule and its
+    # false-rollback rate: graphs/canary_verdict.py).
+    with ctx.prediction_log(model) as log:
+        by_version = confusion_by_version(log.labelled(since, ctx.clock() + 1))
+    canary = by_version.pop(version, None)
+    if canary is not None and by_version and (problem := f1_problem(canary, sum(by_version.values(),
+                                                                                 start=_NO_LABELS))):
+        problems.append(problem)
     return problems, served

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.context import OpsContext
 from agent.diagnosis import DeploySnapshot, TriageSignals
+from graphs.canary_verdict import confusion_by_version
 from ml_core.deploy.workload import WorkloadHealth
 from ml_core.monitoring.check import Finding
 from ml_core.monitoring.decision_impact import DecisionImpact
@@ -190,12 +191,7 @@ def realised_by_version(ctx: OpsContext, model: str, since: float, until: float)
     """Each version's realised F1 on its own labelled decisions: a release is judged by what it decided."""
     with ctx.prediction_log(model) as log:
         labelled = log.labelled(since, until)
-    out: dict[str, dict[str, float]] = {}
-    for version, g in labelled.groupby(labelled["version"].astype(str)) if len(labelled) else []:
-        tp = float(((g["predicted"] == 1) & (g["actual"] == 1)).sum())
-        wrong = float((g["predicted"] != g["actual"]).sum())
-        out[str(version)] = {"f1": 2 * tp / (2 * tp + wrong) if tp + wrong else 1.0, "n": float(len(g))}
-    return out
+    return {version: {"f1": c.f1, "n": float(c.n)} for version, c in confusion_by_version(labelled).items()}
 
 
 def gather_deploys(ctx: OpsContext, model: str, since: float) -> dict[str, Any]:
