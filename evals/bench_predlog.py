@@ -26,8 +26,7 @@ from ml_core.predlog import PredictionLog, PredictionRow
 _PREDICTIONS = """CREATE TABLE IF NOT EXISTS predictions (request_id TEXT NOT NULL, record_id TEXT, ts REAL NOT NULL,
     model TEXT NOT NULL, version TEXT NOT NULL, role TEXT NOT NULL, fallback_reason TEXT, intended_version TEXT,
     score REAL NOT NULL, label INTEGER NOT NULL, latency_ms REAL NOT NULL, features TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS predictions_ts ON predictions(ts);
-CREATE INDEX IF NOT EXISTS predictions_record ON predictions(record_id);"""
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions(ts);"""  # the log's indexes (no record_id one since Step 9)
 
 
 class RawSqliteLog:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,18 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from ml_core.predlog_labels import label_table, labelled_frame
+from ml_core.predlog_schema import (  # callers import the rows and LOG_COLUMNS from here too
+    LABELLED_COLUMNS,
+    LOG_COLUMNS,
+    PredictionRow,
+    RejectionRow,
+    labels_table,
+    manifest_table,
+    metadata,
+    predictions_table,
+    rejections_table,
+    retire_indexes,
+)
 from ml_core.predlog_segments import (
     SEAL_ROWS,
     SEGMENT_MAX_ROWS,
@@ -33,74 +44,9 @@ from ml_core.predlog_segments import (
     sealed_up_to,
     segment_dir,
     segment_frames,
-    segments_table,
     write_segment,
 )
 from ml_core.store import Handle, Store, insert_many, store_exists, upsert
-
-metadata = sa.MetaData()
-predictions_table = sa.Table(
-    "predictions", metadata,
-    sa.Column("request_id", sa.Text, nullable=False),
-    sa.Column("record_id", sa.Text),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("model", sa.Text, nullable=False),
-    sa.Column("version", sa.Text, nullable=False),
-    sa.Column("role", sa.Text, nullable=False),            # champion | canary | fallback
-    sa.Column("fallback_reason", sa.Text),                 # why the primary version did not answer (error, timeout)
-    sa.Column("intended_version", sa.Text),                # the version the router picked, when a fallback answered
-    sa.Column("score", sa.Float, nullable=False),
-    sa.Column("label", sa.Integer, nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.Column("features", sa.Text, nullable=False),        # JSON object of the validated input row
-    sa.Index("predictions_ts", "ts"),
-    sa.Index("predictions_record", "record_id"),
-)
-rejections_table = sa.Table(
-    "rejections", metadata,
-    sa.Column("request_id", sa.Text, nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("model", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),          # JSON list of validation errors
-    sa.Column("rows", sa.Integer, nullable=False),
-    sa.Index("rejections_ts", "ts"),
-)
-labels_table = sa.Table(
-    "labels", metadata,
-    sa.Column("record_id", sa.Text, primary_key=True),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("label", sa.Integer, nullable=False),
-)
-manifest_table = segments_table(metadata)
-LOG_COLUMNS = tuple(predictions_table.columns.keys())  # features last
-LABELLED_COLUMNS = ("record_id", "ts", "version", "role", "score", "label")
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    request_id: str
-    record_id: str | None
-    ts: float
-    model: str
-    version: str
-    role: str
-    fallback_reason: str | None
-    intended_version: str | None
-    score: float
-    label: int
-    latency_ms: float
-    features: dict
-
-
-@dataclass(frozen=True)
-class RejectionRow:
-    """One refused request (served) or record (ingested), as ``write_rejection`` stores it."""
-
-    request_id: str
-    ts: float
-    model: str
-    reason: list | dict  # the validation errors, JSON-ready ({"detail", "error_count", "errors": [...]})
-    rows: int
 
 
 class PredictionLog(Handle):
@@ -109,6 +55,7 @@ class PredictionLog(Handle):
     def __init__(self, path: Path | str):
         self.path = path
         self.store = Store(path, metadata)
+        retire_indexes(self.store)
         local = isinstance(path, Path) or "://" not in str(path)
         self.segments = segment_dir(Path(path)) if local and self.store.engine.dialect.name == "sqlite" else None
 

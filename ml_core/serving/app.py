@@ -96,10 +96,10 @@ def create_app(layout: HomeLayout, model_name: str, *, loader: ModelLoader | Non
         log.exception("unhandled error on %s", request.url.path)
         return _json({"detail": f"internal error: {type(exc).__name__}: {exc}"}, 500)
 
-    _predict_route(app, service)
+    _predict_route(app, service)  # the scoring routes first: routes are tried in order, ~1 µs each
+    add_v2_routes(app, service)
     _status_routes(app, service, model_name)
     _admin_routes(app, service, token, freeze_heap)
-    add_v2_routes(app, service)
     _describe_bodies(app, [predict_request_model(schema), InferenceRequest])
     return app
 

@@ -10,8 +10,13 @@ else on a thread of its own.
   cost (``TabularModel`` without an injected fault: ~0.2 ms for 16 rows, ~1.3 ms for 256), the rows of every
   request submitted in one loop iteration are scored at the end of that iteration by one call on the loop, the
   same merging without the hand-offs. A call on the loop cannot time out, so inline scoring is bounded twice: at
-  most ``INLINE_MAX_ROWS`` rows a call (more go to the thread), and a call slower than ``INLINE_SLOW_S`` (a loaded
-  machine, a slower model than it claimed) sends the next ``INLINE_PAUSE_S`` of traffic to the thread.
+  most ``INLINE_MAX_ROWS`` rows a call (more go to the thread), and a call slower than ``INLINE_SLOW_S`` (a slower
+  model than it claimed, one that waits on something) sends the next ``INLINE_PAUSE_S`` of traffic to the thread.
+  Slower means the loop's thread spent that long on the call, computing or waiting (a sleep, a lock, I/O: it gave
+  up the CPU itself), not that the clock moved that far: on a machine whose cores are shared the kernel may run
+  another process for a few ms in the middle of any call, which stalls the loop as much whichever thread scores.
+  Timed by the clock alone, such a preemption (8-12 % of the 256-row calls at load average 6 on two cores, none of
+  them over 1.6 ms of CPU) sent batch-16 traffic to the thread for 10 s at a time, at twice the cost a request.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import asyncio
 import contextlib
 import logging
 import queue
+import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +41,16 @@ INLINE_MAX_ROWS = 256
 # One fiftieth of the default latency budget (250 ms): a stall this long cannot make another request miss it.
 INLINE_SLOW_S = 0.005
 INLINE_PAUSE_S = 10.0
+
+
+def thread_usage() -> tuple[float, int]:
+    """CPU seconds this thread has used (``thread_time``: getrusage's are sampled, by the ms) and how many times it
+    gave up the CPU itself (slept, waited), for telling a slow call from a preempted one; where the OS cannot tell
+    (no per-thread usage), all of the clock's time is the call's."""
+    if sys.platform != "linux":
+        return time.perf_counter(), 1
+    return time.thread_time(), resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
 
 Batch = list[tuple[list[dict[str, Any]], asyncio.Future]]
 
@@ -95,7 +112,7 @@ class ModelWorker:
             records = batch[0][0] if len(batch) == 1 else [r for recs, _ in batch for r in recs]
             scores: np.ndarray | None = None
             error: BaseException | None = None
-            t0 = time.perf_counter()
+            t0, (cpu0, waits0) = time.perf_counter(), thread_usage()
             try:
                 scores = self._run(records)
             except Exception as exc:  # given to every caller of the batch
@@ -103,9 +120,12 @@ class ModelWorker:
             self.calls["inline"] += 1
             took = time.perf_counter() - t0
             if took > INLINE_SLOW_S:
-                self._inline_paused_until = time.monotonic() + INLINE_PAUSE_S
-                log.warning("model %s took %.1f ms for %d rows on the event loop; scoring on its thread for %g s",
-                            self.name, took * 1000, len(records), INLINE_PAUSE_S)
+                cpu, waits = thread_usage()
+                if cpu - cpu0 > INLINE_SLOW_S or waits > waits0:  # else it was preempted: no fault of the model's
+                    self._inline_paused_until = time.monotonic() + INLINE_PAUSE_S
+                    log.warning("model %s took %.1f ms (%.1f ms of CPU) for %d rows on the event loop; scoring on "
+                                "its thread for %g s", self.name, took * 1000, (cpu - cpu0) * 1000, len(records),
+                                INLINE_PAUSE_S)
             _settle(batch, scores, error)
         if self._pending and not self._busy:
             self._kick()

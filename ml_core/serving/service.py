@@ -215,10 +215,10 @@ class ScoringService:
         latency_ms = (time.perf_counter() - t0) * 1000
         now = time.time()
         scores, labels = d.scores.tolist(), d.labels.tolist()
-        # PredictionRow's fields, as the tuples the log inserts (``PredictionLog.append_rows``)
-        head = (request_id,)
-        tail = (now, self.model_name, d.version, d.role, d.fallback_reason, d.intended_version)
-        await self.writer.write([head + (rid,) + tail + (s, y, latency_ms, features_json(rec))
+        # PredictionRow's fields, as the tuples the log inserts (``PredictionLog.append_rows``): one tuple a row
+        model, version, role, why, intended = self.model_name, d.version, d.role, d.fallback_reason, d.intended_version
+        await self.writer.write([(request_id, rid, now, model, version, role, why, intended, s, y, latency_ms,
+                                  features_json(rec))
                                  for rec, rid, s, y in zip(batch.records, batch.ids, scores, labels, strict=True)])
         self.metrics.answered(d.version, d.role, len(scores), time.perf_counter() - t0)
         return ScoredBatch(request_id, batch, d, scores, labels)

@@ -20,6 +20,7 @@ from ml_core.serving.contract import FieldError, RequestRejected
 from ml_core.serving.v2_protocol import InferenceRequest, Request, Tensor
 
 SCALARS = (str, int, float, bool)  # the protocol's parameter values
+INT = frozenset({int})  # a shape's dimensions (a bool is not one)
 
 
 def parse_request(raw: bytes, header_length: str | None) -> tuple[Request, bytes]:
@@ -69,8 +70,10 @@ def _well_formed(body: Any) -> Request | None:
             return None
         name, shape, datatype, params, data = (t.get("name"), t.get("shape"), t.get("datatype"), t.get("parameters"),
                                                t.get("data"))
-        if (type(name) is not str or type(shape) is not list or type(datatype) is not str or not _params_ok(params)
-                or not (data is None or type(data) is list) or not all(type(d) is int for d in shape)):
+        # exact types, as pydantic's strict reading of the model would take them; the shape's by one C-speed set
+        if (type(name) is not str or type(shape) is not list or type(datatype) is not str
+                or (params is not None and not _params_ok(params)) or not (data is None or type(data) is list)
+                or not set(map(type, shape)) <= INT):
             return None
         tensors.append(Tensor(name, shape, datatype, params, data))
     names: list[str] | None = None

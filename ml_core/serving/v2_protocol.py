@@ -192,13 +192,26 @@ def _check_column(t: Tensor, kind: str, n_values: int) -> None:
         raise _bad(f"input '{t.name}' has shape {shape} but {n_values} values", t.name)
 
 
+_KINDS: dict[int, tuple[TableSchema, dict[str, str], list[str]]] = {}  # id(schema) -> it, kinds, required names
+
+
+def _kinds(schema: TableSchema) -> tuple[dict[str, str], list[str]]:
+    """Each input's kind (``"id"`` for the id column) and the required features of ``schema``, worked out once per
+    schema (a frozen schema's hash walks all its columns, so it is keyed by identity and kept alive here)."""
+    entry = _KINDS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
+        if schema.id_column:
+            kinds.setdefault(schema.id_column, "id")
+        entry = _KINDS[id(schema)] = (schema, kinds, [c.name for c in schema.columns if not c.nullable])
+    return entry[1], entry[2]
+
+
 def request_columns(req: Request, schema: TableSchema, binary: bytes = b"") -> Columns:
     """The batch the tensors of ``req`` describe, column by column (``Columns.body()`` is the same batch as
     ``/predict``'s records); ``RequestRejected`` (400) if they are not one column per feature with equal row
     counts."""
-    kinds: dict[str, str] = {c.name: c.kind for c in schema.columns}
-    if schema.id_column:
-        kinds.setdefault(schema.id_column, "id")
+    kinds, required = _kinds(schema)
     columns: dict[str, list[Any]] = {}
     offset = 0
     for t in req.inputs:
@@ -210,11 +223,11 @@ def request_columns(req: Request, schema: TableSchema, binary: bytes = b"") -> C
         if kind != "categorical" and t.datatype.startswith("FP") and _may_hold_nan(values):
             values = [None if v != v else v for v in values]  # NaN (v != v) is a float tensor's null
         columns[t.name] = values
-    missing = [c.name for c in schema.columns if c.name not in columns and not c.nullable]
+    missing = [name for name in required if name not in columns]
     if missing:
         raise _bad(f"missing input tensor(s) {', '.join(missing)}: send one per feature column "
                    "(GET /v2/models/<model> lists them)", missing[0], "missing")
-    rows = {len(v) for v in columns.values()}
+    rows = set(map(len, columns.values()))
     if len(rows) != 1 or 0 in rows:
         raise _bad(f"input tensors must have the same, non-zero row count; got {sorted(rows)}")
     return Columns(columns, rows.pop())

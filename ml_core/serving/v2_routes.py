@@ -8,6 +8,7 @@ health and readiness answer 200 for true and 400 for false, as the protocol says
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from importlib.metadata import PackageNotFoundError
@@ -117,6 +118,8 @@ class V2Handlers:
 
 def add_v2_routes(app: FastAPI, service: ScoringService) -> None:
     """Mount ``/v2/...`` (health, server and model metadata, readiness, infer) for ``service``'s model."""
+    _model_routes(app, V2Handlers(service))
+
     @app.get("/v2", response_model=ServerMetadata)
     async def server_metadata() -> Response:
         return _json({"name": "opsagent", "version": _server_version(), "extensions": []})
@@ -130,11 +133,29 @@ def add_v2_routes(app: FastAPI, service: ScoringService) -> None:
         st = service.status()
         return _json({"ready": st.ready, "reason": st.reason}, 200 if st.ready else 400)
 
-    _model_routes(app, V2Handlers(service))
-
 
 def _model_routes(app: FastAPI, h: V2Handlers) -> None:
-    """Each model endpoint twice: for the routed version and for a version named in the path."""
+    """Each model endpoint twice: for the routed version and for a version named in the path; ``infer`` first.
+
+    The served model's own ``infer`` path is also a route of its own, first of all and out of the OpenAPI document
+    (``post_infer`` describes it): FastAPI parses and validates a path parameter per request through its
+    dependency machinery, and tries the routes in order, ~25 µs of a 190 µs batch-1 request together. Any other
+    name still reaches ``post_infer`` and its 404."""
+    if re.fullmatch(r"[A-Za-z0-9._~-]+", h.name):  # a name that cannot be read as a path template
+        @app.post(f"/v2/models/{h.name}/infer", include_in_schema=False)
+        async def post_served_infer(request: Request) -> Response:
+            return await h.infer(request, h.name, None)
+
+    @app.post("/v2/models/{model}/infer", response_model=InferenceResponse, responses=ERRORS,
+              openapi_extra=INFER_BODY)
+    async def post_infer(request: Request, model: str) -> Response:
+        return await h.infer(request, model, None)
+
+    @app.post("/v2/models/{model}/versions/{version}/infer", response_model=InferenceResponse, responses=ERRORS,
+              openapi_extra=INFER_BODY)
+    async def post_version_infer(request: Request, model: str, version: str) -> Response:
+        return await h.infer(request, model, version)
+
     ready_doc: dict[int | str, dict[str, Any]] = {200: {"description": "ready"}, **ERRORS}
 
     @app.get("/v2/models/{model}", response_model=ModelMetadata, responses=ERRORS)
@@ -152,13 +173,3 @@ def _model_routes(app: FastAPI, h: V2Handlers) -> None:
     @app.get("/v2/models/{model}/versions/{version}/ready", responses=ready_doc)
     async def get_version_ready(model: str, version: str) -> Response:
         return await h.model_ready(model, version)
-
-    @app.post("/v2/models/{model}/infer", response_model=InferenceResponse, responses=ERRORS,
-              openapi_extra=INFER_BODY)
-    async def post_infer(request: Request, model: str) -> Response:
-        return await h.infer(request, model, None)
-
-    @app.post("/v2/models/{model}/versions/{version}/infer", response_model=InferenceResponse, responses=ERRORS,
-              openapi_extra=INFER_BODY)
-    async def post_version_infer(request: Request, model: str, version: str) -> Response:
-        return await h.infer(request, model, version)

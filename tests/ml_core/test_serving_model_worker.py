@@ -71,6 +71,45 @@ def test_a_slow_inline_call_sends_the_next_requests_to_the_thread(monkeypatch: p
     w.close()
 
 
+def busy_worker(busy_s: float) -> tuple[ModelWorker, list[str]]:
+    """A worker whose model computes for ``busy_s`` of the clock each call (a spin, never giving up the CPU)."""
+    seen: list[str] = []
+
+    def predict(records: list[dict]) -> np.ndarray:
+        seen.append(threading.current_thread().name)
+        end = time.perf_counter() + busy_s
+        while time.perf_counter() < end:
+            pass
+        return np.array([r["x"] for r in records], dtype=np.float64)
+
+    return ModelWorker("m", lambda df: np.zeros(len(df)), ["x"], predict_records=predict, inline=True), seen
+
+
+async def score_twice(w: ModelWorker) -> None:
+    assert (await w.score([{"x": 1.0}])).tolist() == [1.0]
+    assert (await w.score([{"x": 2.0}])).tolist() == [2.0]
+
+
+def test_an_inline_call_that_computes_too_long_sends_the_next_requests_to_the_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_worker, "INLINE_SLOW_S", 0.002)
+    w, seen = busy_worker(0.02)
+    asyncio.run(score_twice(w))
+    assert seen == [threading.current_thread().name, "model-m"]
+    w.close()
+
+
+def test_a_preempted_inline_call_keeps_the_loop_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call the clock says was slow, while the loop's thread neither computed nor waited that long (the kernel
+    ran another process meanwhile: here the thread's usage is held still), is not the model's fault."""
+    monkeypatch.setattr(model_worker, "INLINE_SLOW_S", 0.001)
+    monkeypatch.setattr(model_worker, "thread_usage", lambda: (1.0, 7))
+    w, seen = worker(inline=True, delay_s=0.01)
+    asyncio.run(score_twice(w))
+    assert seen == [(threading.current_thread().name, 1)] * 2 and w.calls == {"inline": 2, "thread": 0}
+    w.close()
+
+
 def test_an_inline_error_reaches_every_caller_of_the_call() -> None:
     def broken(records: list[dict]) -> np.ndarray:
         raise RuntimeError("injected")

@@ -103,3 +103,5 @@ def test_the_document_describes_predict_and_v2(service) -> None:
     assert "errors" in doc["components"]["schemas"]["PredictResponse"]["required"]
     assert {"/v2/health/live", "/v2/health/ready", "/v2/models/{model}", "/v2/models/{model}/infer",
             "/v2/models/{model}/versions/{version}/infer"} <= set(doc["paths"])
+    # the served model's own infer route (no path parameter to parse) is the documented one, not a second entry
+    assert not [p for p in doc["paths"] if p.startswith("/v2/models/churn")]

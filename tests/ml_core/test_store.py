@@ -269,3 +269,16 @@ def test_switching_to_wal_waits_out_a_busy_file_and_raises_anything_else():
     assert busy.calls == 3
     with pytest.raises(sqlite3.OperationalError):
         _switch_to_wal(_BusyThenWal(refusals=1, name="SQLITE_IOERR"))
+
+
+def test_an_old_prediction_log_loses_the_record_id_index_no_query_used(tmp_path):
+    """The index on predictions.record_id cost every insert over half its time and no read used it: opening an old
+    log drops it, and the labelled join still reads through the labels' primary key."""
+    path = tmp_path / "churn.db"
+    old_prediction_log(path)
+    with PredictionLog(path) as log:
+        assert log.labelled()["record_id"].tolist() == ["c1", "c2"]
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    conn.close()
+    assert "predictions_record" not in names and "predictions_ts" in names
