@@ -2,7 +2,8 @@
 
 The API server would refuse a bad one too, but only after the data was staged, and in its own words; the
 grammar here is the API's (the pattern apiextensions puts on every ``int-or-string`` quantity in a CRD),
-without the minus sign: a request or limit is never negative. No ``kubernetes`` import: the settings use it.
+without the minus sign: a request or limit is never negative. No ``kubernetes`` import at the top: the settings
+use it.
 """
 
 from __future__ import annotations
@@ -36,3 +37,14 @@ def check_optional_cpu(value: str | None) -> str | None:
 
 def check_optional_memory(value: str | None) -> str | None:
     return None if value is None or not str(value).strip() else check_memory(value)
+
+
+def check_limit(what: str, request: str, limit: str | None) -> None:
+    """``ValueError`` when ``limit`` is below ``request`` (Kubernetes refuses such a pod)."""
+    if limit is None:
+        return
+    from kubernetes.utils import parse_quantity  # the client's own reading of a quantity; only when needed
+
+    if parse_quantity(limit) < parse_quantity(request):
+        raise ValueError(f"the {what} limit {limit} is below the {what} request {request}: Kubernetes refuses "
+                         f"such a pod; raise the limit or lower the request")

@@ -26,7 +26,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ml_core.deploy.quantity import check_cpu, check_memory, check_optional_cpu, check_optional_memory
+from ml_core.deploy.quantity import (
+    check_cpu,
+    check_limit,
+    check_memory,
+    check_optional_cpu,
+    check_optional_memory,
+)
 
 Manifest = dict[str, Any]
 APP_LABEL = "app.kubernetes.io/name"
@@ -87,12 +93,8 @@ class TrainingJobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> TrainingJobSpec:
-        from kubernetes.utils import parse_quantity  # the client's own reading of a quantity
-
-        for what, request, limit in (("cpu", self.cpu, self.cpu_limit), ("memory", self.memory, self.memory_limit)):
-            if limit is not None and parse_quantity(limit) < parse_quantity(request):
-                raise ValueError(f"the {what} limit {limit} is below the {what} request {request}: Kubernetes "
-                                 f"refuses such a pod; raise the limit or lower the request")
+        check_limit("cpu", self.cpu, self.cpu_limit)
+        check_limit("memory", self.memory, self.memory_limit)
         if self.kind == "pytorchjob" and not self.name[0].isalpha():
             raise ValueError(f"a PyTorchJob's name must start with a letter (a DNS-1035 label), not {self.name!r}")
         return self
