@@ -40,6 +40,7 @@ class JobController:
         self.outcome = "succeed"
         self.ticks = 2  # reconciles the pods run before the script ends them
         self.on_job_finished: Callable[[dict[str, Any], str], None] | None = None
+        self.kubelet: Any = None  # a k8s_standin_kubelet.ProcessKubelet: the pods run as real processes
 
     # ---- what differs between kinds: the Indexed Job's here, the PyTorchJob's in k8s_standin_pytorchjobs ----
     job_label, index_label = JOB_NAME_LABEL, INDEX_LABEL
@@ -93,6 +94,9 @@ class JobController:
                        if p["metadata"]["labels"].get(self.job_label) == job["metadata"]["name"]),
                       key=lambda p: int(p["metadata"]["labels"][self.index_label]))
         outcome, last = job["_outcome"], pods[-1]
+        if self.kubelet is not None:  # real processes decide (k8s_standin_kubelet)
+            self._reconcile_processes(job, pods)
+            return
         if job["_tick"] == 2:
             for pod in pods:
                 self._start(pod, stuck=outcome == "unschedulable" or (outcome == "image_pull" and pod is last),
@@ -115,6 +119,21 @@ class JobController:
             for pod in pods[:-1]:
                 self._end(pod, 1, "Error")
             self._finish(job, self.failed_type, *limit, failed=len(pods) - 1, active=1)
+
+    def _reconcile_processes(self, job: dict[str, Any], pods: list[dict[str, Any]]) -> None:
+        if job["_tick"] == 1:
+            for pod in pods:
+                pod["status"]["initContainerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+                self.kubelet.start(pod, job["metadata"]["name"])
+            self.write_status(job, "running", active=len(pods))
+            return
+        phases = [p["status"]["phase"] for p in pods]
+        if all(ph == "Succeeded" for ph in phases):
+            self._finish(job, self.ok_type, "CompletionsReached", "Reached expected number of succeeded pods",
+                         succeeded=len(pods))
+        elif "Failed" in phases:
+            self._finish(job, self.failed_type, "BackoffLimitExceeded", "Job has reached the specified backoff "
+                         "limit", failed=phases.count("Failed"), active=len(pods) - phases.count("Failed"))
 
     def _start(self, pod: dict[str, Any], *, stuck: bool, why: str) -> None:
         st = pod["status"]
