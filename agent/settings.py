@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -15,6 +15,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ml_core.deploy.quantity import (
+    check_cpu,
+    check_limit,
+    check_memory,
+    check_optional_cpu,
+    check_optional_memory,
+)
 from ml_core.paths import HomeLayout, database_url
 
 if TYPE_CHECKING:
@@ -158,6 +165,21 @@ class Settings(BaseSettings):
     k8s_env_secret: str | None = Field(default=None, description="a Secret in the namespace whose keys the "
                                        "scoring pods get as environment, e.g. OPSAGENT_DATABASE_URL with its password")
 
+    # Training on the cluster (`opsagent train --backend kubernetes`): which resource, and each pod's size.
+    k8s_train_job: Literal["auto", "indexed", "pytorchjob"] = Field(default="auto", description="auto: a Kubeflow "
+                                                                    "PyTorchJob where the cluster serves one, else "
+                                                                    "an Indexed Job; or force either")
+    k8s_train_cpu: Annotated[str, AfterValidator(check_cpu)] = Field(default="2", description="CPU request of a "
+                                                                     "training pod (a Kubernetes quantity: 2, 500m)")
+    k8s_train_cpu_limit: Annotated[str | None, AfterValidator(check_optional_cpu)] = Field(
+        default=None, description="CPU limit of a training pod; unset: none")
+    k8s_train_memory: Annotated[str, AfterValidator(check_memory)] = Field(default="4Gi", description="memory "
+                                                                           "request of a training pod (4Gi, 512Mi)")
+    k8s_train_memory_limit: Annotated[str | None, AfterValidator(check_optional_memory)] = Field(
+        default=None, description="memory limit of a training pod; unset: the request")
+    k8s_train_gpus: int | None = Field(default=None, ge=0, le=64, description="nvidia.com/gpu per training pod; "
+                                       "unset: one per process with --device cuda, else none")
+
     @field_validator("web_approvers", "slack_approvers", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
@@ -190,6 +212,12 @@ class Settings(BaseSettings):
             raise ValueError("OPSAGENT_DATABASE_URL must be a PostgreSQL URL, "
                              "postgresql+psycopg://user:password@host:5432/database (or unset: SQLite files in home)")
         return url
+
+    @model_validator(mode="after")
+    def _training_pod_limits(self) -> Settings:
+        check_limit("cpu", self.k8s_train_cpu, self.k8s_train_cpu_limit)
+        check_limit("memory", self.k8s_train_memory, self.k8s_train_memory_limit)
+        return self
 
     @model_validator(mode="after")
     def _both_prices_or_neither(self) -> Settings:

@@ -84,7 +84,7 @@ def audit_override(model: str, status) -> None:
 
 
 def _resolve(registry, name: str, ref: str | None) -> str | None:
-    from interfaces.cli.model_cmds import resolve_version
+    from interfaces.cli.registry_cmds import resolve_version
 
     return None if ref is None else resolve_version(registry, name, ref).version
 

@@ -22,7 +22,8 @@ def evaluate(
 
     Example: opsagent evaluate challenger --against champion --model credit"""
     from interfaces.cli.common import model_spec
-    from interfaces.cli.model_cmds import _load_data, _registry, resolve_version
+    from interfaces.cli.model_cmds import _load_data
+    from interfaces.cli.registry_cmds import _registry, resolve_version
     from ml_core.data.tables import customer_of
     from ml_core.evaluation import evaluate as run_evaluation
     from ml_core.gate import gate

@@ -32,7 +32,7 @@ def importance(
     """
     from agent.context import OpsContext
     from interfaces.cli.common import err_console, load_settings, model_spec, print_json
-    from interfaces.cli.model_cmds import resolve_version
+    from interfaces.cli.registry_cmds import resolve_version
     from ml_core.importance import ImportanceError
 
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:

@@ -29,6 +29,7 @@ from interfaces.cli import (
     memory_cmd,
     model_cmds,
     models_cmd,
+    registry_cmds,
     schedule_cmd,
     serve_cmd,
     simulate_cmd,
@@ -69,7 +70,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_print_versi
 
 app.command("demo")(demo_cmd.demo)
 model_cmds.register(app)
-model_cmds.registry_app.command("importance")(importance_cmd.importance)  # its own module: matplotlib, tables
+app.add_typer(registry_cmds.registry_app, name="registry")
+registry_cmds.registry_app.command("importance")(importance_cmd.importance)  # its own module: matplotlib, tables
 models_cmd.app.command("adopt")(adopt_cmd.adopt)  # its own module: MLflow import and copy logic
 app.add_typer(models_cmd.app, name="models")
 app.command("evaluate")(evaluate_cmd.evaluate)

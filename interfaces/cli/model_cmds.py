@@ -1,4 +1,4 @@
-"""`opsagent train`, `opsagent evaluate` and `opsagent registry`."""
+"""`opsagent train` (on this machine; on a cluster through train_k8s), and the data loading `evaluate` shares."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from interfaces.cli.common import (
-    JSON_HELP,
-    UserError,
-    console,
-    err_console,
-    load_settings,
-    model_spec,
-    print_json,
-)
+from interfaces.cli.common import UserError, console, err_console, model_spec
+from interfaces.cli.registry_cmds import _registry
 
 if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command runs, not for --help
     from agent.settings import Settings
@@ -26,15 +19,6 @@ if TYPE_CHECKING:  # types only: the CLI imports torch and MLflow when a command
     from ml_core.spec.model_spec import ModelSpec
 
 MAX_POD_NPROC = 64  # processes per pod; what a pod's node can run is the scheduler's to judge
-
-registry_app = typer.Typer(help="Inspect the MLflow model registry: versions, aliases, lineage.",
-                           no_args_is_help=True)
-
-
-def _registry():
-    settings = load_settings()
-    return settings, settings.open_registry()
-
 
 def _load_data(data: Path | None, quarantine: bool, settings, spec: ModelSpec):
     """The table to train or evaluate on: ``--data``, else the spec's data; validated against the spec."""
@@ -71,8 +55,9 @@ def train(
                               "torchrun (gloo on CPU, NCCL with one GPU per process); one version either way. "
                               "With --backend kubernetes: processes per pod"),
     backend: str = typer.Option("local", "--backend", help="local (this machine) or kubernetes: an Indexed Job "
-                                "of --nodes pods rendezvousing through torchrun; needs OPSAGENT_MLFLOW_TRACKING_URI "
-                                "set to an MLflow server the cluster reaches (rank 0 registers there)"),
+                                "or a Kubeflow PyTorchJob (--k8s-job) of --nodes pods rendezvousing through "
+                                "torchrun; needs OPSAGENT_MLFLOW_TRACKING_URI set to an MLflow server the cluster "
+                                "reaches (rank 0 registers there)"),
     nodes: int = typer.Option(1, min=1, help="with --backend kubernetes: pods in the Job, one per node"),
     namespace: str | None = typer.Option(None, "--namespace", help="Kubernetes namespace (default: "
                                          "OPSAGENT_K8S_NAMESPACE)"),
@@ -85,12 +70,27 @@ def train(
     job_name: str | None = typer.Option(None, help="the Job's name (default: <model>-train-<hash of the "
                                         "submission>, so the same command again follows the same Job)"),
     timeout: float = typer.Option(3600.0, min=1, help="with --backend kubernetes: seconds to wait for the Job"),
+    k8s_job: str | None = typer.Option(None, "--k8s-job", help="with --backend kubernetes: auto (a Kubeflow "
+                                       "PyTorchJob when the cluster serves kubeflow.org/v1 pytorchjobs, else an "
+                                       "Indexed Job), indexed or pytorchjob (default: OPSAGENT_K8S_TRAIN_JOB, auto)"),
+    pod_cpu: str | None = typer.Option(None, help="each pod's CPU request, e.g. 2 or 500m (default: "
+                                       "OPSAGENT_K8S_TRAIN_CPU, 2)"),
+    pod_cpu_limit: str | None = typer.Option(None, help="each pod's CPU limit (default: "
+                                             "OPSAGENT_K8S_TRAIN_CPU_LIMIT, none)"),
+    pod_memory: str | None = typer.Option(None, help="each pod's memory request, e.g. 8Gi (default: "
+                                          "OPSAGENT_K8S_TRAIN_MEMORY, 4Gi)"),
+    pod_memory_limit: str | None = typer.Option(None, help="each pod's memory limit (default: "
+                                                "OPSAGENT_K8S_TRAIN_MEMORY_LIMIT, the request)"),
+    pod_gpus: int | None = typer.Option(None, min=0, max=64, help="nvidia.com/gpu per pod (default: "
+                                        "OPSAGENT_K8S_TRAIN_GPUS; unset: --nproc with --device cuda, else 0)"),
 ) -> None:
     """Train a model from its spec (PyTorch), log everything to MLflow and register a new version.
 
-    On Kubernetes (--backend kubernetes) the run is an Indexed Job: the job and its rows are staged in the MLflow
-    server, each pod fetches them, rank 0 registers the version there, and this command follows the Job (the
-    pods' states, and why one failed: image pull, OOMKilled, unschedulable) and gates the version it registered.
+    On Kubernetes (--backend kubernetes) the run is a Kubeflow PyTorchJob where the cluster serves one, else an
+    Indexed Job (--k8s-job), pods sized by --pod-cpu/--pod-memory (and their limits, --pod-gpus): the job and its
+    rows are staged in the MLflow server, each pod fetches them, rank 0 registers the version there, and this
+    command follows the job (the pods' states, and why one failed: image pull, OOMKilled, unschedulable) and
+    gates the version it registered.
 
     Example: opsagent train --model credit --epochs 30 --nproc 2
 
@@ -106,11 +106,12 @@ def train(
         raise UserError(f"--backend must be local or kubernetes, not '{backend}'")
     if backend == "kubernetes":
         from interfaces.cli.common import cli_settings
-        from interfaces.cli.train_k8s import api_client, pods_tracking_uri
+        from interfaces.cli.train_k8s import prepare
 
-        settings = cli_settings(namespace=namespace, image=image, context=context, kubeconfig=kubeconfig)
-        pods_tracking_uri(settings)
-        client = api_client(settings)
+        settings, client, kind = prepare(
+            cli_settings(namespace=namespace, image=image, context=context, kubeconfig=kubeconfig), device=device,
+            nproc=nproc, k8s_train_job=k8s_job, k8s_train_cpu=pod_cpu, k8s_train_cpu_limit=pod_cpu_limit,
+            k8s_train_memory=pod_memory, k8s_train_memory_limit=pod_memory_limit, k8s_train_gpus=pod_gpus)
         reg = settings.open_registry()
     else:
         settings, reg = _registry()
@@ -127,7 +128,8 @@ def train(
         from interfaces.cli.train_k8s import train_on_kubernetes
 
         return train_on_kubernetes(settings, reg, spec, frame, config, nodes=nodes, nproc=nproc, job_name=job_name,
-                                   timeout_s=timeout, alias=alias, place_alias=_place_alias, client=client)
+                                   timeout_s=timeout, alias=alias, place_alias=_place_alias, client=client,
+                                   kind=kind)
     label = f"training {name}" + (f" on {nproc} processes" if nproc > 1 else "")
     with epoch_bar(f"[bold]{label}", config.epochs, console,
                    lambda row: f"loss {row['train_loss']:.4f}  val AUC {row['val_auc']:.4f}") as on_epoch:
@@ -232,69 +234,5 @@ def _remember_training(settings: Settings, name: str, rows: int, result: TrainJo
                               "test_auc": result.test_metrics["auc"], "test_f1": result.test_metrics["f1"]})
 
 
-@registry_app.command("list")
-def registry_list(model: str | None = typer.Argument(None, help="model name; default from settings"),
-                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """List the versions of a model with aliases, tags and metrics. --json: an array of versions (name,
-    version, run_id, aliases, tags, created_ms); [] when there is none."""
-    settings, reg = _registry()
-    name = model or settings.model_name
-    versions = reg.versions(name)
-    if as_json:
-        print_json(versions)
-        return
-    if not versions:
-        console.print(f"no versions of '{name}' yet — run `opsagent train` first")
-        return
-    table = Table(title=f"{name}")
-    for col in ("version", "aliases", "ready", "test AUC", "test F1", "parent", "run id"):
-        table.add_column(col)
-    for v in versions:
-        table.add_row(v.version, ", ".join(v.aliases), "yes" if v.ready_for_deploy else "",
-                      v.tags.get("test_auc", ""), v.tags.get("test_f1", ""), v.tags.get("parent_version", ""),
-                      (v.run_id or "")[:12])
-    console.print(table)
-
-
-@registry_app.command("show")
-def registry_show(version: str = typer.Argument(..., help="version number or alias (champion, challenger)"),
-                  model: str | None = typer.Option(None),
-                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Show one version's lineage: data fingerprint, parent version, training run. --json: the version (its
-    tags hold the lineage: data_fingerprint, parent_version, test metrics, ready_for_deploy)."""
-    settings, reg = _registry()
-    name = model or settings.model_name
-    info = resolve_version(reg, name, version)
-    if as_json:
-        print_json(info)
-        return
-    for key, value in reg.lineage(name, info.version).items():
-        console.print(f"[bold]{key:>17}[/] {value or '-'}")
-    console.print(f"[bold]{'aliases':>17}[/] {', '.join(info.aliases) or '-'}")
-    console.print(f"[bold]{'ready_for_deploy':>17}[/] {info.ready_for_deploy}")
-
-
-@registry_app.command("alias")
-def registry_alias(version: str = typer.Argument(...), alias: str = typer.Argument(..., help="e.g. champion"),
-                   model: str | None = typer.Option(None)) -> None:
-    """Point an alias at a version (this only moves the registry pointer; use `deploy` to route traffic)."""
-    settings, reg = _registry()
-    name = model or settings.model_name
-    info = resolve_version(reg, name, version)
-    reg.set_alias(name, alias, info.version)
-    console.print(f"{name}@{alias} → v{info.version}")
-
-
-def resolve_version(reg, name: str, ref: str):
-    """A version number or an alias → VersionInfo, with a clear error."""
-    if ref.isdigit():
-        return reg.version(name, ref)
-    info = reg.alias(name, ref)
-    if info is None:
-        raise UserError(f"model '{name}' has no alias '{ref}'; use a version number or champion/challenger")
-    return info
-
-
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
-    app.add_typer(registry_app, name="registry")

@@ -40,18 +40,44 @@ class JobController:
         self.outcome = "succeed"
         self.ticks = 2  # reconciles the pods run before the script ends them
         self.on_job_finished: Callable[[dict[str, Any], str], None] | None = None
+        self.kubelet: Any = None  # a k8s_standin_kubelet.ProcessKubelet: the pods run as real processes
 
+    # ---- what differs between kinds: the Indexed Job's here, the PyTorchJob's in k8s_standin_pytorchjobs ----
+    job_label, index_label = JOB_NAME_LABEL, INDEX_LABEL
+
+    def pods_of(self, job: dict[str, Any]) -> list[tuple[str, int, dict[str, Any], dict[str, Any]]]:
+        """(name, index, template, extra labels) of each pod the job's controller starts."""
+        template, name = job["spec"]["template"], job["metadata"]["name"]
+        return [(f"{name}-{i}-x{i}", i, template, {INDEX_LABEL: str(i)})
+                for i in range(int(job["spec"]["completions"]))]
+
+    def write_status(self, job: dict[str, Any], stage: str, **counts: Any) -> None:
+        """The job's status at ``stage`` (created, running, or a terminal condition's type with its reason)."""
+        if stage in ("created", "running"):
+            job["status"] = {"active": counts.get("active", 0)}
+            return
+        job["status"] = {"active": 0, **{k: v for k, v in counts.items() if k not in ("reason", "message")},
+                         "conditions": [{"type": stage, "status": "True", "reason": counts["reason"],
+                                         "message": counts["message"], "lastTransitionTime": self.now()}]}
+
+    def is_finished(self, job: dict[str, Any]) -> bool:
+        return any(c["status"] == "True" for c in job["status"].get("conditions", []))
+
+    ok_type, failed_type = "Complete", "Failed"
+
+    # ---- the controller loop ---------------------------------------------------------------------
     def created(self, job: dict[str, Any]) -> None:
         assert self.outcome in OUTCOMES, self.outcome
-        job["status"] = {"active": 0}
         job["_outcome"], job["_tick"] = self.outcome, 0
-        spec, ns, name = job["spec"]["template"]["spec"], job["metadata"]["namespace"], job["metadata"]["name"]
-        for index in range(int(job["spec"]["completions"])):
+        ns, plan = job["metadata"]["namespace"], self.pods_of(job)
+        self.write_status(job, "created", active=len(plan))
+        for pod_name, _index, template, extra in plan:
+            spec = template["spec"]
             init, main = spec["initContainers"][0], spec["containers"][0]
             pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": f"{name}-{index}-x{index}", "namespace": ns, "creationTimestamp": self.now(),
-                                "labels": {**job["spec"]["template"]["metadata"]["labels"], JOB_NAME_LABEL: name,
-                                           INDEX_LABEL: str(index)}},
+                   "metadata": {"name": pod_name, "namespace": ns, "creationTimestamp": self.now(),
+                                "labels": {**template["metadata"]["labels"], self.job_label: job["metadata"]["name"],
+                                           **extra}},
                    "spec": {"initContainers": [init], "containers": [main]},
                    "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
                               "initContainerStatuses": [_status(init["name"], init["image"],
@@ -59,37 +85,55 @@ class JobController:
                               "containerStatuses": [_status(main["name"], main["image"],
                                                             {"waiting": {"reason": "PodInitializing"}})]}}
             self.standin.add_object("pods", pod)
-        job["status"]["active"] = int(job["spec"]["completions"])
 
     def reconcile(self, job: dict[str, Any]) -> None:
-        if any(c["status"] == "True" for c in job["status"].get("conditions", [])):
+        if self.is_finished(job):
             return
         job["_tick"] += 1
         pods = sorted((p for p in self.standin.of_kind("pods", job["metadata"]["namespace"])
-                       if p["metadata"]["labels"].get(JOB_NAME_LABEL) == job["metadata"]["name"]),
-                      key=lambda p: int(p["metadata"]["labels"][INDEX_LABEL]))
+                       if p["metadata"]["labels"].get(self.job_label) == job["metadata"]["name"]),
+                      key=lambda p: int(p["metadata"]["labels"][self.index_label]))
         outcome, last = job["_outcome"], pods[-1]
+        if self.kubelet is not None:  # real processes decide (k8s_standin_kubelet)
+            self._reconcile_processes(job, pods)
+            return
         if job["_tick"] == 2:
             for pod in pods:
                 self._start(pod, stuck=outcome == "unschedulable" or (outcome == "image_pull" and pod is last),
                             why=outcome)
+            if outcome != "unschedulable":
+                self.write_status(job, "running", active=len(pods))
             return
         if job["_tick"] < 2 + self.ticks or outcome in ("hang", "unschedulable"):
             return
+        limit = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
         if outcome == "succeed":
             for pod in pods:
                 self._end(pod, 0, "Completed")
-            self._finish(job, "Complete", "CompletionsReached", "Reached expected number of succeeded pods",
+            self._finish(job, self.ok_type, "CompletionsReached", "Reached expected number of succeeded pods",
                          succeeded=len(pods))
         elif outcome == "oom":
             self._end(last, 137, "OOMKilled")
-            self._finish(job, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit",
-                         failed=1, active=len(pods) - 1)
+            self._finish(job, self.failed_type, *limit, failed=1, active=len(pods) - 1)
         else:  # image_pull: the others time out at the rendezvous
             for pod in pods[:-1]:
                 self._end(pod, 1, "Error")
-            self._finish(job, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit",
-                         failed=len(pods) - 1, active=1)
+            self._finish(job, self.failed_type, *limit, failed=len(pods) - 1, active=1)
+
+    def _reconcile_processes(self, job: dict[str, Any], pods: list[dict[str, Any]]) -> None:
+        if job["_tick"] == 1:
+            for pod in pods:
+                pod["status"]["initContainerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+                self.kubelet.start(pod, job["metadata"]["name"])
+            self.write_status(job, "running", active=len(pods))
+            return
+        phases = [p["status"]["phase"] for p in pods]
+        if all(ph == "Succeeded" for ph in phases):
+            self._finish(job, self.ok_type, "CompletionsReached", "Reached expected number of succeeded pods",
+                         succeeded=len(pods))
+        elif "Failed" in phases:
+            self._finish(job, self.failed_type, "BackoffLimitExceeded", "Job has reached the specified backoff "
+                         "limit", failed=phases.count("Failed"), active=len(pods) - phases.count("Failed"))
 
     def _start(self, pod: dict[str, Any], *, stuck: bool, why: str) -> None:
         st = pod["status"]
@@ -114,6 +158,4 @@ class JobController:
     def _finish(self, job: dict[str, Any], type_: str, reason: str, message: str, **counts: int) -> None:
         if self.on_job_finished is not None:
             self.on_job_finished(job, job["_outcome"])
-        job["status"] = {"active": 0, **counts, "conditions": [
-            {"type": type_, "status": "True", "reason": reason, "message": message,
-             "lastTransitionTime": self.now()}]}
+        self.write_status(job, type_, reason=reason, message=message, **counts)

@@ -81,3 +81,28 @@ def test_bad_spec_is_refused(change):
     fields = {"name": "churn-train", "image": "opsagent:1", **change}
     with pytest.raises(ValidationError):
         TrainingJobSpec(**fields)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"cpu": "2 cores"}, "not a Kubernetes quantity; write cores as 2 or 0.5"),
+    ({"memory": "4GB"}, "not a Kubernetes quantity; write bytes with a suffix"),
+    ({"memory_limit": "-1Gi"}, "not a Kubernetes quantity"),
+    ({"cpu": "2", "cpu_limit": "500m"}, "the cpu limit 500m is below the cpu request 2"),
+    ({"memory": "8Gi", "memory_limit": "4Gi"}, "the memory limit 4Gi is below the memory request 8Gi"),
+])
+def test_bad_pod_resources_are_refused_with_what_to_write(change, words):
+    with pytest.raises(ValidationError, match=words):
+        TrainingJobSpec(name="churn-train", image="opsagent:1", **change)
+
+
+def test_pod_resources_become_requests_and_limits(spec):
+    chosen = spec.model_copy(update={"cpu": "500m", "cpu_limit": "1.5", "memory": "2Gi", "memory_limit": "3Gi"})
+    _, job = render_training_job(TrainingJobSpec(**chosen.model_dump()))
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"] == {"requests": {"cpu": "500m", "memory": "2Gi"},
+                                                 "limits": {"cpu": "1.5", "memory": "3Gi", "nvidia.com/gpu": 2}}
+    assert pod["initContainers"][0]["resources"]["limits"] == {"memory": "3Gi"}
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    default = render_training_job(spec.model_copy(update={"gpus_per_node": 0}))[1]["spec"]["template"]["spec"]
+    assert default["containers"][0]["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"},
+                                                     "limits": {"memory": "4Gi"}}  # no CPU limit, memory = request

@@ -21,9 +21,18 @@ Pure: nothing here talks to a cluster; tests validate the output against the Kub
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ml_core.deploy.quantity import (
+    check_cpu,
+    check_limit,
+    check_memory,
+    check_optional_cpu,
+    check_optional_memory,
+)
 
 Manifest = dict[str, Any]
 APP_LABEL = "app.kubernetes.io/name"
@@ -34,6 +43,17 @@ JOB_DIR_MOUNT = "/var/lib/opsagent-job"
 HOME = "/var/lib/opsagent"  # the image's OPSAGENT_HOME: rank 0's MLflow scratch (an emptyDir)
 SUBMISSION_ANNOTATION = "opsagent.io/submission"  # what was submitted (a hash): a 409 on the same one is a re-run
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+JobKind = Literal["indexed", "pytorchjob"]
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A training job as its controller reports it, whichever kind (Indexed Job or PyTorchJob)."""
+
+    outcome: Literal["running", "succeeded", "failed"]
+    why: str  # the terminal condition's reason and message; "" while running
+    counts: str  # "1/2 pods succeeded, 1 active, 0 failed" (and the PyTorchJob's latest condition)
+    submission: str | None  # the opsagent.io/submission annotation: which submission this job is
 
 
 class TrainingJobSpec(BaseModel):
@@ -47,9 +67,18 @@ class TrainingJobSpec(BaseModel):
     image: str = Field(min_length=1, description="the opsagent image (the repository's Dockerfile)")
     nodes: int = Field(default=2, ge=1, le=1000, description="pods, one per node: completions = parallelism")
     nproc_per_node: int = Field(default=1, ge=1, le=64, description="torchrun processes in each pod")
-    gpus_per_node: int = Field(default=0, ge=0, le=64, description="nvidia.com/gpu per pod; 0 trains on CPU (gloo)")
-    cpu: str = Field(default="2", description="CPU request per pod")
-    memory: str = Field(default="4Gi", description="memory request and limit per pod")
+    gpus_per_node: int = Field(default=0, ge=0, le=64, description="nvidia.com/gpu per pod (a limit: the "
+                               "scheduler requests as many); 0 trains on CPU (gloo)")
+    cpu: Annotated[str, AfterValidator(check_cpu)] = Field(default="2", description="CPU request per pod")
+    cpu_limit: Annotated[str | None, AfterValidator(check_optional_cpu)] = Field(
+        default=None, description="CPU limit per pod; None: no limit (a DDP step waits for its slowest rank, so "
+        "throttling one pod slows them all)")
+    memory: Annotated[str, AfterValidator(check_memory)] = Field(default="4Gi", description="memory request per pod")
+    memory_limit: Annotated[str | None, AfterValidator(check_optional_memory)] = Field(
+        default=None, description="memory limit per pod; None: the request (a pod over its request is the first "
+        "the node evicts, and an evicted rank fails the whole job)")
+    kind: JobKind = Field(default="indexed", description="indexed: a batch/v1 Indexed Job and a headless Service; "
+                          "pytorchjob: a Kubeflow PyTorchJob (training_pytorchjob)")
     staging_run: str = Field(default="", pattern=r"^([0-9a-f]{32})?$", description="the MLflow run whose artifacts "
                              "are the job directory (request.json, data.parquet; ml_core.distributed.staging); set "
                              "by the submitter once it staged them")
@@ -62,19 +91,28 @@ class TrainingJobSpec(BaseModel):
     port: int = Field(default=29500, ge=1024, le=65535, description="torchrun's rendezvous port on node 0")
     model: str = Field(default="", description="the model trained, as a label (informational)")
 
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> TrainingJobSpec:
+        check_limit("cpu", self.cpu, self.cpu_limit)
+        check_limit("memory", self.memory, self.memory_limit)
+        if self.kind == "pytorchjob" and not self.name[0].isalpha():
+            raise ValueError(f"a PyTorchJob's name must start with a letter (a DNS-1035 label), not {self.name!r}")
+        return self
 
-def _labels(spec: TrainingJobSpec) -> dict[str, str]:
+
+def labels_for(spec: TrainingJobSpec) -> dict[str, str]:
     labels = {APP_LABEL: APP, "opsagent.io/training-job": spec.name}
     if spec.model:
         labels["opsagent.io/model"] = spec.model[:63].strip("-_.") or "model"
     return labels
 
 
-def torchrun_args(spec: TrainingJobSpec) -> list[str]:
-    """The container's arguments: static rendezvous on node 0, this pod's node rank from its completion index
-    (``$(JOB_COMPLETION_INDEX)`` is expanded by the kubelet from the container's environment)."""
+def torchrun_args(spec: TrainingJobSpec, node_rank: str = "$(JOB_COMPLETION_INDEX)",
+                  master_addr: str | None = None) -> list[str]:
+    """The container's arguments: static rendezvous on node 0 (default: the Indexed Job's pod 0), this pod's
+    node rank from its environment (``$(VAR)`` is expanded by the kubelet from the container's environment)."""
     return ["-m", "torch.distributed.run", "--nnodes", str(spec.nodes), "--nproc-per-node", str(spec.nproc_per_node),
-            "--node-rank", "$(JOB_COMPLETION_INDEX)", "--master-addr", f"{spec.name}-0.{spec.name}",
+            "--node-rank", node_rank, "--master-addr", master_addr or f"{spec.name}-0.{spec.name}",
             "--master-port", str(spec.port), "-m", "ml_core.distributed", "--job", spec.job_dir]
 
 
@@ -90,33 +128,45 @@ def _env_from(spec: TrainingJobSpec) -> Manifest:
     return {"envFrom": [{"secretRef": {"name": spec.env_secret}}]} if spec.env_secret else {}
 
 
+def pod_resources(spec: TrainingJobSpec) -> Manifest:
+    """The trainer's requests and limits: GPUs as a limit only (for an extended resource Kubernetes sets the
+    request to the limit, and refuses the two when they differ)."""
+    limits: dict[str, Any] = {"memory": spec.memory_limit or spec.memory}
+    if spec.cpu_limit:
+        limits["cpu"] = spec.cpu_limit
+    if spec.gpus_per_node:
+        limits["nvidia.com/gpu"] = spec.gpus_per_node
+    return {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits}
+
+
 def _fetch_container(spec: TrainingJobSpec) -> Manifest:
     """The init container: the staging run's artifacts into the job directory, once per pod (before torchrun
     starts the pod's ranks, so they never race to download)."""
     return {"name": "fetch-job", "image": spec.image, "command": ["python"],
             "args": ["-m", "ml_core.distributed.staging", "--run", spec.staging_run, "--to", spec.job_dir],
             "env": _env(spec), **_env_from(spec),
-            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": spec.memory}},
+            # The trainer's memory: a pod reserves the larger of its init and main containers' requests, so
+            # this costs nothing and can never fall outside the limit the user chose.
+            "resources": {"requests": {"cpu": "250m", "memory": spec.memory},
+                          "limits": {"memory": spec.memory_limit or spec.memory}},
             "volumeMounts": [{"name": "job", "mountPath": spec.job_dir}, {"name": "home", "mountPath": HOME}]}
 
 
-def _container(spec: TrainingJobSpec) -> Manifest:
-    resources: dict[str, dict[str, Any]] = {"requests": {"cpu": spec.cpu, "memory": spec.memory},
-                                            "limits": {"memory": spec.memory}}
-    if spec.gpus_per_node:
-        resources["requests"]["nvidia.com/gpu"] = spec.gpus_per_node
-        resources["limits"]["nvidia.com/gpu"] = spec.gpus_per_node
-    return {
-        "name": "trainer", "image": spec.image, "command": ["python"], "args": torchrun_args(spec),
-        # The controller injects JOB_COMPLETION_INDEX too; declared here so $(...) expansion does not depend on it.
-        "env": [{"name": "JOB_COMPLETION_INDEX",
-                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}},
-                *_env(spec)], **_env_from(spec),
-        "ports": [{"name": "rendezvous", "containerPort": spec.port}],
-        "resources": resources,
+def trainer_pod(spec: TrainingJobSpec, *, container: str, args: list[str], env: list[Manifest],
+                port_name: str) -> Manifest:
+    """A training pod's spec, either kind: the fetch init container, then ``container`` running torchrun with
+    ``args``, this pod's rank variables ``env`` first, the rendezvous port named ``port_name``."""
+    trainer = {
+        "name": container, "image": spec.image, "command": ["python"], "args": args,
+        "env": [*env, *_env(spec)], **_env_from(spec),
+        "ports": [{"name": port_name, "containerPort": spec.port}],
+        "resources": pod_resources(spec),
         "volumeMounts": [{"name": "job", "mountPath": spec.job_dir}, {"name": "home", "mountPath": HOME},
                          {"name": "dshm", "mountPath": "/dev/shm"}],  # NCCL and gloo share memory between ranks
     }
+    return {"restartPolicy": "Never", "initContainers": [_fetch_container(spec)], "containers": [trainer],
+            "volumes": [{"name": "job", "emptyDir": {}}, {"name": "home", "emptyDir": {}},
+                        {"name": "dshm", "emptyDir": {"medium": "Memory"}}]}
 
 
 def render_training_job(spec: TrainingJobSpec) -> list[Manifest]:
@@ -124,7 +174,11 @@ def render_training_job(spec: TrainingJobSpec) -> list[Manifest]:
     if not spec.staging_run:
         raise ValueError("stage the job directory first (ml_core.distributed.staging.stage_job): its run id is "
                          "what the pods fetch")
-    labels = _labels(spec)
+    labels = labels_for(spec)
+    # The controller injects JOB_COMPLETION_INDEX too; declared here so $(...) expansion does not depend on it.
+    index = {"name": "JOB_COMPLETION_INDEX",
+             "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}}
+    pod = trainer_pod(spec, container="trainer", args=torchrun_args(spec), env=[index], port_name="rendezvous")
     service = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
@@ -140,15 +194,7 @@ def render_training_job(spec: TrainingJobSpec) -> list[Manifest]:
         "spec": {
             "completionMode": "Indexed", "completions": spec.nodes, "parallelism": spec.nodes,
             "backoffLimit": 0, "ttlSecondsAfterFinished": 86400,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never", "subdomain": spec.name,
-                    "initContainers": [_fetch_container(spec)], "containers": [_container(spec)],
-                    "volumes": [{"name": "job", "emptyDir": {}}, {"name": "home", "emptyDir": {}},
-                                {"name": "dshm", "emptyDir": {"medium": "Memory"}}],
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": {**pod, "subdomain": spec.name}},
         },
     }
     return [service, job]

@@ -33,7 +33,7 @@ ADVICE = {
                      "or add nodes",
     "fetch_failed": "the pod could not fetch the job from MLflow: OPSAGENT_MLFLOW_TRACKING_URI must be a server "
                     "the cluster reaches (its log: kubectl logs POD -c fetch-job)",
-    "failed": "a rank failed: read its log (kubectl logs POD -c trainer)",
+    "failed": "a rank failed: read its log (kubectl logs POD -c trainer; in a PyTorchJob -c pytorch)",
     "crash_loop": "a container keeps crashing: read its log (kubectl logs POD --previous)",
 }
 

@@ -1,0 +1,91 @@
+"""`opsagent train --backend kubernetes` end to end: the CLI as a subprocess, a kubeconfig pointing at the
+loopback API stand-in with Kubeflow's PyTorchJob served, whose kubelet (k8s_standin_kubelet) runs each pod's
+fetch and torchrun commands as real processes against a real `mlflow server` on loopback. Two pods, one
+process each, gloo on CPU: the version rank 0 registered is read back, gated and given its alias."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml_core"))
+from k8s_standin import ApiStandIn  # noqa: E402
+from k8s_standin_kubelet import ProcessKubelet  # noqa: E402
+
+from ml_core.distributed.job import LAUNCH_TAG  # noqa: E402
+
+OPSAGENT = shutil.which("opsagent") or str(Path(sys.executable).parent / "opsagent")
+MLFLOW = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port, log_path = _free_port(), tmp_path / "mlflow.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                                 "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                 "--artifacts-destination", str(tmp_path / "artifacts")],
+                                stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_train_runs_as_a_pytorchjob_whose_pods_train_for_real(tmp_path, mlflow_server):
+    with ApiStandIn(pytorchjob=True) as standin:
+        standin.pytorchjobs.kubelet = ProcessKubelet(tmp_path / "pods", standin.lock, lambda: "2026-01-01T00:00:00Z")
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: standin, cluster: {{server: "{standin.url}"}}}}]
+users: [{{name: nobody, user: {{}}}}]
+contexts: [{{name: standin, context: {{cluster: standin, user: nobody}}}}]
+current-context: standin
+""")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("OPSAGENT_", "KUBE", "MLFLOW_"))}
+        env = {**base, "HOME": str(tmp_path), "OPSAGENT_HOME": str(tmp_path / "home"), "COLUMNS": "200",
+               "OPSAGENT_MLFLOW_TRACKING_URI": mlflow_server, "OPSAGENT_K8S_IMAGE": "opsagent:test"}
+        started = time.monotonic()
+        result = subprocess.run([OPSAGENT, "train", "--backend", "kubernetes", "--kubeconfig", str(kubeconfig),
+                                 "--nodes", "2", "--epochs", "2", "--pod-cpu", "1", "--pod-memory", "2Gi",
+                                 "--timeout", "600"], capture_output=True, text=True, env=env, timeout=900)
+        seconds = time.monotonic() - started
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in sorted((tmp_path / "pods").glob("*/*.log")))
+        job = standin.of_kind("pytorchjobs")
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stdout + result.stderr + logs
+    assert "on Kubernetes: PyTorchJob default/churn-train-" in out and "2 pod(s) x 1 process(es)" in out
+    assert "rank 0 registered churn v1" in out and "alias: champion" in out
+    assert len(job) == 1 and job[0]["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    pod = job[0]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    assert pod["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    versions = MlflowClient(mlflow_server).search_model_versions("name='churn'")
+    assert [v.tags.get(LAUNCH_TAG) for v in versions] == [job[0]["metadata"]["name"]]
+    print(f"end to end: {seconds:.0f} s")
