@@ -44,7 +44,8 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        bad = "; ".join(f"OPSAGENT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        bad = "; ".join(f"OPSAGENT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" if e["loc"]
+                        else e["msg"] for e in exc.errors())  # a whole-model check names its settings itself
         raise UserError(f"invalid settings from the environment or the config file: {bad}") from exc
     except ValueError as exc:  # OPSAGENT_CONFIG names no file, or the TOML does not parse
         raise UserError(f"could not read the settings: {exc}") from exc
@@ -108,7 +109,9 @@ def cli_settings(backend: str | None = None, namespace: str | None = None, image
     except ValidationError as exc:
         flag = {"deploy_backend": "--backend", "k8s_namespace": "--namespace", "k8s_image": "--image",
                 "k8s_context": "--context", "k8s_kubeconfig": "--kubeconfig"}
-        bad = "; ".join(f"{flag.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        # A whole-model check (one setting against another) has no field in its location.
+        bad = "; ".join(f"{flag.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" if e["loc"] else e["msg"]
+                        for e in exc.errors())
         from rich.markup import escape  # a pattern's [a-z] is not console markup
 
         raise UserError(escape(f"invalid option: {bad}")) from exc

@@ -32,3 +32,19 @@ def test_training_pod_settings_come_from_the_environment(monkeypatch, tmp_path):
 def test_bad_training_pod_settings_are_refused(tmp_path, fields, words):
     with pytest.raises(ValidationError, match=words):
         Settings(home=tmp_path, **fields)
+
+
+def test_a_limit_below_its_request_in_the_environment_is_a_message_not_a_traceback(tmp_path):
+    """A check across two settings has no field in its location: the CLI still names both, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPSAGENT_HOME": str(tmp_path), "OPSAGENT_K8S_TRAIN_CPU": "4",
+           "OPSAGENT_K8S_TRAIN_CPU_LIMIT": "2", "COLUMNS": "200"}
+    out = subprocess.run([sys.executable, "-m", "interfaces.cli.main", "models", "list"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "invalid settings from the environment or the config file" in out.stderr + out.stdout
+    assert "the cpu limit 2 is below the cpu request 4" in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr and "OPSAGENT_:" not in out.stderr + out.stdout  # no empty setting name
