@@ -111,3 +111,32 @@ def test_the_story_reached_its_end_in_the_home(session):
     assert incident and incident[0].id == postmortem.parent.name
     outcome = memory.search("retrain outcome", model="churn", kind="outcome")
     assert outcome and record.proposal.id in outcome[0].text
+
+
+def test_the_demos_postmortem_passes_the_benchmarks_rubric(session):
+    """Issue 16's bar for the demo: its post-mortem, read back after the remediation, passes every rubric check
+    against the incident the demo recorded (its category, action and culprit) and where the approval left it."""
+    from agent.approvals import ApprovalStore
+    from agent.incidents import IncidentStore
+    from agent.reports.postmortem_files import load_postmortem
+    from evals.postmortem_rubric import EvidenceFact, PostmortemExpectation, score_postmortem
+    from ml_core.paths import HomeLayout
+    from ml_core.registry import CHAMPION, Registry
+
+    _, _, _, _, home = session
+    layout = HomeLayout(home)
+    [report] = list(layout.reports_dir.glob("*/postmortem.md"))
+    with IncidentStore(layout.approvals_db) as incidents:
+        incident = incidents.get(report.parent.name)
+    with ApprovalStore(layout.approvals_db) as approvals:
+        [record] = approvals.list(model="churn")
+    champion = Registry(layout).alias("churn", CHAMPION)
+    promoted = champion is not None and champion.version == "2"
+    expected = PostmortemExpectation(
+        category=incident.category, action=incident.action, culprit=incident.culprit,
+        outcome="resolved" if record.status == "executed" and promoted else "unverified",
+        proposal_id=record.proposal.id,
+        evidence=[EvidenceFact.model_validate(e.model_dump()) for e in load_postmortem(report.parent).evidence])
+    result = score_postmortem(report.read_text(encoding="utf-8"), expected)
+    assert incident.category == "data_drift" and "total_day_minutes" in incident.culprit
+    assert result.applicable >= 10 and result.ok, result.failures()
