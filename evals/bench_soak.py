@@ -1,6 +1,6 @@
 """Soak benchmark: does `opsagent serve` stay flat in memory, file handles and threads over many scheduled ticks?
 
-    python -m evals.bench_soak [--ticks 100] [--every-s 1] [--drift] [--window-minutes 0.5] [--warmup 10]
+    python -m evals.bench_soak [--ticks 100] [--every-s 1] [--drift] [--window-minutes 0.5] [--warmup 10] [--load 2]
 
 What the issue measured, run as a user would: a home with churn v1 trained and served (the local backend),
 ``opsagent schedule add churn --every`` a second or two, and ``opsagent serve`` in a subprocess, whose real
@@ -9,7 +9,8 @@ steady traffic to the model (``--drift``: day minutes scaled by 1.25, so every t
 and files into it, as in the issue's run). After each run appears in the run log, the serve process's resident
 memory, open file descriptors and OS threads are read from /proc. The triage window is short
 (``--window-minutes``) so that, with steady traffic, every tick sees the same amount of data: growth is then
-the watcher's, not the window's.
+the watcher's, not the window's. ``--load N`` runs N busy loops beside serve (from its start to its stop), so the
+figure under CPU contention can be reproduced.
 
 Verdict, after ``--warmup`` ticks (the first triage loads torch, the embedding model, Evidently and
 matplotlib once, hundreds of MiB; the next few fill the scheduler's worker threads' caches):
@@ -40,7 +41,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from evals.soak_world import ProcessSample, Traffic, fd_targets, sample_process, served_home
+from evals.soak_world import BusyLoad, ProcessSample, Traffic, fd_targets, sample_process, served_home
 from ml_core.serving.server import free_port
 
 # One week of 5-minute ticks is 2,016; growing less than 512 MiB in that week (a restart a week at most, on a
@@ -90,13 +91,14 @@ def _env(home: Path, window_minutes: float) -> dict[str, str]:
 
 
 def soak(root: Path, *, ticks: int, every_s: float, drift: bool, window_minutes: float, epochs: int = 2,
-         timeout_s: float = 3600.0) -> SoakRun:
+         load: int = 0, timeout_s: float = 7200.0) -> SoakRun:
     """Serve, schedule and watch ``ticks`` runs of `opsagent serve`; sample it after each."""
     world = served_home(root / "home", epochs=epochs)
     env = _env(world.layout.home, window_minutes)
     db = world.layout.schedules_db
     traffic = Traffic(world.url, world.pool, drift=drift).start()
     proc = None
+    loops = BusyLoad(load).start()
     try:
         subprocess.run([str(OPSAGENT), "schedule", "add", "churn", "--every", f"{every_s / 60:.6f}"], env=env,
                        check=True, capture_output=True)
@@ -123,6 +125,7 @@ def soak(root: Path, *, ticks: int, every_s: float, drift: bool, window_minutes:
                 proc.wait(120)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        loops.stop()
         traffic.stop()
         world.backend.stop()
     run.runs, run.traffic = _runs(db), {"requests": traffic.sent, "failed": traffic.failed}
@@ -214,13 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window-minutes", type=float, default=0.5, help="each triage's window")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--load", type=int, default=0, help="busy loops to run beside serve (CPU contention)")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop serve and the served model on the way out
     with tempfile.TemporaryDirectory(prefix="opsagent-soak-") as tmp:
         t0 = time.time()
         run = soak(Path(tmp), ticks=args.ticks, every_s=args.every_s, drift=args.drift,
-                   window_minutes=args.window_minutes, epochs=args.epochs)
+                   window_minutes=args.window_minutes, epochs=args.epochs, load=args.load)
         wall = time.time() - t0
+    print(f"load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())} ({args.load} busy loops beside "
+          f"serve, {os.cpu_count()} cores)")
     v = judge(run, args.warmup)
     report(run, v, args.warmup, wall)
     problems = v.problems(args.every_s, len(run.samples), len(run.runs))

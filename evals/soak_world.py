@@ -6,6 +6,8 @@ Kept apart from ``bench_soak`` so a test can build the same world for a short so
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,3 +130,23 @@ class Traffic:
                     ok = False
                 self.sent += 1
                 self.failed += not ok
+
+
+
+@dataclass
+class BusyLoad:
+    """``n`` busy loops, each its own Python process at the default priority, from ``start`` to ``stop``: a soak
+    on a machine whose cores other work keeps busy (as a shared host's are) is reproducible this way."""
+
+    n: int
+    _loops: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self) -> BusyLoad:
+        self._loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def stop(self) -> None:
+        for loop in self._loops:
+            loop.kill()
+            loop.wait(10)
+        self._loops = []

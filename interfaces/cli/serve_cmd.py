@@ -23,6 +23,9 @@ def serve(
     Stopping lets running triages and remediations finish (up to OPSAGENT_SHUTDOWN_GRACE_S); every step is
     checkpointed, so nothing is left half-written.
     """
+    from interfaces.allocator import tune_for_long_running
+
+    tune_for_long_running()  # first: glibc fixes its arena cap once a 9th arena exists
     if config is not None:
         if not config.is_file():
             raise UserError(f"--config {config}: no such file; give the path of a TOML settings file")

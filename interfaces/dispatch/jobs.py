@@ -12,6 +12,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from interfaces.allocator import release_free_memory
 from interfaces.dispatch.errors import DispatchError
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class JobPool:
             self.on_failure(job)
         finally:
             job.finished_at = self.clock()
+            release_free_memory()  # a triage or a retrain frees hundreds of MiB: give it back, as scheduled runs do
 
     def jobs(self, limit: int = 20) -> list[Job]:
         """The latest jobs first."""

@@ -8,13 +8,12 @@ settings itself.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import threading
 from collections.abc import Callable
 
 from agent.context import OpsContext
+from interfaces.allocator import release_free_memory
 from interfaces.scheduler.run_log import RunLog, RunRecord
 
 logger = logging.getLogger(__name__)
@@ -58,27 +57,6 @@ def run_triage_job(home: str, model: str) -> RunRecord:
         release_free_memory()
 
 
-def _libc_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
-
-
-_malloc_trim = _libc_malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Hand the memory a finished run freed back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
-
-    A triage allocates and frees hundreds of MiB (frames, the Evidently report) on short-lived threads, and
-    glibc keeps freed pages in each thread's arena: without this, `opsagent serve`'s resident memory climbed
-    with every tick although Python's objects did not (measured by ``evals/bench_soak.py``). A few ms a run."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
-
-
 def run_triage(ctx: OpsContext, model: str) -> RunRecord:
     """Triage one model now through the graphs with ``ctx``, and append how it ended to the run log."""
     from graphs.runner import GraphRunner
@@ -100,6 +78,7 @@ def run_triage(ctx: OpsContext, model: str) -> RunRecord:
                        incident_id=out.incident_id, proposal_id=out.proposal_id,
                        postmortem=out.postmortem, detail=detail if out.tick in ("new", "quiet") else
                        f"{out.incident_id}: {out.note}", tick=out.tick, change=out.notify)
+    release_free_memory()  # before the run is logged: whoever reads the log then sees the run's memory returned
     with RunLog(ctx.layout.schedules_store, clock=ctx.clock) as log:
         log.append(record)
     logger.info("triage of %s (%s): %s %s", model, ctx.via, record.status, record.incident_id)
