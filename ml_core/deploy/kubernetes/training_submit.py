@@ -31,6 +31,7 @@ from ml_core.deploy.kubernetes.training_pods import explain, phases, training_po
 from ml_core.distributed.job import LAUNCH_TAG, JobRequest
 from ml_core.distributed.launch import discard_launch
 from ml_core.distributed.staging import stage_job
+from ml_core.failpoints import failpoint
 from ml_core.registry import Registry, VersionInfo
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class TrainingJobRunner:
         else:
             spec = self._create(calls, spec, request, data, say)
             reattached = spec.staging_run == ""
+            failpoint("after_job_submitted")
         problems = self._wait(calls, spec, timeout_s, say)
         calls.finished(spec)
         if problems is not None:

@@ -1,0 +1,79 @@
+"""Where an approved retrain trains: here (``OPSAGENT_TRAIN_BACKEND=local``, the default) or on the cluster
+(``kubernetes``) through the runner `opsagent train --backend kubernetes` uses: the job staged through MLflow,
+named by the hash of its submission, followed to its end, the version rank 0 registered read back.
+
+A remediation killed while its job runs and then resumed builds the same submission (the same window rows,
+config, pods, and the proposal's id in the request's tags), so the same job name: the runner follows that job
+instead of creating a second. A failed job raises ``TrainingJobError`` (a ``DeploymentError``) with the job's
+reason (OOMKilled, image pull, unschedulable, a rank's exit code), which fails the remediation like a local
+training failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from agent.deploy_backend import tracking_warning
+from agent.settings import Settings
+from ml_core.distributed.job import JobRequest
+from ml_core.pipeline import RemoteTrainer
+from ml_core.registry import Registry
+
+TRACKING_HELP = ("set OPSAGENT_MLFLOW_TRACKING_URI to an MLflow tracking server the cluster can reach (e.g. "
+                 "http://mlflow.ml.svc:5000, or a PostgreSQL URL), and to the same one here: rank 0 registers the "
+                 "version there and opsagent reads it back")
+
+
+def pods_tracking_uri(settings: Settings) -> str | None:
+    """The tracking URI the pods get in their environment; None when the Secret ``OPSAGENT_K8S_ENV_SECRET``
+    names carries it (a URI with a password stays out of the manifest). ``ValueError`` for one the pods
+    cannot reach."""
+    if tracking_warning(settings) is not None:
+        raise ValueError(f"the pods cannot reach this machine's registry ({settings.tracking_uri}): {TRACKING_HELP}")
+    return None if settings.k8s_env_secret else settings.mlflow_tracking_uri
+
+
+def pod_fields(settings: Settings, kind: str, nproc: int, device: str) -> dict[str, Any]:
+    """The ``TrainingJobSpec`` fields the settings give each pod."""
+    gpus = settings.k8s_train_gpus
+    return {"kind": kind, "cpu": settings.k8s_train_cpu, "cpu_limit": settings.k8s_train_cpu_limit,
+            "memory": settings.k8s_train_memory, "memory_limit": settings.k8s_train_memory_limit,
+            "gpus_per_node": gpus if gpus is not None else (nproc if device == "cuda" else 0)}
+
+
+def retrain_trainer(settings: Settings, registry: Registry, *, nodes: int, nproc: int,
+                    on_step: Any = None) -> RemoteTrainer | None:
+    """The trainer a proposal's retrain runs through: None to train here (the pipeline's own launcher), else
+    one that submits to the cluster. Refuses (``ValueError``) what the backend cannot run, before any data loads:
+    several nodes on the local backend, a registry the pods cannot reach."""
+    if settings.train_backend == "local":
+        if nodes > 1:
+            raise ValueError(f"nodes={nodes} trains on {nodes} Kubernetes pods, but OPSAGENT_TRAIN_BACKEND is "
+                             "local (this machine only): edit the proposal to nodes=1, or set "
+                             "OPSAGENT_TRAIN_BACKEND=kubernetes")
+        return None
+    tracking = pods_tracking_uri(settings)
+    say = on_step or (lambda _line: None)
+
+    def train(data: pd.DataFrame, request: JobRequest) -> str:
+        from ml_core.deploy.kubernetes.api import make_api_client
+        from ml_core.deploy.kubernetes.training_kinds import resolve_kind
+        from ml_core.deploy.kubernetes.training_submit import TrainingJobRunner, training_job_for
+
+        client = make_api_client(kubeconfig=settings.k8s_kubeconfig, context=settings.k8s_context)
+        kind = resolve_kind(settings.k8s_train_job, client)
+        job = training_job_for(request, data, image=settings.k8s_image, namespace=settings.k8s_namespace,
+                               nodes=nodes, nproc_per_node=nproc, tracking_uri=tracking,
+                               env_secret=settings.k8s_env_secret, model=request.model_name,
+                               **pod_fields(settings, kind, nproc, request.config.device))
+        say(f"training on Kubernetes: {'PyTorchJob' if kind == 'pytorchjob' else 'Indexed Job'} "
+            f"{job.namespace}/{job.name}, {nodes} pod(s) x {nproc} process(es), image {job.image}")
+        outcome = TrainingJobRunner(client, registry, poll_s=settings.k8s_train_poll_s).run(
+            job, request, data, timeout_s=settings.k8s_train_timeout_s, on_progress=say)
+        say(f"job {outcome.job} complete in {outcome.seconds:.0f} s: rank 0 registered v{outcome.version}"
+            + (" (followed the job submitted before the process stopped)" if outcome.reattached else ""))
+        return outcome.version
+
+    return train
+
