@@ -10,15 +10,21 @@ training failure."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from agent.context import OpsContext
 from agent.deploy_backend import tracking_warning
+from agent.proposals import RetrainProposal
 from agent.settings import Settings
 from ml_core.distributed.job import JobRequest
-from ml_core.pipeline import RemoteTrainer
+from ml_core.pipeline import RemoteTrainer, ResumeConflictError
 from ml_core.registry import Registry
+
+if TYPE_CHECKING:
+    from ml_core.deploy.kubernetes.training_job import TrainingJobSpec
 
 TRACKING_HELP = ("set OPSAGENT_MLFLOW_TRACKING_URI to an MLflow tracking server the cluster can reach (e.g. "
                  "http://mlflow.ml.svc:5000, or a PostgreSQL URL), and to the same one here: rank 0 registers the "
@@ -42,11 +48,29 @@ def pod_fields(settings: Settings, kind: str, nproc: int, device: str) -> dict[s
             "gpus_per_node": gpus if gpus is not None else (nproc if device == "cuda" else 0)}
 
 
+def proposal_trainer(ctx: OpsContext, proposal: RetrainProposal, on_step: Callable[[str], None]
+                     ) -> RemoteTrainer | None:
+    """``retrain_trainer`` for an approved proposal: the job it submits is audited (``training_job``) before it
+    is created, and a resumed remediation that would submit under another name (the window's rows changed
+    since: labels arrived) stops instead of starting a second job beside the first."""
+    before = [e.detail.get("job") for e in ctx.approvals.history(proposal.id) if e.event == "training_job"]
+
+    def audit(job: TrainingJobSpec) -> None:
+        ctx.approvals.audit.append("training_job", actor=ctx.actor, via=ctx.via, proposal_id=proposal.id,
+                                   detail={"job": job.name, "namespace": job.namespace, "kind": job.kind,
+                                           "nodes": job.nodes, "nproc": job.nproc_per_node})
+
+    return retrain_trainer(ctx.settings, ctx.registry, nodes=proposal.nodes, nproc=proposal.nproc,
+                           on_step=on_step, submitted=before[-1] if before else None, on_submit=audit)
+
+
 def retrain_trainer(settings: Settings, registry: Registry, *, nodes: int, nproc: int,
-                    on_step: Any = None) -> RemoteTrainer | None:
+                    on_step: Callable[[str], None] | None = None, submitted: str | None = None,
+                    on_submit: Callable[[TrainingJobSpec], None] | None = None) -> RemoteTrainer | None:
     """The trainer a proposal's retrain runs through: None to train here (the pipeline's own launcher), else
-    one that submits to the cluster. Refuses (``ValueError``) what the backend cannot run, before any data loads:
-    several nodes on the local backend, a registry the pods cannot reach."""
+    one that submits to the cluster (``submitted``: the job an earlier attempt submitted; ``on_submit`` runs
+    before a job is first created). Refuses (``ValueError``) what the backend cannot run, before any data
+    loads: several nodes on the local backend, a registry the pods cannot reach."""
     if settings.train_backend == "local":
         if nodes > 1:
             raise ValueError(f"nodes={nodes} trains on {nodes} Kubernetes pods, but OPSAGENT_TRAIN_BACKEND is "
@@ -67,8 +91,17 @@ def retrain_trainer(settings: Settings, registry: Registry, *, nodes: int, nproc
                                nodes=nodes, nproc_per_node=nproc, tracking_uri=tracking,
                                env_secret=settings.k8s_env_secret, model=request.model_name,
                                **pod_fields(settings, kind, nproc, request.config.device))
+        if submitted is not None and submitted != job.name:
+            resource = "pytorchjob" if job.kind == "pytorchjob" else "job"
+            raise ResumeConflictError(
+                f"training job {submitted} was submitted for this proposal before the process stopped, but the "
+                f"same retrain now is another submission ({job.name}: the window's rows changed since, e.g. "
+                f"labels arrived); {submitted} may still be running (kubectl get {resource} {submitted} -n "
+                f"{job.namespace}). Abandon this proposal and triage again for a fresh one")
         say(f"training on Kubernetes: {'PyTorchJob' if kind == 'pytorchjob' else 'Indexed Job'} "
             f"{job.namespace}/{job.name}, {nodes} pod(s) x {nproc} process(es), image {job.image}")
+        if submitted is None and on_submit is not None:
+            on_submit(job)
         outcome = TrainingJobRunner(client, registry, poll_s=settings.k8s_train_poll_s).run(
             job, request, data, timeout_s=settings.k8s_train_timeout_s, on_progress=say)
         say(f"job {outcome.job} complete in {outcome.seconds:.0f} s: rank 0 registered v{outcome.version}"

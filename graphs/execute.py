@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.context import OpsContext
-from agent.k8s_training import retrain_trainer
+from agent.k8s_training import proposal_trainer
 from agent.proposals import (
     FixDataProposal,
     InfrastructureProposal,
@@ -73,8 +73,7 @@ def _hand_over(ctx: OpsContext, p: Proposal, run: Execution) -> None:
 def _retrain(ctx: OpsContext, p: Proposal, run: Execution) -> None:
     assert isinstance(p, RetrainProposal)
     serving(ctx, p.model)  # fail before spending minutes on training when nothing could take the canary
-    trainer = retrain_trainer(ctx.settings, ctx.registry, nodes=p.nodes, nproc=p.nproc,
-                              on_step=lambda m: run.step(ctx, m))
+    trainer = proposal_trainer(ctx, p, lambda m: run.step(ctx, m))
     where = f"on Kubernetes ({p.nodes} pod(s) x {p.nproc} process(es)), " if trainer else (
         f"{p.nproc} DDP processes, " if p.nproc > 1 else "")
     run.step(ctx, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, {where}gate on {p.gate_metric} "

@@ -84,6 +84,9 @@ def test_a_killed_remediation_follows_its_job_on_resume_and_registers_one_versio
     assert (world.backend.status().champion, world.registry.alias("churn", "champion").version) == (version, version)
     events = [e.event for e in ctx.approvals.history(p.id)]
     assert events[:len(START)] == START and "resumed" in events and events[-2:] == ["executed", "verified"]
+    [submitted] = [e for e in ctx.approvals.history(p.id) if e.event == "training_job"]  # audited once, first try
+    assert submitted.actor == "first-process" and submitted.detail["job"] == job["metadata"]["name"]
+    assert (submitted.detail["kind"], submitted.detail["nodes"]) == ("pytorchjob", 2)
     assert any("followed the job submitted before the process stopped" in s for s in out.steps), out.steps
 
 
@@ -104,3 +107,23 @@ def test_a_job_the_cluster_fails_fails_the_remediation_with_its_reason(k8s_world
     assert {v.version for v in world.registry.versions("churn")} == before and made_for(world, p) == []
     history = ctx.approvals.history(p.id)
     assert history[-1].event == "failed" and "OOMKilled" in str(history[-1].detail), history[-3:]
+
+
+def test_a_resume_that_would_submit_another_job_for_the_proposal_stops_instead(k8s_world, tmp_path, monkeypatch):
+    world, url = k8s_world
+    with ApiStandIn(pytorchjob=True) as standin:
+        _cluster(monkeypatch, tmp_path, standin, url)
+        p = filed(world)
+        ctx = make_ctx(world.layout)
+        # what an earlier attempt audited before its process died, for rows that have changed since
+        ctx.approvals.audit.append("training_job", actor="first-process", via="test", proposal_id=p.id,
+                                   detail={"job": "churn-train-0123456789ab", "namespace": "default"})
+        with GraphRunner(ctx) as runner:
+            from agent.proposals import Accept
+
+            out = runner.answer(p.id, Accept(by="alice", via="test"))
+        posts = [r for r in standin.requests if r[0] == "POST"]
+    assert out.status == "interrupted", out.outcome
+    assert "churn-train-0123456789ab was submitted for this proposal" in out.outcome
+    assert "may still be running" in out.outcome
+    assert posts == [] and made_for(world, p) == []
