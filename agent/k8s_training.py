@@ -21,7 +21,7 @@ from agent.proposals import RetrainProposal
 from agent.settings import Settings
 from ml_core.distributed.job import JobRequest
 from ml_core.pipeline import RemoteTrainer, ResumeConflictError
-from ml_core.registry import Registry
+from ml_core.registry import PROPOSAL_TAG, Registry
 
 if TYPE_CHECKING:
     from ml_core.deploy.kubernetes.training_job import TrainingJobSpec
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 TRACKING_HELP = ("set OPSAGENT_MLFLOW_TRACKING_URI to an MLflow tracking server the cluster can reach (e.g. "
                  "http://mlflow.ml.svc:5000, or a PostgreSQL URL), and to the same one here: rank 0 registers the "
                  "version there and opsagent reads it back")
+
+
+class TrainingStillRunning(ResumeConflictError):
+    """The proposal's job outlived the wait: the remediation stops as interrupted, and a resume follows the job."""
 
 
 def pods_tracking_uri(settings: Settings) -> str | None:
@@ -83,7 +87,7 @@ def retrain_trainer(settings: Settings, registry: Registry, *, nodes: int, nproc
     def train(data: pd.DataFrame, request: JobRequest) -> str:
         from ml_core.deploy.kubernetes.api import make_api_client
         from ml_core.deploy.kubernetes.training_kinds import resolve_kind
-        from ml_core.deploy.kubernetes.training_submit import TrainingJobRunner, training_job_for
+        from ml_core.deploy.kubernetes.training_submit import TrainingJobRunner, TrainingJobTimeout, training_job_for
 
         client = make_api_client(kubeconfig=settings.k8s_kubeconfig, context=settings.k8s_context)
         kind = resolve_kind(settings.k8s_train_job, client)
@@ -102,8 +106,15 @@ def retrain_trainer(settings: Settings, registry: Registry, *, nodes: int, nproc
             f"{job.namespace}/{job.name}, {nodes} pod(s) x {nproc} process(es), image {job.image}")
         if submitted is None and on_submit is not None:
             on_submit(job)
-        outcome = TrainingJobRunner(client, registry, poll_s=settings.k8s_train_poll_s).run(
-            job, request, data, timeout_s=settings.k8s_train_timeout_s, on_progress=say)
+        try:
+            outcome = TrainingJobRunner(client, registry, poll_s=settings.k8s_train_poll_s).run(
+                job, request, data, timeout_s=settings.k8s_train_timeout_s, on_progress=say)
+        except TrainingJobTimeout as exc:
+            raise TrainingStillRunning(
+                f"{exc.args[0].split('; it is left running')[0]}; it is left running: `opsagent approvals resume "
+                f"{request.tags.get(PROPOSAL_TAG, 'ID')}` follows the same job again (OPSAGENT_K8S_TRAIN_TIMEOUT_S "
+                "sets the wait), `opsagent approvals abandon` gives the proposal up (then kubectl delete "
+                f"{'pytorchjob' if job.kind == 'pytorchjob' else 'job'} {job.name} -n {job.namespace})") from exc
         say(f"job {outcome.job} complete in {outcome.seconds:.0f} s: rank 0 registered v{outcome.version}"
             + (" (followed the job submitted before the process stopped)" if outcome.reattached else ""))
         return outcome.version

@@ -127,3 +127,22 @@ def test_a_resume_that_would_submit_another_job_for_the_proposal_stops_instead(k
     assert "churn-train-0123456789ab was submitted for this proposal" in out.outcome
     assert "may still be running" in out.outcome
     assert posts == [] and made_for(world, p) == []
+
+
+def test_a_job_that_outlives_the_wait_interrupts_the_remediation_and_is_left_running(k8s_world, tmp_path,
+                                                                                    monkeypatch):
+    world, url = k8s_world
+    with ApiStandIn(pytorchjob=True) as standin:
+        standin.pytorchjobs.outcome = "hang"
+        _cluster(monkeypatch, tmp_path, standin, url)
+        monkeypatch.setenv("OPSAGENT_K8S_TRAIN_TIMEOUT_S", "1")
+        p = filed(world)
+        ctx = make_ctx(world.layout)
+        with GraphRunner(ctx) as runner:
+            from agent.proposals import Accept
+
+            out = runner.answer(p.id, Accept(by="alice", via="test"))
+        jobs = standin.of_kind("pytorchjobs")
+    assert out.status == "interrupted", out.outcome
+    assert "did not finish within 1 s" in out.outcome and f"opsagent approvals resume {p.id}" in out.outcome
+    assert len(jobs) == 1 and made_for(world, p) == []  # left running, nothing registered yet
