@@ -27,6 +27,7 @@ from agent.proposals import (
     ThresholdProposal,
 )
 from agent.retrain_cost import estimate_seconds, reference_rows, training_run
+from agent.train_scaling import cost_sentence, cost_usd
 from ml_core.evaluation import best_f1_threshold, classification_metrics
 from ml_core.registry import CHAMPION, RegistryError
 
@@ -171,16 +172,18 @@ def draft_retrain(ctx: OpsContext, model: str, *, reason: str, window_since: flo
     champ = f"v{champion.version}" if champion else "no champion"
     span = (f"{when(window_since)} to {when(window_until)}" if window_since and window_until
             else "the reference data only")
-    usd = seconds / 3600 * ctx.settings.train_usd_per_hour
+    # One process, one pod (an edit of nproc or nodes rescales both); rounded as stored, so that an edit finds
+    # the rationale's sentence again.
+    seconds, usd = round(seconds, 1), round(cost_usd(seconds, 1, ctx.settings.train_usd_per_hour), 4)
     if min_labels := _labels_to_wait_for(ctx, model, window_rows) if wait_for_labels else 0:
         gain += f"; {window_rows} labelled records so far: it runs once the window holds {min_labels}"
     return hand_over(ctx, RetrainProposal(
         **base, title=f"Retrain {model} on the reference data plus {window_rows} labelled records; gate on "
                       f"{GATE_METRIC.upper()} vs {champ}",
-        rationale=f"{reason.strip()} Expected: {gain}. Training on {span}, est. {seconds:.0f} s (${usd:.2f}).",
+        rationale=f"{reason.strip()} Expected: {gain}. Training on {span}, {cost_sentence(seconds, 1, usd)}.",
         window_since=window_since, window_until=window_until, epochs=epochs, learning_rate=float(params.get("lr")
         or 5e-4), gate_metric=GATE_METRIC, gate_min_gain=GATE_MIN_GAIN, canary_weight=ctx.settings.canary_weight,
-        expected_gain=gain, estimated_train_seconds=round(seconds, 1), estimated_cost_usd=round(usd, 4),
+        expected_gain=gain, estimated_train_seconds=seconds, estimated_cost_usd=usd,
         min_labels=min_labels, rollback_plan=f"the canary is dropped; {champ} stays champion"), reason=reason)
 
 

@@ -83,6 +83,9 @@ class RetrainProposal(ProposalBase):
     # The default keeps proposals stored before this field readable. Bounded like epochs: on one machine more
     # processes than cores or GPUs cannot help (the pipeline refuses them with a message).
     nproc: int = Field(1, ge=1, le=64, description="training processes (torch DDP through torchrun when > 1)")
+    # Pods on the cluster (OPSAGENT_TRAIN_BACKEND=kubernetes), each running nproc processes; the local backend
+    # trains on this machine only, so it refuses more than one. The default keeps stored proposals readable.
+    nodes: int = Field(1, ge=1, le=64, description="training pods on Kubernetes, nproc processes each")
     gate_metric: Literal["f1", "auc"] = "f1"
     gate_min_gain: float = Field(0.01, ge=-1, le=1, description="the challenger must beat the champion by this")
     canary_weight: float = Field(0.1, gt=0, le=1)
@@ -92,8 +95,8 @@ class RetrainProposal(ProposalBase):
     min_labels: int = Field(0, ge=0, description="labels the window must hold before the retrain runs (a retrain "
                             "proposed before labels confirmed the harm); 0: run on approval")
     editable: ClassVar[frozenset[str]] = frozenset({
-        "window_since", "window_until", "include_reference", "epochs", "seed", "learning_rate", "nproc", "gate_metric",
-        "gate_min_gain", "canary_weight", "min_labels"})
+        "window_since", "window_until", "include_reference", "epochs", "seed", "learning_rate", "nproc", "nodes",
+        "gate_metric", "gate_min_gain", "canary_weight", "min_labels"})
 
 
 class RollbackProposal(ProposalBase):
@@ -175,10 +178,28 @@ def apply_edit(proposal: Proposal, changes: dict[str, Any]) -> Proposal:
     data = proposal.model_dump()
     data.update(changes)
     try:
-        return proposal_from_dict(data)
+        edited = proposal_from_dict(data)
     except ValidationError as exc:
         bad = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         raise ProposalEditError(f"invalid edit: {bad}") from exc
+    return _recosted(proposal, edited) if isinstance(proposal, RetrainProposal) else edited
+
+
+def _recosted(before: RetrainProposal, after: Proposal) -> Proposal:
+    """A retrain whose epochs, nproc or nodes changed gets its time and cost estimate (and the rationale's
+    sentence saying them) scaled to the new shape (agent.train_scaling)."""
+    from agent.train_scaling import cost_sentence, processes, rescale
+
+    assert isinstance(after, RetrainProposal)
+    shape0 = (before.epochs, processes(before.nodes, before.nproc))
+    shape1 = (after.epochs, processes(after.nodes, after.nproc))
+    if shape0 == shape1 or before.estimated_train_seconds <= 0:
+        return after
+    seconds, usd = rescale(before.estimated_train_seconds, before.estimated_cost_usd, before=shape0, after=shape1)
+    old = cost_sentence(before.estimated_train_seconds, shape0[1], before.estimated_cost_usd)
+    return after.model_copy(update={
+        "estimated_train_seconds": round(seconds, 1), "estimated_cost_usd": round(usd, 4),
+        "rationale": after.rationale.replace(old, cost_sentence(seconds, shape1[1], usd))})
 
 
 class _Answer(BaseModel):

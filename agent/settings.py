@@ -166,6 +166,12 @@ class Settings(BaseSettings):
                                        "scoring pods get as environment, e.g. OPSAGENT_DATABASE_URL with its password")
 
     # Training on the cluster (`opsagent train --backend kubernetes`): which resource, and each pod's size.
+    # Approved retrain proposals train where train_backend says: here (local), or as that same job on the cluster.
+    train_backend: Literal["local", "kubernetes"] = Field(default="local", description="where an approved retrain "
+                                                          "proposal trains: this machine, or a Kubernetes job")
+    k8s_train_timeout_s: float = Field(default=3600.0, gt=0, description="how long a retrain proposal's remediation "
+                                       "waits for its training job (the job is left running past it)")
+    k8s_train_poll_s: float = Field(default=5.0, gt=0, description="how often a running training job is read")
     k8s_train_job: Literal["auto", "indexed", "pytorchjob"] = Field(default="auto", description="auto: a Kubeflow "
                                                                     "PyTorchJob where the cluster serves one, else "
                                                                     "an Indexed Job; or force either")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.context import OpsContext
+from agent.k8s_training import proposal_trainer
 from agent.proposals import (
     FixDataProposal,
     InfrastructureProposal,
@@ -72,8 +73,10 @@ def _hand_over(ctx: OpsContext, p: Proposal, run: Execution) -> None:
 def _retrain(ctx: OpsContext, p: Proposal, run: Execution) -> None:
     assert isinstance(p, RetrainProposal)
     serving(ctx, p.model)  # fail before spending minutes on training when nothing could take the canary
-    run.step(ctx, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, "
-                  + (f"{p.nproc} DDP processes, " if p.nproc > 1 else "") + f"gate on {p.gate_metric} "
+    trainer = proposal_trainer(ctx, p, lambda m: run.step(ctx, m))
+    where = f"on Kubernetes ({p.nodes} pod(s) x {p.nproc} process(es)), " if trainer else (
+        f"{p.nproc} DDP processes, " if p.nproc > 1 else "")
+    run.step(ctx, f"retraining {p.model}: {p.epochs} epochs, seed {p.seed}, {where}gate on {p.gate_metric} "
                   f"(min gain {p.gate_min_gain:+.3f})")
     spec = ctx.spec(p.model)
     with ctx.prediction_log(p.model) as log:
@@ -84,7 +87,7 @@ def _retrain(ctx: OpsContext, p: Proposal, run: Execution) -> None:
                                exclude_columns=tuple(spec.exclude_from_training)),
             nproc=p.nproc, policy=spec.gate.model_copy(update={"metric": p.gate_metric, "min_gain": p.gate_min_gain}),
             reason=p.title, proposal_id=p.id), reference=retrain_reference(spec) if p.include_reference else None,
-            on_step=lambda m: run.step(ctx, m), schema=spec.schema)
+            on_step=lambda m: run.step(ctx, m), schema=spec.schema, trainer=trainer)
     run.result.update({"version": out.version, "run_id": out.run_id, "gate_passed": out.verdict.passed,
                        "gate": "; ".join(out.verdict.reasons), "train_seconds": round(out.seconds, 1),
                        "challenger_metrics": out.challenger_metrics, "rows_window": out.rows_window,

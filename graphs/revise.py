@@ -2,8 +2,9 @@
 
 With an LLM, it maps the text to changes of the proposal's editable fields (typed output). Offline, a
 small parser understands the common requests: "20 epochs", "last 30 minutes", "threshold 0.4", "seed 3",
-"canary 20%", "gate on auc". Either way the changes go through the same validation as an edit, and the
-proposal is put back to the person for approval — a response never executes anything.
+"canary 20%", "gate on auc", "2 processes" (nproc), "4 nodes" or "4 pods" (nodes). Either way the changes
+go through the same validation as an edit, and the proposal is put back to the person for approval — a
+response never executes anything.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def parse_changes(proposal: Proposal, text: str, now: float) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if m := re.search(r"(\d+)\s*epochs?|epochs?\s*(?:=|to|of)?\s*(\d+)", t):
         found["epochs"] = int(m.group(1) or m.group(2))
+    if m := re.search(r"(\d+)\s*(?:ddp\s+)?process(?:es)?\b|nproc\s*(?:=|to|of)?\s*(\d+)", t):
+        found["nproc"] = int(m.group(1) or m.group(2))
+    if m := re.search(r"(\d+)\s*(?:nodes?|pods?)\b|nodes\s*(?:=|to|of)?\s*(\d+)", t):
+        found["nodes"] = int(m.group(1) or m.group(2))
     if m := re.search(r"seed\s*(?:=|to|of)?\s*(\d+)", t):
         found["seed"] = int(m.group(1))
     if (seconds := window_seconds(t)) is not None:

@@ -3,8 +3,8 @@ FreeBSD's and TiKV's crash tests). Off unless ``OPSAGENT_FAILPOINTS`` names the 
 production runs pay one environment lookup per point.
 
 The points mark the steps a durable remediation must survive: ``after_training`` (the model is trained, not
-yet registered), ``after_register`` (registered, not yet gated), ``after_canary_routed``, ``during_watch``,
-``after_promote``.
+yet registered), ``after_job_submitted`` (a training job created on Kubernetes, not yet finished),
+``after_register`` (registered, not yet gated), ``after_canary_routed``, ``during_watch``, ``after_promote``.
 """
 
 from __future__ import annotations

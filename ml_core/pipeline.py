@@ -13,6 +13,7 @@ from ml_core.data.schema import TableSchema
 from ml_core.data.tables import customer_of, fingerprint, split_frame
 from ml_core.data.validation import DataValidationError, validate_frame
 from ml_core.distributed import MAX_NPROC, train_and_register_nproc
+from ml_core.distributed.job import JobRequest
 from ml_core.evaluation import EvaluationReport, evaluate
 from ml_core.failpoints import failpoint
 from ml_core.gate import GatePolicy, GateVerdict, gate
@@ -23,6 +24,10 @@ from ml_core.registry import CHALLENGER, CHAMPION, PROPOSAL_TAG, Registry, Versi
 from ml_core.training import EpochCallback, TrainConfig
 
 Step = Callable[[str], None]
+# Trains elsewhere (a Kubernetes job: agent.k8s_training) what ``request`` describes on ``data``, registers one
+# version there and returns its number. Called again for the same request after a crash, it must follow the
+# training it started rather than start another.
+RemoteTrainer = Callable[[pd.DataFrame, JobRequest], str]
 MIN_FAIR_HOLDOUT = 50  # below this a metric difference between two versions is mostly noise
 
 
@@ -178,8 +183,10 @@ def gate_version(registry: Registry, model_name: str, version: str, model: Any, 
 
 def retrain(registry: Registry, log: PredictionLog | None, request: RetrainRequest, *,
             reference: pd.DataFrame | None = None, on_epoch: EpochCallback | None = None,
-            on_step: Step | None = None, schema: TableSchema) -> RetrainResult:
-    """Train a challenger on reference + window data, gate it against the champion, register it."""
+            on_step: Step | None = None, schema: TableSchema, trainer: RemoteTrainer | None = None
+            ) -> RetrainResult:
+    """Train a challenger on reference + window data (here, or with ``trainer`` elsewhere), gate it against the
+    champion, register it."""
     start = time.perf_counter()
     step = on_step or (lambda _msg: None)
     champion = registry.alias(request.model_name, CHAMPION)
@@ -209,10 +216,20 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
             "no held-out row is unseen by the champion and the gate cannot judge the two fairly. Give a window of "
             "labelled production records, or the spec's table as reference")
 
-    done = _registered_for(registry, request)
-    if done is None:
+    done = _registered_for(registry, request, remote=trainer is not None)
+    tags = {PROPOSAL_TAG: request.proposal_id} if request.proposal_id else None
+    if done is None and trainer is not None:
         step(f"training on {len(data)} rows")
-        tags = {PROPOSAL_TAG: request.proposal_id} if request.proposal_id else None
+        version = trainer(data, JobRequest(
+            launch_id="", home="", tracking_uri="", model_name=request.model_name, schema=schema,
+            config=request.config, parent_version=champion.version if champion else None,
+            run_name=f"retrain-{request.model_name}", tags=dict(tags or {})))
+        failpoint("after_register")
+        run_id = registry.version(request.model_name, version).run_id or ""
+        fp, model = fingerprint(data), registry.load(request.model_name, version)
+        holdout = split_frame(data, schema, seed=request.config.seed).test  # the split the pods trained with
+    elif done is None:
+        step(f"training on {len(data)} rows")
         job = train_and_register_nproc(registry, data, request.config, nproc=request.nproc,
                                        model_name=request.model_name, schema=schema,
                                        parent_version=champion.version if champion else None, on_epoch=on_epoch,
@@ -236,14 +253,16 @@ def retrain(registry: Registry, log: PredictionLog | None, request: RetrainReque
         seconds=time.perf_counter() - start, resumed=done is not None)
 
 
-def _registered_for(registry: Registry, request: RetrainRequest) -> VersionInfo | None:
+def _registered_for(registry: Registry, request: RetrainRequest, *, remote: bool) -> VersionInfo | None:
     """The version an earlier, crashed run of this proposal's retrain registered; None to train (and then
-    the MLflow runs a crash left RUNNING are marked KILLED, so the tracking UI does not show them as live)."""
+    the MLflow runs a crash left RUNNING are marked KILLED, so the tracking UI does not show them as live;
+    not a ``remote`` training's: its rank 0 may be running still, and its job's failure ends its runs)."""
     if not request.proposal_id:
         return None
     found = registry.versions_for_proposal(request.model_name, request.proposal_id)
     if not found:
-        end_orphan_runs(registry, PROPOSAL_TAG, request.proposal_id)
+        if not remote:
+            end_orphan_runs(registry, PROPOSAL_TAG, request.proposal_id)
         return None
     return found[0]
 

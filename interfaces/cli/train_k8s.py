@@ -16,19 +16,15 @@ import typer
 
 from interfaces.cli.common import UserError, console, err_console
 
-TRACKING_HELP = ("set OPSAGENT_MLFLOW_TRACKING_URI to an MLflow tracking server the cluster can reach (e.g. "
-                 "http://mlflow.ml.svc:5000, or a PostgreSQL URL), and to the same one here: rank 0 registers the "
-                 "version there and this command reads it back")
-
 
 def pods_tracking_uri(settings) -> str | None:
-    """The tracking URI the pods get in their environment; None when the Secret ``OPSAGENT_K8S_ENV_SECRET``
-    names carries it (a URI with a password stays out of the manifest). Refuses one the pods cannot reach."""
-    from agent.deploy_backend import tracking_warning
+    """The tracking URI the pods get (agent.k8s_training); one they cannot reach is a message, exit 2."""
+    from agent.k8s_training import pods_tracking_uri as for_pods
 
-    if tracking_warning(settings) is not None:
-        raise UserError(f"the pods cannot reach this machine's registry ({settings.tracking_uri}): {TRACKING_HELP}")
-    return None if settings.k8s_env_secret else settings.mlflow_tracking_uri
+    try:
+        return for_pods(settings)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def api_client(settings):
@@ -83,20 +79,13 @@ def prepare(settings, *, device: str, nproc: int, **flags: Any):
     return settings, client, kind
 
 
-def pod_fields(settings, kind: str, nproc: int, device: str) -> dict[str, Any]:
-    """The ``TrainingJobSpec`` fields the settings give each pod."""
-    gpus = settings.k8s_train_gpus
-    return {"kind": kind, "cpu": settings.k8s_train_cpu, "cpu_limit": settings.k8s_train_cpu_limit,
-            "memory": settings.k8s_train_memory, "memory_limit": settings.k8s_train_memory_limit,
-            "gpus_per_node": gpus if gpus is not None else (nproc if device == "cuda" else 0)}
-
-
 def train_on_kubernetes(settings, reg, spec, frame, config, *, nodes: int, nproc: int, job_name: str | None,
                         timeout_s: float, alias: str | None, place_alias: Callable[..., str | None],
                         client: Any, kind: str) -> None:
     """Submit (or follow) the Job, gate the version rank 0 registered, set its alias, print the outcome."""
     from pydantic import ValidationError
 
+    from agent.k8s_training import pod_fields
     from ml_core.deploy.kubernetes.training_submit import TrainingJobError, TrainingJobRunner, training_job_for
     from ml_core.distributed.job import JobRequest
     from ml_core.registry import CHAMPION

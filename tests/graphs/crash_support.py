@@ -24,16 +24,17 @@ START = ["proposed", "answered-accept", "accepted", "executing"]
 END = ["executed", "verified"]
 
 
-def proposal(world) -> RetrainProposal:
+def proposal(world, **fields) -> RetrainProposal:
     # A gate that any trained version passes and half the traffic on the canary: every step is reached.
     return RetrainProposal(model="churn", title="retrain churn on the drifted window", rationale="drift",
                            champion_version=world.backend.status().champion, expires_at=time.time() + 3600,
                            brain="offline policy", window_since=world.drift_since, window_until=time.time() + 1,
-                           epochs=2, seed=3, gate_min_gain=-1.0, canary_weight=0.5)
+                           epochs=2, seed=3, gate_min_gain=-1.0, canary_weight=0.5,
+                           **fields)
 
 
-def filed(world) -> RetrainProposal:
-    p = proposal(world)
+def filed(world, **fields) -> RetrainProposal:
+    p = proposal(world, **fields)
     with GraphRunner(make_ctx(world.layout)) as runner:
         runner.file_proposal(p)
     return p

@@ -57,8 +57,9 @@ def start_ready(layout, registry, version: str):
     return backend, status
 
 
-def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", requests: int = 120) -> World:
-    layout, registry, job = make_champion_home(root, churn_df, epochs=4)
+def serve_world(root: Path, churn_df, scenario: str = "covariate_drift", requests: int = 120,
+                tracking_uri: str | None = None) -> World:
+    layout, registry, job = make_champion_home(root, churn_df, epochs=4, tracking_uri=tracking_uri)
     backend, status = start_ready(layout, registry, job.version)
     t0 = time.time()
     pool = split_frame(churn_df, CHURN_SCHEMA).test

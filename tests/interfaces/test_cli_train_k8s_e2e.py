@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,40 +20,16 @@ from k8s_standin import ApiStandIn  # noqa: E402
 from k8s_standin_kubelet import ProcessKubelet  # noqa: E402
 
 from ml_core.distributed.job import LAUNCH_TAG  # noqa: E402
+from tests.mlflow_server import running_mlflow_server  # noqa: E402
 
 OPSAGENT = shutil.which("opsagent") or str(Path(sys.executable).parent / "opsagent")
-MLFLOW = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def mlflow_server(tmp_path):
-    port, log_path = _free_port(), tmp_path / "mlflow.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                                 "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-                                 "--artifacts-destination", str(tmp_path / "artifacts")],
-                                stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_mlflow_server(tmp_path) as url:
+        yield url
 
 
 def test_train_runs_as_a_pytorchjob_whose_pods_train_for_real(tmp_path, mlflow_server):

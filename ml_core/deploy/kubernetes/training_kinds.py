@@ -39,6 +39,10 @@ class TrainingJobError(DeploymentError):
     """The Job failed, timed out, or was not this submission; the message says why and what to do."""
 
 
+class TrainingJobTimeout(TrainingJobError):
+    """The Job still ran at the end of the wait; it is left running, and the same submission follows it again."""
+
+
 def pytorchjob_served(api_client: client.ApiClient, *, retry_base_s: float = 0.2) -> bool:
     """Whether discovery lists ``pytorchjobs`` in ``kubeflow.org/v1`` (a 404: the group is not served)."""
     found = api.exists(client.CustomObjectsApi(api_client).get_api_resources, kf.GROUP, kf.VERSION,

@@ -26,18 +26,20 @@ from kubernetes import client
 from ml_core.data.tables import fingerprint
 from ml_core.deploy.kubernetes import api
 from ml_core.deploy.kubernetes.training_job import JobState, TrainingJobSpec
-from ml_core.deploy.kubernetes.training_kinds import JobKindCalls, TrainingJobError, calls_for
+from ml_core.deploy.kubernetes.training_kinds import JobKindCalls, TrainingJobError, TrainingJobTimeout, calls_for
 from ml_core.deploy.kubernetes.training_pods import explain, phases, training_pod_problem
 from ml_core.distributed.job import LAUNCH_TAG, JobRequest
 from ml_core.distributed.launch import discard_launch
 from ml_core.distributed.staging import stage_job
+from ml_core.failpoints import failpoint
 from ml_core.registry import Registry, VersionInfo
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 # TrainingJobSpec fields added after the first release, with the value every earlier submission had.
 LATER_FIELDS: dict[str, Any] = {"cpu_limit": None, "memory_limit": None, "kind": "indexed"}
-__all__ = ["TrainingJobError", "TrainingJobOutcome", "TrainingJobRunner", "job_name", "training_job_for"]
+__all__ = ["TrainingJobError", "TrainingJobOutcome", "TrainingJobRunner", "TrainingJobTimeout", "job_name",
+           "training_job_for"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class TrainingJobRunner:
         else:
             spec = self._create(calls, spec, request, data, say)
             reattached = spec.staging_run == ""
+            failpoint("after_job_submitted")
         problems = self._wait(calls, spec, timeout_s, say)
         calls.finished(spec)
         if problems is not None:
@@ -161,7 +164,7 @@ class TrainingJobRunner:
             if job.outcome == "failed":
                 return f"{job.why or 'Failed'}; {explain(problems)}"
             if time.monotonic() > deadline:
-                raise TrainingJobError(
+                raise TrainingJobTimeout(
                     f"training job {spec.namespace}/{spec.name} did not finish within {timeout_s:g} s ({phases(pods)}; "
                     f"{explain(problems)}); it is left running: follow it with kubectl get {_resource(spec)} "
                     f"{spec.name} -n {spec.namespace}, rerun the same command to wait again, or kubectl delete "
