@@ -40,14 +40,7 @@ def k8s_world(tmp_path_factory, churn_df):
 
 def _cluster(monkeypatch, tmp_path: Path, standin: ApiStandIn, tracking_uri: str) -> None:
     """This process's settings (and a child's, which inherits them) name the stand-in and the train backend."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: standin, cluster: {{server: "{standin.url}"}}}}]
-users: [{{name: nobody, user: {{}}}}]
-contexts: [{{name: standin, context: {{cluster: standin, user: nobody}}}}]
-current-context: standin
-""")
+    kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
     for key, value in {"TRAIN_BACKEND": "kubernetes", "MLFLOW_TRACKING_URI": tracking_uri,
                        "K8S_KUBECONFIG": str(kubeconfig), "K8S_IMAGE": "opsagent:test", "K8S_TRAIN_CPU": "1",
                        "K8S_TRAIN_MEMORY": "2Gi", "K8S_TRAIN_POLL_S": "0.5", "K8S_TRAIN_TIMEOUT_S": "600"}.items():

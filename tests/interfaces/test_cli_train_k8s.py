@@ -58,14 +58,7 @@ def test_a_forced_pytorchjob_on_a_cluster_without_the_crd_is_refused_before_any_
     from k8s_standin import ApiStandIn
 
     with ApiStandIn() as standin:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: standin, cluster: {{server: "{standin.url}"}}}}]
-users: [{{name: nobody, user: {{}}}}]
-contexts: [{{name: standin, context: {{cluster: standin, user: nobody}}}}]
-current-context: standin
-""")
+        kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
         result = run(tmp_path, "--k8s-job", "pytorchjob", "--kubeconfig", str(kubeconfig),
                      OPSAGENT_MLFLOW_TRACKING_URI="http://127.0.0.1:9")
         asked = [path for _, path, _ in standin.requests]

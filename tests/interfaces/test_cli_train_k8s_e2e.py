@@ -35,14 +35,7 @@ def mlflow_server(tmp_path):
 def test_train_runs_as_a_pytorchjob_whose_pods_train_for_real(tmp_path, mlflow_server):
     with ApiStandIn(pytorchjob=True) as standin:
         standin.pytorchjobs.kubelet = ProcessKubelet(tmp_path / "pods", standin.lock, lambda: "2026-01-01T00:00:00Z")
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: standin, cluster: {{server: "{standin.url}"}}}}]
-users: [{{name: nobody, user: {{}}}}]
-contexts: [{{name: standin, context: {{cluster: standin, user: nobody}}}}]
-current-context: standin
-""")
+        kubeconfig = standin.write_kubeconfig(tmp_path / "kubeconfig")
         base = {k: v for k, v in os.environ.items() if not k.startswith(("OPSAGENT_", "KUBE", "MLFLOW_"))}
         env = {**base, "HOME": str(tmp_path), "OPSAGENT_HOME": str(tmp_path / "home"), "COLUMNS": "200",
                "OPSAGENT_MLFLOW_TRACKING_URI": mlflow_server, "OPSAGENT_K8S_IMAGE": "opsagent:test"}

@@ -16,6 +16,7 @@ import re
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -60,6 +61,17 @@ class ApiStandIn(DeploymentController):
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig whose current context is this stand-in (no credentials), for a client or a CLI."""
+        path.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: standin, cluster: {{server: "{self.url}"}}}}]
+users: [{{name: nobody, user: {{}}}}]
+contexts: [{{name: standin, context: {{cluster: standin, user: nobody}}}}]
+current-context: standin
+""")
+        return path
     def __enter__(self) -> ApiStandIn:
         self.thread.start()
         return self
