@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ml_core.data.churn import CHURN_SCHEMA, load_churn
 from ml_core.data.schema import Column, TableSchema
 from ml_core.serving.contract import FieldError, RecordValidator, RequestRejected, ValidatedBatch
-from ml_core.serving.contract_compiled import compile_batch_check, compile_row_check
+from ml_core.serving.contract_compiled import compile_batch_check, compile_row_builder, compile_row_check
 
 SCHEMA = TableSchema(columns=(
     Column("plan", "categorical", categories=("basic", "gold")),
@@ -179,3 +179,15 @@ def test_a_schema_without_an_id_column_or_columns_compiles() -> None:
     assert compile_row_check(plain)({"x": 0.5, "customer_id": True}) == ({"x": 0.5}, None)
     empty = TableSchema(columns=(), label="y", positive_label="1", negative_label="0")
     assert compile_batch_check(empty)([{}, {"a": 1}]) == ([{}, {}], [None, None])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(["a", "b'", 'c"', "d e", "x"]), unique=True, max_size=5).flatmap(
+    lambda names: st.tuples(st.just(names), st.lists(st.tuples(*[odd] * len(names)), max_size=4))))
+def test_the_row_builder_builds_the_dicts_zip_built(case: tuple[list[str], list[tuple]]) -> None:
+    names, rows = case
+    columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in names]
+    built = compile_row_builder(names)(columns)
+    expected = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    assert [[(k, type(v), repr(v)) for k, v in r.items()] for r in built] == \
+        [[(k, type(v), repr(v)) for k, v in r.items()] for r in expected]
