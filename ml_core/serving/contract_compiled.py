@@ -101,7 +101,8 @@ def compile_batch_check(schema: TableSchema) -> BatchCheck:
 
 def compile_row_builder(names: list[str]) -> Callable[[list[Any]], list[dict[str, Any]]]:
     """``f(columns) -> rows``: the records of equally long ``columns`` (one per name, in order) as dicts of ``names``,
-    ``[dict(zip(names, row)) for row in zip(*columns, strict=True)]`` built by one dict literal a row (half the cost)."""
+    ``[dict(zip(names, row)) for row in zip(*columns, strict=True)]`` built by one dict literal a row (half the
+    cost)."""
     values = ", ".join(f"v{i}" for i in range(len(names)))
     literal = "{" + ", ".join(f"{name!r}: v{i}" for i, name in enumerate(names)) + "}"
     target = f"({values},)" if names else "()"
