@@ -11,7 +11,7 @@ makes ``transform_records`` return None and the caller takes the DataFrame path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -53,6 +53,10 @@ def churn_engineered_arrays(cols: Columns) -> Columns:
 
 
 ENGINEERED_ARRAYS: dict[str, Callable[[Columns], Columns]] = {"churn": churn_engineered_arrays}
+# The columns besides the raw numbers that each reads, as given (object arrays): only these are built for it,
+# where gathering every other column of every record (a set of all their keys, an array per column) cost as much
+# as its arithmetic. A feature set missing here is given every column, as before.
+ENGINEERED_INPUTS: dict[str, tuple[str, ...]] = {"churn": ("international_plan", "voice_mail_plan")}
 
 
 class RecordsPlan:
@@ -68,6 +72,7 @@ class RecordsPlan:
     def __init__(self, pre: Preprocessor, make: Callable[[Columns], Columns] | None):
         self.pre = pre
         self.make = make
+        self.inputs = ENGINEERED_INPUTS.get(pre.feature_set)
         self.raw = list(pre.raw_numeric)
         self.raw_names = frozenset(self.raw)
         # a tuple of the raw numbers of one record, in C (``itemgetter`` of one name returns the bare value)
@@ -105,7 +110,10 @@ class RecordsPlan:
         if self.make is not None:
             given = {c: values[:, j] for j, c in enumerate(raw)}
             given.update(cols)
-            others = set().union(*records) - self.raw_names
+            if self.inputs is None:
+                others: Iterable[str] = set().union(*records) - self.raw_names
+            else:  # those it reads that some record holds, as the union of all keys would have given them
+                others = [k for k in self.inputs if k not in self.raw_names and any(k in r for r in records)]
             given.update({k: np.array(_column(records, k), dtype=object) for k in others})
             cols.update(self.make(given))
         # the raw block in one assignment, then the other columns (a column_stack of them all cost twice as much)

@@ -31,6 +31,7 @@ from ml_core.paths import HomeLayout
 from ml_core.serving.contract import MAX_BODY_BYTES, FieldError, RequestRejected
 from ml_core.serving.heap import settle_heap
 from ml_core.serving.predict_api import PredictError, PredictResponse, predict_body, predict_request_model
+from ml_core.serving.raw_route import scoring_route
 from ml_core.serving.service import ModelLoader, ReloadError, ScoringService
 from ml_core.serving.state import ensure_admin_token, token_path
 from ml_core.serving.v2_protocol import InferenceRequest
@@ -147,6 +148,8 @@ def _predict_route(app: FastAPI, service: ScoringService) -> None:
             return _json(predict_body(await service.score(body, t0)))
         except RequestRejected as rej:  # the body is not a batch, or no record in it is valid
             return _json(rej.body(), rej.status)
+
+    scoring_route(app, "/predict", predict)
 
 
 def _status_routes(app: FastAPI, service: ScoringService, model_name: str) -> None:

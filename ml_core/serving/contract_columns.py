@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ml_core.data.schema import TableSchema
+from ml_core.serving.contract_compiled import compile_row_builder
 
 MIN_ROWS = 4  # below this, judging record by record is as cheap as the fixed cost of the column passes
 NONE = type(None)
@@ -30,6 +31,7 @@ class ColumnCheck:
     def __init__(self, schema: TableSchema):
         big = sys.float_info.max  # as ``RecordValidator``: a finite bound, so NaN and infinities fail
         self.names = schema.feature_names
+        self._build_rows = compile_row_builder(self.names)  # one dict literal a row, in the schema's order
         self.id_column = schema.id_column
         self.columns = [(c.name, c.kind, -big if c.low is None else c.low, big if c.high is None else c.high,
                          frozenset(c.categories), c.nullable) for c in schema.columns]
@@ -48,8 +50,7 @@ class ColumnCheck:
         ids = _ids(columns.get(self.id_column, absent) if self.id_column else absent)
         if ids is None:
             return None
-        names = self.names
-        return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)], ids
+        return self._build_rows(values), ids
 
 
 def _valid_column(col: Sequence[Any], kind: str, low: float, high: float, cats: frozenset[str],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from ml_core.store_engine import apply_sqlite_pragmas
 # SQLite's own default is a checkpoint per 1,000 WAL pages (4 MB); an inline commit of a loop iteration's rows
 # writes a few pages, so ~250 commits keep the WAL near that size.
 CHECKPOINT_EVERY = 250
+# Rows per INSERT statement: one statement of many rows costs ~20 % less a row than ``executemany`` (a reset and a
+# step per row), and 32 rows of 12 columns stay far under SQLite's limit on bound parameters.
+ROWS_PER_INSERT = 32
 
 
 class InlineAppender:
@@ -35,8 +39,16 @@ class InlineAppender:
         apply_sqlite_pragmas(self.conn)
         self.conn.execute("PRAGMA busy_timeout=0")  # after the pragmas: switching to WAL may have to wait
         self.conn.execute("PRAGMA wal_autocheckpoint=0")
-        self.sql = f"INSERT INTO predictions ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+        self._insert = f"INSERT INTO predictions ({', '.join(LOG_COLUMNS)}) VALUES "
+        self._row = f"({', '.join('?' * len(LOG_COLUMNS))})"
+        self._sql: dict[int, str] = {}  # rows -> the statement for that many
         self.commits = 0
+
+    def _statement(self, rows: int) -> str:
+        sql = self._sql.get(rows)
+        if sql is None:
+            sql = self._sql[rows] = self._insert + ", ".join([self._row] * rows)
+        return sql
 
     @classmethod
     def for_log(cls, predlog: PredictionLog) -> InlineAppender | None:
@@ -57,7 +69,9 @@ class InlineAppender:
                 return False
             raise
         try:
-            self.conn.executemany(self.sql, rows)
+            for start in range(0, len(rows), ROWS_PER_INSERT):  # the rows in order, as executemany inserted them
+                chunk = rows[start:start + ROWS_PER_INSERT]
+                self.conn.execute(self._statement(len(chunk)), tuple(chain.from_iterable(chunk)))
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

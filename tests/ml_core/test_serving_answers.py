@@ -150,3 +150,19 @@ def test_lax_shapes_are_still_read_as_numbers(client: httpx.Client) -> None:
     r = client.post(f"/v2/models/{MODEL}/infer", json={"inputs": inputs, "outputs": [{"name": "probability"}]})
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"] == expected_scores(recs)[0]
+
+
+
+def test_the_scoring_paths_are_served_by_plain_routes_first_and_still_described(client: httpx.Client,
+                                                                                tmp_path) -> None:
+    from starlette.routing import Route
+
+    from ml_core.serving.app import create_app
+
+    app = create_app(base_home().copy_to(tmp_path / "home"), MODEL, autoload=False)
+    first = [(type(r), r.path) for r in app.router.routes[:2]]
+    assert first == [(Route, f"/v2/models/{MODEL}/infer"), (Route, "/predict")]  # plain Starlette, before FastAPI's
+    doc = client.get("/openapi.json").json()["paths"]
+    assert "post" in doc["/predict"] and "post" in doc["/v2/models/{model}/infer"]  # the FastAPI routes describe them
+    wrong = client.get("/predict")
+    assert (wrong.status_code, wrong.headers["allow"], wrong.json()) == (405, "POST", {"detail": "Method Not Allowed"})

@@ -100,3 +100,18 @@ def test_without_the_inline_path_the_thread_commits_before_write_returns(log_pat
 
     assert writer.inline is None and asyncio.run(main()) == 8
     writer.close()
+
+
+@pytest.mark.parametrize("n", [1, log_inline.ROWS_PER_INSERT - 1, log_inline.ROWS_PER_INSERT,
+                               log_inline.ROWS_PER_INSERT + 1, 3 * log_inline.ROWS_PER_INSERT + 5])
+def test_the_inline_insert_of_many_rows_a_statement_logs_each_row_as_given_in_order(log_path, n: int) -> None:
+    path, _ = log_path
+    given = rows("r", n)
+    appender = log_inline.InlineAppender(path)
+    try:
+        assert appender.try_append(given)
+    finally:
+        appender.close()
+    with sqlite3.connect(path) as conn:
+        logged = conn.execute(f"SELECT {', '.join(log_inline.LOG_COLUMNS)} FROM predictions ORDER BY rowid").fetchall()
+    assert logged == given
