@@ -12,7 +12,8 @@ PACKAGES = ("ml_core", "agent", "tools", "graphs", "interfaces", "evals")
 CHURN_HOMES = {
     "ml_core/data/churn.py",  # the data set and its schema
     "ml_core/spec/builtin.py",  # the demo's spec, built from that schema
-    "evals/bench_training.py", "evals/bench_serving.py",  # benchmarks of the churn model (README figures)
+    "evals/bench_training.py", "evals/bench_serving.py", "evals/bench_serving_inproc.py",  # benchmarks of the
+    # churn model (README figures)
     "evals/ddp_seed_spread.py",  # the churn model's seed-to-seed spread, where the DDP test's tolerance comes from
 }
 # feature_set "churn": the demo's engineered features, chosen by a spec field, never by a column's presence.
