@@ -53,6 +53,7 @@ def test_train_runs_as_a_pytorchjob_whose_pods_train_for_real(tmp_path, mlflow_s
     assert len(job) == 1 and job[0]["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
     pod = job[0]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
     assert pod["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
-    versions = MlflowClient(mlflow_server).search_model_versions("name='churn'")
+    # The registry too: a Registry opened earlier in this process (another test of this worker) set the global one.
+    versions = MlflowClient(mlflow_server, registry_uri=mlflow_server).search_model_versions("name='churn'")
     assert [v.tags.get(LAUNCH_TAG) for v in versions] == [job[0]["metadata"]["name"]]
     print(f"end to end: {seconds:.0f} s")
