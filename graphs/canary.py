@@ -123,6 +123,7 @@ def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> 
     watched = ctx.check_window(model, since=since, until=ctx.clock() + 1, write_report=False)
     with ctx.prediction_log(model) as log:
         window = log.predictions(since, ctx.clock() + 1, with_features=False)
+        labelled = log.labelled(since, ctx.clock() + 1)
     served = int((window["version"].astype(str) == version).sum()) if len(window) else 0
     problems = [f.message for f in watched.result.findings
                 if f.kind in ("latency_slo", "error_rate_slo") and f.subject == version]
@@ -130,8 +131,7 @@ def canary_problems(ctx: OpsContext, model: str, version: str, since: float) -> 
         problems.append(f"the canary served only {served} requests (need {ctx.settings.canary_min_requests})")
     # Each version decided at its own threshold, so compare the decisions each actually made (the rule and its
     # false-rollback rate: graphs/canary_verdict.py).
-    with ctx.prediction_log(model) as log:
-        by_version = confusion_by_version(log.labelled(since, ctx.clock() + 1))
+    by_version = confusion_by_version(labelled)
     canary = by_version.pop(version, None)
     if canary is not None and by_version and (problem := f1_problem(canary, sum(by_version.values(),
                                                                                  start=_NO_LABELS))):
