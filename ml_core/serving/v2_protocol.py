@@ -251,7 +251,7 @@ def output_names(req: Request) -> list[str]:
     return names
 
 
-def infer_response(s: ScoredBatch, model_name: str, req: Request, names: list[str]) -> dict[str, Any]:
+def infer_response(s: ScoredBatch, model_name: str, request_id: str | None, names: list[str]) -> dict[str, Any]:
     """The v2 response body: outputs aligned with the request's rows, refused rows null/-1 with their errors."""
     n = s.batch.total
     prob: list[float | None] = [None] * n
@@ -266,6 +266,6 @@ def infer_response(s: ScoredBatch, model_name: str, req: Request, names: list[st
     if d.fallback_reason:
         params["fallback_reason"] = d.fallback_reason
     types = dict(OUTPUTS)
-    return {"model_name": model_name, "model_version": d.version, "id": req.id or s.request_id,
+    return {"model_name": model_name, "model_version": d.version, "id": request_id or s.request_id,
             "parameters": params,
             "outputs": [{"name": x, "datatype": types[x], "shape": [n], "data": data[x]} for x in names]}
