@@ -19,6 +19,7 @@ import orjson
 
 from ml_core.predlog import PredictionLog
 from ml_core.serving.log_inline import InlineAppender
+from ml_core.serving.merge_window import call_after_next_poll
 
 log = logging.getLogger(__name__)
 CHECKPOINT = ("checkpoint",)  # a queue item: run a WAL checkpoint
@@ -56,8 +57,8 @@ class LogWriter:
             self._queue.put((rows, loop, [fut]))
         else:
             self._batch.append((rows, fut))
-            if len(self._batch) == 1:  # after the other requests this loop iteration scores: one commit for all
-                loop.call_soon(self._flush, loop)
+            if len(self._batch) == 1:  # after the requests this loop iteration and the next score: one commit for all
+                call_after_next_poll(loop, self._flush, loop)
         await fut
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:

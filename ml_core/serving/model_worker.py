@@ -8,7 +8,7 @@ else on a thread of its own.
   and on a machine whose cores are shared each waits for the kernel to schedule the other thread (in process, with
   16 callers, half of a request's wall time was that wait). For a model whose scoring is computation of bounded
   cost (``TabularModel`` without an injected fault: ~0.2 ms for 16 rows, ~1.3 ms for 256), the rows of every
-  request submitted in one loop iteration are scored at the end of that iteration by one call on the loop, the
+  request submitted in one loop iteration (and the next: ``merge_window``) are scored by one call on the loop, the
   same merging without the hand-offs. A call on the loop cannot time out, so inline scoring is bounded twice: at
   most ``INLINE_MAX_ROWS`` rows a call (more go to the thread), and a call slower than ``INLINE_SLOW_S`` (a slower
   model than it claimed, one that waits on something) sends the next ``INLINE_PAUSE_S`` of traffic to the thread.
@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ml_core.serving.merge_window import call_after_next_poll
 
 log = logging.getLogger(__name__)
 # 256 rows (16 requests of 16) score in ~1.3 ms on the loop; the loop stalls that long for every other request.
@@ -83,7 +85,7 @@ class ModelWorker:
 
     def submit(self, records: list[dict[str, Any]]) -> tuple[asyncio.Future, bool]:
         """A future of the scores for ``records`` (or what the model raised), and whether it is scored on the loop
-        (then it is settled within this loop iteration's next pass and waiting on it with a timeout is moot).
+        (then it is settled two loop iterations on, ``merge_window``, and waiting on it with a timeout is moot).
         Cancelling the future only drops this caller."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -92,8 +94,8 @@ class ModelWorker:
                 and (not self._inline_paused_until or time.monotonic() >= self._inline_paused_until)):
             self._inline.append((records, fut))
             self._inline_rows += len(records)
-            if len(self._inline) == 1:  # after the other requests of this iteration: one call for all
-                loop.call_soon(self._score_inline)
+            if len(self._inline) == 1:  # after the other requests of this iteration and the next: one call for all
+                call_after_next_poll(loop, self._score_inline)
             return fut, True
         self._pending.append((records, fut))
         if not self._busy and not self._inline:  # an inline call due kicks the thread after it (one model user)

@@ -53,6 +53,24 @@ def test_rows_of_requests_in_one_loop_iteration_share_one_inline_commit(log_path
     assert frame[frame.record_id == "r2-1"].iloc[0].total_day_minutes == 101.0  # orjson text reads back
 
 
+def test_rows_written_in_the_next_loop_iteration_join_the_commit(log_path) -> None:
+    path, predlog = log_path
+    writer = LogWriter(predlog)
+    inline = writer.inline
+    assert inline is not None
+
+    async def late() -> None:
+        await asyncio.sleep(0)  # one loop iteration on, as a request read by the next I/O poll
+        await writer.write(rows("late", 2))
+
+    async def main() -> list[int]:
+        await asyncio.gather(writer.write(rows("early", 3)), late())
+        return [count(path), inline.commits]
+
+    assert asyncio.run(main()) == [5, 1]
+    writer.close()
+
+
 def test_a_held_write_lock_sends_the_rows_to_the_thread_which_waits_for_it(log_path) -> None:
     path, predlog = log_path
     writer = LogWriter(predlog)

@@ -42,6 +42,21 @@ def test_requests_of_one_loop_iteration_are_scored_together_on_the_loop() -> Non
     w.close()
 
 
+def test_a_request_submitted_in_the_next_loop_iteration_joins_the_call() -> None:
+    """As a request read by the next I/O poll would (``merge_window``): one call for both, not a call each."""
+    w, seen = worker(inline=True)
+
+    async def main() -> list[list[float]]:
+        first, _ = w.submit([{"x": 0.0}])
+        await asyncio.sleep(0)  # one loop iteration on
+        second, _ = w.submit([{"x": 1.0}, {"x": 2.0}])
+        return [(await f).tolist() for f in (first, second)]
+
+    assert asyncio.run(main()) == [[0.0], [1.0, 2.0]]
+    assert seen == [(threading.current_thread().name, 3)] and w.calls == {"inline": 1, "thread": 0}
+    w.close()
+
+
 def test_a_model_without_the_claim_is_scored_on_its_thread() -> None:
     w, seen = worker(inline=False)
     sizes = [2, 2]
