@@ -16,7 +16,7 @@ from typing import Any
 
 from ml_core.data.schema import TableSchema
 from ml_core.serving.contract import Columns
-from ml_core.serving.v2_parse import INT, _params_ok
+from ml_core.serving.v2_parse import INT, _params_ok, output_list
 from ml_core.serving.v2_protocol import NUMERIC, OUTPUTS, _kinds
 
 ALL_OUTPUTS = [name for name, _ in OUTPUTS]
@@ -72,15 +72,8 @@ def plain_request(body: Any, schema: TableSchema) -> tuple[str | None, list[str]
         return None
     names = ALL_OUTPUTS
     if outputs is not None:
-        if type(outputs) is not list:
+        asked = output_list(outputs)
+        if asked is None or not KNOWN_OUTPUTS.issuperset(asked):
             return None
-        names = []
-        for o in outputs:
-            if type(o) is not dict or type(o.get("name")) is not str or not _params_ok(o.get("parameters")):
-                return None
-            names.append(o["name"])
-        if not names:
-            names = ALL_OUTPUTS
-        elif not KNOWN_OUTPUTS.issuperset(names):
-            return None
+        names = asked or ALL_OUTPUTS  # none named: all of them, as the general reader
     return rid, list(names), Columns(columns, rows.pop())

@@ -78,11 +78,19 @@ def _well_formed(body: Any) -> Request | None:
         tensors.append(Tensor(name, shape, datatype, params, data))
     names: list[str] | None = None
     if outputs is not None:
-        if type(outputs) is not list:
+        names = output_list(outputs)
+        if names is None:
             return None
-        names = []
-        for o in outputs:
-            if type(o) is not dict or type(o.get("name")) is not str or not _params_ok(o.get("parameters")):
-                return None
-            names.append(o["name"])
     return Request(rid, tensors, names)
+
+
+def output_list(outputs: Any) -> list[str] | None:
+    """The names of a request's ``outputs`` when it is a list of objects of exactly the declared types, else None."""
+    if type(outputs) is not list:
+        return None
+    names = []
+    for o in outputs:
+        if type(o) is not dict or type(o.get("name")) is not str or not _params_ok(o.get("parameters")):
+            return None
+        names.append(o["name"])
+    return names
