@@ -113,11 +113,30 @@ def retrain_trainer(settings: Settings, registry: Registry, *, nodes: int, nproc
             raise TrainingStillRunning(
                 f"{exc.args[0].split('; it is left running')[0]}; it is left running: `opsagent approvals resume "
                 f"{request.tags.get(PROPOSAL_TAG, 'ID')}` follows the same job again (OPSAGENT_K8S_TRAIN_TIMEOUT_S "
-                "sets the wait), `opsagent approvals abandon` gives the proposal up (then kubectl delete "
-                f"{'pytorchjob' if job.kind == 'pytorchjob' else 'job'} {job.name} -n {job.namespace})") from exc
+                "sets the wait), `opsagent approvals abandon` gives the proposal up and deletes the job") from exc
         say(f"job {outcome.job} complete in {outcome.seconds:.0f} s: rank 0 registered v{outcome.version}"
             + (" (followed the job submitted before the process stopped)" if outcome.reattached else ""))
         return outcome.version
 
     return train
+
+
+def stop_proposal_job(ctx: OpsContext, proposal_id: str) -> str:
+    """Delete the training job a proposal being given up submitted (the last one audited), if it is still on the
+    cluster: nothing would follow it any more. Says what it did ("" when the proposal submitted none, or it is gone
+    already). A cluster that cannot be reached does not stop the giving up: the line says what to run instead."""
+    jobs = [e.detail for e in ctx.approvals.history(proposal_id) if e.event == "training_job"]
+    if not jobs:
+        return ""
+    name, namespace, kind = jobs[-1]["job"], jobs[-1].get("namespace", "default"), jobs[-1].get("kind", "indexed")
+    by_hand = f"kubectl delete {'pytorchjob' if kind == 'pytorchjob' else 'job,service'} {name} -n {namespace}"
+    try:
+        from ml_core.deploy.kubernetes.api import make_api_client
+        from ml_core.deploy.kubernetes.training_kinds import delete_training_job
+
+        client = make_api_client(kubeconfig=ctx.settings.k8s_kubeconfig, context=ctx.settings.k8s_context)
+        found = delete_training_job(client, name, namespace, kind)
+    except Exception as exc:  # no kubeconfig, the API down, no permission: the proposal is given up all the same
+        return f"its training job {namespace}/{name} could not be deleted ({exc}); delete it with {by_hand}"
+    return f"its training job {namespace}/{name} was deleted" if found else ""
 

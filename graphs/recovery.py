@@ -102,7 +102,8 @@ def interrupt(runner: GraphRunner, record: ProposalRecord, *, by: str, via: str,
 
 
 def abandon(runner: GraphRunner, proposal_id: str, *, by: str, via: str, reason: str) -> str:
-    """Give up an interrupted (or stranded) proposal: its canary, if live, is rolled back; it ends ``failed``."""
+    """Give up an interrupted (or stranded) proposal: its canary, if live, is rolled back, and its training job, if
+    still on the cluster, deleted; it ends ``failed``."""
     store = runner.ctx.approvals
     record = store.get(proposal_id)
     pid = record.proposal.id
@@ -113,7 +114,9 @@ def abandon(runner: GraphRunner, proposal_id: str, *, by: str, via: str, reason:
     elif record.status != "interrupted":
         raise ApprovalError(f"proposal {pid} is {record.status}; only an interrupted or stranded proposal can be "
                             "abandoned")
-    done = _undo_canary(runner, record)
+    from agent.k8s_training import stop_proposal_job
+
+    done = "; ".join(x for x in (_undo_canary(runner, record), stop_proposal_job(runner.ctx, pid)) if x)
     outcome = f"abandoned by {by}: {reason or 'no reason given'}" + (f"; {done}" if done else "")
     store.set_status(pid, "failed", actor=by, via=via, event="abandoned", outcome=outcome, detail={"reason": reason})
     if (lease := store.leases.get(pid)) is not None:

@@ -122,20 +122,50 @@ def test_a_resume_that_would_submit_another_job_for_the_proposal_stops_instead(k
     assert posts == [] and made_for(world, p) == []
 
 
-def test_a_job_that_outlives_the_wait_interrupts_the_remediation_and_is_left_running(k8s_world, tmp_path,
-                                                                                    monkeypatch):
+@pytest.mark.parametrize("kind", ["pytorchjob", "indexed"])
+def test_a_job_that_outlives_the_wait_is_left_running_and_abandoning_the_proposal_deletes_it(
+        k8s_world, tmp_path, monkeypatch, kind):
     world, url = k8s_world
-    with ApiStandIn(pytorchjob=True) as standin:
-        standin.pytorchjobs.outcome = "hang"
+    with ApiStandIn(pytorchjob=kind == "pytorchjob") as standin:
+        (standin.pytorchjobs if kind == "pytorchjob" else standin.jobs).outcome = "hang"
         _cluster(monkeypatch, tmp_path, standin, url)
         monkeypatch.setenv("OPSAGENT_K8S_TRAIN_TIMEOUT_S", "1")
         p = filed(world)
         ctx = make_ctx(world.layout)
+        plural = "pytorchjobs" if kind == "pytorchjob" else "jobs"
         with GraphRunner(ctx) as runner:
             from agent.proposals import Accept
 
             out = runner.answer(p.id, Accept(by="alice", via="test"))
-        jobs = standin.of_kind("pytorchjobs")
+            running = standin.of_kind(plural)
+            services = standin.of_kind("services")
+            abandoned = runner.abandon(p.id, by="alice", via="test", reason="the window is stale")
+        left = standin.of_kind(plural), [s for s in standin.of_kind("services") if s in services]
     assert out.status == "interrupted", out.outcome
     assert "did not finish within 1 s" in out.outcome and f"opsagent approvals resume {p.id}" in out.outcome
-    assert len(jobs) == 1 and made_for(world, p) == []  # left running, nothing registered yet
+    assert len(running) == 1 and made_for(world, p) == []  # left running, nothing registered yet
+    assert len(services) == (1 if kind == "indexed" else 0)  # the Indexed Job's rendezvous Service
+    name = running[0]["metadata"]["name"]
+    assert f"its training job default/{name} was deleted" in abandoned
+    assert left == ([], [])  # the job (and its Service) gone, nothing else following it
+    assert ctx.approvals.get(p.id).status == "failed"
+
+
+def test_abandoning_a_proposal_whose_cluster_cannot_be_reached_still_gives_it_up_and_says_what_to_delete(
+        k8s_world, tmp_path, monkeypatch):
+    world, url = k8s_world
+    with ApiStandIn() as standin:
+        _cluster(monkeypatch, tmp_path, standin, url)
+    p = filed(world)  # the stand-in is gone: its port answers nothing
+    ctx = make_ctx(world.layout)
+    ctx.approvals.audit.append("training_job", actor="first-process", via="test", proposal_id=p.id,
+                               detail={"job": "churn-train-0123456789ab", "namespace": "default", "kind": "indexed"})
+    # as a remediation whose job outlived the wait leaves it (the test above drives that for real)
+    for status in ("accepted", "executing", "interrupted"):
+        ctx.approvals.set_status(p.id, status, actor="alice", via="test", event=status,
+                                 outcome="training job default/churn-train-0123456789ab did not finish within 1 s")
+    with GraphRunner(ctx) as runner:
+        out = runner.abandon(p.id, by="alice", via="test")
+    assert "its training job default/churn-train-0123456789ab could not be deleted" in out
+    assert "delete it with kubectl delete job,service churn-train-0123456789ab -n default" in out
+    assert ctx.approvals.get(p.id).status == "failed"

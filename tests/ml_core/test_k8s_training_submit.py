@@ -184,6 +184,8 @@ def test_a_job_that_does_not_finish_in_time_says_why_and_is_left_running(registr
     if outcome == "unschedulable":
         assert "no node has the CPU, memory or GPUs" in str(err.value)
     assert k8s.get("services", spec.name) is not None  # the pods still resolve each other
+    # deleting by hand removes the Service too: nothing else would once the job is gone
+    assert f"or kubectl delete job,service {spec.name} -n default" in str(err.value)
 
 
 def test_a_complete_job_without_a_version_in_this_registry_says_where_to_look(registry, k8s, request_, data):

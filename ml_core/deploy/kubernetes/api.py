@@ -120,10 +120,10 @@ def create(fn: Callable[..., T], *args: Any, what: str, retry_base_s: float = 0.
         return None
 
 
-def exists(fn: Callable[..., Any], *args: Any, what: str, retry_base_s: float = 0.2) -> Any | None:
-    """Read an object; ``None`` on 404."""
+def exists(fn: Callable[..., Any], *args: Any, what: str, retry_base_s: float = 0.2, **kwargs: Any) -> Any | None:
+    """Read (or delete) an object; ``None`` on 404."""
     try:
-        return call(fn, *args, what=what, retry_base_s=retry_base_s)
+        return call(fn, *args, what=what, retry_base_s=retry_base_s, **kwargs)
     except DeploymentError as exc:
         if isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 404:
             return None

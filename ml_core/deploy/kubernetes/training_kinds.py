@@ -133,5 +133,22 @@ class PyTorchJobs:
         return None  # the operator owns the per-replica Services; the TTL removes the job, its pods and them
 
 
+def delete_training_job(api_client: client.ApiClient, name: str, namespace: str, kind: str, *,
+                        retry_base_s: float = 0.2) -> bool:
+    """Delete a training job nobody will follow any more (its proposal was given up while it ran): the PyTorchJob,
+    or the Indexed Job and its rendezvous Service, their pods with them (in the background, as ``kubectl delete``
+    does). True when the job was there to delete; API errors raise ``DeploymentError``."""
+    gone = client.V1DeleteOptions(propagation_policy="Background")
+    if kind == "pytorchjob":
+        return api.exists(client.CustomObjectsApi(api_client).delete_namespaced_custom_object, kf.GROUP, kf.VERSION,
+                          namespace, kf.PLURAL, name, body=gone, what="delete the PyTorchJob",
+                          retry_base_s=retry_base_s) is not None
+    found = api.exists(client.BatchV1Api(api_client).delete_namespaced_job, name, namespace, body=gone,
+                       what="delete the training Job", retry_base_s=retry_base_s) is not None
+    api.exists(client.CoreV1Api(api_client).delete_namespaced_service, name, namespace,
+               what="delete the rendezvous Service", retry_base_s=retry_base_s)
+    return found
+
+
 def calls_for(kind: JobKind, api_client: client.ApiClient, retry_base_s: float) -> JobKindCalls:
     return (PyTorchJobs if kind == "pytorchjob" else IndexedJobs)(api_client, retry_base_s)

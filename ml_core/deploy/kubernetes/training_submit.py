@@ -121,8 +121,7 @@ class TrainingJobRunner:
         job = calls.read(spec)
         if job is not None and job.submission != spec.submission:
             raise TrainingJobError(f"a {_kind_word(spec)} named {spec.name} exists in {spec.namespace} for another "
-                                   f"submission; choose another --job-name, or delete it (kubectl delete "
-                                   f"{_resource(spec)} {spec.name} -n {spec.namespace})")
+                                   f"submission; choose another --job-name, or delete it ({_delete_command(spec)})")
         return job
 
     def _create(self, calls: JobKindCalls, spec: TrainingJobSpec, request: JobRequest, data: pd.DataFrame,
@@ -167,8 +166,8 @@ class TrainingJobRunner:
                 raise TrainingJobTimeout(
                     f"training job {spec.namespace}/{spec.name} did not finish within {timeout_s:g} s ({phases(pods)}; "
                     f"{explain(problems)}); it is left running: follow it with kubectl get {_resource(spec)} "
-                    f"{spec.name} -n {spec.namespace}, rerun the same command to wait again, or kubectl delete "
-                    f"{_resource(spec)} {spec.name}")
+                    f"{spec.name} -n {spec.namespace}, rerun the same command to wait again, or "
+                    f"{_delete_command(spec)}")
             time.sleep(self.poll_s)
 
     def _registered(self, model: str, name: str) -> VersionInfo:
@@ -184,6 +183,13 @@ class TrainingJobRunner:
 def _resource(spec: TrainingJobSpec) -> str:
     """The kubectl resource name of the spec's kind."""
     return "pytorchjob" if spec.kind == "pytorchjob" else "job"
+
+
+def _delete_command(spec: TrainingJobSpec) -> str:
+    """How a person removes the job by hand: an Indexed Job with its rendezvous Service (same name; once the job is
+    gone nothing else deletes it), a PyTorchJob alone (the operator removes its own Services)."""
+    what = "pytorchjob" if spec.kind == "pytorchjob" else "job,service"
+    return f"kubectl delete {what} {spec.name} -n {spec.namespace}"
 
 
 def _kind_word(spec: TrainingJobSpec) -> str:
