@@ -23,7 +23,7 @@ lint: setup
 
 bench: setup
 	.venv/bin/python -m evals.bench_drift
-	.venv/bin/python -m evals.bench_serving
+	.venv/bin/python -m evals.bench_serving --rounds 3
 	.venv/bin/python -m evals.bench_training
 	.venv/bin/python -m evals.bench_memory
 	.venv/bin/python -m evals.bench_predlog
