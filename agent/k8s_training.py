@@ -129,11 +129,11 @@ def stop_proposal_job(ctx: OpsContext, proposal_id: str) -> str:
     if not jobs:
         return ""
     name, namespace, kind = jobs[-1]["job"], jobs[-1].get("namespace", "default"), jobs[-1].get("kind", "indexed")
-    by_hand = f"kubectl delete {'pytorchjob' if kind == 'pytorchjob' else 'job,service'} {name} -n {namespace}"
-    try:
-        from ml_core.deploy.kubernetes.api import make_api_client
-        from ml_core.deploy.kubernetes.training_kinds import delete_training_job
+    from ml_core.deploy.kubernetes.api import make_api_client
+    from ml_core.deploy.kubernetes.training_kinds import delete_command, delete_training_job
 
+    by_hand = delete_command(name, namespace, kind)
+    try:
         client = make_api_client(kubeconfig=ctx.settings.k8s_kubeconfig, context=ctx.settings.k8s_context)
         found = delete_training_job(client, name, namespace, kind)
     except Exception as exc:  # no kubeconfig, the API down, no permission: the proposal is given up all the same

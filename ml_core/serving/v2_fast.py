@@ -16,7 +16,7 @@ from typing import Any
 
 from ml_core.data.schema import TableSchema
 from ml_core.serving.contract import Columns
-from ml_core.serving.v2_parse import INT, _params_ok, output_list
+from ml_core.serving.v2_parse import INT, output_list, top_level
 from ml_core.serving.v2_protocol import NUMERIC, OUTPUTS, _kinds
 
 ALL_OUTPUTS = [name for name, _ in OUTPUTS]
@@ -26,13 +26,10 @@ KNOWN_OUTPUTS = frozenset(ALL_OUTPUTS)
 def plain_request(body: Any, schema: TableSchema) -> tuple[str | None, list[str], Columns] | None:
     """The request's id, the outputs asked for and its batch, when ``body`` (its parsed JSON, sent without the
     binary extension) is a plain request for ``schema`` that the general reader would accept; else None."""
-    if type(body) is not dict:
+    top = top_level(body)
+    if top is None:
         return None
-    rid, inputs, outputs = body.get("id"), body.get("inputs"), body.get("outputs")
-    if not (rid is None or type(rid) is str) or not _params_ok(body.get("parameters")):
-        return None
-    if type(inputs) is not list or not inputs:
-        return None
+    rid, inputs, outputs = top
     kinds, required = _kinds(schema)
     columns: dict[str, list[Any]] = {}
     for t in inputs:

@@ -23,21 +23,40 @@ SCALARS = (str, int, float, bool)  # the protocol's parameter values
 INT = frozenset({int})  # a shape's dimensions (a bool is not one)
 
 
+MALFORMED = object()  # ``load_header``'s answer for a header that is not JSON
+
+
 def parse_request(raw: bytes, header_length: str | None) -> tuple[Request, bytes]:
     """The request in the JSON header and the binary tensor data after it (empty without the binary extension);
     ``RequestRejected`` (400) when it is not a v2 inference request."""
+    header, binary = split_body(raw, header_length)
+    return read_header(header, load_header(header)), binary
+
+
+def split_body(raw: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """The JSON header and the binary tensor data after it (all header without the binary extension)."""
     split = len(raw)
     if header_length is not None:
         if not header_length.isdigit() or int(header_length) > len(raw):
             raise RequestRejected(400, f"Inference-Header-Content-Length {header_length!r} is not a length "
                                        f"within the {len(raw)}-byte body", [])
         split = int(header_length)
-    header = raw[:split]
+    return raw[:split], raw[split:]
+
+
+def load_header(header: bytes) -> Any:
+    """The header's JSON, or ``MALFORMED``."""
     try:
-        fast = _well_formed(orjson.loads(header))
+        return orjson.loads(header)
     except orjson.JSONDecodeError:
-        fast = None
-    return (fast if fast is not None else _by_pydantic(header)), raw[split:]
+        return MALFORMED
+
+
+def read_header(header: bytes, loaded: Any) -> Request:
+    """The request ``header`` holds (``loaded``: its JSON, from ``load_header``); ``RequestRejected`` (400) when it
+    is not a v2 inference request."""
+    fast = _well_formed(loaded)
+    return fast if fast is not None else _by_pydantic(header)
 
 
 def _by_pydantic(header: bytes) -> Request:
@@ -55,15 +74,25 @@ def _params_ok(p: Any) -> bool:
     return p is None or (type(p) is dict and all(type(v) in SCALARS for v in p.values()))
 
 
-def _well_formed(body: Any) -> Request | None:
-    """``body`` as a Request when every field has exactly the type ``InferenceRequest`` declares, else None."""
+def top_level(body: Any) -> tuple[str | None, list[Any], Any] | None:
+    """The id, inputs and outputs of a request body whose id and parameters have exactly the declared types and
+    whose inputs are a non-empty list; else None."""
     if type(body) is not dict:
         return None
-    rid, inputs, outputs = body.get("id"), body.get("inputs"), body.get("outputs")
+    rid, inputs = body.get("id"), body.get("inputs")
     if not (rid is None or type(rid) is str) or not _params_ok(body.get("parameters")):
         return None
     if type(inputs) is not list or not inputs:
         return None
+    return rid, inputs, body.get("outputs")
+
+
+def _well_formed(body: Any) -> Request | None:
+    """``body`` as a Request when every field has exactly the type ``InferenceRequest`` declares, else None."""
+    top = top_level(body)
+    if top is None:
+        return None
+    rid, inputs, outputs = top
     tensors = []
     for t in inputs:
         if type(t) is not dict:

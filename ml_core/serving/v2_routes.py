@@ -25,7 +25,7 @@ from ml_core.serving.contract import MAX_BODY_BYTES, Columns, FieldError, Reques
 from ml_core.serving.raw_route import scoring_route
 from ml_core.serving.service import ScoringService
 from ml_core.serving.v2_fast import plain_request
-from ml_core.serving.v2_parse import parse_request
+from ml_core.serving.v2_parse import load_header, read_header, split_body
 from ml_core.serving.v2_protocol import (
     InferenceResponse,
     ModelMetadata,
@@ -51,14 +51,11 @@ def _json(body: Any, status: int = 200) -> Response:
 def read_request(raw: bytes, header_length: str | None, schema: TableSchema) -> tuple[str | None, list[str], Columns]:
     """An inference request's id, the outputs it asks for and its batch; ``RequestRejected`` when it is not one
     this model can score. A plain JSON request is read in one pass (``v2_fast``), any other the general way."""
-    if header_length is None:
-        try:
-            plain = plain_request(orjson.loads(raw), schema)
-        except orjson.JSONDecodeError:
-            plain = None
-        if plain is not None:
-            return plain
-    req, binary = parse_request(raw, header_length)
+    header, binary = split_body(raw, header_length)
+    loaded = load_header(header)  # once, for both readers
+    if header_length is None and (plain := plain_request(loaded, schema)) is not None:
+        return plain
+    req = read_header(header, loaded)
     return req.id, output_names(req), request_columns(req, schema, binary)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.bench_serving import median_run, paired_ratios, report
+from evals.bench_serving_report import median_run, paired_ratios, report
 
 
 def _run(rps: float, p99: float = 3.0) -> dict:

@@ -133,6 +133,12 @@ class PyTorchJobs:
         return None  # the operator owns the per-replica Services; the TTL removes the job, its pods and them
 
 
+def delete_command(name: str, namespace: str, kind: str) -> str:
+    """How a person removes a training job by hand: an Indexed Job with its rendezvous Service (same name; once the
+    job is gone nothing else deletes it), a PyTorchJob alone (the operator removes its own Services)."""
+    return f"kubectl delete {'pytorchjob' if kind == 'pytorchjob' else 'job,service'} {name} -n {namespace}"
+
+
 def delete_training_job(api_client: client.ApiClient, name: str, namespace: str, kind: str, *,
                         retry_base_s: float = 0.2) -> bool:
     """Delete a training job nobody will follow any more (its proposal was given up while it ran): the PyTorchJob,

@@ -26,7 +26,13 @@ from kubernetes import client
 from ml_core.data.tables import fingerprint
 from ml_core.deploy.kubernetes import api
 from ml_core.deploy.kubernetes.training_job import JobState, TrainingJobSpec
-from ml_core.deploy.kubernetes.training_kinds import JobKindCalls, TrainingJobError, TrainingJobTimeout, calls_for
+from ml_core.deploy.kubernetes.training_kinds import (
+    JobKindCalls,
+    TrainingJobError,
+    TrainingJobTimeout,
+    calls_for,
+    delete_command,
+)
 from ml_core.deploy.kubernetes.training_pods import explain, phases, training_pod_problem
 from ml_core.distributed.job import LAUNCH_TAG, JobRequest
 from ml_core.distributed.launch import discard_launch
@@ -186,10 +192,7 @@ def _resource(spec: TrainingJobSpec) -> str:
 
 
 def _delete_command(spec: TrainingJobSpec) -> str:
-    """How a person removes the job by hand: an Indexed Job with its rendezvous Service (same name; once the job is
-    gone nothing else deletes it), a PyTorchJob alone (the operator removes its own Services)."""
-    what = "pytorchjob" if spec.kind == "pytorchjob" else "job,service"
-    return f"kubectl delete {what} {spec.name} -n {spec.namespace}"
+    return delete_command(spec.name, spec.namespace, spec.kind)
 
 
 def _kind_word(spec: TrainingJobSpec) -> str:
