@@ -95,17 +95,25 @@ def test_writer_and_sealing_reader_lose_and_duplicate_nothing(tmp_path):
     path = tmp_path / "m.db"
     PredictionLog(path).close()
     done, seen, errors = threading.Event(), [], []
+    seals, sealed = [0], threading.Condition()  # how many seals the reader finished
 
     def write() -> None:
         with PredictionLog(path) as log:
             for k in range(40):
                 log.write_predictions(rows(25, start=k * 25))
+                if k in (10, 25):  # a whole seal between writes, for certain: on a slow machine the writer could
+                    with sealed:  # finish before the reader sealed twice, and nothing tested the interleaving
+                        n = seals[0]
+                        sealed.wait_for(lambda n=n: seals[0] > n + 1, timeout=30)  # one may have begun before
         done.set()
 
     def read() -> None:
         with PredictionLog(path) as log:
             while not done.is_set() or not seen or seen[-1] < 1000:
                 log.seal(min_rows=1)
+                with sealed:
+                    seals[0] += 1
+                    sealed.notify_all()
                 df = log.predictions(with_features=False)
                 if df["request_id"].duplicated().any():
                     errors.append("duplicate rows")
