@@ -14,7 +14,6 @@ import hmac
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +139,7 @@ def _predict_route(app: FastAPI, service: ScoringService) -> None:
                 raise RequestRejected(400, f"malformed JSON: {exc}",
                                       [FieldError(None, None, "malformed_json", str(exc))]) from None
         except RequestRejected as rej:
-            service.reject(uuid.uuid4().hex, rej)
+            service.reject(service.request_ids.next(), rej)
             return _json(rej.body(), rej.status)
         try:
             # A partly valid batch is a 200 whose body lists the refused records in ``errors``: the request

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,19 @@ from ml_core.serving.state import DeploymentState, baseline_path, read_state, st
 log = logging.getLogger(__name__)
 
 ModelLoader = Callable[[str], RegistryModel]  # opsagent-trained or adopted
+
+
+class RequestIds:
+    """The prediction log's request keys: 32 hex digits, as ``uuid4().hex`` was, from a random prefix drawn once per
+    service and a counter. Unique across processes sharing one log (64 random bits each) at ~0.2 µs a request, where
+    ``uuid4`` reads the OS's random source every time (~3 µs, ~5 µs among other requests' work)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count):016x}"
 
 
 class ReloadError(RuntimeError):
@@ -88,6 +102,7 @@ class ScoringService:
         self.predlog = PredictionLog(layout.predictions_store(model_name))
         self.writer = LogWriter(self.predlog)
         self.rng = random.Random(seed)
+        self.request_ids = RequestIds()
         self.state: DeploymentState | None = None  # the routing in force; None until the first load
         self.versions: dict[str, LoadedVersion] = {}
         self.failed: dict[str, str] = {}  # version -> why it failed readiness
@@ -200,7 +215,7 @@ class ScoringService:
         one rejection entry whose ``rows`` is their count, so the rejection rate monitoring reads is per record.
         """
         t0 = started or time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = self.request_ids.next()
         try:
             batch = self.validator.validate(body)
         except RequestRejected as rej:

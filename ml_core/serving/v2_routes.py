@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
@@ -119,7 +118,7 @@ class V2Handlers:
                                       [FieldError(None, None, "batch_too_large", f"{size} bytes")])
             rid, names, body = read_request(await request.body(), request.headers.get(BINARY_HEADER), service.schema)
         except RequestRejected as rej:
-            service.reject(uuid.uuid4().hex, rej)  # refused before scoring: logged as /predict logs its refusals
+            service.reject(service.request_ids.next(), rej)  # refused before scoring: logged as /predict logs them
             return _error(rej)
         try:
             scored = await service.score(body, t0, version=version)

@@ -16,6 +16,7 @@ from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.serving.app import ADMIN_HEADER
+from ml_core.serving.service import RequestIds
 from ml_core.serving.state import DeploymentState, baseline_path, read_admin_token, token_path, write_state
 
 
@@ -260,3 +261,18 @@ def test_no_champion_is_not_ready(home: HomeLayout) -> None:
             time.sleep(0.05)
         r = client.get("/ready")
         assert r.status_code == 503 and "no champion" in r.json()["reason"]
+
+
+def test_request_ids_are_32_hex_digits_and_never_repeat_across_services() -> None:
+    """The log's request keys: unique within a service (a counter) and between two sharing a log (their prefix)."""
+    a, b = RequestIds(), RequestIds()
+    ids = [a.next() for _ in range(1000)] + [b.next() for _ in range(1000)]
+    assert len(set(ids)) == 2000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert {i[:16] for i in ids[:1000]} != {i[:16] for i in ids[1000:]}
+
+
+def test_two_requests_get_different_ids(champion_only: httpx.Client) -> None:
+    rec = base_home().records(1)[0]
+    ids = {champion_only.post("/predict", json={"records": [rec]}).json()["request_id"] for _ in range(3)}
+    assert len(ids) == 3
