@@ -18,12 +18,14 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from ml_core.serving.app import NO_HTTP_TELEMETRY
 from ml_core.serving.raw_route import scoring_route
 
 
 def create_app(answers: dict[tuple[str, int], bytes]) -> FastAPI:
     """``answers``: (path, request body length) -> the response body to send."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's own telemetry off, as the service runs by default (``NO_HTTP_TELEMETRY``)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_HTTP_TELEMETRY)
     fallback = b'{"detail": "no fixed answer for this request"}'
 
     async def answer(request: Request) -> Response:

@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="intra-op threads; small batches gain nothing from more, and they steal the event loop's core")
     p.add_argument("--gil-switch-ms", type=float, default=0.1,
                    help="how long a thread may hold the GIL while another waits (CPython's default: 5 ms)")
+    p.add_argument("--otel", action="store_true",
+                   default=os.environ.get("OPSAGENT_SERVING_OTEL", "").lower() in ("1", "true", "on"),
+                   help="FastAPI's OpenTelemetry spans and metrics for each HTTP request, to the providers the "
+                        "process configured (opentelemetry-instrument, OTEL_* variables); default: off, or "
+                        "OPSAGENT_SERVING_OTEL=1")
     args = p.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     # The team database for the prediction log, from the environment so its password stays out of `ps`.
     layout = HomeLayout(args.home, database_url=database_url(os.environ.get(DATABASE_URL_ENV)))
     app = create_app(layout, args.model, state_file=args.state, seed=args.seed, tracking_uri=args.tracking_uri,
-                     freeze_heap=True)  # this process only serves: its collector skips the loaded heap
+                     freeze_heap=True,  # this process only serves: its collector skips the loaded heap
+                     http_telemetry={} if args.otel else None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
                 timeout_keep_alive=75)  # longer than common proxies' idle timeout, so the proxy closes first

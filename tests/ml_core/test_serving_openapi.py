@@ -7,7 +7,10 @@ so the test stays well under a minute once the model is loaded.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -105,3 +108,39 @@ def test_the_document_describes_predict_and_v2(service) -> None:
             "/v2/models/{model}/versions/{version}/infer"} <= set(doc["paths"])
     # the served model's own infer route (no path parameter to parse) is the documented one, not a second entry
     assert not [p for p in doc["paths"] if p.startswith("/v2/models/churn")]
+
+
+HTTP_SPANS = """
+import sys
+from pathlib import Path
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.testclient import TestClient
+from ml_core.data.churn import CHURN_SCHEMA
+from ml_core.paths import HomeLayout
+from ml_core.serving.app import create_app
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)  # the process's global provider, as opentelemetry-instrument configures one
+for telemetry in (None, {}):
+    app = create_app(HomeLayout(Path(sys.argv[1])), "churn", autoload=False, schema=CHURN_SCHEMA,
+                     http_telemetry=telemetry)
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+    print(len(spans.get_finished_spans()))
+    spans.clear()
+"""
+
+
+def test_http_spans_only_when_asked_for(tmp_path: Path) -> None:
+    """By default no span per request even with a global tracer provider configured; with ``http_telemetry={}``
+    (``--otel``), FastAPI's own spans reach it. In a process of its own: a global provider is set once for good."""
+    out = subprocess.run([sys.executable, "-c", HTTP_SPANS, str(tmp_path / "home")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    off, on = map(int, out.stdout.split())
+    assert off == 0 and on >= 1
