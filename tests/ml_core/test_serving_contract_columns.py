@@ -114,3 +114,10 @@ def test_small_or_oversized_batches_are_judged_record_by_record() -> None:
     assert _whole(validator, small) == _judged(validator, small)
     big = _columns(_good(9))
     assert _whole(validator, big)[0] == 413
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_columns_body_is_the_batch_as_records(n: int) -> None:
+    """One record takes a path of its own (the commonest batch); every size gives back the records it came from."""
+    records = _good(n)
+    assert _columns(records).body() == {"records": records}
