@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -26,25 +24,13 @@ from ml_core.serving.contract import MAX_ERRORS_REPORTED, RecordValidator, Reque
 from ml_core.serving.fallback import PriorScorer, Scorer, load_baseline
 from ml_core.serving.metrics import ServiceMetrics
 from ml_core.serving.model_worker import ModelWorker
+from ml_core.serving.request_ids import RequestIds
 from ml_core.serving.smoke import smoke_check
 from ml_core.serving.state import DeploymentState, baseline_path, read_state, state_path
 
 log = logging.getLogger(__name__)
 
 ModelLoader = Callable[[str], RegistryModel]  # opsagent-trained or adopted
-
-
-class RequestIds:
-    """The prediction log's request keys: 32 hex digits, as ``uuid4().hex`` was, from a random prefix drawn once per
-    service and a counter. Unique across processes sharing one log (64 random bits each) at ~0.2 µs a request, where
-    ``uuid4`` reads the OS's random source every time (~3 µs, ~5 µs among other requests' work)."""
-
-    def __init__(self) -> None:
-        self._prefix = secrets.token_hex(8)
-        self._count = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._count):016x}"
 
 
 class ReloadError(RuntimeError):

@@ -16,7 +16,7 @@ from ml_core.data.churn import CHURN_SCHEMA
 from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.serving.app import ADMIN_HEADER
-from ml_core.serving.service import RequestIds
+from ml_core.serving.request_ids import RequestIds
 from ml_core.serving.state import DeploymentState, baseline_path, read_admin_token, token_path, write_state
 
 
