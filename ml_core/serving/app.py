@@ -1,7 +1,7 @@
 """The HTTP face of the scoring service (FastAPI on uvicorn).
 
-/predict parses the raw body with orjson and validates it with ``RecordValidator`` rather than a
-pydantic request model: the contract scores the valid records of a batch and returns per-record,
+/predict reads a body of only valid records in one pass in C (``contract_decoded``), and parses any other with
+orjson and validates it with ``RecordValidator``, rather than through a pydantic request model: the contract scores the valid records of a batch and returns per-record,
 per-field errors for the others (and a rejection log entry), and 1,000-record batches validate faster
 this way. Its request and response are still described in ``/openapi.json`` (``predict_api``), as are
 the Open Inference Protocol v2 endpoints beside it (``v2_routes``). Every other route is ordinary FastAPI.
@@ -140,11 +140,15 @@ def _predict_route(app: FastAPI, service: ScoringService) -> None:
                 raise RequestRejected(413, f"body of {size} bytes exceeds {MAX_BODY_BYTES}; send smaller batches",
                                       [FieldError(None, None, "batch_too_large", f"{size} bytes")])
             raw = await request.body()
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise RequestRejected(400, f"malformed JSON: {exc}",
-                                      [FieldError(None, None, "malformed_json", str(exc))]) from None
+            # The usual body, every record valid, is read and checked in one pass; any other is parsed here and
+            # judged record by record in the service, which tells what is wrong.
+            body = service.validator.validate_raw(raw)
+            if body is None:
+                try:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise RequestRejected(400, f"malformed JSON: {exc}",
+                                          [FieldError(None, None, "malformed_json", str(exc))]) from None
         except RequestRejected as rej:
             service.reject(service.request_ids.next(), rej)
             return _json(rej.body(), rej.status)

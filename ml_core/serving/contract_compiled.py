@@ -71,7 +71,7 @@ def _row_literal(schema: TableSchema) -> str:
     return "{" + ", ".join(f"{c.name!r}: v{i}" for i, c in enumerate(schema.columns)) + "}"
 
 
-def _compile(source: str, consts: dict[str, Any], name: str) -> Any:
+def compile_function(source: str, consts: dict[str, Any], name: str) -> Any:
     namespace: dict[str, Any] = dict(consts)
     exec(compile(source, f"<contract of {name}>", "exec"), namespace)  # noqa: S102 -- source built from the schema
     return namespace[name]
@@ -84,7 +84,7 @@ def compile_row_check(schema: TableSchema) -> RowCheck:
     body = ["if type(rec) is not dict: return None", "get = rec.get", *_column_lines(schema, consts),
             *_id_lines(schema, "rid"), f"return {_row_literal(schema)}, rid"]
     source = "def row_check(rec):\n" + "".join(f"    {line}\n" for line in body)
-    return _compile(source, consts, "row_check")
+    return compile_function(source, consts, "row_check")
 
 
 def compile_batch_check(schema: TableSchema) -> BatchCheck:
@@ -96,7 +96,7 @@ def compile_batch_check(schema: TableSchema) -> BatchCheck:
     source = ("def batch_check(records):\n    rows = []\n    ids = []\n    add_row = rows.append\n"
               "    add_id = ids.append\n    for rec in records:\n" + "".join(f"        {line}\n" for line in body)
               + "    return rows, ids\n")
-    return _compile(source, consts, "batch_check")
+    return compile_function(source, consts, "batch_check")
 
 
 def compile_row_builder(names: list[str]) -> Callable[[list[Any]], list[dict[str, Any]]]:
@@ -107,4 +107,4 @@ def compile_row_builder(names: list[str]) -> Callable[[list[Any]], list[dict[str
     literal = "{" + ", ".join(f"{name!r}: v{i}" for i, name in enumerate(names)) + "}"
     target = f"({values},)" if names else "()"
     source = f"def build_rows(columns):\n    return [{literal} for {target} in zip(*columns, strict=True)]\n"
-    return _compile(source, {}, "build_rows")
+    return compile_function(source, {}, "build_rows")

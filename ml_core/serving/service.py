@@ -196,14 +196,15 @@ class ScoringService:
     async def score(self, body: Any, started: float | None = None, *, version: str | None = None) -> ScoredBatch:
         """Validate, route (or use the pinned ``version``), score the valid records (with fallback), log them.
 
-        The one scoring path behind ``/predict`` (``body`` its JSON) and v2's ``infer`` (``contract.Columns``).
+        The one scoring path behind ``/predict`` (``body`` its JSON, or the batch ``validate_raw`` read from it) and
+        v2's ``infer`` (``contract.Columns``).
         Invalid records do not cost the batch: they are left out, listed in the batch's ``errors`` and logged as
         one rejection entry whose ``rows`` is their count, so the rejection rate monitoring reads is per record.
         """
         t0 = started or time.perf_counter()
         request_id = self.request_ids.next()
         try:
-            batch = self.validator.validate(body)
+            batch = body if isinstance(body, ValidatedBatch) else self.validator.validate(body)
         except RequestRejected as rej:
             self.reject(request_id, rej)
             raise
