@@ -1,10 +1,11 @@
 """The HTTP face of the scoring service (FastAPI on uvicorn).
 
 /predict reads a body of only valid records in one pass in C (``contract_decoded``), and parses any other with
-orjson and validates it with ``RecordValidator``, rather than through a pydantic request model: the contract scores the valid records of a batch and returns per-record,
-per-field errors for the others (and a rejection log entry), and 1,000-record batches validate faster
-this way. Its request and response are still described in ``/openapi.json`` (``predict_api``), as are
-the Open Inference Protocol v2 endpoints beside it (``v2_routes``). Every other route is ordinary FastAPI.
+orjson and validates it with ``RecordValidator``, rather than through a pydantic request model: the contract
+scores the valid records of a batch and returns per-record, per-field errors for the others (and a rejection log
+entry), and 1,000-record batches validate faster this way. Its request and response are still described in
+``/openapi.json`` (``predict_api``), as are the Open Inference Protocol v2 endpoints beside it (``v2_routes``).
+Every other route is ordinary FastAPI.
 """
 
 from __future__ import annotations

@@ -38,16 +38,18 @@ BIG = sys.float_info.max
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
-def _int_type(low: float, high: float) -> Any:
+def int_type(low: float, high: float) -> Any:
+    """An integer within ``low..high`` and within the 64 bits orjson reads as an integer."""
     return Annotated[int, Meta(ge=max(math.ceil(low), INT64[0]), le=min(math.floor(high), INT64[1]))]
 
 
-def _field_type(c: Column) -> Any:
+def field_type(c: Column) -> Any:
+    """The type a non-null value of ``c`` must have to pass the contract as it is."""
     if c.kind == "categorical":
         return Literal[tuple(c.categories)]
     low = -BIG if c.low is None else c.low
     high = BIG if c.high is None else c.high
-    typ = _int_type(low, high)
+    typ = int_type(low, high)
     if c.kind != "integer":  # a JSON integer stays an int, as orjson reads it; any other number is a float
         typ = typ | Annotated[float, Meta(ge=float(low), le=float(high))]
     return typ
@@ -63,11 +65,11 @@ class BodyDecoder:
         fields: list[tuple[Any, ...]] = []
         rename: dict[str, str] = {}  # struct fields are f0, f1...: a column's name need not be an identifier
         for i, c in enumerate(schema.columns):
-            typ = _field_type(c)
+            typ = field_type(c)
             fields.append((f"f{i}", typ | None, None) if c.nullable else (f"f{i}", typ))
             rename[f"f{i}"] = c.name
         if schema.id_column:
-            fields.append(("rid", str | _int_type(*INT64) | None, None))
+            fields.append(("rid", str | int_type(*INT64) | None, None))
             rename["rid"] = schema.id_column
         record = msgspec.defstruct("DecodedRecord", fields, rename=rename, kw_only=True,
                                    forbid_unknown_fields=True, gc=False)

@@ -23,6 +23,7 @@ from ml_core.data.schema import TableSchema
 from ml_core.serving.contract import MAX_BODY_BYTES, Columns, FieldError, RequestRejected
 from ml_core.serving.raw_route import scoring_route
 from ml_core.serving.service import ScoringService
+from ml_core.serving.v2_decoded import RequestDecoder
 from ml_core.serving.v2_fast import plain_request
 from ml_core.serving.v2_parse import load_header, read_header, split_body
 from ml_core.serving.v2_protocol import (
@@ -79,6 +80,7 @@ class V2Handlers:
     def __init__(self, service: ScoringService):
         self.service = service
         self.name = service.model_name
+        self.decoder = RequestDecoder(service.schema, service.validator.max_records)
 
     def unknown(self, model: str, version: str | None) -> Response | None:
         """A 404 for a model this service does not serve or a version its routing does not hold."""
@@ -116,7 +118,11 @@ class V2Handlers:
             if size > MAX_BODY_BYTES:
                 raise RequestRejected(413, f"body of {size} bytes exceeds {MAX_BODY_BYTES}; send smaller batches",
                                       [FieldError(None, None, "batch_too_large", f"{size} bytes")])
-            rid, names, body = read_request(await request.body(), request.headers.get(BINARY_HEADER), service.schema)
+            raw, binary = await request.body(), request.headers.get(BINARY_HEADER)
+            # The plain request of only valid records is read and checked in one pass (``v2_decoded``); any other
+            # is read the general way and judged record by record in the service, which tells what is wrong.
+            decoded = self.decoder.read(raw) if binary is None else None
+            rid, names, body = decoded or read_request(raw, binary, service.schema)
         except RequestRejected as rej:
             service.reject(service.request_ids.next(), rej)  # refused before scoring: logged as /predict logs them
             return _error(rej)
