@@ -34,6 +34,7 @@ ALL_OUTPUTS = [name for name, _ in OUTPUTS]
 Scalar = str | int | float | bool  # a $parameters value, as ``v2_parse`` takes it
 Decoded = tuple[str | None, list[str], ValidatedBatch]
 DIMENSION: Any = int_type(*INT64)  # a shape's (a bool is not one)
+SHAPE = operator.attrgetter("shape")
 
 
 class RequestDecoder:
@@ -45,14 +46,14 @@ class RequestDecoder:
         names = schema.feature_names
         if any(c.kind == "categorical" and not c.categories for c in schema.columns) or schema.id_column in names:
             return  # a column no value passes, or an id that is also a feature: the general way, always
-        self._column: dict[type, str] = {}  # tensor struct -> its column
+        self._tensors: list[type] = []  # one struct per input, its column's name its ``column``
         for c in schema.columns:
             value = field_type(c)
             datatype = Literal["BYTES"] if c.kind == "categorical" else Literal[tuple(NUMERIC)]
             self._tensor(c.name, datatype, value | None if c.nullable else value)
         if schema.id_column:
             self._tensor(schema.id_column, str, str | DIMENSION | None)  # any datatype, as the general reader
-        tensors = functools.reduce(operator.or_, self._column)  # tagged by ``name``: an unknown one is an error
+        tensors = functools.reduce(operator.or_, self._tensors)  # tagged by ``name``: an unknown one is an error
         output = msgspec.defstruct("DecodedOutput", [("name", Literal[tuple(ALL_OUTPUTS)]),
                                                       ("parameters", dict[str, Scalar] | None, None)],
                                    forbid_unknown_fields=True, gc=False)
@@ -62,17 +63,17 @@ class RequestDecoder:
             forbid_unknown_fields=True, gc=False)
         self._decode = msgspec.json.Decoder(body).decode
         self._features = names
-        self._required = [c.name for c in schema.columns if not c.nullable]
+        self._required = frozenset(c.name for c in schema.columns if not c.nullable)
         self._id_column = schema.id_column
         self._build_rows = compile_row_builder(names)
         self._max_records = max_records
 
     def _tensor(self, name: str, datatype: Any, value: Any) -> None:
         struct = msgspec.defstruct(
-            "DecodedTensor", [("shape", list[DIMENSION]), ("datatype", datatype),  # type: ignore[valid-type]
+            "DecodedTensor", [("shape", tuple[DIMENSION, ...]), ("datatype", datatype),  # type: ignore[valid-type]
                               ("data", list[value]), ("parameters", None, None)],
-            tag_field="name", tag=name, forbid_unknown_fields=True, gc=False)
-        self._column[struct] = name
+            tag_field="name", tag=name, namespace={"column": name}, forbid_unknown_fields=True, gc=False)
+        self._tensors.append(struct)
 
     def read(self, raw: bytes) -> Decoded | None:
         """The request id, outputs asked for (all when none is named) and validated batch of ``raw``, or None."""
@@ -82,16 +83,13 @@ class RequestDecoder:
             req = self._decode(raw)
         except Exception:  # malformed, invalid, or only not plain (UnicodeDecodeError, RecursionError...)
             return None
-        columns: dict[str, list[Any]] = {}
-        column = self._column
-        for t in req.inputs:  # a repeated name: the last one counts, as in the general reader
-            data, shape, n = t.data, t.shape, len(t.data)
-            if shape != [n] and shape != [n, 1]:
-                return None
-            columns[column[type(t)]] = data
+        inputs = req.inputs
+        columns = {t.column: t.data for t in inputs}  # a repeated name: the last one counts, as in the general way
         rows = set(map(len, columns.values()))
         n = rows.pop()
-        if rows or not 0 < n <= self._max_records or not all(name in columns for name in self._required):
+        if rows or not 0 < n <= self._max_records or not self._required <= columns.keys():
+            return None
+        if not set(map(SHAPE, inputs)) <= {(n,), (n, 1)}:  # every tensor one column of n values
             return None
         absent = [None] * n
         records = self._build_rows([columns.get(name, absent) for name in self._features])
