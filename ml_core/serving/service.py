@@ -47,8 +47,8 @@ class LoadedVersion:
 
 @dataclass
 class Decision:
-    scores: np.ndarray
-    labels: np.ndarray
+    scores: list[float]  # Python numbers: what the response and the log take (a request's few, cheaper than numpy)
+    labels: list[int]
     version: str
     role: str
     fallback_reason: str | None = None
@@ -216,7 +216,7 @@ class ScoringService:
         d = await self._decide(batch.records, version, role)
         latency_ms = (time.perf_counter() - t0) * 1000
         now = time.time()
-        scores, labels = d.scores.tolist(), d.labels.tolist()
+        scores, labels = d.scores, d.labels
         # PredictionRow's fields, as the tuples the log inserts (``PredictionLog.append_rows``): one tuple a row
         model, version, role, why, intended = self.model_name, d.version, d.role, d.fallback_reason, d.intended_version
         await self.writer.write([(request_id, rid, now, model, version, role, why, intended, s, y, latency_ms,
@@ -234,7 +234,7 @@ class ScoringService:
                                      {"detail": rej.message, "error_count": len(rej.errors), "errors": errors},
                                      rej.rows)
         if whole:
-            self.metrics.requests.labels("", "none", "rejected").inc()
+            self.metrics.rejected()
         self.metrics.rejected_records.inc(rej.rows)
         for problem in {e.problem for e in rej.errors}:
             self.metrics.rejections.labels(problem).inc()
@@ -248,8 +248,8 @@ class ScoringService:
         else:
             lv = self.versions[version]
             try:
-                scores = await _scored(lv.worker, records, budget_s)
-                return Decision(scores, (scores >= lv.model.threshold).astype(np.int64), version, role)
+                scores = (await _scored(lv.worker, records, budget_s)).tolist()
+                return Decision(scores, _labels(scores, lv.model.threshold), version, role)
             except TimeoutError:
                 reason = f"timeout after {budget_s * 1000:g} ms"
             except Exception as exc:
@@ -272,26 +272,30 @@ class ScoringService:
             if lv is None:
                 continue
             try:
-                scores = await _scored(lv.worker, records, budget_s)
-                return Decision(scores, (scores >= lv.model.threshold).astype(np.int64), v, "fallback",
-                                reason, intended)
+                scores = (await _scored(lv.worker, records, budget_s)).tolist()
+                return Decision(scores, _labels(scores, lv.model.threshold), v, "fallback", reason, intended)
             except Exception as exc:  # the fallback failed too: fall further
                 log.warning("fallback version %s failed: %s", v, exc)
         scorer, name = (self.baseline, "baseline") if self.baseline is not None else (self.prior, "prior")
         df = pd.DataFrame.from_records(records, columns=self.schema.feature_names)
         try:
-            scores = np.asarray(await asyncio.to_thread(scorer.predict_proba, df), dtype=np.float64)
+            scores = np.asarray(await asyncio.to_thread(scorer.predict_proba, df), dtype=np.float64).tolist()
         except Exception as exc:
             log.warning("baseline failed, answering with the prior: %s", exc)
             scorer, name = self.prior, "prior"
-            scores = scorer.predict_proba(df)
-        return Decision(scores, (scores >= scorer.threshold).astype(np.int64), name, "fallback", reason, intended)
+            scores = np.asarray(scorer.predict_proba(df), dtype=np.float64).tolist()
+        return Decision(scores, _labels(scores, scorer.threshold), name, "fallback", reason, intended)
 
     async def close(self) -> None:
         for lv in self.versions.values():
             lv.worker.close()
         await asyncio.to_thread(self.writer.close)
         self.predlog.close()
+
+
+def _labels(scores: list[float], threshold: float) -> list[int]:
+    """1 where a score is at or above ``threshold``, else 0."""
+    return [1 if s >= threshold else 0 for s in scores]
 
 
 async def _scored(worker: ModelWorker, records: list[dict[str, Any]], budget_s: float) -> np.ndarray:
