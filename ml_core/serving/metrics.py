@@ -37,6 +37,9 @@ class ModelBound(Generic[_M]):
         return self.metric.labels(self.model, *values)
 
 
+BUCKET_NAMES = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]  # the histogram's ``le`` labels
+
+
 class _Answered:
     """What one (version, role) answered: rows scored, the latency's sum and its count per bucket (+Inf last)."""
 
@@ -62,7 +65,7 @@ class AnsweredSeries:
         self.model = model
         self.by: dict[tuple[str, str], _Answered] = {}
         self.rejected = 0  # requests refused whole (version "", role "none", status "rejected")
-        self.rejected_created = time.time()
+        self.rejected_created = 0.0  # when the first was: the series exists from then on, as a labelled child
 
     def answered(self, version: str, role: str, rows: int, seconds: float) -> None:
         a = self.by.get((version, role))
@@ -108,9 +111,6 @@ class AnsweredSeries:
         yield from (requests, rows, latency)
 
 
-BUCKET_NAMES = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
-
-
 class ServiceMetrics:
     def __init__(self, model: str = "") -> None:
         self.registry = CollectorRegistry()
@@ -134,4 +134,6 @@ class ServiceMetrics:
 
     def rejected(self) -> None:
         """One request refused whole."""
+        if not self.scored.rejected:
+            self.scored.rejected_created = time.time()
         self.scored.rejected += 1
