@@ -55,13 +55,19 @@ def field_type(c: Column) -> Any:
     return typ
 
 
+def decodable(schema: TableSchema) -> bool:
+    """False when some column takes no value at all (a categorical without categories): ``Literal`` cannot say
+    so, and the general path tells every record why."""
+    return not any(c.kind == "categorical" and not c.categories for c in schema.columns)
+
+
 class BodyDecoder:
     """Reads a raw ``/predict`` body into the cleaned rows and ids of its records, when every one is valid."""
 
     def __init__(self, schema: TableSchema, max_records: int):
         self._decode: Callable[[bytes], Any] | None = None
-        if any(c.kind == "categorical" and not c.categories for c in schema.columns):
-            return  # a column no value passes: every body goes the general way, which says so
+        if not decodable(schema):
+            return  # every body goes the general way
         fields: list[tuple[Any, ...]] = []
         rename: dict[str, str] = {}  # struct fields are f0, f1...: a column's name need not be an identifier
         for i, c in enumerate(schema.columns):

@@ -120,10 +120,12 @@ class ModelWorker:
             self._kick()
         return fut, False
 
-    async def score(self, records: list[dict[str, Any]]) -> np.ndarray:
-        """Scores for ``records``; raises what the model raised."""
-        fut, _ = self.submit(records)
-        return await fut
+    async def score(self, records: list[dict[str, Any]], budget_s: float | None = None) -> np.ndarray:
+        """Scores for ``records``; raises what the model raised, or ``TimeoutError`` past ``budget_s`` on the thread
+        (a call on the loop is settled before any timer could fire, so it is awaited without one: ``wait_for`` costs
+        a timer and a waiter per request)."""
+        fut, inline = self.submit(records)
+        return await fut if inline or budget_s is None else await asyncio.wait_for(fut, budget_s)
 
     def _score_inline(self) -> None:
         batch = [(recs, fut) for recs, fut in self._inline if not fut.done()]

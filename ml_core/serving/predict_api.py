@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ml_core.data.schema import Column, TableSchema
 from ml_core.serving.contract import MAX_ERRORS_REPORTED, MAX_RECORDS
-from ml_core.serving.service import ScoredBatch
+from ml_core.serving.decision import ScoredBatch
 
 Problem = Literal["malformed_json", "bad_body", "batch_too_large", "missing", "null", "wrong_type", "out_of_range",
                   "unknown_category"]

@@ -21,6 +21,7 @@ from ml_core.paths import HomeLayout
 from ml_core.predlog import PredictionLog
 from ml_core.serving.batching import LogWriter, features_json
 from ml_core.serving.contract import MAX_ERRORS_REPORTED, RecordValidator, RequestRejected, ValidatedBatch
+from ml_core.serving.decision import Decision, LoadedVersion, ScoredBatch, answer, labels_of
 from ml_core.serving.fallback import PriorScorer, Scorer, load_baseline
 from ml_core.serving.metrics import ServiceMetrics
 from ml_core.serving.model_worker import ModelWorker
@@ -35,35 +36,6 @@ ModelLoader = Callable[[str], RegistryModel]  # opsagent-trained or adopted
 
 class ReloadError(RuntimeError):
     """A new routing could not be applied; the old routing stays."""
-
-
-@dataclass
-class LoadedVersion:
-    version: str
-    model: RegistryModel
-    worker: ModelWorker
-    smoke_ms: float
-
-
-@dataclass
-class Decision:
-    scores: list[float]  # Python numbers: what the response and the log take (a request's few, cheaper than numpy)
-    labels: list[int]
-    version: str
-    role: str
-    fallback_reason: str | None = None
-    intended_version: str | None = None
-
-
-@dataclass
-class ScoredBatch:
-    """What one scoring call produced: the validated batch and the decision that answered its valid records."""
-
-    request_id: str  # the prediction log's key for this request
-    batch: ValidatedBatch
-    decision: Decision
-    scores: list[float]  # one per valid record, in ``batch.records`` order
-    labels: list[int]
 
 
 @dataclass
@@ -246,10 +218,8 @@ class ScoringService:
         elif version not in self.versions:
             reason = f"version {version} not loaded: {self.failed.get(version, 'loading')}"
         else:
-            lv = self.versions[version]
             try:
-                scores = (await _scored(lv.worker, records, budget_s)).tolist()
-                return Decision(scores, _labels(scores, lv.model.threshold), version, role)
+                return await answer(self.versions[version], records, budget_s, role)
             except TimeoutError:
                 reason = f"timeout after {budget_s * 1000:g} ms"
             except Exception as exc:
@@ -272,8 +242,7 @@ class ScoringService:
             if lv is None:
                 continue
             try:
-                scores = (await _scored(lv.worker, records, budget_s)).tolist()
-                return Decision(scores, _labels(scores, lv.model.threshold), v, "fallback", reason, intended)
+                return await answer(lv, records, budget_s, "fallback", reason, intended)
             except Exception as exc:  # the fallback failed too: fall further
                 log.warning("fallback version %s failed: %s", v, exc)
         scorer, name = (self.baseline, "baseline") if self.baseline is not None else (self.prior, "prior")
@@ -284,22 +253,10 @@ class ScoringService:
             log.warning("baseline failed, answering with the prior: %s", exc)
             scorer, name = self.prior, "prior"
             scores = np.asarray(scorer.predict_proba(df), dtype=np.float64).tolist()
-        return Decision(scores, _labels(scores, scorer.threshold), name, "fallback", reason, intended)
+        return Decision(scores, labels_of(scores, scorer.threshold), name, "fallback", reason, intended)
 
     async def close(self) -> None:
         for lv in self.versions.values():
             lv.worker.close()
         await asyncio.to_thread(self.writer.close)
         self.predlog.close()
-
-
-def _labels(scores: list[float], threshold: float) -> list[int]:
-    """1 where a score is at or above ``threshold``, else 0."""
-    return [1 if s >= threshold else 0 for s in scores]
-
-
-async def _scored(worker: ModelWorker, records: list[dict[str, Any]], budget_s: float) -> np.ndarray:
-    """The worker's scores; ``TimeoutError`` past ``budget_s`` on its thread (a call on the loop is settled before
-    any timer could fire, so it is awaited without one: ``wait_for`` costs a timer and a waiter per request)."""
-    fut, inline = worker.submit(records)
-    return await fut if inline else await asyncio.wait_for(fut, budget_s)

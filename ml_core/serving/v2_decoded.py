@@ -27,7 +27,7 @@ from msgspec import Meta
 from ml_core.data.schema import TableSchema
 from ml_core.serving.contract import ValidatedBatch
 from ml_core.serving.contract_compiled import compile_row_builder
-from ml_core.serving.contract_decoded import INT64, field_type, int_type
+from ml_core.serving.contract_decoded import INT64, decodable, field_type, int_type
 from ml_core.serving.v2_protocol import NUMERIC, OUTPUTS
 
 ALL_OUTPUTS = [name for name, _ in OUTPUTS]
@@ -44,7 +44,7 @@ class RequestDecoder:
     def __init__(self, schema: TableSchema, max_records: int):
         self._decode: Callable[[bytes], Any] | None = None
         names = schema.feature_names
-        if any(c.kind == "categorical" and not c.categories for c in schema.columns) or schema.id_column in names:
+        if not decodable(schema) or schema.id_column in names:
             return  # a column no value passes, or an id that is also a feature: the general way, always
         self._tensors: list[type] = []  # one struct per input, its column's name its ``column``
         for c in schema.columns:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from ml_core.data.schema import TableSchema
 from ml_core.serving.contract import Columns, FieldError, RequestRejected
-from ml_core.serving.service import ScoredBatch
+from ml_core.serving.decision import ScoredBatch
 
 Parameters = dict[str, str | int | float | bool]  # the protocol's $parameters: scalar values only
 NUMERIC = {"FP64": "<f8", "FP32": "<f4", "FP16": "<f2", "INT64": "<i8", "INT32": "<i4", "INT16": "<i2",
